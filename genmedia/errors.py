@@ -1,0 +1,36 @@
+"""Errors that reach users: each carries the thing it is about and one line of reason.
+
+The CLI maps :class:`InputError` and :class:`ConfigError` to exit code 2 (bad input or usage) and any
+other :class:`GenmediaError` to exit code 1; none of them prints a traceback.
+"""
+
+from __future__ import annotations
+
+
+class GenmediaError(Exception):
+    """Base class of every error genmedia raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(GenmediaError):
+    """The input (a media file, a URI, a parameter) cannot be used; the caller must change it."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class ConfigError(GenmediaError):
+    """A config file is missing or invalid; the message names the file, the field and what was expected."""
+
+    exit_code = 2
+
+
+class ModelUnavailable(GenmediaError):
+    """A model's weights are not staged (or fail verification); the message says how to stage them."""
+
+    exit_code = 1
