@@ -35,11 +35,19 @@ class StorageConfig(_Strict):
     cache_dir: str = Field("~/.cache/genmedia", description="Local cache: staged inputs, model store, job store.")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); None = AWS.")
     s3_region: str | None = None
+    model_dir: str | None = Field(
+        None, description="Local model store (e.g. a shared volume); None = {cache_dir}/models."
+    )
 
     @property
     def cache_path(self) -> Path:
         """``cache_dir`` with ``~`` expanded."""
         return Path(self.cache_dir).expanduser()
+
+    @property
+    def model_path(self) -> Path:
+        """The local model store: ``model_dir`` with ``~`` expanded, else ``{cache_dir}/models``."""
+        return Path(self.model_dir).expanduser() if self.model_dir else self.cache_path / "models"
 
 
 class RayConfig(_Strict):

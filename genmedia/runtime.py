@@ -1,0 +1,81 @@
+"""Connect to Ray and turn a model's config entry into Ray resource options for the cluster's GPU type.
+
+Resources come from the config entry and the cluster's accelerator types, nowhere else: the same
+:func:`actor_options` feeds Ray Data's ``map_batches`` and Serve's ``ray_actor_options``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import ray
+
+from genmedia.config import CPU, Config, ModelConfig
+from genmedia.errors import ConfigError
+
+ACCELERATOR_PREFIX = "accelerator_type:"
+
+
+def init_ray(cfg: Config) -> None:
+    """Start a local Ray (``ray.address: local``) or connect to a cluster; idempotent.
+
+    Inside ``ray job submit`` (``RAY_ADDRESS`` set by Ray) the job's cluster is used whatever the config says.
+    """
+    if ray.is_initialized():
+        return
+    address = cfg.ray.address
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    if address == "local" and not os.environ.get("RAY_ADDRESS"):
+        ray.init(
+            num_cpus=cfg.ray.num_cpus or os.cpu_count() or 1,
+            include_dashboard=False,
+            configure_logging=True,
+            **kwargs,
+        )
+    else:
+        ray.init(address=None if address == "local" else address, **kwargs)
+
+
+def cluster_gpu_types() -> list[str]:
+    """Accelerator types the connected cluster advertises (e.g. ``["L4", "T4"]``), sorted."""
+    return sorted(k[len(ACCELERATOR_PREFIX):] for k in ray.cluster_resources() if k.startswith(ACCELERATOR_PREFIX))
+
+
+def actor_options(model: ModelConfig, gpu_types: list[str] | str | None, *, name: str = "model") -> dict[str, Any]:
+    """Ray options for one actor/replica of ``model`` on a cluster offering ``gpu_types``.
+
+    The first resource entry of the model (in config order) whose GPU type the cluster has wins and
+    pins that type with ``accelerator_type``; with none of them, the ``cpu`` entry applies. A model
+    that names only GPU types the cluster lacks is a ConfigError.
+    """
+    available = [gpu_types] if isinstance(gpu_types, str) else list(gpu_types or [])
+    for gpu_type, res in model.resources.items():
+        if gpu_type != CPU and gpu_type in available:
+            opts: dict[str, Any] = {"num_gpus": res.num_gpus, "num_cpus": res.num_cpus, "accelerator_type": gpu_type}
+            return _with_memory(opts, res.memory_gb)
+    if CPU in model.resources:
+        res = model.resources[CPU]
+        return _with_memory({"num_gpus": 0, "num_cpus": res.num_cpus}, res.memory_gb)
+    wanted = ", ".join(model.resources) or "none"
+    offered = ", ".join(available) or "no GPUs"
+    raise ConfigError(f"models.{name}: asks for GPU types {wanted}, the cluster offers {offered}, and it has no 'cpu' entry")
+
+
+def _with_memory(opts: dict[str, Any], memory_gb: float | None) -> dict[str, Any]:
+    if memory_gb:
+        opts["memory"] = int(memory_gb * 1024**3)
+    return opts
+
+
+def gpu_types_for(cfg: Config) -> list[str]:
+    """The GPU types to resolve against: the config's ``ray.gpu_type`` or, when ``auto``, the cluster's."""
+    if cfg.ray.gpu_type == "auto":
+        return cluster_gpu_types() if ray.is_initialized() else []
+    return [] if cfg.ray.gpu_type == CPU else [cfg.ray.gpu_type]
+
+
+def model_options(cfg: Config, name: str) -> dict[str, Any]:
+    """:func:`actor_options` of the config's model ``name`` for the connected cluster."""
+    return actor_options(cfg.model(name), gpu_types_for(cfg), name=name)
