@@ -1,0 +1,92 @@
+"""Run one job on one input: stage, probe, skip if done, do the work, write the manifest last.
+
+Every job (CLI, SDK, Serve, backfill) goes through :func:`run_job`, so outputs land at
+``{root}/{video_id}/{job}/{params_hash}/`` and a re-run of a finished job is skipped, never duplicated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from genmedia.config import Config
+from genmedia.media.probe import MediaInfo, probe
+from genmedia.progress import ProgressFn, no_progress
+from genmedia.runtime import init_ray
+from genmedia.schemas import JobResult, JobStatus
+from genmedia.storage import JobOutput, params_hash, stage_input, video_id
+
+
+@dataclass
+class JobContext:
+    """What a job's work function gets: the config, the staged input, its metadata and its output."""
+
+    cfg: Config
+    source: str
+    path: Path
+    info: MediaInfo
+    output: JobOutput
+    progress: ProgressFn = no_progress
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobOutcome:
+    """What a job's work function returns: a one-line summary and JSON-able details for the manifest."""
+
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def run_job(
+    cfg: Config,
+    source: str,
+    job: str,
+    params: BaseModel,
+    work: Callable[[JobContext], JobOutcome],
+    *,
+    require_video: bool = True,
+    force: bool = False,
+    progress: ProgressFn = no_progress,
+) -> JobResult:
+    """Run ``work`` on ``source`` unless its outputs for these ``params`` already exist.
+
+    Input errors (InputError) propagate to the caller; the manifest is written only after ``work`` succeeds.
+    """
+    started = time.perf_counter()
+    progress("probe", 0, 1)
+    path = stage_input(source, cfg.storage)
+    info = probe(path, cfg.limits, require_video=require_video)
+    progress("probe", 1, 1)
+    param_values = params.model_dump(mode="json")
+    output = JobOutput(cfg.storage.root, video_id(path), job, params_hash(param_values), cfg.storage)
+    base = {"job": job, "input": source, "video_id": output.video_id, "params_hash": output.params_hash, "output_uri": output.prefix}
+    if output.is_done() and not force:
+        manifest = output.read_manifest()
+        return JobResult(
+            **base,
+            status=JobStatus.skipped,
+            files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
+            summary=manifest.get("summary", ""),
+            details=manifest.get("details", {}),
+        )
+    init_ray(cfg)
+    ctx = JobContext(cfg=cfg, source=source, path=path, info=info, output=output, progress=progress)
+    outcome = work(ctx)
+    output.write_manifest(
+        {"input": source, "params": param_values, "summary": outcome.summary, "details": outcome.details, "warnings": ctx.warnings}
+    )
+    return JobResult(
+        **base,
+        status=JobStatus.done,
+        files={name: output.uri(name) for name in output.files},
+        summary=outcome.summary,
+        details=outcome.details,
+        warnings=ctx.warnings,
+        elapsed_s=round(time.perf_counter() - started, 3),
+    )
