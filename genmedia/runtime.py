@@ -25,6 +25,7 @@ def init_ray(cfg: Config) -> None:
     """
     if ray.is_initialized():
         return
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     address = cfg.ray.address
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address == "local" and not os.environ.get("RAY_ADDRESS"):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
+
+# No model hub in tests: libraries that would download must fail instead.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("YOLO_OFFLINE", "1")
 
 # --------------------------------------------------------------------------------------- S3 (moto)
 
@@ -51,3 +56,55 @@ def s3_bucket(s3_server: str) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
     return name
+
+
+# --------------------------------------------------------------------------------------- sample media
+
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from genmedia.media.synthetic import SampleTruth
+
+
+@pytest.fixture(scope="session")
+def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SampleTruth]:
+    """A 10 s, 320x180, 24 fps sample clip with known cuts, fade, dissolve, pan, flash, face, beats and
+    speech (``genmedia.media.synthetic.make_sample_clip``), made once per session; returns (path, truth).
+
+    The truth is also written beside the clip as ``sample.truth.json``.
+    """
+    from genmedia.media.synthetic import make_sample_clip
+
+    path = tmp_path_factory.mktemp("sample_media") / "sample.mp4"
+    truth = make_sample_clip(path, width=320, height=180, fps=24, seconds=10.0, seed=0)
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def messy_media(tmp_path_factory: pytest.TempPathFactory, sample_clip: tuple[Path, SampleTruth]) -> dict[str, object]:
+    """Every messy variant (VFR, rotated, anamorphic, odd size, MKV without frame count, 10-bit HEVC,
+    audio-only, truncated and corrupted copies of ``sample_clip``), made once; returns {name: facts}."""
+    from genmedia.media.synthetic import make_messy_set
+
+    return make_messy_set(tmp_path_factory.mktemp("messy_media"), sample_clip[0])
+
+
+# --------------------------------------------------------------------------------------- Ray
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 (-> Config)
+    """One small local Ray for the whole test run (2 CPUs, no dashboard); yields a Config whose
+    storage root and cache live in a temp dir. Tests needing another cluster shape use a subprocess."""
+    import ray
+
+    from genmedia.config import load_config
+    from genmedia.runtime import init_ray
+
+    base = tmp_path_factory.mktemp("ray-session")
+    cfg = load_config(None, storage={"root": str(base / "out"), "cache_dir": str(base / "cache")}, ray={"num_cpus": 2})
+    init_ray(cfg)
+    try:
+        yield cfg
+    finally:
+        ray.shutdown()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import ray
+from ray.util.annotations import RayDeprecationWarning
 
 from genmedia.config import DecodeConfig
 from genmedia.media.decode import PixelFormat, Segment, decode_frames, plan_segments
@@ -54,18 +56,22 @@ def frames_dataset(
     """
     rows = [asdict(s) for s in plan_segments(info, decode.segment_seconds)]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-    return ds.map_batches(
-        decode_segments,
-        batch_size=1,
-        num_cpus=1,
-        ray_remote_args_fn=lambda: {"max_retries": max_retries},
-        fn_kwargs={
-            "info": info,
-            "fmt": fmt,
-            "width": width,
-            "height": height,
-            "batch_size": decode.batch_size,
-            "threads": decode.threads,
-            "skip_loop_filter": skip_loop_filter,
-        },
-    )
+    with warnings.catch_warnings():
+        # Ray Data's tasks retry forever on worker death by default; max_retries is still passed as a
+        # plain remote arg in Ray 2.60 (deprecated there, with no named replacement yet).
+        warnings.simplefilter("ignore", RayDeprecationWarning)
+        return ds.map_batches(
+            decode_segments,
+            batch_size=1,
+            num_cpus=1,
+            max_retries=max_retries,
+            fn_kwargs={
+                "info": info,
+                "fmt": fmt,
+                "width": width,
+                "height": height,
+                "batch_size": decode.batch_size,
+                "threads": decode.threads,
+                "skip_loop_filter": skip_loop_filter,
+            },
+        )
