@@ -18,6 +18,7 @@ from rich.console import Console
 from genmedia.config import Config, load_config
 from genmedia.errors import GenmediaError
 from genmedia.models.cli import app as models_app
+from genmedia.schemas import JobResult
 
 app = typer.Typer(
     name="genmedia",
@@ -36,10 +37,23 @@ OutOption = Annotated[Optional[str], typer.Option("--out", "-o", help="Output ro
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
 
 
+ForceOption = Annotated[bool, typer.Option("--force", help="Redo the job even if its manifest exists.")]
+
+
 def config_for(config: Path | None, out_root: str | None = None) -> Config:
     """Load the config and apply the ``--out`` override."""
     overrides = {"storage": {"root": out_root}} if out_root else {}
     return load_config(config, **overrides)
+
+
+def print_result(result: JobResult, as_json: bool) -> None:
+    """End a job command: JSON with ``--json``, else warnings then the one-line summary with the output location."""
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    out.print(result.summary_line(), highlight=False, soft_wrap=True)
 
 
 @app.command()
