@@ -1,0 +1,1 @@
+"""Media I/O over PyAV only: probing, decoding, audio, encoding and synthetic test media."""
