@@ -89,8 +89,8 @@ class MediaInfo(BaseModel):
         return self.model_dump()
 
 
-def _run_worker(path: str, limits: LimitsConfig) -> dict[str, Any]:
-    cmd = [
+def _worker_command(path: str, limits: LimitsConfig) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "genmedia.media.probe_worker",
@@ -98,6 +98,10 @@ def _run_worker(path: str, limits: LimitsConfig) -> dict[str, Any]:
         str(limits.probesize_bytes),
         str(int(limits.analyzeduration_s * 1_000_000)),
     ]
+
+
+def _run_worker(path: str, limits: LimitsConfig) -> dict[str, Any]:
+    cmd = _worker_command(path, limits)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limits.probe_timeout_s)
     except subprocess.TimeoutExpired:

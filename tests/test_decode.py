@@ -1,0 +1,95 @@
+"""Decode: exact frames and timestamps, cheap analysis frames, segments equal a sequential decode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genmedia.config import DecodeConfig
+from genmedia.media.decode import decode_frames, luma_stride, plan_segments
+from genmedia.media.probe import probe
+
+
+def _all(info, **kwargs):  # noqa: ANN001, ANN202
+    batches = list(decode_frames(info, **kwargs))
+    return (np.concatenate([b.frames for b in batches]), np.concatenate([b.index for b in batches]),
+            np.concatenate([b.time for b in batches]))
+
+
+def test_every_frame_once_with_exact_timestamps(sample_clip) -> None:  # noqa: ANN001
+    path, truth = sample_clip
+    info = probe(path)
+    frames, index, times = _all(info, fmt="rgb24", batch_size=50)
+    assert frames.shape == (truth.n_frames, truth.height, truth.width, 3)
+    assert index.tolist() == list(range(truth.n_frames))
+    assert times == pytest.approx(np.arange(truth.n_frames) / truth.fps, abs=1e-6)
+
+
+def test_variable_frame_rate_times_come_from_timestamps(messy_media) -> None:  # noqa: ANN001
+    facts = messy_media["vfr"]
+    _, index, times = _all(probe(facts.path), fmt="gray", width=64)
+    assert index.tolist() == list(range(facts.n_frames))
+    assert times == pytest.approx(list(facts.pts), abs=1e-6)
+
+
+def test_gray_analysis_frames_are_the_strided_luma_plane(sample_clip) -> None:  # noqa: ANN001
+    import av
+
+    path, truth = sample_clip
+    gray, _, _ = _all(probe(path), fmt="gray", width=80)
+    k = luma_stride(truth.width, 80)
+    assert gray.shape == (truth.n_frames, -(-truth.height // k), -(-truth.width // k)) and gray.dtype == np.uint8
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            y_plane = frame.to_ndarray(format="yuv420p")[: truth.height]
+            assert np.array_equal(gray[i], y_plane[::k, ::k])
+            if i == 30:
+                break
+
+
+def test_rgb_is_scaled_to_the_size_asked(sample_clip) -> None:  # noqa: ANN001
+    frames, _, _ = _all(probe(sample_clip[0]), fmt="rgb24", width=64, height=36, batch_size=7)
+    assert frames.shape[1:] == (36, 64, 3)
+
+
+def test_segments_decode_exactly_the_sequential_frames(sample_clip) -> None:  # noqa: ANN001
+    info = probe(sample_clip[0])
+    segments = plan_segments(info, 1.0)
+    assert len(segments) > 1, "the sample clip should have several keyframe-aligned segments"
+    assert sum(s.frame_count for s in segments) == info.frame_count
+    seq, seq_index, _ = _all(info, fmt="gray", width=160, skip_loop_filter=True)
+    parts = [_all(info, segment=s, fmt="gray", width=160, skip_loop_filter=True) for s in segments]
+    for s, (_, index, _) in zip(segments, parts):
+        assert index.tolist() == list(range(s.first_frame, s.first_frame + s.frame_count))
+    joined = np.concatenate([p[0] for p in parts])
+    assert np.concatenate([p[1] for p in parts]).tolist() == seq_index.tolist()
+    assert joined.tobytes() == seq.tobytes()
+
+
+def test_ten_bit_luma_is_brought_to_eight_bits(messy_media) -> None:  # noqa: ANN001
+    facts = messy_media["ten_bit"]
+    gray, index, _ = _all(probe(facts.path), fmt="gray", width=80)
+    assert gray.dtype == np.uint8 and len(index) == facts.n_frames and gray.max() > 100
+
+
+def test_corrupt_middle_decodes_past_the_damage_and_says_so(messy_media) -> None:  # noqa: ANN001
+    facts = messy_media["corrupt_middle"]
+    info = probe(facts.path)
+    errors: list[str] = []
+    _, index, _ = _all(info, fmt="gray", width=80, errors=errors)
+    assert index.max() == info.frame_count - 1, "frames after the damage are still decoded"
+    assert len(index) > info.frame_count // 2
+
+
+def test_parallel_decode_on_ray_yields_every_frame(ray_session, sample_clip) -> None:  # noqa: ANN001
+    from genmedia.pipelines.frames import frames_dataset
+
+    info = probe(sample_clip[0])
+    ds = frames_dataset(info, DecodeConfig(segment_seconds=2.0), fmt="gray", width=80)
+    seen: list[int] = []
+    segments: set[int] = set()
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        seen.extend(batch["frame_index"].tolist())
+        segments.update(batch["segment"].tolist())
+    assert sorted(seen) == list(range(info.frame_count))
+    assert len(segments) == len(plan_segments(info, 2.0)) > 1
