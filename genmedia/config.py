@@ -140,10 +140,33 @@ class DecodeConfig(_Strict):
     analysis_width: int = Field(256, ge=16, description="Width of the small picture analysis works on.")
 
 
+class ABTestConfig(_Strict):
+    """The thumbnail A/B testing service: where its state lives and how it explores and decides."""
+
+    store_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file {cache_dir}/abtest.sqlite.")
+    explore_floor: float = Field(0.02, ge=0, le=0.5, description="Least probability any variant is shown.")
+    winner_probability: float = Field(0.95, gt=0.5, lt=1, description="P(best) above which a winner is declared.")
+    min_impressions: int = Field(2000, ge=1, description="Impressions (all variants) before a winner may be declared.")
+    segment_min_impressions: int = Field(200, ge=1, description="Per variant, before a segment uses its own posteriors.")
+    monte_carlo_draws: int = Field(20000, ge=1000, description="Posterior draws for P(best) and intervals.")
+
+
+class ThumbnailsConfig(_Strict):
+    """Thumbnail job settings that are not per-request parameters."""
+
+    max_title_chars: int = Field(80, ge=8, description="Longer titles are truncated with a warning.")
+    jpeg_quality: int = Field(88, ge=30, le=100)
+    candidates_per_shot: int = Field(3, ge=1, description="Key-frame candidates kept per shot before ranking.")
+    min_sharpness: float = Field(0.15, ge=0, le=1, description="Candidates below this share of the clip's best are blurred.")
+    black_luma: float = Field(24.0, ge=0, le=255, description="Frames darker than this mean luma are black.")
+    abtest: ABTestConfig = Field(default_factory=ABTestConfig)
+
+
 class PipelinesConfig(_Strict):
     """Parameters of each job; a section per job."""
 
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
+    thumbnails: ThumbnailsConfig = Field(default_factory=ThumbnailsConfig)
 
 
 class ServeConfig(_Strict):
@@ -155,6 +178,16 @@ class ServeConfig(_Strict):
     max_upload_bytes: int = Field(2 * 1024**3, gt=0)
     allowed_input_schemes: list[Literal["s3", "https", "http"]] = Field(default_factory=lambda: ["s3", "https"])
     allowed_buckets: list[str] = Field(default_factory=list, description="Empty = any bucket.")
+    api_keys: list[str] = Field(
+        default_factory=list, description="API keys accepted besides those in the api_keys_env variable."
+    )
+    request_timeout_s: float = Field(300, gt=0, description="Serve's HTTP request timeout (none when unset).")
+    max_ongoing_requests: int = Field(32, ge=1, description="Concurrent requests per ingress replica.")
+    max_queued_requests: int = Field(
+        64, ge=1, description="Requests waiting per deployment before it answers 503 (Serve queues forever when unset)."
+    )
+    health_check_period_s: float = Field(10, gt=0)
+    health_check_timeout_s: float = Field(30, gt=0)
 
 
 class JobsConfig(_Strict):

@@ -1,0 +1,250 @@
+"""The A/B testing service: experiments per video, choosing a variant to show, recording events, stats.
+
+Used in-process (SDK, tests, simulation) and behind :mod:`genmedia.abtest.api`'s HTTP router. A choice
+draws from the posteriors of the request's segment when that segment has enough data for every variant,
+else from the global posteriors; once a variant's probability of being best passes the configured bar
+(after ``min_impressions`` impressions in all) it is declared the winner and always shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from genmedia.abtest import bandit
+from genmedia.abtest.store import ACTIVE, CLICK, IMPRESSION, Counts, Experiment, Store, default_url
+from genmedia.config import ABTestConfig, Config
+from genmedia.errors import InputError
+
+GLOBAL = "global"
+STICKY_EPOCH = 500
+"""A user keeps seeing the same variant until this many more impressions have updated the posteriors."""
+
+
+class ExperimentSettings(BaseModel):
+    """Per-experiment settings (defaults from the config)."""
+
+    explore_floor: float = Field(ge=0, le=0.5)
+    winner_probability: float = Field(gt=0.5, lt=1)
+    min_impressions: int = Field(ge=1)
+    segment_min_impressions: int = Field(ge=1)
+
+
+class ExperimentInfo(BaseModel):
+    """An experiment as the API returns it."""
+
+    id: str
+    video: str
+    status: str
+    variants: list[str]
+    settings: ExperimentSettings
+    winner: str | None = None
+    winner_probability: float | None = None
+
+
+class Choice(BaseModel):
+    """The variant to show, and why."""
+
+    experiment_id: str
+    variant: str
+    reason: Literal["thompson", "explore", "winner"]
+    posteriors: str = Field(description="Whose posteriors decided: 'global' or the segment's name.")
+
+
+class EventAck(BaseModel):
+    """The result of recording an event."""
+
+    event_id: str
+    accepted: bool = Field(description="False when the event id was already recorded (nothing changed).")
+
+
+class VariantStats(BaseModel):
+    """One variant's figures."""
+
+    variant: str
+    impressions: int
+    clicks: int
+    ctr: float
+    p_best: float
+    ci_low: float
+    ci_high: float
+
+
+class Stats(BaseModel):
+    """An experiment's figures, globally or for one segment."""
+
+    experiment_id: str
+    video: str
+    status: str
+    segment: str
+    posteriors: str = Field(description="'global' or the segment's name: which data the figures use.")
+    variants: list[VariantStats]
+    winner: str | None = None
+    winner_probability: float | None = None
+
+
+class NotFound(LookupError):
+    """No experiment for a video."""
+
+
+class Conflict(RuntimeError):
+    """The video already has an active experiment."""
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not value or len(value) > 100 or not all(c.isalnum() or c in "._-:" for c in value):
+        raise InputError(value[:40] or "''", f"{kind} must be 1-100 characters of letters, digits, '.', '_', '-', ':'")
+    return value
+
+
+class ABTestService:
+    """Thompson-sampling A/B tests of thumbnail variants, with state in a SQLAlchemy store."""
+
+    def __init__(self, store: Store, defaults: ABTestConfig, *, seed: int | None = None):
+        self.store = store
+        self.defaults = defaults
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()  # numpy Generators are not thread-safe
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, seed: int | None = None) -> "ABTestService":
+        """A service on the configured store (SQLite in the cache dir by default)."""
+        return cls(Store(default_url(cfg)), cfg.pipelines.thumbnails.abtest, seed=seed)
+
+    # ------------------------------------------------------------------ experiments
+
+    def create(self, video: str, variants: list[str], **settings: float | int | None) -> ExperimentInfo:
+        """Start an experiment for ``video``; Conflict if one is active, InputError on bad variants."""
+        _check_name("video", video)
+        for v in variants:
+            _check_name("variant", v)
+        if len(variants) < 2 or len(set(variants)) != len(variants):
+            raise InputError(video, f"an experiment needs at least 2 distinct variants, got {variants}")
+        base = self.defaults.model_dump(include=set(ExperimentSettings.model_fields))
+        chosen = ExperimentSettings(**{**base, **{k: v for k, v in settings.items() if v is not None}})
+        if chosen.explore_floor * len(variants) > 1:
+            raise InputError(video, f"explore_floor {chosen.explore_floor} exceeds 1/{len(variants)} (the uniform share)")
+        exp = self.store.create(video, variants, chosen.model_dump())
+        if exp is None:
+            raise Conflict(f"{video}: already has an active experiment")
+        return self._info(exp)
+
+    def experiment(self, video: str) -> ExperimentInfo:
+        """The video's active (else latest) experiment; NotFound if it never had one."""
+        return self._info(self._experiment(video))
+
+    def _experiment(self, video: str) -> Experiment:
+        exp = self.store.current(video)
+        if exp is None:
+            raise NotFound(f"{video}: no A/B experiment")
+        return exp
+
+    @staticmethod
+    def _info(exp: Experiment) -> ExperimentInfo:
+        return ExperimentInfo(id=exp.id, video=exp.video, status=exp.status, variants=exp.variants,
+                              settings=ExperimentSettings(**exp.settings), winner=exp.winner,
+                              winner_probability=exp.winner_probability)
+
+    # ------------------------------------------------------------------ serving
+
+    def choose(self, video: str, *, user: str | None = None, segment: str | None = None) -> Choice:
+        """The variant to show for ``video`` to ``user`` in ``segment``.
+
+        A concluded experiment shows its winner. Otherwise Thompson sampling with the explore floor, on
+        the segment's posteriors when it has enough data, else the global ones. A given user keeps the same
+        variant while the posteriors are (nearly) unchanged.
+        """
+        exp = self._experiment(video)
+        if exp.status != ACTIVE:
+            return Choice(experiment_id=exp.id, variant=exp.winner or exp.variants[0], reason="winner", posteriors=GLOBAL)
+        settings = ExperimentSettings(**exp.settings)
+        counts = self.store.counts(exp.id)
+        declared = self._maybe_conclude(exp, settings, counts)
+        if declared is not None:
+            return Choice(experiment_id=exp.id, variant=declared, reason="winner", posteriors=GLOBAL)
+        post, used = self._posteriors(exp, settings, counts, segment)
+        impressions = sum(c[IMPRESSION] for c in counts.values())
+        if user:
+            digest = hashlib.sha256(f"{exp.id}/{user}/{impressions // STICKY_EPOCH}".encode()).digest()
+            index, explored = bandit.thompson_choice(post, np.random.default_rng(int.from_bytes(digest[:8], "big")), settings.explore_floor)
+        else:
+            with self._lock:
+                index, explored = bandit.thompson_choice(post, self._rng, settings.explore_floor)
+        return Choice(experiment_id=exp.id, variant=exp.variants[index], reason="explore" if explored else "thompson", posteriors=used)
+
+    def record(self, video: str, kind: Literal["impression", "click"], event_id: str, variant: str, *,
+               user: str | None = None, segment: str | None = None) -> EventAck:
+        """Record an impression or click of ``variant``; a repeated ``event_id`` is ignored."""
+        if kind not in (IMPRESSION, CLICK):
+            raise InputError(kind, "event kind must be 'impression' or 'click'")
+        if not event_id or len(event_id) > 128:
+            raise InputError(event_id[:40] or "''", "event_id must be 1-128 characters")
+        exp = self._experiment(video)
+        if variant not in exp.variants:
+            raise InputError(variant, f"not a variant of {video}'s experiment ({', '.join(exp.variants)})")
+        accepted = self.store.add_event(exp.id, event_id, kind, variant, segment, user)
+        return EventAck(event_id=event_id, accepted=accepted)
+
+    # ------------------------------------------------------------------ figures
+
+    def stats(self, video: str, *, segment: str | None = None, seed: int = 0) -> Stats:
+        """Impressions, clicks, CTR, P(best) and a 95% credible interval per variant (globally or for a segment)."""
+        exp = self._experiment(video)
+        settings = ExperimentSettings(**exp.settings)
+        counts = self.store.counts(exp.id)
+        if exp.status == ACTIVE:
+            self._maybe_conclude(exp, settings, counts)
+            exp = self._experiment(video)
+        n, c = self._totals(exp, counts, segment)
+        post = bandit.Posteriors.from_counts(n, c)
+        rng = np.random.default_rng(seed)
+        draws = self.defaults.monte_carlo_draws
+        p_best = bandit.prob_best(post, rng, draws)
+        low, high = bandit.credible_interval(post, rng, 0.95, draws)
+        rows = [
+            VariantStats(variant=v, impressions=int(n[i]), clicks=int(c[i]), ctr=float(c[i] / n[i]) if n[i] else 0.0,
+                         p_best=float(p_best[i]), ci_low=float(low[i]), ci_high=float(high[i]))
+            for i, v in enumerate(exp.variants)
+        ]
+        return Stats(experiment_id=exp.id, video=exp.video, status=exp.status, segment=segment or GLOBAL,
+                     posteriors=segment or GLOBAL, variants=rows, winner=exp.winner, winner_probability=exp.winner_probability)
+
+    @staticmethod
+    def _totals(exp: Experiment, counts: Counts, segment: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Impressions and clicks per variant, over all segments (``segment`` None) or one segment."""
+        n, c = np.zeros(len(exp.variants)), np.zeros(len(exp.variants))
+        index = {v: i for i, v in enumerate(exp.variants)}
+        for (seg, variant), kinds in counts.items():
+            if (segment is None or seg == segment) and variant in index:
+                n[index[variant]] += kinds[IMPRESSION]
+                c[index[variant]] += kinds[CLICK]
+        return n, c
+
+    def _posteriors(self, exp: Experiment, settings: ExperimentSettings, counts: Counts,
+                    segment: str | None) -> tuple[bandit.Posteriors, str]:
+        if segment:
+            n, c = self._totals(exp, counts, segment)
+            if n.min() >= settings.segment_min_impressions:
+                return bandit.Posteriors.from_counts(n, c), segment
+        n, c = self._totals(exp, counts, None)
+        return bandit.Posteriors.from_counts(n, c), GLOBAL
+
+    def _maybe_conclude(self, exp: Experiment, settings: ExperimentSettings, counts: Counts) -> str | None:
+        """Declare and store the winner when the global data allow it; return it (else None)."""
+        n, c = self._totals(exp, counts, None)
+        if n.sum() < settings.min_impressions:
+            return None
+        with self._lock:
+            p_best = bandit.prob_best(bandit.Posteriors.from_counts(n, c), self._rng, self.defaults.monte_carlo_draws)
+        best = bandit.winner(p_best, n, threshold=settings.winner_probability, min_impressions=settings.min_impressions)
+        if best is None:
+            return None
+        return self.store.conclude(exp.id, exp.variants[best], float(p_best[best])).winner
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()

@@ -1,0 +1,192 @@
+"""The A/B test's state in a real database (SQLAlchemy): experiments and their impression/click events.
+
+SQLite file by default, PostgreSQL (or any SQLAlchemy URL) in production. Each event is one row keyed by
+its event id, so a repeated event is rejected by the primary key (idempotent) and concurrent writers never
+lose an increment: counts are always aggregated from the rows themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from genmedia.config import Config
+
+IMPRESSION, CLICK = "impression", "click"
+ACTIVE, CONCLUDED = "active", "concluded"
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Tables of the A/B test."""
+
+
+class ExperimentRow(Base):
+    """One experiment: a video's variants and the settings it runs with."""
+
+    __tablename__ = "ab_experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    video: Mapped[str] = mapped_column(String(200), index=True)
+    # Equal to ``video`` while the experiment is active, NULL after: a portable "one active per video".
+    active_video: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    variants: Mapped[list[str]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    winner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    winner_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    concluded_at: Mapped[_dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EventRow(Base):
+    """One impression or click; the event id (the caller's) is the primary key."""
+
+    __tablename__ = "ab_events"
+    __table_args__ = (Index("ix_ab_events_counts", "experiment_id", "kind", "segment", "variant"),)
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("ab_experiments.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    variant: Mapped[str] = mapped_column(String(100))
+    segment: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment as read from the store."""
+
+    id: str
+    video: str
+    status: str
+    variants: list[str]
+    settings: dict[str, Any]
+    winner: str | None
+    winner_probability: float | None
+    created_at: _dt.datetime
+
+    @classmethod
+    def of(cls, row: ExperimentRow) -> "Experiment":
+        return cls(row.id, row.video, row.status, list(row.variants), dict(row.settings), row.winner,
+                   row.winner_probability, row.created_at)
+
+
+Counts = dict[tuple[str | None, str], dict[str, int]]
+"""(segment, variant) -> {"impression": n, "click": n}; segment None means no segment was given."""
+
+
+def default_url(cfg: Config) -> str:
+    """The configured store URL, or a SQLite file in the cache dir."""
+    if cfg.pipelines.thumbnails.abtest.store_url:
+        return cfg.pipelines.thumbnails.abtest.store_url
+    path = cfg.storage.cache_path / "abtest.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL journaling and a busy timeout so threads can share them."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+class Store:
+    """Experiments and events in one database."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def create(self, video: str, variants: list[str], settings: dict[str, Any]) -> Experiment | None:
+        """A new active experiment for ``video``; None when the video already has an active one."""
+        row = ExperimentRow(id=uuid.uuid4().hex, video=video, active_video=video, status=ACTIVE,
+                            variants=list(variants), settings=dict(settings))
+        try:
+            with self._session() as s:
+                s.add(row)
+        except IntegrityError:
+            return None
+        return Experiment.of(row)
+
+    def current(self, video: str) -> Experiment | None:
+        """The video's active experiment, else its most recent one, else None."""
+        with self._session() as s:
+            row = s.scalars(
+                select(ExperimentRow).where(ExperimentRow.video == video)
+                .order_by(ExperimentRow.active_video.is_(None), ExperimentRow.created_at.desc()).limit(1)
+            ).first()
+            return Experiment.of(row) if row else None
+
+    def conclude(self, experiment_id: str, winner: str, probability: float) -> Experiment:
+        """Record the winner and end the experiment (only the first call takes effect)."""
+        with self._session() as s:
+            row = s.get(ExperimentRow, experiment_id, with_for_update=True)
+            if row.status == ACTIVE:
+                row.status, row.active_video = CONCLUDED, None
+                row.winner, row.winner_probability, row.concluded_at = winner, probability, _now()
+            return Experiment.of(row)
+
+    def add_event(self, experiment_id: str, event_id: str, kind: str, variant: str,
+                  segment: str | None, user: str | None) -> bool:
+        """Store one event; False when an event with this id was already stored (nothing changes)."""
+        try:
+            with self._session() as s:
+                s.add(EventRow(event_id=event_id, experiment_id=experiment_id, kind=kind, variant=variant,
+                               segment=segment, user=user))
+        except IntegrityError:
+            with self._session() as s:
+                if s.get(EventRow, event_id) is None:
+                    raise
+            return False
+        return True
+
+    def counts(self, experiment_id: str) -> Counts:
+        """Impressions and clicks of every (segment, variant) of the experiment."""
+        query = (
+            select(EventRow.segment, EventRow.variant, EventRow.kind, func.count())
+            .where(EventRow.experiment_id == experiment_id)
+            .group_by(EventRow.segment, EventRow.variant, EventRow.kind)
+        )
+        out: Counts = {}
+        with self._session() as s:
+            for segment, variant, kind, n in s.execute(query):
+                out.setdefault((segment, variant), {IMPRESSION: 0, CLICK: 0})[kind] = int(n)
+        return out
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
