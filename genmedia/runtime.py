@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -25,7 +26,7 @@ def init_ray(cfg: Config) -> None:
     """
     if ray.is_initialized():
         return
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).parent / "assets" / "ray_data_logging.yaml"))
     address = cfg.ray.address
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address == "local" and not os.environ.get("RAY_ADDRESS"):
