@@ -19,6 +19,7 @@ from genmedia.config import Config, load_config
 from genmedia.errors import GenmediaError
 from genmedia.models.cli import app as models_app
 from genmedia.schemas import JobResult
+from genmedia.serving.cli import app as serve_app
 
 app = typer.Typer(
     name="genmedia",
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models", help="List and stage model weights.")
+app.add_typer(serve_app, name="serve", help="Run the HTTP API on Ray Serve; `serve build` writes its Serve config.")
 
 err = Console(stderr=True)
 out = Console()

@@ -1,0 +1,327 @@
+"""The HTTP API (FastAPI, ``/v1``, OpenAPI at ``/docs``) and the Serve ingress deployment that hosts it.
+
+:func:`create_api` builds the FastAPI app from an :class:`ApiState`; :class:`Ingress` is the Serve
+deployment that builds that state once per replica (job store, model handles, key digests) and returns
+the app. Jobs run as Ray tasks (``genmedia.jobs.runner``) and are tracked in the job store, so any
+replica, or a restarted one, answers for any job id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from ray import serve
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+from ray.serve.handle import DeploymentHandle
+
+from genmedia.config import Config
+from genmedia.errors import GenmediaError, InputError
+from genmedia.jobs import runner
+from genmedia.jobs.records import JobRecord, JobState, JobStore
+from genmedia.pipelines.registry import JobUnavailable, available_jobs, get_job
+from genmedia.serving.models import decode_value, encode_value
+from genmedia.serving.schemas import InferRequest, JobAccepted, JobRequest, JobView, TranslateRequest, UploadView
+from genmedia.serving.security import check_input_uri, key_allowed, safe_upload_name
+from genmedia.storage import CHUNK, atomic_local_file, filesystem, is_local, join_uri, local_path
+
+disable_created_metrics()  # the *_created series only add noise to scrapes
+
+_UPLOAD_ID = re.compile(r"^(?:upload:)?([0-9a-f]{32})$")
+
+
+@dataclass
+class ApiState:
+    """Everything the routes need: config, accepted key digests, job store and model handles."""
+
+    cfg: Config
+    key_digests: list[str]
+    store: JobStore
+    models: dict[str, DeploymentHandle] = field(default_factory=dict)
+    running: dict[str, Any] = field(default_factory=dict)
+    """Job id -> its Ray task's ObjectRef, for the jobs this replica started."""
+    watchers: set[asyncio.Task] = field(default_factory=set)
+
+
+class _Metrics:
+    """Prometheus metrics of one replica: requests, latency, in-flight requests, queued jobs, job counts."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("genmedia_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("genmedia_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry)
+        self.in_flight = Gauge("genmedia_http_in_flight", "HTTP requests being handled by this replica", registry=self.registry)
+        self.queue = Gauge("genmedia_jobs_queue_depth", "Jobs waiting to run", registry=self.registry)
+        self.jobs = Gauge("genmedia_jobs", "Jobs in the store by status", ["status"], registry=self.registry)
+        self.store = store
+
+    def render(self) -> bytes:
+        counts = self.store.counts()
+        for status, n in counts.items():
+            self.jobs.labels(status=status).set(n)
+        self.queue.set(counts[JobState.queued.value])
+        return generate_latest(self.registry)
+
+
+def _route_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def _job_view(record: JobRecord) -> JobView:
+    files = {}
+    if record.result:
+        files = {name: f"/v1/jobs/{record.id}/files/{name}" for name in record.result.files}
+    return JobView(**record.model_dump(), files=files)
+
+
+def _model_error(key: str, e: Exception) -> HTTPException:
+    if isinstance(e, BackPressureError):
+        return HTTPException(503, f"model {key} is at capacity; retry later", headers={"Retry-After": "1"})
+    if isinstance(e, RayActorError | DeploymentUnavailableError):
+        return HTTPException(503, f"model {key} replica failed during the request; retry", headers={"Retry-After": "1"})
+    if isinstance(e, ValueError):
+        return HTTPException(400, f"model {key}: {e}")
+    return HTTPException(500, f"model {key}: {type(e).__name__}")
+
+
+def create_api(state: ApiState) -> FastAPI:
+    """The FastAPI app of the HTTP API over ``state``."""
+    app = FastAPI(
+        title="genmedia",
+        version="1",
+        description="Thumbnails, trailers, subtitles and enhancement of videos, as jobs. "
+        "Every /v1 route needs `Authorization: Bearer <key>`.",
+    )
+    metrics = _Metrics(state.store)
+    cfg = state.cfg
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        metrics.in_flight.inc()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.in_flight.dec()
+            route = _route_of(request)
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    @app.exception_handler(GenmediaError)
+    async def _genmedia_error(_: Request, e: GenmediaError) -> JSONResponse:
+        code = 501 if isinstance(e, JobUnavailable) else 400 if isinstance(e, InputError) else 500
+        return JSONResponse({"detail": str(e)}, status_code=code)
+
+    def require_key(request: Request) -> None:
+        if not key_allowed(request.headers.get("authorization"), state.key_digests):
+            raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: this replica answers and its job store is reachable."""
+        state.store.counts()
+        return {"status": "ok", "jobs": available_jobs(), "models": sorted(state.models)}
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
+
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(require_key)], response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        """Prometheus metrics: requests, latency, in-flight requests, job queue depth, jobs by status."""
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    # ------------------------------------------------------------------------------- jobs
+
+    def resolve_video(video: str) -> str:
+        if m := _UPLOAD_ID.match(video):
+            upload = state.store.get_upload(m.group(1))
+            if upload is None:
+                raise InputError(video, "no such upload")
+            return upload.uri
+        return check_input_uri(video, cfg.serve)
+
+    async def watch(job_id: str, ref: Any) -> None:
+        try:
+            await ref
+        except Exception as e:  # noqa: BLE001 - the worker died for good or the task was cancelled
+            await asyncio.to_thread(state.store.fail, job_id, f"job worker failed: {type(e).__name__}")
+        finally:
+            state.running.pop(job_id, None)
+
+    @v1.post("/jobs", status_code=202, response_model=JobAccepted, tags=["jobs"])
+    async def submit_job(body: JobRequest) -> JobAccepted:
+        """Queue ``job`` on ``video`` (an allowed URI or an upload id); poll ``GET /v1/jobs/{id}``."""
+        video = await asyncio.to_thread(resolve_video, body.video)
+        spec = get_job(body.job)
+        params = spec.parse_params(body.params)
+        record = await asyncio.to_thread(state.store.create, spec.name, video, params.model_dump(mode="json"))
+        ref = runner.submit(cfg, state.store, record.id)
+        state.running[record.id] = ref
+        task = asyncio.create_task(watch(record.id, ref))
+        state.watchers.add(task)
+        task.add_done_callback(state.watchers.discard)
+        return JobAccepted(id=record.id, status=record.status.value, url=f"/v1/jobs/{record.id}")
+
+    def get_record(job_id: str) -> JobRecord:
+        record = state.store.get(job_id) if re.fullmatch(r"[0-9a-f]{32}", job_id) else None
+        if record is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return record
+
+    @v1.get("/jobs/{job_id}", response_model=JobView, tags=["jobs"])
+    def job_status(job_id: str) -> JobView:
+        """A job's status, progress, result and download URLs of its outputs."""
+        return _job_view(get_record(job_id))
+
+    @v1.delete("/jobs/{job_id}", response_model=JobView, tags=["jobs"])
+    def cancel_job(job_id: str) -> JobView:
+        """Cancel a queued or running job (a finished job is returned unchanged)."""
+        get_record(job_id)
+        record = state.store.cancel(job_id)
+        if (ref := state.running.get(job_id)) is not None:
+            ray.cancel(ref)
+        return _job_view(record)  # type: ignore[arg-type]
+
+    @v1.get("/jobs/{job_id}/files/{name:path}", tags=["jobs"])
+    def job_file(job_id: str, name: str) -> StreamingResponse:
+        """Download one output of a finished job."""
+        record = get_record(job_id)
+        uri = (record.result.files if record.result else {}).get(name)
+        if uri is None:
+            raise HTTPException(404, f"job {job_id} has no output {name!r}")
+        fs, path = filesystem(uri, cfg.storage)
+
+        def stream() -> Any:
+            with fs.open(path, "rb") as f:
+                while block := f.read(CHUNK):
+                    yield block
+
+        return StreamingResponse(stream(), media_type="application/octet-stream",
+                                 headers={"Content-Disposition": f'attachment; filename="{safe_upload_name(name)}"'})
+
+    # ----------------------------------------------------------------------------- uploads
+
+    @v1.post("/uploads", status_code=201, response_model=UploadView, tags=["uploads"])
+    async def upload(request: Request, name: str = Query("upload", max_length=255)) -> UploadView:
+        """Store the raw request body (a video) and return an id to pass as a job's ``video``.
+
+        The size cap (``serve.max_upload_bytes``) is checked against Content-Length before the body is read,
+        and again while streaming.
+        """
+        cap = cfg.serve.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            raise HTTPException(413, f"upload larger than the {cap}-byte limit")
+        upload_id, safe = uuid.uuid4().hex, safe_upload_name(name)
+        uri = join_uri(cfg.storage.root, "uploads", upload_id, safe)
+        size = await _store_body(request, uri, cfg, cap)
+        if size == 0:
+            raise HTTPException(400, "empty upload")
+        record = await asyncio.to_thread(state.store.add_upload, upload_id, safe, uri, size)
+        return UploadView(id=record.id, name=record.name, size=record.size)
+
+    # ------------------------------------------------------------------------------ models
+
+    async def call_model(key: str, row: dict[str, Any]) -> dict[str, Any]:
+        handle = state.models.get(key)
+        if handle is None:
+            raise HTTPException(404, f"model {key!r} is not served; served: {', '.join(sorted(state.models)) or 'none'}")
+        try:
+            return await handle.infer.remote(row)
+        except Exception as e:  # noqa: BLE001 - mapped to an HTTP status
+            raise _model_error(key, e) from None
+
+    @v1.post("/models/{key}/infer", tags=["models"])
+    async def infer(key: str, body: InferRequest) -> dict[str, Any]:
+        """One request to a served model: ``inputs`` is one row of its batch columns; batched with others.
+
+        Arrays travel as ``{"dtype": "|u1", "shape": [...], "base64": ...}`` (numpy's dtype string, raw bytes).
+        """
+        try:
+            inputs = {name: decode_value(value) for name, value in body.inputs.items()}
+        except (ValueError, TypeError) as e:
+            raise HTTPException(400, f"bad array input: {e}") from None
+        outputs = await call_model(key, inputs)
+        return {"model": key, "outputs": {name: encode_value(value) for name, value in outputs.items()}}
+
+    @v1.post("/translate", tags=["models"])
+    async def translate(body: TranslateRequest) -> dict[str, Any]:
+        """Translate a short text with the configured translator."""
+        row = {"text": body.text, "target": body.target, "source": body.source or ""}
+        outputs = await call_model("translator", row)
+        return {name: encode_value(value) for name, value in outputs.items()}
+
+    app.include_router(v1)
+    _mount_abtest(app, cfg, require_key)
+    return app
+
+
+def _mount_abtest(app: FastAPI, cfg: Config, require_key: Any) -> None:
+    """Mount the thumbnails A/B testing router (``genmedia.abtest.router``) when this build has it, on the config's store."""
+    try:
+        from genmedia.abtest import ABTestService, get_service, router
+    except ImportError:
+        return
+    service: list[Any] = []
+
+    def configured_service() -> Any:
+        if not service:
+            service.append(ABTestService.from_config(cfg))
+        return service[0]
+
+    app.dependency_overrides[get_service] = configured_service
+    app.include_router(router, dependencies=[Depends(require_key)])
+
+
+async def _copy_body(request: Request, f: Any, cap: int) -> int:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise HTTPException(413, f"upload larger than the {cap}-byte limit")
+        f.write(chunk)
+    return size
+
+
+async def _store_body(request: Request, uri: str, cfg: Config, cap: int) -> int:
+    """Stream the request body to ``uri`` (whole or not at all), stopping with 413 past ``cap`` bytes; returns the size."""
+    if is_local(uri):
+        with atomic_local_file(local_path(uri)) as f:
+            return await _copy_body(request, f, cap)
+    fs, path = filesystem(uri, cfg.storage)
+    f = fs.open(path, "wb")
+    try:
+        size = await _copy_body(request, f, cap)
+    except BaseException:
+        f.discard()  # abandon the multipart upload: no partial object appears
+        raise
+    f.close()
+    return size
+
+
+@serve.ingress()
+class Ingress:
+    """The Serve ingress deployment: one FastAPI app per replica over the shared job store."""
+
+    def __init__(self, cfg: Config, key_digests: list[str], models: dict[str, DeploymentHandle]) -> None:
+        """Open the job store and keep the model handles; ``key_digests`` are sha256 digests of the API keys."""
+        self.state = ApiState(cfg=cfg, key_digests=key_digests, store=JobStore.from_config(cfg), models=models)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_api(self.state)
+
+    def check_health(self) -> None:
+        """Serve's health check: the job store must answer."""
+        self.state.store.counts()

@@ -1,0 +1,251 @@
+"""The job store: every job's state, parameters, progress, result and error, in SQL.
+
+A SQLite file in the cache dir by default (``{cache_dir}/jobs.sqlite``), any SQLAlchemy URL (e.g.
+``postgresql://...``) from ``jobs.store_url``. The HTTP API, the SDK's local mode and backfills write
+here, so a restarted server still answers for old job ids. Uploads are recorded here too.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, Column, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select, update
+from sqlalchemy.pool import NullPool
+
+from genmedia.config import Config
+from genmedia.schemas import JobResult, JobStatus
+
+
+class JobState(str, Enum):
+    """Where a job is: waiting, running, or finished in one of four ways."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    skipped = "skipped"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job will not change any more."""
+        return self not in (JobState.queued, JobState.running)
+
+
+class Progress(BaseModel):
+    """The latest progress report of a running job."""
+
+    stage: str
+    done: float
+    total: float | None = None
+
+
+class JobRecord(BaseModel):
+    """One job as the store, the HTTP API and the SDK see it."""
+
+    id: str
+    job: str
+    video: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    status: JobState
+    progress: Progress | None = None
+    result: JobResult | None = None
+    error: str | None = None
+    batch: str | None = Field(None, description="The backfill run that made this record, if any.")
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+
+class UploadRecord(BaseModel):
+    """A file a caller uploaded: its id, its sanitised name and where it is stored."""
+
+    id: str
+    name: str
+    uri: str
+    size: int
+    created_at: _dt.datetime
+
+
+_metadata = MetaData()
+_jobs = Table(
+    "genmedia_jobs",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("job", String(32), nullable=False),
+    Column("video", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("stage", String(64)),
+    Column("done", Float),
+    Column("total", Float),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("batch", String(64), index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+_uploads = Table(
+    "genmedia_uploads",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+_RESULT_STATE = {JobStatus.done: JobState.done, JobStatus.skipped: JobState.skipped, JobStatus.failed: JobState.failed}
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _utc(value: _dt.datetime) -> _dt.datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def default_store_url(cfg: Config) -> str:
+    """``jobs.store_url``, or a SQLite file ``{cache_dir}/jobs.sqlite``."""
+    if cfg.jobs.store_url:
+        return cfg.jobs.store_url
+    cache = cfg.storage.cache_path
+    cache.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(cache / 'jobs.sqlite').resolve()}"
+
+
+def _make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    # Several processes (ingress replicas, job tasks) share the file: no pooled connections across
+    # forks, a generous lock timeout, and WAL so readers never wait for the writer.
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return engine
+
+
+class JobStore:
+    """Job and upload records in one SQL database (tables are created on first use)."""
+
+    def __init__(self, url: str) -> None:
+        """Open (and create if needed) the store at the SQLAlchemy ``url``."""
+        self.url = url
+        self._engine = _make_engine(url)
+        _metadata.create_all(self._engine)
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "JobStore":
+        """The store the config names (:func:`default_store_url`)."""
+        return cls(default_store_url(cfg))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"])  # type: ignore[misc]
+
+    # ------------------------------------------------------------------------------ jobs
+
+    def create(self, job: str, video: str, params: dict[str, Any], *, batch: str | None = None) -> JobRecord:
+        """Record a new queued job and return it."""
+        now = _now()
+        row = {"id": uuid.uuid4().hex, "job": job, "video": video, "params": params, "status": JobState.queued.value,
+               "batch": batch, "created_at": now, "updated_at": now}
+        with self._engine.begin() as conn:
+            conn.execute(_jobs.insert().values(**row))
+        return self.get(row["id"])  # type: ignore[return-value]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job ``job_id``, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).mappings().first()
+        return _to_record(row) if row else None
+
+    def list(self, *, batch: str | None = None, status: JobState | None = None, limit: int = 1000) -> list[JobRecord]:
+        """Jobs, oldest first, optionally of one backfill run and/or in one state."""
+        query = select(_jobs).order_by(_jobs.c.created_at, _jobs.c.id).limit(limit)
+        if batch is not None:
+            query = query.where(_jobs.c.batch == batch)
+        if status is not None:
+            query = query.where(_jobs.c.status == status.value)
+        with self._engine.connect() as conn:
+            return [_to_record(r) for r in conn.execute(query).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs in each state (every state present, zero when none)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(_jobs.c.status, func.count()).group_by(_jobs.c.status)).all()
+        found = {status: n for status, n in rows}
+        return {s.value: int(found.get(s.value, 0)) for s in JobState}
+
+    def _update_unfinished(self, job_id: str, **values: Any) -> bool:
+        finished = [s.value for s in JobState if s.finished]
+        stmt = update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.not_in(finished)).values(updated_at=_now(), **values)
+        with self._engine.begin() as conn:
+            return conn.execute(stmt).rowcount > 0
+
+    def start(self, job_id: str) -> bool:
+        """Mark the job running; False when it is already finished (e.g. cancelled while queued)."""
+        return self._update_unfinished(job_id, status=JobState.running.value, error=None)
+
+    def progress(self, job_id: str, stage: str, done: float, total: float | None) -> bool:
+        """Record progress; False when the job is no longer running (cancelled)."""
+        return self._update_unfinished(job_id, stage=stage, done=float(done), total=None if total is None else float(total))
+
+    def finish(self, job_id: str, result: JobResult) -> bool:
+        """Record a job's result (done, skipped or failed); False when it had been cancelled meanwhile."""
+        state = _RESULT_STATE[result.status]
+        return self._update_unfinished(job_id, status=state.value, result=result.model_dump(mode="json"), error=result.error)
+
+    def fail(self, job_id: str, error: str) -> bool:
+        """Record that the job failed with the one-line reason ``error``."""
+        return self._update_unfinished(job_id, status=JobState.failed.value, error=error)
+
+    def cancel(self, job_id: str) -> JobRecord | None:
+        """Cancel the job if it has not finished; returns the record (None for an unknown id)."""
+        self._update_unfinished(job_id, status=JobState.cancelled.value, error="cancelled by request")
+        return self.get(job_id)
+
+    def retry(self, job_id: str) -> bool:
+        """Queue a job again that did not complete (queued, running when its worker died, or failed)."""
+        retryable = [JobState.queued.value, JobState.running.value, JobState.failed.value]
+        stmt = (update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.in_(retryable))
+                .values(status=JobState.queued.value, error=None, result=None, updated_at=_now()))
+        with self._engine.begin() as conn:
+            return conn.execute(stmt).rowcount > 0
+
+    # --------------------------------------------------------------------------- uploads
+
+    def add_upload(self, upload_id: str, name: str, uri: str, size: int) -> UploadRecord:
+        """Record a completed upload."""
+        row = {"id": upload_id, "name": name, "uri": uri, "size": size, "created_at": _now()}
+        with self._engine.begin() as conn:
+            conn.execute(_uploads.insert().values(**row))
+        return UploadRecord(**row)
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        """The upload ``upload_id``, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_uploads).where(_uploads.c.id == upload_id)).mappings().first()
+        return UploadRecord(**{**row, "created_at": _utc(row["created_at"])}) if row else None
+
+
+def _to_record(row: Any) -> JobRecord:
+    progress = Progress(stage=row["stage"], done=row["done"], total=row["total"]) if row["stage"] else None
+    return JobRecord(
+        id=row["id"], job=row["job"], video=row["video"], params=row["params"] or {}, status=JobState(row["status"]),
+        progress=progress, result=JobResult.model_validate(row["result"]) if row["result"] else None, error=row["error"],
+        batch=row["batch"], created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
+    )

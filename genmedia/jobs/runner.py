@@ -1,0 +1,117 @@
+"""Execute one recorded job: look it up in the job store, run it through the job registry, record the outcome.
+
+The HTTP API runs :func:`execute` as a Ray task (:func:`submit`); the SDK's local mode runs it in a
+thread. Progress goes to the store (at most a few writes a second), and a job cancelled in the store
+stops at its next progress report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import ray
+
+from genmedia.config import Config
+from genmedia.errors import GenmediaError, InputError
+from genmedia.jobs.records import JobRecord, JobStore
+from genmedia.pipelines.registry import get_job
+from genmedia.progress import ProgressFn
+from genmedia.serving.security import check_input_uri, safe_upload_name
+from genmedia.storage import CHUNK, atomic_local_file
+
+PROGRESS_INTERVAL_S = 0.5
+MAX_REDIRECTS = 3
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback when the job was cancelled in the store."""
+
+
+def store_progress(store: JobStore, job_id: str, also: ProgressFn | None = None) -> ProgressFn:
+    """A progress callback that records to the store (throttled) and raises JobCancelled once the job is cancelled."""
+    last = [0.0]
+
+    def report(stage: str, done: float, total: float | None) -> None:
+        if also:
+            also(stage, done, total)
+        now = time.monotonic()
+        finished_stage = total is not None and done >= total
+        if now - last[0] < PROGRESS_INTERVAL_S and not finished_stage:
+            return
+        last[0] = now
+        if not store.progress(job_id, stage, done, total):
+            raise JobCancelled(job_id)
+
+    return report
+
+
+def fetch_http(cfg: Config, uri: str) -> Path:
+    """Download an ``http(s)://`` input into the cache, re-checking every redirect hop against the SSRF rules.
+
+    The size is capped by ``limits.max_file_bytes`` while streaming. Returns the local file.
+    """
+    dest = cfg.storage.cache_path / "inputs" / "http" / hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16] / safe_upload_name(Path(urlsplit(uri).path).name or "input")
+    url = uri
+    with httpx.Client(follow_redirects=False, timeout=60) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            check_input_uri(url, cfg.serve)
+            with client.stream("GET", url) as resp:
+                if resp.is_redirect:
+                    url = str(resp.next_request.url) if resp.next_request else ""
+                    continue
+                if resp.status_code != 200:
+                    raise InputError(uri, f"download failed: HTTP {resp.status_code}")
+                size = 0
+                with atomic_local_file(dest) as f:
+                    for block in resp.iter_bytes(CHUNK):
+                        size += len(block)
+                        if size > cfg.limits.max_file_bytes:
+                            raise InputError(uri, f"larger than limits.max_file_bytes ({cfg.limits.max_file_bytes} bytes)")
+                        f.write(block)
+                return dest
+    raise InputError(uri, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _local_source(cfg: Config, video: str) -> str:
+    if urlsplit(video).scheme.lower() in ("http", "https"):
+        return str(fetch_http(cfg, video))
+    return video
+
+
+def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | None = None) -> JobRecord:
+    """Run the stored job ``job_id`` unless it has finished or been cancelled; record and return its outcome.
+
+    Errors become the record's one-line ``error``; nothing propagates except a crash of the process itself.
+    """
+    record = store.get(job_id)
+    if record is None:
+        raise KeyError(f"no job {job_id}")
+    if not store.start(job_id):
+        return record
+    try:
+        spec = get_job(record.job)
+        params = spec.parse_params(record.params)
+        result = spec.run(cfg, _local_source(cfg, record.video), params, progress=store_progress(store, job_id, progress))
+        store.finish(job_id, result)
+    except JobCancelled:
+        pass
+    except GenmediaError as e:
+        store.fail(job_id, str(e))
+    except Exception as e:  # noqa: BLE001 - recorded as the job's error, never lost
+        store.fail(job_id, f"internal error: {type(e).__name__}: {e}")
+    return store.get(job_id)  # type: ignore[return-value]
+
+
+@ray.remote(num_cpus=0)
+def _execute_task(cfg: Config, store_url: str, job_id: str) -> str:
+    # The job driver only coordinates: its Ray Data stages request their own CPUs and GPUs.
+    return execute(cfg, JobStore(store_url), job_id).status.value
+
+
+def submit(cfg: Config, store: JobStore, job_id: str) -> ray.ObjectRef:
+    """Start the stored job as a Ray task (retried ``jobs.max_retries`` times if its worker dies)."""
+    return _execute_task.options(max_retries=cfg.jobs.max_retries, name=f"genmedia-job-{job_id}").remote(cfg, store.url, job_id)

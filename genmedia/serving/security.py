@@ -1,0 +1,135 @@
+"""What the HTTP API lets in: API keys, input URIs (no SSRF), and upload names (no path traversal)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+import socket
+import unicodedata
+from urllib.parse import urlsplit
+
+from genmedia.config import Config, ServeConfig
+from genmedia.errors import ConfigError, InputError
+
+
+# ------------------------------------------------------------------------------------- API keys
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def api_key_digests(cfg: Config) -> list[str]:
+    """sha256 digests of the accepted API keys: ``$GENMEDIA_API_KEYS`` (comma-separated) plus ``serve.api_keys``.
+
+    Only digests leave this function, so keys never travel in deployment arguments. No key at all is a
+    ConfigError: the API never runs open.
+    """
+    from_env = os.environ.get(cfg.serve.api_keys_env, "")
+    keys = [k.strip() for k in from_env.split(",") if k.strip()] + [k for k in cfg.serve.api_keys if k.strip()]
+    if not keys:
+        raise ConfigError(
+            f"no API keys: set {cfg.serve.api_keys_env}=key1,key2 (or serve.api_keys in the config) before serving"
+        )
+    return sorted({_digest(k) for k in keys})
+
+
+def key_allowed(authorization: str | None, digests: list[str]) -> bool:
+    """Whether an ``Authorization: Bearer <key>`` header carries an accepted key (constant-time compare)."""
+    if not authorization:
+        return False
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return False
+    candidate = _digest(key.strip())
+    # Compare against every digest so the time taken does not depend on which one matched.
+    matches = [hmac.compare_digest(candidate, d) for d in digests]
+    return any(matches)
+
+
+# ------------------------------------------------------------------------------------ input URIs
+
+
+def _ipv4_literal(host: str) -> ipaddress.IPv4Address | None:
+    """``host`` read the way C resolvers read IPv4 (decimal ``2130706433``, hex ``0x7f.1``, octal, short forms)."""
+    if not re.fullmatch(r"[0-9a-fA-FxX.]+", host) or not any(c.isdigit() for c in host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _check_address(uri: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    if not addr.is_global or addr.is_multicast:
+        raise InputError(uri, f"points at a non-public address ({addr}); loopback, private and link-local hosts are refused")
+
+
+def _check_host(uri: str, host: str) -> None:
+    host = host.strip("[]").rstrip(".").lower()
+    if not host:
+        raise InputError(uri, "names no host")
+    if host == "localhost" or host.endswith(".localhost"):
+        raise InputError(uri, "points at localhost; loopback hosts are refused")
+    try:
+        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        literal = _ipv4_literal(host)
+    if literal is not None:
+        _check_address(uri, literal)
+        return
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise InputError(uri, f"host {host!r} does not resolve") from None
+    for info in infos:
+        _check_address(uri, ipaddress.ip_address(info[4][0].split("%")[0]))
+
+
+def check_input_uri(uri: str, serve: ServeConfig) -> str:
+    """``uri`` if a caller may submit it as a job input, else InputError saying why.
+
+    Only the configured schemes (``serve.allowed_input_schemes``) pass, never ``file://`` or a bare path;
+    S3 buckets must be in ``serve.allowed_buckets`` when that list is set; HTTP(S) hosts must resolve only
+    to public addresses (loopback, private, link-local, reserved and numeric-trick forms are refused).
+    """
+    uri = uri.strip()
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise InputError(uri, "is not a valid URI") from None
+    scheme = parts.scheme.lower()
+    allowed = ", ".join(f"{s}://" for s in serve.allowed_input_schemes)
+    if scheme not in serve.allowed_input_schemes:
+        what = "local paths and file:// URIs are" if scheme in ("", "file") else f"scheme {scheme!r} is"
+        raise InputError(uri, f"{what} not accepted from callers; allowed: {allowed} (or upload the file)")
+    if parts.username or parts.password:
+        raise InputError(uri, "must not carry credentials")
+    if scheme == "s3":
+        if not parts.netloc:
+            raise InputError(uri, "names no bucket")
+        if serve.allowed_buckets and parts.netloc not in serve.allowed_buckets:
+            raise InputError(uri, f"bucket {parts.netloc!r} is not allowed; allowed: {', '.join(serve.allowed_buckets)}")
+        return uri
+    _check_host(uri, parts.hostname or "")
+    return uri
+
+
+# ---------------------------------------------------------------------------------- upload names
+
+
+def safe_upload_name(name: str | None) -> str:
+    """A harmless file name from a caller's: the last path component only, safe characters, bounded length."""
+    name = unicodedata.normalize("NFKC", name or "")
+    name = re.split(r"[/\\]", name)[-1]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip("._-")
+    stem, dot, ext = name.rpartition(".")
+    if dot and len(ext) <= 10:
+        name = f"{stem[:100]}.{ext}"
+    return name[:111] or "upload"
