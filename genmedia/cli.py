@@ -91,6 +91,73 @@ def demo(
         out.print(result.summary_line())
 
 
+@app.command()
+def analyze(
+    video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
+    config: ConfigOption = None,
+    out_root: OutOption = None,
+    as_json: JsonOption = False,
+    force: ForceOption = False,
+    sample_fps: Annotated[Optional[float], typer.Option("--sample-fps", help="Analysed frames per second (faces, colour, composition).")] = None,
+    min_shot: Annotated[Optional[float], typer.Option("--min-shot", help="Minimum shot length, seconds.")] = None,
+    sensitivity: Annotated[Optional[float], typer.Option("--sensitivity", help="Cut sensitivity (>1 finds more cuts).")] = None,
+    faces: Annotated[Optional[str], typer.Option("--faces", help="auto | haar | detector.")] = None,
+    embed: Annotated[Optional[str], typer.Option("--embed", help="shots | samples | off.")] = None,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip the audio analysis.")] = False,
+) -> None:
+    """Scene analysis: shots.json, features.parquet, audio.json and contact_sheet.png for VIDEO."""
+    from pydantic import ValidationError
+
+    from genmedia.errors import InputError
+    from genmedia.pipelines import analyze as job
+    from genmedia.progress import progress_bars
+
+    cfg = config_for(config, out_root)
+    try:
+        params = job.params_from(cfg, sample_fps=sample_fps, min_shot_seconds=min_shot, cut_sensitivity=sensitivity,
+                                 faces=faces, embed=embed, audio=False if no_audio else None)
+    except ValidationError as e:
+        raise InputError("analyze options", "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())) from None
+    with progress_bars(err) as progress:
+        result = job.run(cfg, video, params, force=force, progress=progress)
+    print_result(result, as_json)
+
+
+@app.command()
+def trailer(
+    video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
+    duration: Annotated[float, typer.Option("--duration", "-d", help="Target length in seconds.")] = 30.0,
+    music: Annotated[Optional[str], typer.Option("--music", help="A music track to cut to (default: the video's own sound).")] = None,
+    qualities: Annotated[str, typer.Option("--qualities", help="Renditions by short side, e.g. 1080p,720p,480p.")] = "1080p,720p,480p",
+    style: Annotated[str, typer.Option("--style", help="action (fast, accelerating cuts) or calm (longer clips, cross-fades).")] = "action",
+    hls: Annotated[bool, typer.Option("--hls", help="Also write an HLS rendition (master playlist + variants).")] = False,
+    title: Annotated[Optional[str], typer.Option("--title", help="End-card title (default: the file name).")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="transcript.json with word times (default: the subtitles job's, if done).")] = None,
+    spoilers: Annotated[Optional[float], typer.Option("--skip-end", help="Never use this last fraction of the video (default from the config).")] = None,
+    config: ConfigOption = None,
+    out_root: OutOption = None,
+    as_json: JsonOption = False,
+    force: ForceOption = False,
+) -> None:
+    """A trailer of VIDEO: MP4 renditions, edit_decision_list.json, poster.jpg (and hls/ with --hls)."""
+    from pydantic import ValidationError
+
+    from genmedia.errors import InputError
+    from genmedia.pipelines import trailer as job
+    from genmedia.progress import progress_bars
+
+    cfg = config_for(config, out_root)
+    try:
+        params = job.Params(duration=duration, music=music, qualities=[q for q in qualities.split(",") if q.strip()],
+                            style=style, hls=hls, title=title, transcript=transcript, spoiler_fraction=spoilers)
+    except ValidationError as e:
+        raise InputError("trailer options", "; ".join(
+            f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())) from None
+    with progress_bars(err) as progress:
+        result = job.run(cfg, video, params, force=force, progress=progress)
+    print_result(result, as_json)
+
+
 def main() -> None:
     """Console entry point: run the app, turning errors into one line and an exit code."""
     try:

@@ -156,17 +156,87 @@ class ThumbnailsConfig(_Strict):
 
     max_title_chars: int = Field(80, ge=8, description="Longer titles are truncated with a warning.")
     jpeg_quality: int = Field(88, ge=30, le=100)
-    candidates_per_shot: int = Field(3, ge=1, description="Key-frame candidates kept per shot before ranking.")
-    min_sharpness: float = Field(0.15, ge=0, le=1, description="Candidates below this share of the clip's best are blurred.")
-    black_luma: float = Field(24.0, ge=0, le=255, description="Frames darker than this mean luma are black.")
+    min_exposure: float = Field(0.2, ge=0, le=1, description="Analysed frames exposed worse than this (black, blown) are never used.")
+    blur_ratio: float = Field(0.6, ge=0, le=1, description="Frames whose sharpness is below this share of the clip's 90th percentile are blurred.")
+    transition_margin_s: float = Field(0.4, ge=0, description="Frames this close to a fade or dissolve are never used.")
+    cut_margin_s: float = Field(0.1, ge=0, description="Frames this close to a hard cut are never used.")
+    min_gap_s: float = Field(1.0, ge=0, description="Two variants from one shot (when allowed) are at least this far apart.")
     abtest: ABTestConfig = Field(default_factory=ABTestConfig)
+
+
+class AnalyzeConfig(_Strict):
+    """Scene analysis (``genmedia analyze``): shots, motion, audio, faces, composition, embeddings."""
+
+    sample_fps: float = Field(2.0, gt=0, le=60, description="Analysed frames per second (faces, colour, composition, thumbnails).")
+    min_shot_seconds: float = Field(0.5, ge=0, description="Shorter shots merge into a neighbour.")
+    cut_sensitivity: float = Field(1.0, gt=0, le=10, description="Above 1 finds more (weaker) cuts, below 1 fewer.")
+    fades: bool = Field(True, description="Detect fades through black.")
+    dissolves: bool = Field(True, description="Detect cross-dissolves.")
+    faces: Literal["auto", "haar", "detector"] = Field(
+        "auto", description="auto: the detector model when the config names one, else Haar cascades."
+    )
+    embed: Literal["shots", "samples", "off"] = Field("shots", description="Embed one key frame per shot, every analysed frame, or none.")
+    audio: bool = Field(True, description="Analyse the audio track (when there is one).")
+    thumb_width: int = Field(320, ge=32, le=1920, description="Width of analysed frames' RGB thumbnails (detector, embedder, contact sheet).")
+
+
+class TrailerConfig(_Strict):
+    """Trailers (``genmedia trailer``): defaults a request does not set, loudness and encoding."""
+
+    spoiler_fraction: float = Field(0.1, ge=0, lt=0.9, description="Never use the last fraction of the source.")
+    max_clips_per_shot: int = Field(1, ge=1, description="Variety: clips from one shot (raised only if shots run out).")
+    target_lufs: float = Field(-16.0, ge=-40, le=-5, description="Integrated loudness of the trailer's sound (BS.1770).")
+    music_source_gain_db: float = Field(-9.0, le=0, description="Level of the source's own sound under a music track.")
+    audio_rate: int = Field(48000, ge=8000, le=96000)
+    encoder: Literal["auto", "cpu", "nvenc"] = Field("auto", description="auto: h264_nvenc when it opens, else libx264.")
+    crf: int | None = Field(None, ge=0, le=51, description="Constant quality (None: the encoder's default, 20 for x264).")
+    preset: str | None = Field(None, description="Encoder speed preset (None: the encoder's default).")
+    gop_seconds: float = Field(2.0, gt=0, description="Keyframe interval; HLS segments start on keyframes.")
+    hls_segment_seconds: float = Field(2.0, gt=0)
+
+
+class EnhanceConfig(_Strict):
+    """Video enhancement settings that are not per-request parameters."""
+
+    window_frames: int = Field(16, ge=2, description="Frames per window (the unit the enhancement stages pass).")
+    denoise_radius: int = Field(2, ge=0, le=4, description="Neighbour frames each side the temporal denoiser uses.")
+    grade_sample_width: int = Field(192, ge=32, description="Width of the small pictures grading statistics use.")
+    noise_samples: int = Field(6, ge=1, description="Frames (at keyframes) the automatic denoise strength is measured on.")
+    metrics_frames: int = Field(8, ge=1, description="Frames PSNR/SSIM are measured on.")
+    peak_nits: float = Field(1000, ge=400, le=10000, description="Peak luminance of SDR->HDR output (cd/m2).")
+    realtime_max_lag_s: float = Field(0.5, gt=0, description="Real-time mode degrades when this far behind the source.")
+
+
+class SubtitlesConfig(_Strict):
+    """Subtitles (``genmedia subtitles``): chunking of long audio and the timed-text rules per language."""
+
+    chunk_seconds: float = Field(300, ge=30, description="Longest transcription chunk; chunks are cut in a pause and run in parallel.")
+    max_chars_per_line: int = Field(42, ge=8, le=120)
+    max_lines: int = Field(2, ge=1, le=4)
+    chars_per_second: float = Field(17.0, gt=0, le=60, description="Reading speed a cue must not exceed.")
+    min_duration_s: float = Field(5 / 6, gt=0, description="Shortest time a cue stays on screen.")
+    max_duration_s: float = Field(7.0, gt=0, description="Longest time a cue stays on screen.")
+    min_gap_frames: int = Field(2, ge=0, description="Frames between consecutive cues.")
+    shot_snap_frames: int = Field(6, ge=0, description="A cue edge this close to a shot change moves onto it.")
+    default_fps: float = Field(25.0, gt=0, description="Frame rate for gaps and snapping when the input is audio-only.")
+    chars_per_second_by_language: dict[str, float] = Field(
+        default_factory=lambda: {"ja": 4.0, "zh": 9.0, "ko": 12.0}, description="Reading speed per language (any code form)."
+    )
+    max_chars_per_line_by_language: dict[str, int] = Field(
+        default_factory=lambda: {"ja": 13, "zh": 16, "ko": 16}, description="Line length per language (any code form)."
+    )
+    voiceprints: str | None = Field(None, description="Voiceprint library file; None = {cache_dir}/voiceprints.json.")
 
 
 class PipelinesConfig(_Strict):
     """Parameters of each job; a section per job."""
 
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
+    analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig)
     thumbnails: ThumbnailsConfig = Field(default_factory=ThumbnailsConfig)
+    trailer: TrailerConfig = Field(default_factory=TrailerConfig)
+    enhance: EnhanceConfig = Field(default_factory=EnhanceConfig)
+    subtitles: SubtitlesConfig = Field(default_factory=SubtitlesConfig)
 
 
 class ServeConfig(_Strict):

@@ -309,19 +309,24 @@ class JobOutput:
             raise ValueError(f"{MANIFEST!r} is reserved: write it with write_manifest()")
         return name
 
-    def _put_bytes(self, name: str, data: bytes) -> None:
+    def _put_bytes(self, name: str, data: bytes, headers: Mapping[str, str] | None = None) -> None:
         if self._local:
             with atomic_local_file(self._fs_path(name)) as f:
                 f.write(data)
         else:
-            self._fs.pipe_file(self._fs_path(name), data)
+            self._fs.pipe_file(self._fs_path(name), data, **(headers or {}))
 
-    def write_bytes(self, name: str, data: bytes) -> str:
-        """Write ``data`` as output ``name`` atomically; returns its URI."""
+    def write_bytes(self, name: str, data: bytes, *, content_type: str | None = None, cache_control: str | None = None) -> str:
+        """Write ``data`` as output ``name`` atomically; returns its URI.
+
+        ``content_type`` and ``cache_control`` become the object's HTTP headers on S3 and are recorded
+        in the manifest's file entry everywhere.
+        """
         name = self._check_writable(name)
         data = bytes(data)
-        self._put_bytes(name, data)
-        self._files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        headers = _http_headers(content_type, cache_control)
+        self._put_bytes(name, data, headers)
+        self._files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), **_header_meta(headers)}
         return self.uri(name)
 
     def write_text(self, name: str, text: str) -> str:
@@ -332,22 +337,25 @@ class JobOutput:
         """Write ``obj`` as indented UTF-8 JSON as output ``name`` atomically; returns its URI."""
         return self.write_bytes(name, _dump_json(obj))
 
-    def write_file(self, name: str, local_file: str | os.PathLike[str]) -> str:
+    def write_file(self, name: str, local_file: str | os.PathLike[str], *, content_type: str | None = None,
+                   cache_control: str | None = None) -> str:
         """Copy the local file ``local_file`` (of any size) to output ``name`` atomically; returns its URI.
 
         Locally the copy goes to a temporary name and is renamed into place; on S3 it is one PUT or a
-        multipart upload, whose object appears only when complete.
+        multipart upload, whose object appears only when complete. ``content_type`` and ``cache_control``
+        are handled as in :meth:`write_bytes`.
         """
         name = self._check_writable(name)
         src = Path(local_file)
+        headers = _http_headers(content_type, cache_control)
         if not src.is_file():
             raise FileNotFoundError(f"{src}: no such file to write as output {name!r}")
         if self._local:
             meta = self._copy_local(src, self._fs_path(name))
         else:
             meta = {"size": src.stat().st_size, "sha256": sha256_file(src)}
-            self._fs.put_file(str(src), self._fs_path(name))
-        self._files[name] = meta
+            self._fs.put_file(str(src), self._fs_path(name), **headers)
+        self._files[name] = {**meta, **_header_meta(headers)}
         return self.uri(name)
 
     @staticmethod
@@ -394,6 +402,18 @@ class JobOutput:
     def read_bytes(self, name: str) -> bytes:
         """The content of output ``name``."""
         return bytes(self._fs.cat_file(self._fs_path(name)))
+
+
+def _http_headers(content_type: str | None, cache_control: str | None) -> dict[str, str]:
+    """S3 object headers (boto3 parameter names) for the given values."""
+    headers = {"ContentType": content_type, "CacheControl": cache_control}
+    return {k: v for k, v in headers.items() if v}
+
+
+def _header_meta(headers: Mapping[str, str]) -> dict[str, str]:
+    """Manifest fields for S3 headers: ``content_type`` / ``cache_control``."""
+    names = {"ContentType": "content_type", "CacheControl": "cache_control"}
+    return {names[k]: v for k, v in headers.items()}
 
 
 def _dump_json(obj: Any) -> bytes:
