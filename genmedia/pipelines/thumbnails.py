@@ -1,0 +1,273 @@
+"""The thumbnails job: key frames from the analysis, smart crops per aspect ratio, optional title, optional
+generative variants (SDXL-Turbo) behind a safety check; ``thumbnails.json``, ``thumbnails.html``, manifest.
+
+Stages (Ray Data), after the analysis (reused when it already ran):
+
+1. **select** (driver, small): usable analysed frames ranked by quality, one per shot (``thumbnails.candidates``);
+2. **frames** (tasks): decode each chosen frame at full size from its keyframe and turn it to display
+   geometry (sample aspect ratio, rotation);
+3. **generate** (actors, only for generative modes): SDXL-Turbo image-to-image from the frame (or
+   text-to-image), then the safety check; flagged images are not published;
+4. **render** (tasks): faces and saliency of each picture, a smart crop per aspect ratio at its output
+   size, the title, JPEG/WebP bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, Literal
+
+import numpy as np
+import ray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from genmedia.config import Config
+from genmedia.errors import ConfigError, InputError
+from genmedia.media.decode import Segment, iter_frames
+from genmedia.media.probe import MediaInfo
+from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.progress import ProgressFn, no_progress
+from genmedia.runtime import model_options
+from genmedia.schemas import JobResult
+from genmedia.thumbnails import candidates as cands
+from genmedia.thumbnails.aspects import parse_aspects
+from genmedia.thumbnails.geometry import Geometry
+from genmedia.thumbnails.page import render_page
+from genmedia.thumbnails.prompts import STYLES, build_prompt
+
+JOB = "thumbnails"
+GENERATOR_KEY = "image_generator"
+MIN_SECONDS = 1.0
+KEYFRAME_BACKEND = "keyframe+smart-crop"
+Mode = Literal["auto", "keyframe", "img2img", "text2img"]
+
+
+class Params(BaseModel):
+    """Parameters of one thumbnails request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variants: int = Field(6, ge=1, le=24, description="How many variants (distinct key frames).")
+    aspects: list[str] = Field(default_factory=lambda: ["16:9", "1:1", "9:16", "4:5"], min_length=1, max_length=8)
+    size: int = Field(1280, ge=64, le=4096, description="Longer side of every output in pixels (16:9 -> 1280x720).")
+    formats: list[Literal["jpeg", "webp"]] = Field(default_factory=lambda: ["jpeg", "webp"], min_length=1)
+    title: str | None = Field(None, max_length=10_000, description="Drawn on the thumbnails; long titles are shortened.")
+    style: str = Field("cinematic", description=f"Generative style preset: {', '.join(STYLES)}.")
+    mode: Mode = Field("auto", description="auto: img2img when an image generator is configured, else keyframe.")
+    seed: int = Field(0, ge=0, description="Seed of the first generative variant (variant k uses seed + k).")
+    same_shot: bool = Field(False, description="Allow more than one variant from a shot when shots run out.")
+
+    @field_validator("aspects")
+    @classmethod
+    def _aspects(cls, v: list[str]) -> list[str]:
+        try:
+            return [a.label for a in parse_aspects(v)]
+        except InputError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v: str) -> str:
+        if v not in STYLES:
+            raise ValueError(f"unknown style {v!r}; choose one of {', '.join(STYLES)}")
+        return v
+
+
+def resolve_mode(cfg: Config, mode: Mode) -> str:
+    """The mode a request runs in; ConfigError when a generative mode lacks its generator or safety check."""
+    if mode == "auto":
+        mode = "img2img" if GENERATOR_KEY in cfg.models else "keyframe"
+    if mode != "keyframe":
+        entry = cfg.model(GENERATOR_KEY)
+        checker = str(entry.options.get("safety_checker", "safety_checker"))
+        if checker not in cfg.models:
+            raise ConfigError(f"models.{GENERATOR_KEY}: generated thumbnails need a safety check, but models.{checker} is not configured")
+    return mode
+
+
+def shorten_title(title: str | None, limit: int) -> tuple[str | None, str | None]:
+    """The title with whitespace collapsed and cut at a word to ``limit`` characters, and a warning if cut."""
+    if title is None:
+        return None, None
+    text = " ".join(title.split())
+    if not text:
+        return None, None
+    if len(text) <= limit:
+        return text, None
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut + "…", f"title of {len(text):,} characters shortened to {len(cut) + 1} (pipelines.thumbnails.max_title_chars = {limit})"
+
+
+# ----------------------------------------------------------------------------------------------
+# Stages
+# ----------------------------------------------------------------------------------------------
+
+
+def frame_segment(info: MediaInfo, frame_index: int) -> Segment:
+    """The smallest decodable segment ending at ``frame_index``: from the keyframe at or before it."""
+    pts = info.frame_pts
+    target = pts[frame_index]
+    start = max((k for k in info.keyframe_pts if k <= target), default=pts[0])
+    first = pts.index(start) if start in pts else 0
+    end = pts[frame_index + 1] if frame_index + 1 < len(pts) else None
+    return Segment(index=0, start_pts=start, end_pts=end, first_frame=first, frame_count=frame_index + 1 - first)
+
+
+def read_frames(batch: dict[str, np.ndarray], *, info: MediaInfo) -> dict[str, np.ndarray]:
+    """Ray Data UDF: the full-size picture of each row's ``frame_index``, in display geometry (``image``)."""
+    geometry = Geometry.of(info)
+    images = []
+    for index in batch["frame_index"]:
+        index = int(index)
+        target = info.frame_pts[index]
+        picture = None
+        for ts, frame in iter_frames(info, segment=frame_segment(info, index)):
+            if ts == target:
+                picture = frame.to_ndarray(format="rgb24")
+                break
+        if picture is None:
+            raise InputError(info.path, f"frame {index} could not be decoded")
+        images.append(geometry.to_display(picture))
+    return {**batch, "image": np.stack(images)}
+
+
+class Generate:
+    """Ray Data actor: the image generator and the safety check, loaded once; adds ``generated`` pictures and verdicts."""
+
+    def __init__(self, cfg: Config, key: str = GENERATOR_KEY):
+        from genmedia.deployments.image_generator import ImageGenerator
+        from genmedia.thumbnails.safety import load_safety_check
+
+        self.generator = ImageGenerator(cfg, key)
+        self.safety = load_safety_check(cfg, key)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        h, w = batch["image"].shape[1:3]
+        width, height = self.generator.shape_for(w / h)
+        out = self.generator({**batch, "width": np.full(len(batch["prompt"]), width), "height": np.full(len(batch["prompt"]), height)})
+        verdicts = self.safety.check(list(out["generated"]))
+        out["image"] = out.pop("generated")
+        out["safety"] = np.array([json.dumps(asdict(v)) for v in verdicts], dtype=object)
+        return out
+
+
+def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title: str | None,
+           formats: list[str], quality: int) -> dict[str, np.ndarray]:
+    """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``."""
+    from genmedia.analysis.faces import HaarFaces
+    from genmedia.thumbnails.render import find_subjects, render_variant
+
+    haar = HaarFaces()
+    wanted = parse_aspects(aspects)
+    names, data, metas = [], [], []
+    for i, image in enumerate(batch["image"]):
+        flagged = "safety" in batch and json.loads(batch["safety"][i])["flagged"]
+        if flagged:
+            names.append([]), data.append([]), metas.append("{}")
+            continue
+        files, meta = render_variant(image, find_subjects(image, haar), wanted, size, title=title, formats=formats, quality=quality)
+        names.append(list(files)), data.append(list(files.values())), metas.append(json.dumps(meta))
+    out = {k: v for k, v in batch.items() if k != "image"}
+    out["file_names"] = np.array(names + [None], dtype=object)[:-1]
+    out["file_data"] = np.array(data + [None], dtype=object)[:-1]
+    out["aspects_json"] = np.array(metas, dtype=object)
+    return out
+
+
+def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: Params, *,
+          title: str | None, mode: str) -> ray.data.Dataset:
+    """The dataset of rendered variants for the chosen key frames (one row per variant)."""
+    rows = []
+    for k, c in enumerate(chosen):
+        prompt, negative = build_prompt(title, c.tags, params.style)
+        rows.append({"variant": f"v{k + 1}", "frame_index": c.frame_index, "time": c.time, "shot": c.shot, "score": c.score,
+                     "prompt": prompt, "negative_prompt": negative, "seed": params.seed + k,
+                     "mode": "image" if mode == "img2img" else "text"})
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4)))
+    # One CPU per decode: FFmpeg's threads keep it busy for the few frames from a keyframe to the target.
+    ds = ds.map_batches(read_frames, batch_size=2, num_cpus=1, fn_kwargs={"info": info})
+    if mode != "keyframe":
+        entry = cfg.model(GENERATOR_KEY)
+        # The generator's resources come from its config entry (a whole L4 in production, CPUs here).
+        ds = ds.map_batches(Generate, fn_constructor_kwargs={"cfg": cfg, "key": GENERATOR_KEY}, batch_size=entry.batch_size,
+                            concurrency=(max(1, entry.replicas.min), entry.replicas.max), **model_options(cfg, GENERATOR_KEY))
+    settings = cfg.pipelines.thumbnails
+    # Crops, overlays and encodes are light numpy/OpenCV work: a CPU each.
+    return ds.map_batches(render, batch_size=2, num_cpus=1, fn_kwargs={
+        "aspects": params.aspects, "size": params.size, "title": title, "formats": params.formats, "quality": settings.jpeg_quality})
+
+
+# ----------------------------------------------------------------------------------------------
+# The job
+# ----------------------------------------------------------------------------------------------
+
+
+def _work(ctx: JobContext, params: Params) -> JobOutcome:
+    from genmedia.pipelines.analyze import load_analysis
+
+    cfg, info, settings = ctx.cfg, ctx.info, ctx.cfg.pipelines.thumbnails
+    if info.duration < MIN_SECONDS:
+        raise InputError(ctx.source, f"is {info.duration:.2f} s long; thumbnails need at least {MIN_SECONDS:g} s of video")
+    mode = resolve_mode(cfg, params.mode)
+    title, warning = shorten_title(params.title, settings.max_title_chars)
+    if warning:
+        ctx.warnings.append(warning)
+    analysis = load_analysis(cfg, ctx.source, progress=ctx.progress)
+    shots = [cands.ShotSpan(s.index, s.start_time, s.end_time, s.transition, list(d.get("tags", [])))
+             for s, d in zip(analysis.shots, analysis.shot_details, strict=True)]
+    ctx.progress("select", 0, 1)
+    chosen = cands.choose(analysis.features, shots, params.variants, settings, same_shot=params.same_shot)
+    ctx.progress("select", 1, 1)
+    if not chosen:
+        raise InputError(ctx.source, "no usable frame: every analysed frame is black, blown out, blurred or inside a transition")
+    if len(chosen) < params.variants:
+        hint = "" if params.same_shot else " (allow several per shot with same_shot / --same-shot)"
+        ctx.warnings.append(f"only {len(chosen)} of {params.variants} variants: the video has {len(chosen)} shots with a usable frame{hint}")
+    ctx.progress("render", 0, len(chosen))
+    variants: list[dict[str, Any]] = []
+    out = ctx.output
+    for batch in build(cfg, info, chosen, params, title=title, mode=mode).iter_batches(batch_size=None, batch_format="numpy"):
+        for i in range(len(batch["variant"])):
+            vid = str(batch["variant"][i])
+            aspects = json.loads(batch["aspects_json"][i])
+            written = {}
+            for name, data in zip(batch["file_names"][i], batch["file_data"][i], strict=True):
+                written[name] = f"{vid}/{name}"
+                out.write_bytes(f"{vid}/{name}", bytes(data))
+            for label, entry in aspects.items():
+                slug = label.replace(":", "x")
+                entry["file"] = written.get(f"{slug}.jpg") or written.get(f"{slug}.webp")
+                entry["files"] = [written[n] for n in written if n.startswith(f"{slug}.")]
+            generative = "backend" in batch
+            variant = {
+                "id": vid, "frame_index": int(batch["frame_index"][i]), "time": round(float(batch["time"][i]), 4),
+                "shot": int(batch["shot"][i]), "score": float(batch["score"][i]),
+                "scores": next(c.scores for c in chosen if c.frame_index == int(batch["frame_index"][i])),
+                "backend": str(batch["backend"][i]) if generative else KEYFRAME_BACKEND,
+                "mode": mode, "aspects": aspects, "published": bool(aspects),
+            }
+            if generative:
+                variant.update(prompt=str(batch["prompt"][i]), negative_prompt=str(batch["negative_prompt"][i]), style=params.style,
+                               seed=int(batch["seed"][i]), steps=int(batch["steps"][i]), safety=json.loads(batch["safety"][i]))
+            variants.append(variant)
+            ctx.progress("render", len(variants), len(chosen))
+    variants.sort(key=lambda v: int(v["id"][1:]))
+    published = [v for v in variants if v["published"]]
+    flagged = len(variants) - len(published)
+    summary = (f"{len(published)} variants x {len(params.aspects)} aspects ({', '.join(params.aspects)}), "
+               f"{'generative ' + mode if mode != 'keyframe' else 'key frames'}" + (f", {flagged} flagged by the safety check" if flagged else ""))
+    doc = {"video": ctx.source, "video_id": out.video_id, "title": title, "mode": mode, "summary": summary,
+           "analysis": analysis.result.output_uri, "analysis_backends": analysis.backends,
+           "display_size": list(Geometry.of(info).display_size), "variants": variants}
+    out.write_json("thumbnails.json", doc)
+    out.write_text("thumbnails.html", render_page(doc))
+    details = {"variants": len(published), "flagged": flagged, "aspects": params.aspects, "mode": mode,
+               "backend": variants[0]["backend"], "variant_ids": [v["id"] for v in published]}
+    return JobOutcome(summary=summary, details=details)
+
+
+def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+    """Make thumbnails for ``video`` (a local path or URI); skipped when already made with these parameters."""
+    params = params or Params()
+    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)

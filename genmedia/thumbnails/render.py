@@ -1,0 +1,78 @@
+"""Turn one picture (display geometry) into a variant's thumbnails: a smart crop per aspect ratio at its
+output size, the optional title, and JPEG + WebP bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from genmedia.analysis.faces import HaarFaces
+from genmedia.analysis.saliency import saliency_map
+from genmedia.thumbnails.aspects import Aspect
+from genmedia.thumbnails.crop import apply_crop, smart_crop
+from genmedia.thumbnails.geometry import Box
+from genmedia.thumbnails.overlay import draw_title
+
+FACE_WIDTH = 640
+"""Faces are searched on the picture scaled to at most this width (Haar is slow on large pictures)."""
+SALIENCY_WIDTH = 256
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What a picture shows, in its own (display) pixels."""
+
+    faces: list[Box]
+    saliency: np.ndarray
+
+
+def find_subjects(image: np.ndarray, haar: HaarFaces) -> Subjects:
+    """Faces (Haar cascade) and a saliency map of an RGB picture."""
+    h, w = image.shape[:2]
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    k = min(1.0, FACE_WIDTH / w)
+    small = cv2.resize(gray, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA) if k < 1 else gray
+    faces = [Box(*(float(v) / k for v in b)) for b in haar.detect(small)]
+    ks = min(1.0, SALIENCY_WIDTH / w)
+    sal_in = cv2.resize(gray, (max(1, round(w * ks)), max(1, round(h * ks))), interpolation=cv2.INTER_AREA)
+    return Subjects(faces=faces, saliency=saliency_map(sal_in))
+
+
+def _box_in(box: Box, crop: Box, size: tuple[int, int]) -> Box:
+    sx, sy = size[0] / crop.w, size[1] / crop.h
+    return Box((box.x - crop.x) * sx, (box.y - crop.y) * sy, box.w * sx, box.h * sy)
+
+
+def encode(image: np.ndarray, fmt: str, quality: int) -> bytes:
+    """JPEG or WebP bytes of an RGB image."""
+    ext, flag = {"jpeg": (".jpg", cv2.IMWRITE_JPEG_QUALITY), "webp": (".webp", cv2.IMWRITE_WEBP_QUALITY)}[fmt]
+    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [flag, quality])
+    if not ok:
+        raise RuntimeError(f"could not encode a {fmt} thumbnail")
+    return data.tobytes()
+
+
+def render_variant(image: np.ndarray, subjects: Subjects, aspects: list[Aspect], long_side: int, *,
+                   title: str | None, formats: list[str], quality: int) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Every aspect of one variant: ``({"16x9.jpg": bytes, ...}, {"16:9": {crop, size, reason, title}, ...})``."""
+    h, w = image.shape[:2]
+    files: dict[str, bytes] = {}
+    meta: dict[str, Any] = {}
+    for aspect in aspects:
+        crop = smart_crop(w, h, aspect, faces=subjects.faces, saliency=subjects.saliency)
+        size = aspect.output_size(long_side)
+        out = apply_crop(image, crop, size)
+        entry: dict[str, Any] = {"crop": crop.box.as_list(), "size": list(size), "framed_on": crop.reason,
+                                 "faces_kept": sum(crop.box.contains(f) for f in subjects.faces)}
+        if title:
+            inside = [_box_in(f, crop.box, size) for f in subjects.faces if crop.box.intersection_area(f) > 0]
+            out, overlay = draw_title(out, title, faces=inside)
+            entry["title"] = {"box": overlay.box.as_list(), "font_px": overlay.font_px, "lines": overlay.lines,
+                              "face_overlap": round(overlay.face_overlap, 1)}
+        for fmt in formats:
+            files[f"{aspect.slug}.{'jpg' if fmt == 'jpeg' else fmt}"] = encode(out, fmt, quality)
+        meta[aspect.label] = entry
+    return files, meta
