@@ -11,14 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel, Field
 from rich.console import Console
 
 from genmedia.config import Config
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.media.synthetic import SampleTruth, make_sample_clip
-from genmedia.pipelines.frames import frames_dataset
 from genmedia.report import Section, sparkline_svg, write_report
 from genmedia.runtime import init_ray
 from genmedia.storage import is_local, local_path
@@ -48,26 +46,42 @@ class DemoResult(BaseModel):
         return f"demo done ({steps}) -> {self.report}"
 
 
-def decode_step(demo: DemoInput) -> Section:
-    """Decode the clip's keyframe-aligned segments in parallel Ray tasks and check every frame arrived."""
-    cfg = demo.cfg
-    ds = frames_dataset(demo.info, cfg.pipelines.decode, fmt="gray", width=cfg.pipelines.decode.analysis_width)
-    luma = np.full(demo.info.frame_count, np.nan)
-    segments: set[int] = set()
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        luma[batch["frame_index"]] = batch["frame"].reshape(len(batch["frame"]), -1).mean(axis=1)
-        segments.update(batch["segment"].tolist())
-    missing = int(np.isnan(luma).sum())
-    if missing:
-        raise RuntimeError(f"{demo.clip}: {missing} of {demo.info.frame_count} frames missing from the parallel decode")
+def analyze_step(demo: DemoInput) -> Section:
+    """Run the analysis job on the clip; compare its shots and tempo with the known answers."""
+    import html
+
+    from genmedia.pipelines.analyze import CONTACT_SHEET, load_analysis
+    from genmedia.report import relative_link
+
+    analysis = load_analysis(demo.cfg, str(demo.clip))
+    truth, result = demo.truth, analysis.result
+    starts = {s.start_frame: s.transition for s in analysis.shots}
+    cuts_found = sum(any(abs(c - f) <= 1 and t == "cut" for f, t in starts.items()) for c in truth.cuts)
+    tempo = analysis.audio.get("tempo") if analysis.audio else None
+    features = analysis.features
+    first_rows = [int(features.index[features["shot"] == s.index][0]) for s in analysis.shots if (features["shot"] == s.index).any()]
+    sheet = relative_link(result.files[CONTACT_SHEET], local_path(demo.cfg.storage.root))
     return Section(
-        "Decode on Ray",
-        facts={"frames decoded": demo.info.frame_count, "segments (parallel tasks)": len(segments), "analysis size": f"{ds.take(1)[0]['frame'].shape[::-1]}"},
-        body_html="<p>Mean luma per frame; red lines are the known hard cuts.</p>" + sparkline_svg(luma.tolist(), marks=demo.truth.cuts),
+        "Scene analysis",
+        facts={
+            "shots found": ", ".join(f"{s.start_frame} ({s.transition})" for s in analysis.shots),
+            "known hard cuts found within 1 frame": f"{cuts_found} of {len(truth.cuts)}",
+            "tempo": f"{tempo:.2f} BPM (known {truth.audio.bpm:g})" if tempo else "no audio",
+            "analysed frames": len(features),
+            "frames with faces": int((features["faces"] > 0).sum()),
+            "backends": ", ".join(f"{k}: {v}" for k, v in analysis.backends.items() if v),
+            "time": f"{result.elapsed_s:.1f} s",
+        },
+        body_html=(
+            "<p>Motion energy per analysed frame; red lines are the detected shot starts.</p>"
+            + sparkline_svg(features["motion"].fillna(0).tolist(), marks=first_rows)
+            + f"<p><img src='{html.escape(sheet)}' alt='contact sheet: one thumbnail per shot'></p>"
+        ),
+        links={name: uri for name, uri in result.files.items()},
     )
 
 
-STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("decode", decode_step)]
+STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step)]
 """Demo steps in order: (name, step). Each job's issue adds its step here."""
 
 

@@ -74,6 +74,11 @@ def luma_stride(width: int, target_width: int | None) -> int:
     return max(1, width // target_width) if target_width else 1
 
 
+def luma(frame: av.VideoFrame, width: int | None = None) -> np.ndarray:
+    """The luma plane of ``frame`` subsampled by striding to about ``width`` (8-bit; swscale for RGB sources)."""
+    return _convert(frame, "gray", width, None)
+
+
 def _convert(frame: av.VideoFrame, fmt: PixelFormat, width: int | None, height: int | None) -> np.ndarray:
     if fmt == "gray" and frame.format.name.startswith(("yuv", "yuvj", "nv12", "gray")):
         plane = frame.planes[0]
@@ -124,28 +129,48 @@ def decode_frames(
     Indices are global (0-based, presentation order), taken from the probed timestamps.
     """
     all_pts = np.asarray(info.frame_pts, dtype=np.int64)
-    start = segment.start_pts if segment else None
-    end = segment.end_pts if segment else None
     tb = info.time_base_fraction
-    container, stream = _open_video(info.path, threads, skip_loop_filter)
     frames: list[np.ndarray] = []
     pts_out: list[int] = []
+    for ts, frame in iter_frames(info, segment=segment, threads=threads, skip_loop_filter=skip_loop_filter, errors=errors):
+        frames.append(_convert(frame, fmt, width, height))
+        pts_out.append(ts)
+        if len(frames) == batch_size:
+            yield _batch(frames, pts_out, all_pts, tb)
+            frames, pts_out = [], []
+    if frames:
+        yield _batch(frames, pts_out, all_pts, tb)
+
+
+def iter_frames(
+    info: MediaInfo,
+    *,
+    segment: Segment | None = None,
+    threads: int = 0,
+    skip_loop_filter: bool = False,
+    errors: list[str] | None = None,
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(pts, frame)`` of each decoded frame of ``info.path`` (or of one segment), in presentation order.
+
+    For stages that convert frames themselves (e.g. luma for every frame, a small RGB for a few).
+    Frames that fail to decode are skipped; their reasons are appended to ``errors`` when given.
+    """
+    all_pts = info.frame_pts
+    start = segment.start_pts if segment else None
+    end = segment.end_pts if segment else None
+    container, stream = _open_video(info.path, threads, skip_loop_filter)
+    last: int | None = None
     try:
         if start is not None and start > all_pts[0]:
             container.seek(start, stream=stream, backward=True, any_frame=False)
         for frame in _decoded(container, stream, info.path, errors):
-            ts = frame.pts if frame.pts is not None else (pts_out[-1] + 1 if pts_out else int(all_pts[0]))
+            ts = frame.pts if frame.pts is not None else (last + 1 if last is not None else int(all_pts[0]))
             if start is not None and ts < start:
                 continue
             if end is not None and ts >= end:
                 break
-            frames.append(_convert(frame, fmt, width, height))
-            pts_out.append(ts)
-            if len(frames) == batch_size:
-                yield _batch(frames, pts_out, all_pts, tb)
-                frames, pts_out = [], []
-        if frames:
-            yield _batch(frames, pts_out, all_pts, tb)
+            last = ts
+            yield ts, frame
     finally:
         container.close()
 

@@ -1,0 +1,634 @@
+"""The analysis job: shots, motion, audio, faces, composition and embeddings of a video, on Ray Data.
+
+Stages (DESIGN.md §3; each decodes nothing twice):
+
+1. **Signals** (:func:`build`): one Ray task per keyframe-aligned segment decodes it once, reading the
+   luma plane by striding (``skip_loop_filter``), and turns every frame into a few hundred bytes: a 16x9
+   grid for shot detection, luma mean/std, motion energy, sharpness, exposure. Frames sampled at
+   ``sample_fps`` also get a small RGB thumbnail (JPEG), colourfulness, saliency and Haar faces. Each
+   task decodes one frame past its segment so the first frame of the next segment has a motion value;
+   the stitcher keeps exactly one row per frame, so a cut on a segment boundary is neither lost nor
+   doubled. Many videos stream through one dataset (rows carry their video's number).
+2. **Shots** (driver): :func:`genmedia.analysis.shots.detect_boundaries` over the stitched descriptors.
+3. **Detector / embedder** (Ray Data actors, only when used): the detector deployment finds faces and
+   objects in the sampled thumbnails; the scene embedder embeds one key frame per shot (or every
+   sampled frame) and names tags and a mood.
+4. **Audio** (a Ray task beside stage 1): loudness, peaks, onsets, tempo and beats, streamed.
+
+Outputs: ``shots.json``, ``features.parquet`` (one row per analysed frame), ``audio.json``,
+``contact_sheet.png``, then ``manifest.json``. :func:`load_analysis` runs the job or reuses its outputs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import ray
+from ray.util.annotations import RayDeprecationWarning
+
+from genmedia.analysis import shots as shotlib
+from genmedia.analysis.colour import colourfulness, exposure, sharpness
+from genmedia.analysis.composition import composition_score
+from genmedia.analysis.faces import BACKEND as HAAR, HaarFaces
+from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
+from genmedia.analysis.saliency import saliency_map, salient_region
+from genmedia.config import AnalyzeConfig, Config
+from genmedia.errors import InputError
+from genmedia.media.decode import Segment, iter_frames, luma, plan_segments
+from genmedia.media.probe import MediaInfo, probe
+from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.progress import ProgressFn, no_progress
+from genmedia.runtime import model_options
+from genmedia.schemas import JobResult
+from genmedia.storage import JobOutput, stage_input
+
+log = logging.getLogger(__name__)
+
+JOB = "analyze"
+SHOTS, FEATURES, AUDIO, CONTACT_SHEET = "shots.json", "features.parquet", "audio.json", "contact_sheet.png"
+MAX_FACES = 8
+BATCH_ROWS = 64
+DETECTOR_KEY, EMBEDDER_KEY = "detector", "scene_embedder"
+
+
+class Params(AnalyzeConfig):
+    """Parameters of the analysis job (defaults: ``pipelines.analyze`` of the embedded config)."""
+
+
+def params_from(cfg: Config, **overrides: Any) -> Params:
+    """The job's parameters: the config's ``pipelines.analyze`` section with ``overrides`` applied."""
+    return Params(**{**cfg.pipelines.analyze.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def shot_params(params: AnalyzeConfig) -> shotlib.ShotParams:
+    """Detector settings for the job's parameters."""
+    base = shotlib.ShotParams()
+    k = params.cut_sensitivity
+    return shotlib.ShotParams(
+        min_shot_seconds=params.min_shot_seconds,
+        cut_floor=base.cut_floor / k,
+        cut_ratio=base.cut_ratio / k,
+        fades=params.fades,
+        dissolves=params.dissolves,
+    )
+
+
+def face_backend(cfg: Config, params: AnalyzeConfig) -> str:
+    """``haar`` or ``detector``: what finds faces for these parameters and this config."""
+    if params.faces == "auto":
+        entry = cfg.models.get(DETECTOR_KEY)
+        return "detector" if entry is not None and entry.backend != "classical" else HAAR
+    if params.faces == "detector":
+        cfg.model(DETECTOR_KEY)  # ConfigError naming the configured models when there is none
+    return params.faces
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 1: per-frame signals, segment-parallel
+# ----------------------------------------------------------------------------------------------
+
+
+def sample_frames(info: MediaInfo, sample_fps: float) -> np.ndarray:
+    """Indices of the analysed frames: the first frame at or after each ``1 / sample_fps`` step (by timestamp)."""
+    times = (np.asarray(info.frame_pts, np.int64) - info.frame_pts[0]) * float(info.time_base_fraction)
+    slots = np.floor(times * sample_fps + 1e-9).astype(np.int64)
+    return np.flatnonzero(np.diff(np.concatenate([[-1], slots])) > 0)
+
+
+def thumb_size(info: MediaInfo, width: int) -> tuple[int, int]:
+    """Coded-orientation ``(width, height)`` of thumbnails: the display aspect ratio, even sizes."""
+    dw, dh = (info.display_height, info.display_width) if info.rotation in (90, 270) else (info.display_width, info.display_height)
+    width = min(width, max(2, dw))
+    return width - width % 2, max(2, round(width * dh / max(dw, 1) / 2) * 2)
+
+
+@dataclass
+class _Video:
+    """What a segment task needs to know about its video (sent once per task, not per frame)."""
+
+    info: MediaInfo
+    sampled: frozenset[int]
+    thumb: tuple[int, int]
+
+
+def _extended(segment: Segment, all_pts: list[int]) -> Segment:
+    """The segment plus one frame (the next segment's first), for the motion value across the boundary."""
+    after = segment.first_frame + segment.frame_count + 1
+    end = all_pts[after] if after < len(all_pts) else None
+    return Segment(segment.index, segment.start_pts, end, segment.first_frame, segment.frame_count + 1)
+
+
+def _empty_faces() -> np.ndarray:
+    return np.full((MAX_FACES, 4), -1, np.int32)
+
+
+def _sample_features(rgb: np.ndarray, rotation: int, haar: HaarFaces | None) -> dict[str, Any]:
+    """Features of one analysed frame's RGB thumbnail (rotated upright for display)."""
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    sal = salient_region(saliency_map(gray))
+    faces = _empty_faces()
+    if haar is not None:
+        found = haar.detect(gray)[:MAX_FACES]
+        faces[: len(found)] = found
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    return {
+        "colourfulness": colourfulness(rgb),
+        "saliency": np.array([sal.cx, sal.cy, *sal.box], np.float32),
+        "haar_faces": faces,
+        "thumb": jpeg.tobytes() if ok else b"",
+        "thumb_size": np.array(rgb.shape[1::-1], np.int32),
+    }
+
+
+_NO_SAMPLE = {
+    "colourfulness": np.nan,
+    "saliency": np.full(6, np.nan, np.float32),
+    "haar_faces": _empty_faces(),
+    "thumb": b"",
+    "thumb_size": np.zeros(2, np.int32),
+}
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    out = {k: np.stack([r[k] for r in rows]) for k in rows[0] if k != "thumb"}
+    out["thumb"] = np.array([r["thumb"] for r in rows], dtype=object)
+    return out
+
+
+def analyse_segments(
+    batch: dict[str, np.ndarray], *, videos: list[_Video], width: int, threads: int, haar_faces: bool
+) -> Iterator[dict[str, np.ndarray]]:
+    """Ray Data UDF: decode each segment row once and yield per-frame signal rows (see module docstring)."""
+    haar = HaarFaces() if haar_faces else None
+    for r in range(len(batch["video"])):
+        v = int(batch["video"][r])
+        video = videos[v]
+        info = video.info
+        segment = Segment(**{k: _scalar(batch[k][r]) for k in Segment.__dataclass_fields__})
+        own_end = segment.first_frame + segment.frame_count
+        pts_index = {p: i for i, p in enumerate(info.frame_pts[segment.first_frame : own_end + 1], start=segment.first_frame)}
+        tb = float(info.time_base_fraction)
+        previous: tuple[int, np.ndarray] | None = None
+        rows: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for ts, frame in iter_frames(info, segment=_extended(segment, info.frame_pts), threads=threads, skip_loop_filter=True, errors=errors):
+            index = pts_index.get(ts)
+            if index is None:
+                continue
+            gray = luma(frame, width)
+            small = motion_picture(gray)
+            follows = previous is not None and previous[0] == index - 1
+            mean, std = cv2.meanStdDev(gray)
+            row: dict[str, Any] = {
+                "video": v,
+                "frame_index": index,
+                "time": ts * tb,
+                "segment": segment.index,
+                "overlap": index >= own_end,
+                "grid": shotlib.frame_descriptor(gray),
+                "luma_mean": float(mean[0, 0]),
+                "luma_std": float(std[0, 0]),
+                "motion": motion_energy(previous[1], small) if follows else np.nan,
+                "sharpness": sharpness(gray),
+                "exposure": exposure(gray),
+                "sampled": index in video.sampled and index < own_end,
+            }
+            row.update(_sample_features(frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, haar)
+                       if row["sampled"] else _NO_SAMPLE)
+            rows.append(row)
+            previous = (index, small)
+            if len(rows) == BATCH_ROWS:
+                yield _columns(rows)
+                rows = []
+        if rows:
+            yield _columns(rows)
+        for e in errors:
+            log.warning(e)
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None) -> ray.data.Dataset:
+    """The per-frame signal dataset of one or many videos: one Ray task per (video, segment).
+
+    Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
+    extra frame a task decodes past its segment), ``grid``, ``luma_mean``, ``luma_std``, ``motion``,
+    ``sharpness``, ``exposure``, ``sampled`` and, for sampled frames, ``colourfulness``, ``saliency``,
+    ``haar_faces``, ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`.
+    """
+    params = params or params_from(cfg)
+    decode = cfg.pipelines.decode
+    videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist()), thumb_size(i, params.thumb_width)) for i in infos]
+    rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in plan_segments(info, decode.segment_seconds)]
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    with warnings.catch_warnings():
+        # Bounded retries (a file that crashes the decoder crashes it again); see pipelines/frames.py.
+        warnings.simplefilter("ignore", RayDeprecationWarning)
+        return ds.map_batches(
+            analyse_segments,
+            batch_size=1,
+            num_cpus=1,  # FFmpeg's decoder threads keep one core busy per segment
+            max_retries=cfg.limits.decode_attempts - 1,
+            fn_kwargs={
+                "videos": videos,
+                "width": decode.analysis_width,
+                "threads": decode.threads,
+                "haar_faces": face_backend(cfg, params) == HAAR,
+            },
+        )
+
+
+@dataclass
+class Signals:
+    """One video's stitched per-frame signals (one entry per decoded frame, in order) and its samples."""
+
+    frame_index: np.ndarray
+    time: np.ndarray
+    grid: np.ndarray
+    luma_mean: np.ndarray
+    luma_std: np.ndarray
+    motion: np.ndarray
+    sharpness: np.ndarray
+    exposure: np.ndarray
+    samples: pd.DataFrame = field(repr=False)
+    """Analysed frames: frame_index, time, colourfulness, saliency, haar_faces, thumb, thumb_size."""
+    missing: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Frames of the video that could not be decoded."""
+
+
+def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
+    """Merge one video's signal rows from every segment: one row per frame, in frame order.
+
+    The owner task's row is kept for each frame; the motion of a segment's first frame comes from the
+    previous task's overlap row (which saw the frame before it).
+    """
+    cols = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]} if batches else {}
+    if not cols or not len(cols["frame_index"]):
+        raise ValueError("no frame could be decoded")
+    own = ~cols["overlap"]
+    order = np.flatnonzero(own)[np.argsort(cols["frame_index"][own], kind="stable")]
+    index = cols["frame_index"][order]
+    keep = order[np.concatenate([[True], np.diff(index) > 0])]  # a retried task may repeat rows
+    index = cols["frame_index"][keep]
+    motion = cols["motion"][keep].astype(np.float32)
+    extra = np.flatnonzero(cols["overlap"] & np.isfinite(cols["motion"]))
+    at = np.searchsorted(index, cols["frame_index"][extra])
+    found = (at < len(index)) & (index[np.minimum(at, len(index) - 1)] == cols["frame_index"][extra])
+    motion[at[found]] = np.where(np.isnan(motion[at[found]]), cols["motion"][extra[found]], motion[at[found]])
+    sampled = keep[cols["sampled"][keep]]
+    samples = pd.DataFrame({
+        "frame_index": cols["frame_index"][sampled],
+        "time": cols["time"][sampled],
+        "colourfulness": cols["colourfulness"][sampled],
+        "saliency": list(cols["saliency"][sampled]),
+        "haar_faces": list(cols["haar_faces"][sampled]),
+        "thumb": list(cols["thumb"][sampled]),
+        "thumb_size": list(cols["thumb_size"][sampled]),
+    })
+    return Signals(
+        frame_index=index,
+        time=cols["time"][keep],
+        grid=cols["grid"][keep],
+        luma_mean=cols["luma_mean"][keep],
+        luma_std=cols["luma_std"][keep],
+        motion=motion,
+        sharpness=cols["sharpness"][keep],
+        exposure=cols["exposure"][keep],
+        samples=samples,
+        missing=np.setdiff1d(np.arange(frame_count), index),
+    )
+
+
+def collect_signals(ds: ray.data.Dataset, infos: list[MediaInfo], progress: ProgressFn = no_progress) -> list[Signals]:
+    """Run the signal dataset and stitch each video's rows; InputError for a video with no decodable frame."""
+    per_video: list[list[dict[str, np.ndarray]]] = [[] for _ in infos]
+    total = sum(i.frame_count for i in infos)
+    done = 0
+    progress("decode", 0, total)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for v in np.unique(batch["video"]):
+            pick = batch["video"] == v
+            per_video[int(v)].append({k: col[pick] for k, col in batch.items()})
+        done += int((~batch["overlap"]).sum())
+        progress("decode", min(done, total), total)
+    out = []
+    for info, batches in zip(infos, per_video, strict=True):
+        try:
+            out.append(stitch(batches, info.frame_count))
+        except ValueError as e:
+            raise InputError(info.path, str(e)) from None
+    return out
+
+
+def detect_shots(signals: Signals, info: MediaInfo, params: AnalyzeConfig) -> list[shotlib.Shot]:
+    """Shots of a video from its stitched signals."""
+    boundaries = shotlib.detect_boundaries(signals.grid, signals.luma_mean, signals.luma_std, info.fps, shot_params(params))
+    return shotlib.shots_from_boundaries(boundaries, signals.frame_index, signals.time, info.frame_count, info.start_time, info.start_time + info.duration)
+
+
+def detect_shots_in_file(info: MediaInfo, params: AnalyzeConfig | None = None, *, width: int = 256, threads: int = 0) -> list[shotlib.Shot]:
+    """Shot detection alone, in this process (no Ray): decode every frame once (luma by striding, no
+    deblocking) and run the detector. The algorithm's cost, for benchmarks and small tools."""
+    params = params or AnalyzeConfig()
+    grids, means, stds, index, times = [], [], [], [], []
+    pts_index = {p: i for i, p in enumerate(info.frame_pts)}
+    tb = float(info.time_base_fraction)
+    for ts, frame in iter_frames(info, threads=threads, skip_loop_filter=True):
+        gray = luma(frame, width)
+        mean, std = cv2.meanStdDev(gray)
+        grids.append(shotlib.frame_descriptor(gray))
+        means.append(mean[0, 0])
+        stds.append(std[0, 0])
+        index.append(pts_index.get(ts, len(index)))
+        times.append(ts * tb)
+    boundaries = shotlib.detect_boundaries(np.stack(grids), np.array(means), np.array(stds), info.fps, shot_params(params))
+    return shotlib.shots_from_boundaries(boundaries, np.array(index), np.array(times), info.frame_count, info.start_time, info.start_time + info.duration)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 3: detector and embedder on thumbnails (Ray Data actors)
+# ----------------------------------------------------------------------------------------------
+
+
+def decode_thumbs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Ray Data UDF: JPEG ``thumb`` bytes -> ``image`` (N x H x W x 3 RGB)."""
+    images = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for b in batch["thumb"]]
+    return {"frame_index": batch["frame_index"], "image": np.stack(images)}
+
+
+def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type, key: str) -> pd.DataFrame:
+    """Run deployment ``cls`` (Detector, SceneEmbedder) over the thumbnails of ``frames`` as Ray Data actors."""
+    if frames.empty:
+        return pd.DataFrame()
+    ds = ray.data.from_items([{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)])
+    entry = cfg.models.get(key)
+    options = model_options(cfg, key) if entry else {"num_cpus": 1}
+    ds = ds.map_batches(decode_thumbs, batch_size=16).map_batches(
+        cls,
+        fn_constructor_kwargs={"cfg": cfg, "key": key},
+        batch_size=entry.batch_size if entry else 32,
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=entry.replicas.max if entry else 1),
+        **options,
+    )
+    return pd.concat([pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in ds.iter_batches(batch_size=None, batch_format="numpy")], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 4: audio
+# ----------------------------------------------------------------------------------------------
+
+
+@ray.remote(num_cpus=1, max_retries=1)
+def _audio_task(path: str) -> Any:
+    """Stream the first audio track through :func:`genmedia.analysis.audio.analyse_audio` (a Ray task)."""
+    from genmedia.analysis.audio import SAMPLE_RATE, analyse_audio
+    from genmedia.media.audio import iter_audio
+
+    return analyse_audio(iter_audio(path, SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE)
+
+
+# ----------------------------------------------------------------------------------------------
+# Assembly and outputs
+# ----------------------------------------------------------------------------------------------
+
+
+def _key_frames(shots: list[shotlib.Shot], samples: pd.DataFrame) -> list[int]:
+    """Per shot, the position in ``samples`` of the analysed frame nearest the shot's middle (inside it if any)."""
+    idx = samples["frame_index"].to_numpy()
+    out = []
+    for s in shots:
+        inside = np.flatnonzero((idx >= s.start_frame) & (idx < s.end_frame))
+        pool = inside if inside.size else np.arange(len(idx))
+        out.append(int(pool[np.argmin(np.abs(idx[pool] - (s.start_frame + s.end_frame - 1) / 2))]))
+    return out
+
+
+def _relative_boxes(boxes: np.ndarray, size: np.ndarray) -> list[list[float]]:
+    w, h = float(size[0]), float(size[1])
+    return [[round(b[0] / w, 4), round(b[1] / h, 4), round(b[2] / w, 4), round(b[3] / h, 4)] for b in boxes if b[2] > 0]
+
+
+def features_frame(
+    signals: Signals,
+    shots: list[shotlib.Shot],
+    faces: pd.DataFrame | None,
+    embeddings: pd.DataFrame | None,
+    audio: Any,
+) -> pd.DataFrame:
+    """One row per analysed frame (see the README's analysis section for the columns)."""
+    s = signals.samples
+    pos = np.searchsorted(signals.frame_index, s["frame_index"].to_numpy())
+    starts = np.array([sh.start_frame for sh in shots])
+    shot_ids = np.searchsorted(starts, s["frame_index"].to_numpy(), side="right") - 1
+    if faces is not None and not faces.empty:
+        by_frame = faces.set_index("frame_index")
+        face_boxes = [by_frame.loc[i, "faces"] for i in s["frame_index"]]
+        objects = [by_frame.loc[i, "objects"] for i in s["frame_index"]]
+        face_rows = [f[f[:, 4] >= 0][:, :4] for f in face_boxes]
+    else:
+        face_rows = list(s["haar_faces"])
+        objects = None
+    boxes = [_relative_boxes(np.asarray(f), size) for f, size in zip(face_rows, s["thumb_size"], strict=True)]
+    composition = []
+    for k, bx in enumerate(boxes):
+        sal = s["saliency"].iloc[k]
+        if bx:
+            x, y, w, h = max(bx, key=lambda b: b[2] * b[3])
+            centre, area = (x + w / 2, y + h / 2), w * h
+        else:
+            centre, area = (float(sal[0]), float(sal[1])), float(sal[4] * sal[5])
+        composition.append(composition_score(centre, area, float(signals.sharpness[pos[k]]), float(signals.exposure[pos[k]]), float(s["colourfulness"].iloc[k])))
+    df = pd.DataFrame({
+        "frame_index": s["frame_index"].to_numpy(np.int64),
+        "time": s["time"].to_numpy(np.float64),
+        "shot": shot_ids.astype(np.int32),
+        "motion": signals.motion[pos].astype(np.float32),
+        "sharpness": signals.sharpness[pos].astype(np.float32),
+        "exposure": signals.exposure[pos].astype(np.float32),
+        "colourfulness": s["colourfulness"].to_numpy(np.float32),
+        "faces": np.array([len(b) for b in boxes], np.int32),
+        "face_boxes": boxes,
+        "composition": np.array(composition, np.float32),
+        "saliency_x": np.array([v[0] for v in s["saliency"]], np.float32),
+        "saliency_y": np.array([v[1] for v in s["saliency"]], np.float32),
+        "saliency_box": [[round(float(x), 4) for x in v[2:]] for v in s["saliency"]],
+        "loudness": (audio.loudness_at(s["time"].to_numpy()) if audio is not None else np.full(len(s), np.nan)).astype(np.float32),
+    })
+    if objects is not None:
+        df["objects"] = [[[round(float(x), 4) for x in r] for r in o if r[4] >= 0] for o in objects]
+    if embeddings is not None and not embeddings.empty:
+        by_frame = {int(i): np.asarray(e, np.float32).tolist() for i, e in zip(embeddings["frame_index"], embeddings["embedding"], strict=True)}
+        df["embedding"] = [by_frame.get(int(i)) for i in df["frame_index"]]
+    return df
+
+
+def contact_sheet(thumbs: list[bytes], labels: list[str], columns: int = 5, width: int = 240) -> bytes:
+    """A PNG grid of one labelled thumbnail per shot."""
+    tiles = []
+    for jpeg, label in zip(thumbs, labels, strict=True):
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        img = cv2.resize(img, (width, max(2, round(img.shape[0] * width / img.shape[1]))), interpolation=cv2.INTER_AREA)
+        bar = np.full((22, width, 3), 32, np.uint8)
+        cv2.putText(bar, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(np.vstack([img, bar]))
+    h = max(t.shape[0] for t in tiles)
+    tiles = [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0))) for t in tiles]
+    tiles += [np.full_like(tiles[0], 255)] * ((-len(tiles)) % columns)
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
+    sheet = np.vstack([np.pad(r, ((2, 2), (2, 2), (0, 0)), constant_values=255) for r in rows])
+    ok, png = cv2.imencode(".png", sheet)
+    if not ok:
+        raise RuntimeError("could not encode the contact sheet")
+    return png.tobytes()
+
+
+def _missing_ranges(missing: np.ndarray, info: MediaInfo) -> str:
+    runs = np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1)
+    tb = float(info.time_base_fraction)
+    t = lambda i: (info.frame_pts[int(i)] - info.frame_pts[0]) * tb  # noqa: E731
+    return ", ".join(f"{r[0]}-{r[-1]} ({t(r[0]):.2f}-{t(r[-1]):.2f} s)" for r in runs[:10]) + (" ..." if len(runs) > 10 else "")
+
+
+def _work(ctx: JobContext, params: Params) -> JobOutcome:
+    cfg, info = ctx.cfg, ctx.info
+    audio_ref = _audio_task.remote(str(ctx.path)) if params.audio and info.has_audio else None
+    signals = collect_signals(build(cfg, [info], params), [info], ctx.progress)[0]
+    if signals.missing.size:
+        ctx.warnings.append(
+            f"{ctx.source}: {signals.missing.size} of {info.frame_count} frames could not be decoded "
+            f"(frames {_missing_ranges(signals.missing, info)}); analysis continued past them"
+        )
+    shots = detect_shots(signals, info, params)
+    faces_by = face_backend(cfg, params)
+    faces = None
+    if faces_by == "detector":
+        from genmedia.deployments.detector import Detector, face_backend_name, model_name
+
+        ctx.progress("detect", 0, 1)
+        faces = _model_stage(cfg, signals.samples, Detector, DETECTOR_KEY)
+        ctx.progress("detect", 1, 1)
+    key_pos = _key_frames(shots, signals.samples)
+    embeddings = None
+    embedder_name = None
+    if params.embed != "off":
+        from genmedia.deployments.scene_embedder import SceneEmbedder, backend_name
+
+        ctx.progress("embed", 0, 1)
+        chosen = signals.samples.iloc[sorted(set(key_pos))] if params.embed == "shots" else signals.samples
+        embeddings = _model_stage(cfg, chosen, SceneEmbedder, EMBEDDER_KEY)
+        embedder_name = str(embeddings["backend"].iloc[0]) if not embeddings.empty else backend_name(cfg, EMBEDDER_KEY)
+        ctx.progress("embed", 1, 1)
+    audio = None
+    if audio_ref is not None:
+        ctx.progress("audio", 0, 1)
+        audio = ray.get(audio_ref)
+        ctx.progress("audio", 1, 1)
+    features = features_frame(signals, shots, faces, embeddings, audio)
+    motion = shot_motion(signals.motion, *_positions(shots, signals.frame_index))
+    by_frame = embeddings.set_index("frame_index") if embeddings is not None and not embeddings.empty else None
+    shot_rows = []
+    for k, shot in enumerate(shots):
+        row = shot.to_dict()
+        key_frame = int(signals.samples["frame_index"].iloc[key_pos[k]])
+        row["key_frame"] = key_frame
+        row["motion"] = None if math.isnan(motion[k]) else round(float(motion[k]), 5)
+        if by_frame is not None and key_frame in by_frame.index:
+            row["tags"] = [t for t in str(by_frame.loc[key_frame, "tags"]).split(", ") if t]
+            row["mood"] = str(by_frame.loc[key_frame, "mood"])
+        shot_rows.append(row)
+    backends = {
+        "shots": "genmedia-grid-correlation-v1",
+        "faces": HAAR if faces_by == HAAR else face_backend_name(cfg, DETECTOR_KEY),
+        "objects": model_name(cfg, DETECTOR_KEY) if faces_by == "detector" else None,
+        "embedding": embedder_name,
+        "audio": "stft-k-weighted-v1" if audio is not None else None,
+    }
+    out = ctx.output
+    out.write_json(SHOTS, {
+        "fps": info.fps,
+        "frame_count": info.frame_count,
+        "duration": info.duration,
+        "variable_frame_rate": info.variable_frame_rate,
+        "backend": backends["shots"],
+        "missing_frames": int(signals.missing.size),
+        "shots": shot_rows,
+    })
+    buf = io.BytesIO()
+    features.to_parquet(buf, index=False)
+    out.write_bytes(FEATURES, buf.getvalue())
+    out.write_json(AUDIO, audio.to_json() if audio is not None else {"has_audio": info.has_audio, "analysed": False})
+    labels = [f"#{s.index} {s.start_time:.1f}s {s.transition}" for s in shots]
+    out.write_bytes(CONTACT_SHEET, contact_sheet([signals.samples["thumb"].iloc[p] for p in key_pos], labels))
+    counts = {t: sum(s.transition == t for s in shots) for t in ("cut", "fade", "dissolve")}
+    summary = (f"{len(shots)} shots ({counts['cut']} cuts, {counts['fade']} fades, {counts['dissolve']} dissolves), "
+               f"{len(features)} analysed frames" + (f", {audio.tempo:.1f} BPM" if audio is not None and audio.tempo else ""))
+    details = {"shots": len(shots), **{f"{k}s": v for k, v in counts.items()}, "analysed_frames": len(features),
+               "tempo": round(audio.tempo, 3) if audio is not None and audio.tempo else None,
+               "missing_frames": int(signals.missing.size), "backends": backends}
+    return JobOutcome(summary=summary, details=details)
+
+
+def _positions(shots: list[shotlib.Shot], frame_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.searchsorted(frame_index, [s.start_frame for s in shots])
+    return starts, np.append(starts[1:], len(frame_index))
+
+
+def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+    """Analyse ``video`` (a local path or URI) and write its outputs; skipped when already done."""
+    params = params or params_from(cfg)
+    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading an analysis back
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """A finished analysis, as other jobs use it."""
+
+    info: MediaInfo
+    shots: list[shotlib.Shot]
+    shot_details: list[dict[str, Any]]
+    """``shots.json`` entries (with key_frame, motion, tags, mood)."""
+    features: pd.DataFrame
+    audio: dict[str, Any] | None
+    """``audio.json`` when the video has analysed audio, else None."""
+    backends: dict[str, Any]
+    result: JobResult
+
+
+def load_analysis(cfg: Config, video: str, params: Params | None = None, *, progress: ProgressFn = no_progress) -> Analysis:
+    """The analysis of ``video``: run it, or reuse the outputs of an earlier run with the same parameters."""
+    result = run(cfg, video, params, progress=progress)
+    info = probe(stage_input(video, cfg.storage), cfg.limits)
+    output = JobOutput(cfg.storage.root, result.video_id or "", JOB, result.params_hash or "", cfg.storage)
+    shots_doc = json.loads(output.read_bytes(SHOTS))
+    audio_doc = json.loads(output.read_bytes(AUDIO))
+    shots = [shotlib.Shot(**{k: s[k] for k in ("index", "start_frame", "end_frame", "start_time", "end_time", "transition")}) for s in shots_doc["shots"]]
+    return Analysis(
+        info=info,
+        shots=shots,
+        shot_details=shots_doc["shots"],
+        features=pd.read_parquet(io.BytesIO(output.read_bytes(FEATURES))),
+        audio=audio_doc if audio_doc.get("has_audio") and audio_doc.get("analysed", True) else None,
+        backends=result.details.get("backends", {}),
+        result=result,
+    )
