@@ -31,6 +31,7 @@ def init_ray(cfg: Config) -> None:
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address == "local" and not os.environ.get("RAY_ADDRESS"):
         ray.init(
+            address="local",  # a new in-process Ray even when `ray start` clusters run on this machine
             num_cpus=cfg.ray.num_cpus or os.cpu_count() or 1,
             include_dashboard=False,
             configure_logging=True,
