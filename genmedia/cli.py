@@ -158,6 +158,45 @@ def trailer(
     print_result(result, as_json)
 
 
+@app.command()
+def thumbnails(
+    video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
+    variants: Annotated[int, typer.Option("--variants", "-n", help="How many variants (distinct key frames).")] = 6,
+    aspects: Annotated[str, typer.Option("--aspects", help="Aspect ratios, comma-separated.")] = "16:9,1:1,9:16,4:5",
+    size: Annotated[int, typer.Option("--size", help="Longer side of every output in pixels (16:9 -> 1280x720).")] = 1280,
+    formats: Annotated[str, typer.Option("--formats", help="jpeg, webp or both (comma-separated).")] = "jpeg,webp",
+    title: Annotated[Optional[str], typer.Option("--title", help="Title drawn on the thumbnails (long ones are shortened).")] = None,
+    style: Annotated[str, typer.Option("--style", help="Style preset of generative variants.")] = "cinematic",
+    mode: Annotated[str, typer.Option("--mode", help="auto, keyframe, img2img or text2img (auto: img2img when a generator is configured).")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the first generative variant.")] = 0,
+    same_shot: Annotated[bool, typer.Option("--same-shot", help="Allow several variants from one shot.")] = False,
+    config: ConfigOption = None,
+    out_root: OutOption = None,
+    as_json: JsonOption = False,
+    force: ForceOption = False,
+) -> None:
+    """Thumbnails of VIDEO: variants x aspect ratios (JPEG/WebP), thumbnails.json and thumbnails.html."""
+    from genmedia.thumbnails.aspects import parse_aspects
+
+    labels = [a.label for a in parse_aspects(aspects)]  # before the heavy imports: a typo fails at once
+    from pydantic import ValidationError
+
+    from genmedia.errors import InputError
+    from genmedia.pipelines import thumbnails as job
+    from genmedia.progress import progress_bars
+
+    cfg = config_for(config, out_root)
+    try:
+        params = job.Params(variants=variants, aspects=labels, size=size, formats=[f.strip() for f in formats.split(",") if f.strip()],
+                            title=title, style=style, mode=mode, seed=seed, same_shot=same_shot)
+    except ValidationError as e:
+        raise InputError("thumbnails options", "; ".join(
+            f"--{'.'.join(map(str, x['loc'][:1])).replace('_', '-')}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())) from None
+    with progress_bars(err) as progress:
+        result = job.run(cfg, video, params, force=force, progress=progress)
+    print_result(result, as_json)
+
+
 def main() -> None:
     """Console entry point: run the app, turning errors into one line and an exit code."""
     try:

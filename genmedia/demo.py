@@ -81,7 +81,43 @@ def analyze_step(demo: DemoInput) -> Section:
     )
 
 
-STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step)]
+def thumbnails_step(demo: DemoInput) -> Section:
+    """Make 4 thumbnail variants (16:9, 1:1, 9:16) with a title; check the face shot was chosen and kept whole."""
+    import html
+    import json
+
+    from genmedia.pipelines import thumbnails
+    from genmedia.report import relative_link
+    from genmedia.storage import local_path as to_local
+
+    params = thumbnails.Params(variants=4, aspects=["16:9", "1:1", "9:16"], size=640, formats=["jpeg"], title="genmedia demo")
+    result = thumbnails.run(demo.cfg, str(demo.clip), params)
+    doc = json.loads(to_local(result.files["thumbnails.json"]).read_text())
+    fps, face = demo.truth.fps, demo.truth.face
+    face_box = face.box  # the clip is square-pixel and unrotated: display geometry = coded geometry
+    used = [next((s.content for s in demo.truth.shots if s.start <= round(v["time"] * fps) < s.end), "?") for v in doc["variants"]]
+    face_variants = [v for v in doc["variants"] if face.start <= round(v["time"] * fps) < face.end]
+    kept = [all(a["crop"][0] <= face_box[0] and a["crop"][0] + a["crop"][2] >= face_box[0] + face_box[2] for a in v["aspects"].values())
+            for v in face_variants]
+    root = local_path(demo.cfg.storage.root)
+    shown = [v for v in doc["variants"] if v["published"]][:2]
+    imgs = "".join(f"<img src='{html.escape(relative_link(result.files[a['file']], root))}' alt='{v['id']} {label}' style='height:160px;margin-right:6px'>"
+                   for v in shown for label, a in v["aspects"].items())
+    return Section(
+        "Thumbnails",
+        facts={
+            "variants (source content)": ", ".join(f"{v['id']}: {c} at {v['time']:.2f} s" for v, c in zip(doc["variants"], used, strict=True)),
+            "face shot chosen, face kept whole in every crop": f"{len(face_variants)} variant(s), kept: {all(kept) if kept else 'n/a'}",
+            "backend": result.details.get("backend", ""),
+            "time": f"{result.elapsed_s:.1f} s",
+        },
+        body_html=f"<p>The first two variants at every aspect ratio (all in thumbnails.html):</p><p>{imgs}</p>",
+        links={"thumbnails.html": result.files["thumbnails.html"], "thumbnails.json": result.files["thumbnails.json"]},
+    )
+
+
+
+STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step), ("thumbnails", thumbnails_step)]
 """Demo steps in order: (name, step). Each job's issue adds its step here."""
 
 
