@@ -88,12 +88,28 @@ def _power_mean_lufs(lufs: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(np.mean(10 ** ((lufs + 0.691) / 10))))
 
 
+def _moving_min(x: np.ndarray, width: int) -> np.ndarray:
+    """Minimum of every ``width``-long window of ``x`` (``len(x) - width + 1`` values), in O(n).
+
+    Van Herk / Gil-Werman: running minima forwards and backwards within blocks of ``width``; a window
+    spans at most two blocks, so its minimum is the backward minimum at its start and the forward
+    minimum at its end.
+    """
+    n = x.size
+    blocks = -(-n // width)
+    padded = np.concatenate([x, np.full(blocks * width - n, np.inf)]).reshape(blocks, width)
+    forward = np.minimum.accumulate(padded, axis=1).reshape(-1)
+    backward = np.minimum.accumulate(padded[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    starts = np.arange(n - width + 1)
+    return np.minimum(backward[starts], forward[starts + width - 1])
+
+
 def limit_peaks(samples: np.ndarray, sample_rate: int, ceiling: float, release_s: float = 0.05) -> np.ndarray:
     """A look-ahead peak limiter: a smooth gain envelope that keeps ``|samples|`` at or under ``ceiling``.
 
-    The gain needed at each sample is spread by a moving minimum over the attack/release window and then
-    smoothed with a raised-cosine kernel of the same length, so it never jumps (no clicks) and is always
-    at or below the gain each peak needs.
+    The gain needed at each sample is spread by a moving minimum over twice the release window and then
+    smoothed with a raised-cosine kernel of the release window, so it never jumps (no clicks) and is
+    always at or below the gain each peak needs.
     """
     x = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     peak = np.abs(x).max(axis=0)
@@ -101,13 +117,13 @@ def limit_peaks(samples: np.ndarray, sample_rate: int, ceiling: float, release_s
     if need.min() >= 1.0:
         return x.reshape(np.shape(samples))
     half = max(1, round(release_s * sample_rate))
-    padded = np.pad(need, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
-    spread = windows.min(axis=1)  # every sample within `half` of a peak gets at most that peak's gain
+    padded = np.pad(need, 2 * half, mode="edge")
+    # every sample within 2*half of a peak gets at most that peak's gain...
+    spread = _moving_min(padded, 4 * half + 1)
     kernel = np.hanning(2 * half + 1)
     kernel /= kernel.sum()
-    smooth = np.convolve(np.pad(spread, half, mode="edge"), kernel, mode="valid")
-    gain = np.minimum(smooth, spread).astype(np.float32)
+    # ...so a smoothing window of +-half around a peak only averages gains at or below the peak's own
+    gain = np.convolve(np.pad(spread, half, mode="edge"), kernel, mode="valid").astype(np.float32)
     return (x * gain).reshape(np.shape(samples))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from genmedia.trailer import pacing
 from genmedia.trailer.edl import AudioPlan, Clip, EditDecisionList, EndCard, SyncKind
 from genmedia.trailer.highlights import Material, Piece, choose_pieces, fit_lengths, frame_scores, pieces, reasons_for
-from genmedia.trailer.sync import beat_span, place_clip
+from genmedia.trailer.sync import beat_span, inside_word, place_clip
 
 MIN_CLIP_S = 0.5
 MIN_END_CARD_S = 0.5
@@ -56,20 +56,21 @@ def _grid(t: float, rate: Fraction) -> float:
 
 
 def _music_cuts(lengths: list[float], chosen: list[Piece], beats: list[float], latest: float,
-                rate: Fraction) -> list[tuple[int, bool]]:
-    """Clip frame counts whose cuts land on music beats (none after ``latest``): (frames, on a beat) per clip."""
+                rate: Fraction) -> list[tuple[Piece, int]]:
+    """Clips whose ends land on music beats (none after ``latest``): (piece, frames) for each clip kept.
+
+    A piece too short to reach the next beat is left out; the next one starts at the same beat.
+    """
     grid = np.asarray(sorted(beats))
-    out: list[tuple[int, bool]] = []
+    out: list[tuple[Piece, int]] = []
     previous, desired = 0.0, 0.0
     for length, piece in zip(lengths, chosen, strict=True):
         desired += length
-        reach = grid[(grid >= previous + MIN_CLIP_S) & (grid <= previous + piece.length) & (grid <= latest)]
-        if reach.size:
-            cut, on_beat = float(reach[np.argmin(np.abs(reach - desired))]), True
-        else:
-            cut, on_beat = min(latest, previous + min(piece.length, max(MIN_CLIP_S, desired - previous))), False
-        frames = round(cut * rate) - round(previous * rate)
-        out.append((frames, on_beat))
+        reach = grid[(grid >= previous + MIN_CLIP_S) & (grid <= previous + piece.length + 0.5 / float(rate)) & (grid <= latest)]
+        if reach.size == 0:
+            continue
+        cut = float(reach[np.argmin(np.abs(reach - desired))])
+        out.append((piece, round(cut * rate) - round(previous * rate)))
         previous = round(cut * rate) / float(rate)
     return out
 
@@ -81,12 +82,11 @@ def _place(chosen: list[Piece], lengths: list[float], material: Material, reques
     words = material.words
     placed: list[_Placed] = []
     if request.music_beats:
-        counts = _music_cuts(lengths, chosen, request.music_beats, latest, rate)
-        for piece, (frames, on_beat) in zip(chosen, counts, strict=True):
+        for piece, frames in _music_cuts(lengths, chosen, request.music_beats, latest, rate):
             length = frames / float(rate)
             best, _ = piece.best_window(length)
             start, _ = place_clip(best, length, piece.lo, piece.hi, words=words)
-            placed.append(_Placed(piece, _grid(start, rate), frames, "beat" if on_beat else "free"))
+            placed.append(_Placed(piece, _grid(start, rate), frames, "beat"))
         return placed, "music beats"
     beats = material.beats if material.has_audio else np.zeros(0)
     onsets = material.onsets if material.has_audio else np.zeros(0)
@@ -101,8 +101,14 @@ def _place(chosen: list[Piece], lengths: list[float], material: Material, reques
         best, _ = piece.best_window(want)
         span = beat_span(best, want, beats, piece.lo, piece.hi, min_length=MIN_CLIP_S, words=words) \
             if mode == "source beats" else None
+        starts = [float(b) for b in beats if piece.lo - 1e-9 <= b <= piece.hi - MIN_CLIP_S and not inside_word(float(b), words)] \
+            if mode == "source beats" and not span else []
         if span:
             (start, end), on_anchor = span, True
+        elif starts:  # start on a beat (the cut lands on it), end where the length says
+            start = min(starts, key=lambda b: abs(b - best))
+            end, on_anchor = start + min(want, piece.hi - start), True
+            span = (start, end)
         else:
             start, on_anchor = place_clip(best, want, piece.lo, piece.hi, anchors=anchors if mode == "onsets" else (),
                                           words=words, anchor_reach=max(0.5, piece.length))
@@ -160,6 +166,10 @@ def plan_trailer(material: Material, request: PlanRequest, *, source: str, width
     candidates = pieces(material, scores, cutoff, MIN_CLIP_S)
     if not candidates:
         raise NoMaterial(f"no usable range of at least {MIN_CLIP_S} s before the spoiler cut-off at {cutoff:.2f} s")
+    if request.music_beats is None and material.has_audio and len(material.beats) >= 2:
+        on_beat = [p for p in candidates if any(p.lo - 1e-9 <= b <= p.hi - MIN_CLIP_S for b in material.beats)]
+        if sum(p.length for p in on_beat) >= request.duration - pacing.end_card_seconds(request.duration):
+            candidates = on_beat  # enough material where clips can start on a beat: use only that
     target = request.duration
     card = pacing.end_card_seconds(target)
     clip_time = target - card

@@ -64,15 +64,17 @@ def place_clip(
     anchor_reach: float = 0.5,
     words: Sequence[tuple[float, float]] = (),
 ) -> tuple[float, bool]:
-    """Choose a clip's start in ``[lo, hi - length]`` near ``best_start``.
+    """Choose a clip's start in ``[lo, hi - length]`` near ``best_start`` (``lo`` if the clip overruns ``hi``
+    by under 50 ms, e.g. after rounding to frames; ValueError if by more).
 
     With ``anchors`` (beats or onsets), start on the anchor nearest ``best_start`` within ``anchor_reach``
     seconds whose start and end both avoid words; else the nearest start (stepping by 10 ms) whose start
     and end avoid words; else ``best_start`` clamped. Returns (start, whether it sits on an anchor).
     """
     latest = hi - length
-    if latest < lo - 1e-9:
+    if latest < lo - 0.05:
         raise ValueError(f"a {length:.3f} s clip does not fit in [{lo:.3f}, {hi:.3f}]")
+    latest = max(latest, lo)  # frame rounding may make a clip a hair longer than its range
 
     def clean(start: float) -> bool:
         return not inside_word(start, words) and not inside_word(start + length, words)
