@@ -224,17 +224,18 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None) -> ray.data.Dataset:
+def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None, *, samples: bool = True) -> ray.data.Dataset:
     """The per-frame signal dataset of one or many videos: one Ray task per (video, segment).
 
     Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
     extra frame a task decodes past its segment), ``grid``, ``luma_mean``, ``luma_std``, ``motion``,
     ``sharpness``, ``exposure``, ``sampled`` and, for sampled frames, ``colourfulness``, ``saliency``,
-    ``haar_faces``, ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`.
+    ``haar_faces``, ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`. With
+    ``samples=False`` no frame is sampled: only what shot detection and motion need is computed.
     """
     params = params or params_from(cfg)
     decode = cfg.pipelines.decode
-    videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist()), thumb_size(i, params.thumb_width)) for i in infos]
+    videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist() if samples else ()), thumb_size(i, params.thumb_width)) for i in infos]
     rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in plan_segments(info, decode.segment_seconds)]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     with warnings.catch_warnings():
@@ -249,7 +250,7 @@ def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = No
                 "videos": videos,
                 "width": decode.analysis_width,
                 "threads": decode.threads,
-                "haar_faces": face_backend(cfg, params) == HAAR,
+                "haar_faces": samples and face_backend(cfg, params) == HAAR,
             },
         )
 

@@ -1,0 +1,222 @@
+"""Shot detection: genmedia vs PySceneDetect's detect-content (defaults), same file, same machine.
+
+Makes (once, cached in /tmp/genmedia-bench) a 720p H.264 clip of 8 x 24 s = 192 s built from the sample
+clip's layout with different seeds (hard cuts, a fade through black and a cross-dissolve in each, pans,
+flashes and fast motion between them), then runs, alternating, ``--repeats`` times:
+
+* PySceneDetect 0.7 ``detect(path, ContentDetector())`` (its defaults, OpenCV backend);
+* genmedia's shot detection as a plain function over the decode iterator (the algorithm's cost);
+* genmedia's shot detection through the Ray Data pipeline (segment-parallel decode and stitching, no
+  sampled-frame work; Ray already running, its start-up reported once, separately);
+
+and prints wall times, ratios, F1 of each cut list against the known boundaries, and the floor: one
+plain PyAV decode of every frame (touching nothing) and ``ffmpeg -threads 2 -i F -f null -`` when an
+ffmpeg binary is on PATH. ``--memory-1080p`` also makes a 10-minute 1080p clip (slow) and reports
+the peak memory (max RSS) of genmedia's shot detection on it, plain and through Ray.
+
+Run: ``python benchmarks/shots_vs_pyscenedetect.py [--repeats 3] [--memory-1080p]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+CACHE = Path(os.environ.get("GENMEDIA_BENCH_CACHE", "/tmp/genmedia-bench"))
+FPS = 24
+CLIP_SECONDS = 24.0
+
+
+def make_clip(path: Path, width: int, height: int, parts: int) -> dict[str, list[int]]:
+    """Concatenate ``parts`` sample-clip layouts (different seeds) without audio; return the known boundaries."""
+    from genmedia.media.encode import VideoWriter
+    from genmedia.media.synthetic import _plan, _Scenes  # noqa: PLC2701 - the benchmark reuses the renderer
+
+    truth_file = path.with_suffix(".truth.json")
+    if path.exists() and truth_file.exists():
+        return json.loads(truth_file.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = round(CLIP_SECONDS * FPS)
+    cuts: list[int] = []
+    gradual: list[list[int]] = []  # [middle, first frame, end frame] of each fade / dissolve
+    tmp = path.with_suffix(".partial.mp4")
+    print(f"making {path.name}: {parts} x {CLIP_SECONDS:g} s at {width}x{height} (once; cached) ...", flush=True)
+    with VideoWriter(tmp, width, height, Fraction(FPS), encoder="cpu", preset="veryfast", options={"threads": "2"}) as writer:
+        for k in range(parts):
+            plan = _plan(n, Fraction(FPS))
+            scenes = _Scenes(plan, width, height, seed=k)
+            offset = k * n
+            b = plan.bounds
+            cuts += ([offset] if k else []) + [offset + b[s][0] for s in ("pan", "fast_motion", "flash", "zoom")]
+            f = plan.fade
+            gradual.append([offset + (f.black_start + f.black_end) // 2, offset + f.out_start, offset + f.in_end])
+            gradual.append([offset + b["drift"][0], offset + plan.dissolve[0], offset + plan.dissolve[1]])
+            for first in range(0, n, FPS):
+                writer.write_frames(np.stack([scenes.frame(i) for i in range(first, min(n, first + FPS))]))
+    tmp.replace(path)
+    truth = {"cuts": sorted(cuts), "gradual": gradual, "frames": parts * n}
+    truth_file.write_text(json.dumps(truth))
+    return truth
+
+
+def f1(found: list[int], truth: dict[str, list]) -> tuple[float, float]:
+    """(F1 over every boundary, F1 over hard cuts only). A cut matches within 1 frame; a fade or dissolve
+    anywhere in its transition (+-3 frames). For the hard-cut score, boundaries inside a gradual
+    transition are ignored, neither right nor wrong."""
+    found = sorted(found)
+
+    def score(targets: list[tuple[int, int]], ignore: list[tuple[int, int]]) -> float:
+        used, tp = set(), 0
+        for lo, hi in targets:
+            match = next((i for i, f in enumerate(found) if lo <= f <= hi and i not in used), None)
+            if match is not None:
+                used.add(match)
+                tp += 1
+        extra = [f for i, f in enumerate(found) if i not in used and not any(lo <= f <= hi for lo, hi in ignore)]
+        precision = tp / max(1, tp + len(extra))
+        recall = tp / max(1, len(targets))
+        return 2 * precision * recall / max(1e-9, precision + recall)
+
+    cuts = [(c - 1, c + 1) for c in truth["cuts"]]
+    grads = [(a - 3, b + 3) for _, a, b in truth["gradual"]]
+    return score(cuts + grads, []), score(cuts, grads)
+
+
+def pyscenedetect(path: Path) -> list[int]:
+    from scenedetect import ContentDetector, detect
+
+    return [start.frame_num for start, _ in detect(str(path), ContentDetector())[1:]]
+
+
+def genmedia_plain(path: Path, info: object) -> list[int]:
+    from genmedia.pipelines.analyze import detect_shots_in_file
+
+    return [s.start_frame for s in detect_shots_in_file(info)[1:]]
+
+
+def genmedia_ray(path: Path, info: object, cfg: object) -> list[int]:
+    from genmedia.pipelines import analyze
+
+    params = analyze.params_from(cfg)
+    signals = analyze.collect_signals(analyze.build(cfg, [info], params, samples=False), [info])[0]
+    return [s.start_frame for s in analyze.detect_shots(signals, info, params)[1:]]
+
+
+def pyav_decode(path: Path) -> int:
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            count += 1
+    return count
+
+
+def timed(fn, *args):  # noqa: ANN001, ANN002, ANN201
+    start = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - start, out
+
+
+def ray_config(segment_seconds: float = 60.0):  # noqa: ANN201
+    from genmedia.config import load_config
+
+    cfg = load_config(None, ray={"num_cpus": os.cpu_count() or 2})
+    decode = cfg.pipelines.decode.model_copy(update={"segment_seconds": segment_seconds})
+    return cfg.model_copy(update={"pipelines": cfg.pipelines.model_copy(update={"decode": decode})})
+
+
+def peak_memory(path: Path, mode: str) -> float:
+    """Max RSS (MiB) of a fresh process running genmedia's shot detection on ``path`` (``plain`` or ``ray``).
+
+    With ``ray`` this is the driver's peak; decoding happens in Ray worker processes (one per segment).
+    """
+    code = (
+        "import resource, sys; sys.path.insert(0, %r)\n"
+        "from pathlib import Path; import shots_vs_pyscenedetect as b\n"
+        "from genmedia.media.probe import probe; info = probe(%r)\n"
+        "if %r == 'plain':\n    b.genmedia_plain(None, info)\n"
+        "else:\n    from genmedia.runtime import init_ray\n    cfg = b.ray_config()\n    init_ray(cfg)\n    b.genmedia_ray(None, info, cfg)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    ) % (str(Path(__file__).parent), str(path), mode)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return int(out.strip().splitlines()[-1]) / 1024  # Linux reports KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--parts", type=int, default=8, help="24 s layouts to concatenate (8 = 192 s)")
+    parser.add_argument("--memory-1080p", action="store_true", help="also measure peak memory on a 10-minute 1080p clip (slow to make)")
+    args = parser.parse_args()
+
+    from genmedia.runtime import init_ray
+
+    clip = CACHE / f"shots_720p_{args.parts}x24s.mp4"
+    truth = make_clip(clip, 1280, 720, args.parts)
+    frames = truth["frames"]
+    print(f"clip: {clip} ({frames} frames, {frames / FPS:.0f} s, 1280x720 H.264; {len(truth['cuts'])} hard cuts, "
+          f"{len(truth['gradual'])} fades/dissolves); cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
+
+    from genmedia.media.probe import probe
+
+    probe_time, info = timed(probe, clip)
+    print(f"genmedia probe (once per job, shared by every stage; not in the timings below): {probe_time:.2f} s")
+    cfg = ray_config()
+    ray_start, _ = timed(init_ray, cfg)
+    print(f"Ray start-up (once per process; not in the timings below): {ray_start:.1f} s")
+
+    times: dict[str, list[float]] = {"pyscenedetect": [], "genmedia (function)": [], "genmedia (Ray Data)": [], "PyAV decode floor": []}
+    found: dict[str, list[int]] = {}
+    for r in range(args.repeats):
+        for name, fn, extra in (
+            ("pyscenedetect", pyscenedetect, ()),
+            ("genmedia (function)", genmedia_plain, (info,)),
+            ("genmedia (Ray Data)", genmedia_ray, (info, cfg)),
+            ("PyAV decode floor", pyav_decode, ()),
+        ):
+            seconds, out = timed(fn, clip, *extra)
+            times[name].append(seconds)
+            if isinstance(out, list):
+                found[name] = out
+            print(f"  run {r + 1}: {name:<22} {seconds:7.2f} s", flush=True)
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg:
+        seconds, _ = timed(subprocess.run, [ffmpeg, "-v", "error", "-threads", "2", "-i", str(clip), "-f", "null", "-"])
+        times["ffmpeg -threads 2 decode floor"] = [seconds]
+    else:
+        print("  ffmpeg binary not found: the ffmpeg floor is not measured (the PyAV floor is)")
+
+    base = statistics.median(times["pyscenedetect"])
+    print(f"\nmedian of {args.repeats} (alternating), {frames} frames:")
+    print(f"{'':<32}{'wall s':>8}{'fps':>8}{'vs PySceneDetect':>18}{'F1 all':>8}{'F1 cuts':>9}")
+    for name, values in times.items():
+        t = statistics.median(values)
+        scores = f1(found[name], truth) if name in found else None
+        f1s = f"{scores[0]:8.3f}{scores[1]:9.3f}" if scores else ""
+        print(f"{name:<32}{t:8.2f}{frames / t:8.0f}{base / t:17.2f}x{f1s}")
+    for name in ("pyscenedetect", "genmedia (function)"):
+        got = found[name]
+        print(f"{name}: {len(got)} boundaries found for {len(truth['cuts']) + len(truth['gradual'])} known")
+
+    if args.memory_1080p:
+        big = CACHE / "shots_1080p_25x24s.mp4"
+        make_clip(big, 1920, 1080, 25)  # 600 s
+        print(f"\npeak memory (max RSS of the driver process) on {big.name}, 10 min 1080p:")
+        print(f"  genmedia (function):  {peak_memory(big, 'plain'):.0f} MiB")
+        print(f"  genmedia (Ray Data, driver process): {peak_memory(big, 'ray'):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
