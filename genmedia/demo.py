@@ -81,6 +81,40 @@ def analyze_step(demo: DemoInput) -> Section:
     )
 
 
+def trailer_step(demo: DemoInput) -> Section:
+    """Cut a 6 s trailer of the clip on its own beat, one rendition plus HLS; check cuts against the known beats."""
+    import html
+    import json
+    from fractions import Fraction
+
+    from genmedia.pipelines import trailer
+    from genmedia.report import relative_link
+
+    quality = f"{min(demo.info.display_width, demo.info.display_height)}p"
+    result = trailer.run(demo.cfg, str(demo.clip), trailer.Params(duration=6.0, qualities=[quality], hls=True, title="genmedia demo"))
+    edl = json.loads(local_path(result.files[trailer.EDL_NAME]).read_text())
+    frame = 1 / float(Fraction(edl["fps"]))
+    truth = demo.truth
+    on_beat = sum(min(abs(c["source_in"] - b) for b in truth.audio.beat_times) <= frame for c in edl["clips"][1:])
+    used = [next((s.content for s in truth.shots if s.start <= c["source_in"] * truth.fps < s.end), "?") for c in edl["clips"]]
+    poster = relative_link(result.files[trailer.POSTER_NAME], local_path(demo.cfg.storage.root))
+    return Section(
+        "Trailer",
+        facts={
+            "duration": f"{edl['duration']:.3f} s ({edl['frame_count']} frames, target {edl['target_duration']:g} s)",
+            "clips (known content of the source range)": ", ".join(used),
+            "cuts (trailer frames)": ", ".join(str(c["trailer_in_frame"]) for c in edl["clips"][1:]),
+            "cuts on a known beat (within 1 frame)": f"{on_beat} of {len(edl['clips']) - 1} (sync: {edl['sync']})",
+            "transitions": ", ".join(c["transition"] for c in edl["clips"]) + f", end card: {edl['end_card']['transition']}",
+            "loudness": f"{edl['audio']['measured_lufs']} LUFS integrated (target {edl['audio']['target_lufs']:g})",
+            "encoder": result.details.get("encoder", ""),
+            "time": f"{result.elapsed_s:.1f} s",
+        },
+        body_html=f"<p>Poster frame (the best-scoring frame of the chosen clips):</p><p><img src='{html.escape(poster)}' alt='trailer poster'></p>",
+        links={name: uri for name, uri in result.files.items() if not name.endswith((".ts", "/index.m3u8"))},
+    )
+
+
 def thumbnails_step(demo: DemoInput) -> Section:
     """Make 4 thumbnail variants (16:9, 1:1, 9:16) with a title; check the face shot was chosen and kept whole."""
     import html
@@ -117,7 +151,7 @@ def thumbnails_step(demo: DemoInput) -> Section:
 
 
 
-STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step), ("thumbnails", thumbnails_step)]
+STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step), ("trailer", trailer_step), ("thumbnails", thumbnails_step)]
 """Demo steps in order: (name, step). Each job's issue adds its step here."""
 
 
