@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 from genmedia.trailer import pacing
 from genmedia.trailer.edl import AudioPlan
 from genmedia.trailer.highlights import Material, ShotSpan, fit_lengths
+from genmedia.trailer.material import words_from_transcript
 from genmedia.trailer.planner import NoMaterial, PlanRequest, plan_trailer
-from genmedia.trailer.sync import beat_span, inside_word, place_clip, snap_cuts_to_beats
+from genmedia.trailer.sync import beat_span, inside_word, place_clip
 
 FPS = 24
 
@@ -53,7 +55,6 @@ def test_pacing_opens_slowly_and_accelerates() -> None:
 
 def test_cut_helpers() -> None:
     beats = np.arange(0.25, 20, 0.5)
-    assert snap_cuts_to_beats([1.1, 1.2, 3.0], beats, min_gap=0.5) == [1.25, 1.75, 2.75]
     words = [(1.0, 1.6), (2.0, 2.9)]
     assert inside_word(1.3, words) and not inside_word(1.8, words)
     start, anchored = place_clip(1.2, 1.0, 0.0, 5.0, words=words)
@@ -128,3 +129,13 @@ def test_no_usable_material_is_an_error() -> None:
     m = material([("action", 2)], black=(0, 2))
     with pytest.raises(NoMaterial):
         plan(m, duration=5.0)
+
+
+def test_word_times_are_read_from_a_transcript() -> None:
+    doc = {"language": "en", "segments": [
+        {"start": 0.5, "end": 1.4, "text": "hello there", "words": [{"word": "hello", "start": 0.5, "end": 0.9},
+                                                                     {"word": "there", "start": 1.0, "end": 1.4}]},
+        {"start": 2.0, "end": 2.3, "text": "bye", "words": [{"word": "bye", "start": 2.0, "end": 2.3}]},
+    ]}
+    assert words_from_transcript(json.dumps(doc)) == [(0.5, 0.9), (1.0, 1.4), (2.0, 2.3)]
+    assert words_from_transcript(json.dumps({"segments": []})) == []

@@ -11,7 +11,6 @@ normalised to the target loudness -> outputs with content types and immutable ca
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -39,8 +38,6 @@ from genmedia.trailer.edl import AudioPlan, EditDecisionList
 from genmedia.trailer.material import from_analysis, words_from_transcript
 from genmedia.trailer.planner import NoMaterial, PlanRequest, plan_trailer
 from genmedia.trailer.render import encode_renditions
-
-log = logging.getLogger(__name__)
 
 JOB = "trailer"
 EDL_NAME = "edit_decision_list.json"

@@ -19,24 +19,6 @@ def inside_word(t: float, words: Sequence[tuple[float, float]]) -> bool:
     return any(start + WORD_MARGIN_S < t < end - WORD_MARGIN_S for start, end in words)
 
 
-def snap_cuts_to_beats(cuts: Sequence[float], beats: Sequence[float], min_gap: float) -> list[float]:
-    """Move each desired cut time to a beat: the nearest beat at least ``min_gap`` after the previous cut.
-
-    Cuts keep their order; a cut with no beat left after it is dropped (so fewer, longer clips result).
-    """
-    grid = np.asarray(sorted(beats), dtype=np.float64)
-    out: list[float] = []
-    previous = 0.0
-    for cut in cuts:
-        allowed = grid[grid >= previous + min_gap - 1e-9]
-        if allowed.size == 0:
-            break
-        beat = float(allowed[np.argmin(np.abs(allowed - cut))])
-        out.append(beat)
-        previous = beat
-    return out
-
-
 def beat_span(best_start: float, length: float, beats: Sequence[float], lo: float, hi: float, *,
               min_length: float, words: Sequence[tuple[float, float]] = ()) -> tuple[float, float] | None:
     """A clip ``(start, end)`` inside ``[lo, hi]`` that starts and ends on beats (outside words), as close
