@@ -71,3 +71,26 @@ def tiny_generator_model(source: Path, *, size: int = 64, steps: int = 2) -> dic
     """A ``models.image_generator`` config entry for the tiny pipeline saved at ``source``."""
     return {"backend": "sdxl-turbo", "model": "tiny-sdxl", "source": str(source),
             "options": {"steps": steps, "size": size, "strength": 0.5}}
+
+
+def tiny_open_clip_dir(directory: Path) -> Path:
+    """Save a tiny random open_clip model as a ``local-dir`` export (config + safetensors); return it."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model_cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+                 "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    model = open_clip.CLIP(**model_cfg)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "open_clip_config.json").write_text(json.dumps({
+        "model_cfg": model_cfg, "preprocess_cfg": {"mean": [0.48, 0.46, 0.41], "std": [0.27, 0.26, 0.28]}}))
+    save_file(model.state_dict(), str(directory / "open_clip_model.safetensors"))
+    return directory
+
+
+def tiny_safety_model(source: Path, *, threshold: float) -> dict:
+    """A ``models.safety_checker`` entry (CLIP filter) for the tiny open_clip export at ``source``."""
+    return {"backend": "clip-filter", "model": f"tiny-clip-filter-{threshold:g}", "source": str(source),
+            "options": {"threshold": threshold}}

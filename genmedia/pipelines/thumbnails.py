@@ -255,6 +255,8 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     variants.sort(key=lambda v: int(v["id"][1:]))
     published = [v for v in variants if v["published"]]
     flagged = len(variants) - len(published)
+    if flagged:
+        ctx.warnings.append(f"{flagged} of {len(variants)} generated variants were flagged by the safety check and not published")
     summary = (f"{len(published)} variants x {len(params.aspects)} aspects ({', '.join(params.aspects)}), "
                f"{'generative ' + mode if mode != 'keyframe' else 'key frames'}" + (f", {flagged} flagged by the safety check" if flagged else ""))
     doc = {"video": ctx.source, "video_id": out.video_id, "title": title, "mode": mode, "summary": summary,
