@@ -197,6 +197,82 @@ def thumbnails(
     print_result(result, as_json)
 
 
+@app.command()
+def subtitles(
+    media: Annotated[str, typer.Argument(help="A video or audio file: local path, file:// or s3:// URI.")],
+    languages: Annotated[str, typer.Option("--languages", "-l", help="Subtitle languages, comma-separated (ISO 639-1/3, FLORES-200 or names); default: the speech's own.")] = "",
+    source_language: Annotated[Optional[str], typer.Option("--source-language", help="The speech's language, if known (skips detection).")] = None,
+    formats: Annotated[str, typer.Option("--formats", help="srt, vtt, ass (comma-separated).")] = "srt,vtt,ass",
+    denoise: Annotated[bool, typer.Option("--denoise/--no-denoise", help="Spectral-gating noise reduction before ASR.")] = True,
+    diarize: Annotated[bool, typer.Option("--diarize/--no-diarize", help="Label speakers.")] = True,
+    max_speakers: Annotated[int, typer.Option("--max-speakers", help="Most speakers to look for.")] = 8,
+    voiceprints: Annotated[bool, typer.Option("--voiceprints/--no-voiceprints", help="Name speakers from the voiceprint library (and add new voices).")] = True,
+    segment_language: Annotated[str, typer.Option("--segment-language", help="Language detection per segment: off, auto (doubtful segments) or all.")] = "auto",
+    hallucination_control: Annotated[bool, typer.Option("--hallucination-control/--no-hallucination-control", help="Re-decode and flag invented text.")] = True,
+    beam_size: Annotated[Optional[int], typer.Option("--beam-size", help="Beam width (default: the model entry's).")] = None,
+    shot_changes: Annotated[Optional[str], typer.Option("--shot-changes", help="Shot-change times in seconds to snap cues to (default: from the analysis of a video).")] = None,
+    no_shots: Annotated[bool, typer.Option("--no-shots", help="Do not snap cues to shot changes.")] = False,
+    config: ConfigOption = None,
+    out_root: OutOption = None,
+    as_json: JsonOption = False,
+    force: ForceOption = False,
+) -> None:
+    """Subtitles of MEDIA: {lang}.srt/.vtt/.ass per language, transcript.json (words, speakers, confidence)."""
+    from pydantic import ValidationError
+
+    from genmedia.errors import InputError
+    from genmedia.pipelines import subtitles as job
+    from genmedia.progress import progress_bars
+
+    cfg = config_for(config, out_root)
+    try:
+        shots = [float(t) for t in shot_changes.split(",") if t.strip()] if shot_changes else None
+    except ValueError:
+        raise InputError(str(shot_changes), "--shot-changes: expected comma-separated seconds") from None
+    try:
+        params = job.Params(
+            languages=languages, source_language=source_language, formats=[f.strip() for f in formats.split(",") if f.strip()],
+            denoise=denoise, diarize=diarize, max_speakers=max_speakers, voiceprints=voiceprints,
+            per_segment_language=segment_language, hallucination_control=hallucination_control, beam_size=beam_size,
+            snap_to_shots=not no_shots, shot_changes=shots,
+        )
+    except ValidationError as e:
+        raise InputError("subtitles options", "; ".join(
+            f"--{'.'.join(map(str, x['loc'][:1])).replace('_', '-')}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())) from None
+    with progress_bars(err) as progress:
+        result = job.run(cfg, media, params, force=force, progress=progress)
+    print_result(result, as_json)
+
+
+voices_app = typer.Typer(no_args_is_help=True, help="The voiceprint library that keeps speaker names across files.")
+app.add_typer(voices_app, name="voices")
+
+
+def _voice_library(config: Path | None):  # noqa: ANN202 (VoiceLibrary, imported lazily)
+    from genmedia.subtitles.voiceprints import VoiceLibrary
+
+    cfg = config_for(config)
+    return VoiceLibrary(cfg.pipelines.subtitles.voiceprints or cfg.storage.cache_path / "voiceprints.json")
+
+
+@voices_app.command("list")
+def voices_list(config: ConfigOption = None) -> None:
+    """List the stored voices."""
+    for name in _voice_library(config).names():
+        out.print(name, highlight=False)
+
+
+@voices_app.command("rename")
+def voices_rename(
+    old: Annotated[str, typer.Argument(help="The stored name, e.g. 'Speaker 1'.")],
+    new: Annotated[str, typer.Argument(help="The new name, e.g. 'Anna'.")],
+    config: ConfigOption = None,
+) -> None:
+    """Rename a stored voice: later files label that voice with the new name."""
+    _voice_library(config).rename(old, new)
+    out.print(f"{old} -> {new}", highlight=False)
+
+
 def main() -> None:
     """Console entry point: run the app, turning errors into one line and an exit code."""
     try:

@@ -1,0 +1,1 @@
+"""Subtitles: segmentation, formats, languages, diarization, voiceprints, chunking, noise reduction."""
