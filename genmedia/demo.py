@@ -151,7 +151,39 @@ def thumbnails_step(demo: DemoInput) -> Section:
 
 
 
-STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step), ("trailer", trailer_step), ("thumbnails", thumbnails_step)]
+def subtitles_step(demo: DemoInput) -> Section:
+    """Subtitle the clip's spoken sentence in its own language (no translation weights needed); compare with the known text."""
+    import html
+    import json
+
+    from genmedia.pipelines import subtitles
+    from genmedia.storage import local_path as to_local
+    from genmedia.subtitles.wer import wer
+
+    result = subtitles.run(demo.cfg, str(demo.clip), subtitles.Params(voiceprints=False))
+    doc = json.loads(to_local(result.files["transcript.json"]).read_text())
+    lang = doc["language"]
+    cues = doc["tracks"][lang]["cue_list"]
+    said = demo.truth.audio.speech
+    heard = " ".join(s["text"] for s in doc["segments"])
+    rows = "".join(f"<tr><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td><td>{html.escape(c['text']).replace(chr(10), '<br>')}</td></tr>" for c in cues)
+    return Section(
+        "Subtitles",
+        facts={
+            "known sentence": f"{said.text} ({said.start:.2f}-{said.end:.2f} s)" if said else "none",
+            "heard": heard or "(nothing)",
+            "word error rate": f"{wer(said.text, heard):.0%}" if said else "n/a",
+            "language, speakers, cues": f"{lang}, {len(doc['speakers'])}, {len(cues)}",
+            "snapped to shot changes": result.details.get("shot_changes", 0),
+            "model": f"{doc['backend']} {doc['model']}",
+            "time": f"{result.elapsed_s:.1f} s",
+        },
+        body_html=f"<table><tr><th>start</th><th>end</th><th>cue</th></tr>{rows}</table>",
+        links={name: result.files[name] for name in (f"{lang}.srt", f"{lang}.vtt", f"{lang}.ass", "transcript.json")},
+    )
+
+
+STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step), ("trailer", trailer_step), ("thumbnails", thumbnails_step), ("subtitles", subtitles_step)]
 """Demo steps in order: (name, step). Each job's issue adds its step here."""
 
 
