@@ -273,6 +273,50 @@ def voices_rename(
     out.print(f"{old} -> {new}", highlight=False)
 
 
+@app.command()
+def enhance(
+    video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
+    upscale: Annotated[int, typer.Option("--upscale", help="Scale factor: 1, 2 or 4.")] = 1,
+    target: Annotated[Optional[str], typer.Option("--target", help="Output height instead of a factor: 2160p or 4320p.")] = None,
+    denoise: Annotated[str, typer.Option("--denoise", help="auto (measured), off, or a noise sigma in 8-bit units.")] = "auto",
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Interpolate to this frame rate (e.g. 60, 120).")] = None,
+    hdr: Annotated[str, typer.Option("--hdr", help="off, pq (HDR10) or hlg: SDR->HDR, 10-bit.")] = "off",
+    grade: Annotated[str, typer.Option("--grade", help="auto, off, a preset (warm, cool, vivid, muted, noir, teal-orange) or a reference image/video.")] = "off",
+    codec: Annotated[Optional[str], typer.Option("--codec", help="h264, hevc or av1 (default: h264; hevc for 10-bit/HDR).")] = None,
+    crf: Annotated[Optional[int], typer.Option("--crf", help="Constant quality (lower is better).")] = None,
+    reference: Annotated[Optional[str], typer.Option("--reference", help="A reference video: report PSNR/SSIM against it.")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Process at the source frame rate; print achieved vs source fps.")] = False,
+    config: ConfigOption = None,
+    out_root: OutOption = None,
+    as_json: JsonOption = False,
+    force: ForceOption = False,
+) -> None:
+    """Enhance VIDEO: denoise, upscale, interpolate, grade, SDR->HDR; writes enhanced.mp4 and enhance.json."""
+    from pydantic import ValidationError
+
+    from genmedia.errors import InputError
+    from genmedia.pipelines import enhance as job
+    from genmedia.progress import progress_bars
+
+    cfg = config_for(config, out_root)
+    level: str | float = denoise
+    if denoise not in ("auto", "off"):
+        try:
+            level = float(denoise)
+        except ValueError:
+            raise InputError(denoise, "--denoise: expected auto, off or a number") from None
+    try:
+        params = job.Params(upscale=upscale, target=target, denoise=level, fps=fps, hdr=hdr, grade=grade, codec=codec,
+                            crf=crf, reference=reference, realtime=realtime)
+    except ValidationError as e:
+        raise InputError("enhance options", "; ".join(
+            f"--{'.'.join(map(str, x['loc'][:1])).replace('_', '-') or 'options'}: {x['msg'].removeprefix('Value error, ')}"
+            for x in e.errors())) from None
+    with progress_bars(err) as progress:
+        result = job.run(cfg, video, params, force=force, progress=progress)
+    print_result(result, as_json)
+
+
 def main() -> None:
     """Console entry point: run the app, turning errors into one line and an exit code."""
     try:

@@ -1,0 +1,37 @@
+"""Frames as numbers: uint8 (8-bit sources) or uint16 (high-bit-depth and HDR sources), RGB, N x H x W x 3."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def peak(dtype: np.dtype | type) -> float:
+    """The largest code value of an integer frame dtype (255 or 65535)."""
+    return float(np.iinfo(np.dtype(dtype)).max)
+
+
+def to_unit(frames: np.ndarray) -> np.ndarray:
+    """Integer frames as float32 in [0, 1]."""
+    return frames.astype(np.float32) * np.float32(1.0 / peak(frames.dtype))
+
+
+def from_unit(values: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """Float values in [0, 1] back to integer frames of ``dtype`` (rounded, clipped)."""
+    scale = peak(dtype)
+    return np.clip(np.rint(values * scale), 0, scale).astype(dtype)
+
+
+def luma(frames: np.ndarray) -> np.ndarray:
+    """BT.709 luma of RGB frames as float32 in [0, 1] (any leading shape)."""
+    unit = to_unit(frames)
+    return unit[..., 0] * 0.2126 + unit[..., 1] * 0.7152 + unit[..., 2] * 0.0722
+
+
+def small_gray(frame: np.ndarray, max_width: int) -> np.ndarray:
+    """One RGB frame as 8-bit gray, shrunk (area filter) to at most ``max_width`` pixels wide."""
+    gray = luma(frame)
+    h, w = gray.shape
+    if w > max_width:
+        gray = cv2.resize(gray, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
+    return np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8)

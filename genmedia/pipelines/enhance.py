@@ -1,0 +1,654 @@
+"""The enhancement job: decode -> denoise -> upscale -> interpolate -> grade -> (HDR) -> encode.
+
+Stages (:func:`build`), each a Ray Data ``map_batches`` over *windows* (runs of consecutive frames,
+one row each, see :mod:`genmedia.enhance.window`), so memory stays bounded by a few windows per stage:
+
+1. **decode** (a task per keyframe-aligned segment, 1 CPU: FFmpeg's threads fill it): frames of the
+   segment plus a halo of neighbours for the temporal stages; small-gray differences flag stutters.
+2. **denoise** (tasks, 1 CPU; pure numpy/OpenCV): motion-adaptive temporal + bilateral, strength
+   measured on keyframes when ``auto``; drops the halo.
+3. **upscale** (actors of :class:`~genmedia.deployments.upscaler.Upscaler`, resources from
+   ``models.upscaler``: a GPU share for Real-ESRGAN, a CPU for Lanczos).
+4. **interpolate** (actors of :class:`~genmedia.deployments.interpolator.Interpolator`, resources from
+   ``models.interpolator``): output frames at exact ``k / fps`` times, never blended across a shot.
+5. **grade** (tasks, 1 CPU): each shot's grade, computed beforehand from small pictures of the whole
+   video, so it is constant within a shot.
+6. **hdr** (tasks, 1 CPU): BT.2020 PQ/HLG inverse tone mapping.
+7. **encode** (the driver, in window order): 8-bit BT.709 or 10-bit BT.2020 with HDR10 metadata;
+   source audio copied, rotation and sample aspect ratio kept.
+
+Shots come from the analysis job (:func:`genmedia.pipelines.analyze.load_analysis`). Outputs:
+``enhanced.mp4``, ``enhance.json`` (what was applied, backends, per-shot grades, metrics, throughput),
+``grade.cube`` when graded, then ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import ray
+from ray.data import ActorPoolStrategy
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from genmedia.config import Config
+from genmedia.deployments.interpolator import Interpolator
+from genmedia.deployments.upscaler import Upscaler
+from genmedia.enhance import denoise as dn
+from genmedia.enhance import grade as gr
+from genmedia.enhance.hdr import HdrMetadata, content_light, sdr_to_hdr
+from genmedia.enhance.interpolate import output_count, stutters
+from genmedia.enhance.metrics import psnr, ssim, vmaf_note
+from genmedia.enhance.pixels import from_unit, small_gray
+from genmedia.enhance.window import pack, rows
+from genmedia.enhance.writer import EnhancedWriter, OutputFormat
+from genmedia.errors import InputError
+from genmedia.media.decode import Segment, decode_frames, plan_segments
+from genmedia.media.encode import to_fraction
+from genmedia.media.probe import MediaInfo, probe
+from genmedia.pipelines.frames import frames_dataset
+from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.progress import ProgressFn, no_progress
+from genmedia.runtime import model_options
+from genmedia.schemas import JobResult
+from genmedia.storage import filesystem, stage_input
+
+JOB = "enhance"
+VIDEO = "enhanced.mp4"
+REPORT = "enhance.json"
+LUT = "grade.cube"
+TARGETS = {"2160p": 2160, "4320p": 4320}
+DIFF_WIDTH = 160
+"""Width of the gray pictures frame differences (stutter detection) are measured on."""
+
+
+class Params(BaseModel):
+    """What to do to the video. The defaults change nothing but denoise (``auto``: only when noisy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upscale: Literal[1, 2, 4] = Field(1, description="Scale factor (1 = keep the size).")
+    target: Literal["2160p", "4320p"] | None = Field(None, description="Output height instead of a factor.")
+    denoise: Literal["auto", "off"] | float = Field("auto", description="auto, off, or a noise sigma in 8-bit units.")
+    fps: float | None = Field(None, gt=0, le=240, description="Output frame rate (interpolated); None keeps the source's.")
+    hdr: Literal["off", "pq", "hlg"] = "off"
+    grade: str = Field("off", description="auto, off, a preset name, or a reference image/video path.")
+    codec: Literal["h264", "hevc", "av1"] | None = Field(None, description="None: h264, or hevc for 10-bit/HDR output.")
+    crf: int | None = Field(None, ge=0, le=63)
+    reference: str | None = Field(None, description="A reference video: PSNR/SSIM of the output against it.")
+    realtime: bool = Field(False, description="Process at the source's frame rate, degrading when behind.")
+
+    @field_validator("denoise")
+    @classmethod
+    def _level(cls, v: str | float) -> str | float:
+        if isinstance(v, float) and not 0 < v <= 50:
+            raise ValueError("a denoise level is a noise sigma in (0, 50]")
+        return v
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Params:
+        if self.target and self.upscale != 1:
+            raise ValueError("give --upscale or --target, not both")
+        return self
+
+    def grade_mode(self) -> Literal["off", "auto", "preset", "reference"]:
+        """How ``grade`` is read."""
+        if self.grade in ("off", "auto"):
+            return self.grade  # type: ignore[return-value]
+        return "preset" if self.grade in gr.PRESETS else "reference"
+
+
+@dataclass
+class Plan:
+    """What the job will produce, decided from the input and the parameters before any work."""
+
+    width: int
+    height: int
+    fps_out: Fraction | None
+    decode_fmt: str
+    fmt: OutputFormat
+    hdr_in: str | None
+    sigma: float = 0.0
+    noise_measured: float | None = None
+    shots: list[tuple[int, int]] = field(default_factory=list)
+    shots_from: str = "not needed"
+    grades: list[gr.Grade] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan_output(info: MediaInfo, params: Params, cfg: Config) -> Plan:
+    """Sizes, rate, pixel formats and codec of the output; InputError for what cannot be done."""
+    warnings: list[str] = []
+    w, h = info.width, info.height
+    if params.target:
+        target = TARGETS[params.target]
+        if h > target:
+            raise InputError(info.path, f"is {w}x{h}, already taller than {params.target}; enhance does not downscale")
+        out_h = target
+        out_w = round(w * target / h / 2) * 2
+    else:
+        out_w, out_h = w * params.upscale, h * params.upscale
+    if out_w * out_h > cfg.limits.max_pixels:
+        raise InputError(
+            info.path,
+            f"upscaling {w}x{h} to {out_w}x{out_h} = {out_w * out_h:,} pixels is over the limit of "
+            f"{cfg.limits.max_pixels:,} (limits.max_pixels)",
+        )
+    fps_out = None
+    if params.fps:
+        if params.fps < info.fps - 1e-3:
+            raise InputError(
+                info.path,
+                f"--fps {params.fps:g} is lower than the source's {info.fps:g} fps; enhance only raises the frame "
+                "rate (leave --fps out to keep it)",
+            )
+        if abs(params.fps - info.fps) <= 1e-3 and not info.variable_frame_rate:
+            warnings.append(f"the source is already {info.fps:g} fps: frames passed through, none interpolated")
+        else:
+            fps_out = to_fraction(params.fps)
+    hdr_in = info.hdr
+    if hdr_in and params.hdr != "off":
+        warnings.append(f"the input is already HDR ({hdr_in}): passed through as HDR, --hdr {params.hdr} not applied")
+    hdr_out = hdr_in or (None if params.hdr == "off" else params.hdr)
+    deep = (info.bit_depth or 8) > 8 or bool(hdr_in)
+    bit_depth = 10 if hdr_out or deep else 8
+    codec = params.codec or ("hevc" if bit_depth > 8 else "h264")
+    if codec == "h264" and hdr_out:
+        raise InputError(info.path, "HDR output needs a 10-bit codec: use --codec hevc or --codec av1")
+    if codec == "h264" and bit_depth > 8:
+        warnings.append("10-bit input encoded as 8-bit H.264 (use --codec hevc or av1 to keep 10 bits)")
+        bit_depth = 8
+    fmt = OutputFormat(codec=codec, bit_depth=bit_depth, hdr=hdr_out, crf=params.crf)
+    return Plan(out_w, out_h, fps_out, "rgb48le" if deep else "rgb24", fmt, hdr_in, warnings=warnings)
+
+
+# ------------------------------------------------------------------------------------ stages
+
+
+def _timed(batch_rows: list[dict[str, Any]], stage: str, started: float) -> dict[str, np.ndarray]:
+    seconds = (time.perf_counter() - started) / max(1, len(batch_rows))
+    for row in batch_rows:
+        row[f"seconds_{stage}"] = row.get(f"seconds_{stage}", 0.0) + seconds
+    return pack(batch_rows)
+
+
+def decode_windows(
+    batch: dict[str, np.ndarray],
+    *,
+    info: MediaInfo,
+    fmt: str,
+    window_frames: int,
+    halo_before: int,
+    halo_after: int,
+    shot_of: np.ndarray,
+    threads: int = 0,
+) -> Any:
+    """Ray Data UDF: for each segment row, yield its windows (core frames plus halo), one row each."""
+    all_pts = info.frame_pts
+    n = len(all_pts)
+    t0 = float(all_pts[0] * info.time_base_fraction)
+    end_time = t0 + info.duration
+    for seg in rows(batch):
+        started = time.perf_counter()
+        first, count = int(seg["first_frame"]), int(seg["frame_count"])
+        lo, hi = max(0, first - halo_before), min(n, first + count + halo_after)
+        segment = Segment(int(seg["index"]), all_pts[lo], all_pts[hi] if hi < n else None, lo, hi - lo)
+        cores = [(a, min(a + window_frames, first + count)) for a in range(first, first + count, window_frames)]
+        buffer: deque[tuple[int, float, np.ndarray, np.ndarray]] = deque()
+        decoded = decode_frames(info, segment=segment, fmt=fmt, batch_size=window_frames, threads=threads)  # type: ignore[arg-type]
+        exhausted = False
+        while cores:
+            a, b = cores[0]
+            need = min(b + halo_after, hi) - 1
+            while not exhausted and (not buffer or buffer[-1][0] < need):
+                fb = next(decoded, None)
+                if fb is None:
+                    exhausted = True
+                    break
+                for i, t, frame in zip(fb.index.tolist(), fb.time.tolist(), fb.frames, strict=True):
+                    buffer.append((i, t, frame, small_gray(frame, DIFF_WIDTH)))
+            while buffer and buffer[0][0] < a - halo_before:
+                buffer.popleft()
+            cores.pop(0)
+            window = [item for item in buffer if item[0] < b + halo_after]
+            index = np.array([item[0] for item in window], dtype=np.int64)
+            core_start, core_end = int(np.searchsorted(index, a)), int(np.searchsorted(index, b))
+            if core_end == core_start:
+                continue  # every frame of this core failed to decode
+            diff = np.zeros(len(window))
+            for k in range(1, len(window)):
+                if index[k] == index[k - 1] + 1:
+                    diff[k] = np.abs(window[k][3].astype(np.int16) - window[k - 1][3]).mean()
+            shots = shot_of[index]
+            row = {
+                "window": a,
+                "frames": np.stack([item[2] for item in window]),
+                "index": index,
+                "time": np.array([item[1] for item in window]),
+                "shot": shots.astype(np.int32),
+                "stutter": stutters(diff, shots),
+                "core_start": core_start,
+                "core_end": core_end,
+                "end_time": float(all_pts[b] * info.time_base_fraction) if b < n else end_time,
+                "t0": t0,
+            }
+            yield _timed([row], "decode", started)
+            started = time.perf_counter()
+
+
+def denoise_windows(batch: dict[str, np.ndarray], *, sigma: float, radius: int, keep_after: int, pts: np.ndarray) -> dict[str, np.ndarray]:
+    """Ray Data UDF: denoise each window's core (plus ``keep_after`` look-ahead frames) and drop the halo."""
+    started = time.perf_counter()
+    out = []
+    for row in rows(batch):
+        cs, ce = int(row["core_start"]), int(row["core_end"])
+        keep = slice(cs, min(len(row["index"]), ce + keep_after))
+        frames = dn.denoise_frames(row["frames"], sigma, radius=radius, core=keep) if sigma > 0 else row["frames"][keep]
+        for key in ("index", "time", "shot", "stutter"):
+            row[key] = row[key][keep]
+        row.update(frames=frames, core_start=0, core_end=ce - cs, out_pts=pts[row["index"]] - pts[0])
+        out.append(row)
+    return _timed(out, "denoise", started)
+
+
+class UpscaleStage(Upscaler):
+    """The upscaler as a pipeline stage: sizes from the plan, time recorded."""
+
+    def __init__(self, cfg: Config, key: str, width: int, height: int):
+        super().__init__(cfg, key)
+        self.width, self.height = width, height
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        out = []
+        for row in rows(batch):
+            row.update(frames=self.upscale(row["frames"], self.width, self.height), backend_upscaler=self.name)
+            out.append(row)
+        return _timed(out, "upscale", started)
+
+
+class InterpolateStage(Interpolator):
+    """The interpolator as a pipeline stage: output rate from the plan, time recorded."""
+
+    def __init__(self, cfg: Config, key: str, fps_out: float):
+        super().__init__(cfg, key)
+        self.fps_out = fps_out
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        items = rows(batch)
+        for row in items:
+            row.update(fps_out=self.fps_out, backend_interpolator=self.name)
+        out = rows(super().__call__(pack(items)))
+        return _timed(out, "interpolate", started)
+
+
+def grade_windows(batch: dict[str, np.ndarray], *, grades: list[gr.Grade]) -> dict[str, np.ndarray]:
+    """Ray Data UDF: apply each frame's shot grade."""
+    started = time.perf_counter()
+    out = []
+    for row in rows(batch):
+        frames, shots = row["frames"], row["shot"]
+        graded = np.empty_like(frames)
+        for shot in np.unique(shots):
+            mask = shots == shot
+            graded[mask] = gr.apply_grade(frames[mask], grades[int(shot)])
+        row["frames"] = graded
+        out.append(row)
+    return _timed(out, "grade", started)
+
+
+def hdr_windows(batch: dict[str, np.ndarray], *, transfer: str, peak_nits: float) -> dict[str, np.ndarray]:
+    """Ray Data UDF: SDR -> BT.2020 PQ/HLG, as 16-bit RGB for the 10-bit encode."""
+    started = time.perf_counter()
+    out = []
+    for row in rows(batch):
+        row["frames"] = from_unit(sdr_to_hdr(row["frames"], transfer, peak_nits=peak_nits), np.uint16)  # type: ignore[arg-type]
+        out.append(row)
+    return _timed(out, "hdr", started)
+
+
+def upscale_windows(batch: dict[str, np.ndarray], *, cfg: Config, width: int, height: int) -> dict[str, np.ndarray]:
+    """Ray Data UDF for weight-free upscalers (cheap to construct, so no actor holds a CPU)."""
+    return UpscaleStage(cfg, "upscaler", width, height)(batch)
+
+
+def interpolate_windows(batch: dict[str, np.ndarray], *, cfg: Config, fps_out: float) -> dict[str, np.ndarray]:
+    """Ray Data UDF for the weight-free (optical flow) interpolator."""
+    return InterpolateStage(cfg, "interpolator", fps_out)(batch)
+
+
+def _model_stage(ds: ray.data.Dataset, cfg: Config, key: str, actor: type, task: Any, kwargs: dict[str, Any]) -> ray.data.Dataset:
+    """A stage as actors when ``models[key]`` has weights to load once (resources from the config),
+    else as plain tasks that Ray Data fuses with their neighbours (no CPU held by an idle actor)."""
+    entry = cfg.models.get(key)
+    if entry is None or entry.model is None:
+        return ds.map_batches(task, batch_size=1, num_cpus=1, fn_kwargs={"cfg": cfg, **kwargs})
+    return ds.map_batches(
+        actor, batch_size=1, fn_constructor_kwargs={"cfg": cfg, "key": key, **kwargs},
+        compute=ActorPoolStrategy(min_size=max(1, entry.replicas.min), max_size=entry.replicas.max),
+        **model_options(cfg, key),
+    )
+
+
+def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
+    """The enhancement dataset: one row per window, in order, ready to encode.
+
+    Decoding runs in its own tasks (one per segment, bounded retries); the per-window stages after it
+    fuse into one task per window where no model needs an actor, so windows are processed in parallel.
+    """
+    settings = cfg.pipelines.enhance
+    radius = settings.denoise_radius if plan.sigma > 0 else 0
+    interpolate = plan.fps_out is not None
+    segments = [
+        {"index": s.index, "first_frame": s.first_frame, "frame_count": s.frame_count}
+        for s in plan_segments(info, cfg.pipelines.decode.segment_seconds)
+    ]
+    shot_of = np.zeros(info.frame_count, dtype=np.int32)
+    for k, (start, end) in enumerate(plan.shots):
+        shot_of[start:end] = k
+    ds = ray.data.from_items(segments, override_num_blocks=len(segments))
+    ds.context.execution_options.preserve_order = True
+    ds.context.target_max_block_size = 1  # every window its own block, so windows spread over workers
+    ds = ds.map_batches(
+        decode_windows, batch_size=1, num_cpus=1, max_retries=cfg.limits.decode_attempts - 1,
+        fn_kwargs={
+            "info": info, "fmt": plan.decode_fmt, "window_frames": settings.window_frames,
+            "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
+            "shot_of": shot_of, "threads": cfg.pipelines.decode.threads,
+        },
+    )
+    ds = ds.map_batches(
+        denoise_windows, batch_size=1, num_cpus=1,
+        fn_kwargs={"sigma": plan.sigma, "radius": radius, "keep_after": 1 if interpolate else 0,
+                   "pts": np.asarray(info.frame_pts, dtype=np.int64)},
+    )
+    if (plan.width, plan.height) != (info.width, info.height):
+        ds = _model_stage(ds, cfg, "upscaler", UpscaleStage, upscale_windows, {"width": plan.width, "height": plan.height})
+    if interpolate:
+        ds = _model_stage(ds, cfg, "interpolator", InterpolateStage, interpolate_windows, {"fps_out": float(plan.fps_out)})
+    if plan.grades is not None:
+        ds = ds.map_batches(grade_windows, batch_size=1, num_cpus=1, fn_kwargs={"grades": plan.grades})
+    if plan.fmt.hdr and not plan.hdr_in:
+        ds = ds.map_batches(hdr_windows, batch_size=1, num_cpus=1,
+                            fn_kwargs={"transfer": plan.fmt.hdr, "peak_nits": settings.peak_nits})
+    return ds
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+def keyframe_samples(info: MediaInfo, count: int, fmt: str) -> np.ndarray:
+    """Up to ``count`` full-size frames at keyframes spread over the video (cheap: one frame per seek)."""
+    pts = info.frame_pts
+    keys = sorted(set(info.keyframe_pts) & set(pts)) or [pts[0]]
+    chosen = [keys[round(i)] for i in np.linspace(0, len(keys) - 1, min(count, len(keys)))]
+    frames = []
+    for k in dict.fromkeys(chosen):
+        i = pts.index(k)
+        segment = Segment(0, k, pts[i + 1] if i + 1 < len(pts) else None, i, 1)
+        for fb in decode_frames(info, segment=segment, fmt=fmt, batch_size=1):  # type: ignore[arg-type]
+            frames.append(fb.frames[0])
+    return np.stack(frames)
+
+
+def shot_list(ctx: JobContext) -> tuple[list[tuple[int, int]], str]:
+    """Shots ``[start, end)`` from the analysis job, and where they came from."""
+    try:
+        from genmedia.pipelines.analyze import load_analysis
+    except ModuleNotFoundError:
+        ctx.warnings.append("shot boundaries unavailable (no analysis job in this build): one shot assumed")
+        return [(0, ctx.info.frame_count)], "none"
+    analysis = load_analysis(ctx.cfg, ctx.source)
+    shots = [(s.start_frame, s.end_frame) for s in analysis.shots] or [(0, ctx.info.frame_count)]
+    return shots, "analysis"
+
+
+def _stats_udf(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    stats = [gr.frame_stats(f) for f in batch["frame"]]
+    return {
+        "frame_index": batch["frame_index"],
+        **{name: np.stack([getattr(s, name) for s in stats]) for name in ("low", "high", "mean", "lab_mean", "lab_std")},
+        "median_luma": np.array([s.median_luma for s in stats]),
+    }
+
+
+def grading_stats(cfg: Config, info: MediaInfo) -> list[gr.FrameStats | None]:
+    """Colour statistics of every frame, from small RGB pictures decoded segment-parallel on Ray."""
+    width = min(cfg.pipelines.enhance.grade_sample_width, info.width)
+    height = max(2, round(info.height * width / info.width / 2) * 2)
+    ds = frames_dataset(info, cfg.pipelines.decode, fmt="rgb24", width=width, height=height, skip_loop_filter=True)
+    stats: list[gr.FrameStats | None] = [None] * info.frame_count
+    for batch in ds.map_batches(_stats_udf, batch_format="numpy").iter_batches(batch_size=None, batch_format="numpy"):
+        for r, i in enumerate(batch["frame_index"].tolist()):
+            stats[i] = gr.FrameStats(batch["low"][r], batch["high"][r], batch["mean"][r], float(batch["median_luma"][r]),
+                                     batch["lab_mean"][r], batch["lab_std"][r])
+    return stats
+
+
+def reference_stats(cfg: Config, source: str) -> gr.FrameStats:
+    """Pooled colour statistics of a reference image or video (frames spread over it)."""
+    path = stage_input(source, cfg.storage)
+    info = probe(path, cfg.limits)
+    frames = keyframe_samples(info, 8, "rgb24")
+    return gr.pooled([gr.frame_stats(_shrink(f, 256)) for f in frames])
+
+
+def _shrink(frame: np.ndarray, width: int) -> np.ndarray:
+    from genmedia.deployments.upscaler import resize
+
+    h, w = frame.shape[:2]
+    return resize(frame, width, max(1, round(h * width / w))) if w > width else frame
+
+
+# ------------------------------------------------------------------------------- the job
+
+
+@dataclass
+class _Sink:
+    """What the encode loop collects besides the file."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
+    metric_pairs: list[tuple[float, float]] = field(default_factory=list)
+    backends: dict[str, str] = field(default_factory=dict)
+
+
+def _reference_frames(cfg: Config, source: str, count: int) -> list[tuple[float, np.ndarray]]:
+    path = stage_input(source, cfg.storage)
+    info = probe(path, cfg.limits)
+    wanted = set(np.linspace(0, info.frame_count - 1, min(count, info.frame_count)).round().astype(int).tolist())
+    out = []
+    for fb in decode_frames(info, fmt="rgb24", batch_size=16):
+        for i, t, frame in zip(fb.index.tolist(), fb.time.tolist(), fb.frames, strict=True):
+            if i in wanted:
+                out.append((t - float(info.frame_pts[0] * info.time_base_fraction), frame))
+    return out
+
+
+def _encode(ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path, reference: list[tuple[float, np.ndarray]]) -> tuple[_Sink, EnhancedWriter]:
+    info = ctx.info
+    if plan.fps_out is not None:
+        rate, time_base = plan.fps_out, 1 / plan.fps_out
+        total = output_count(info.duration, float(plan.fps_out))
+    else:
+        rate, time_base = to_fraction(info.fps), info.time_base_fraction
+        total = info.frame_count
+    sar = Fraction(info.sample_aspect_ratio.replace(":", "/"))
+    sink = _Sink()
+    last_window = -1
+    half_frame = 0.5 / float(rate)
+    with EnhancedWriter(video_path, plan.width, plan.height, rate, time_base, plan.fmt, source=str(ctx.path),
+                        rotation=info.rotation, sample_aspect_ratio=sar) as writer:
+        for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
+            for row in rows(batch):
+                if int(row["window"]) <= last_window:
+                    raise RuntimeError(f"{ctx.source}: windows arrived out of order ({row['window']} after {last_window})")
+                last_window = int(row["window"])
+                pts = row["out_index"] if plan.fps_out is not None else row["out_pts"]
+                times = row["out_time"] if plan.fps_out is not None else row["time"] - float(row["t0"])
+                encode_started = time.perf_counter()
+                writer.write(row["frames"], pts)
+                sink.seconds["encode"] = sink.seconds.get("encode", 0.0) + time.perf_counter() - encode_started
+                sink.frames_in += int(row["core_end"]) - int(row["core_start"])
+                sink.frames_out += len(pts)
+                for key, value in row.items():
+                    if key.startswith("seconds_"):
+                        sink.seconds[key[8:]] = sink.seconds.get(key[8:], 0.0) + float(value)
+                    if key.startswith("backend_"):
+                        sink.backends[key[8:]] = str(value)
+                    if key.startswith("n_"):
+                        sink.steps[key[2:]] = sink.steps.get(key[2:], 0) + int(value)
+                for t_ref, ref in reference:
+                    hit = np.flatnonzero(np.abs(times - t_ref) < half_frame)
+                    if len(hit):
+                        sink.metric_pairs.append(_compare(ref, row["frames"][hit[0]]))
+                ctx.progress("enhance", min(sink.frames_out, total), total)
+    return sink, writer
+
+
+def _compare(reference: np.ndarray, frame: np.ndarray) -> tuple[float, float]:
+    from genmedia.deployments.upscaler import resize
+
+    h, w = reference.shape[:2]
+    test = resize(frame, w, h)
+    return psnr(reference, test), ssim(reference, test)
+
+
+def _prepare(ctx: JobContext, params: Params) -> Plan:
+    """Decide the output, measure noise, find shots and compute the grades (before the main pass)."""
+    cfg, info = ctx.cfg, ctx.info
+    plan = plan_output(info, params, cfg)
+    ctx.warnings.extend(plan.warnings)
+    settings = cfg.pipelines.enhance
+    samples = keyframe_samples(info, settings.noise_samples, plan.decode_fmt)
+    plan.sigma, plan.noise_measured = dn.resolve_strength(params.denoise, samples)
+    mode = params.grade_mode()
+    needs_shots = plan.fps_out is not None or mode != "off"
+    plan.shots, plan.shots_from = shot_list(ctx) if needs_shots else ([(0, info.frame_count)], "not needed")
+    ctx.progress("prepare", 1, 2)
+    if mode != "off" and plan.hdr_in:
+        ctx.warnings.append(f"grading works on SDR pictures: skipped for this HDR ({plan.hdr_in}) input")
+    elif mode != "off":
+        reference = None
+        if mode == "reference":
+            reference = reference_stats(cfg, params.grade)
+        plan.grades = gr.shot_grades(
+            grading_stats(cfg, info), plan.shots, auto=mode == "auto", reference=reference,
+            preset=params.grade if mode == "preset" else None,
+        )
+    if plan.fmt.hdr == "pq" and not plan.hdr_in:
+        graded = [gr.apply_grade(f, plan.grades[0]) for f in samples] if plan.grades else list(samples)
+        cll, fall = content_light(graded, settings.peak_nits)
+        plan.fmt = OutputFormat(plan.fmt.codec, plan.fmt.bit_depth, plan.fmt.hdr,
+                                HdrMetadata(cll, fall, settings.peak_nits), plan.fmt.crf)
+    ctx.progress("prepare", 2, 2)
+    return plan
+
+
+def _work(ctx: JobContext, params: Params) -> JobOutcome:
+    if params.realtime:
+        from genmedia.enhance.realtime import run_realtime
+
+        return run_realtime(ctx, params, plan_output(ctx.info, params, ctx.cfg))
+    started = time.perf_counter()
+    plan = _prepare(ctx, params)
+    prepare_s = time.perf_counter() - started
+    reference = _reference_frames(ctx.cfg, params.reference, ctx.cfg.pipelines.enhance.metrics_frames) if params.reference else []
+    ds = build(ctx.cfg, ctx.info, plan)
+    main_started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="genmedia-enhance-") as tmp:
+        video_path = Path(tmp) / VIDEO
+        sink, writer = _encode(ctx, plan, ds, video_path, reference)
+        main_s = time.perf_counter() - main_started
+        ctx.output.write_file(VIDEO, video_path)
+    if writer.audio_dropped:
+        ctx.warnings.append(f"audio streams not copied (codecs MP4 cannot carry as they are): {', '.join(writer.audio_dropped)}")
+    report = _report(ctx, params, plan, sink, writer, prepare_s, main_s)
+    if plan.grades is not None:
+        ctx.output.write_text(LUT, gr.cube_text(gr.grade_lut(plan.grades[0]), f"genmedia {params.grade} grade, shot 0"))
+        report["grade"]["lut"] = f"{LUT} (the first shot's grade; every shot's parameters are listed above)"
+    ctx.output.write_json(REPORT, report)
+    info = ctx.info
+    summary = (
+        f"{info.width}x{info.height}@{info.fps:g} -> {plan.width}x{plan.height}@{float(plan.fps_out or info.fps):g} "
+        f"{plan.fmt.codec}{' ' + plan.fmt.hdr.upper() if plan.fmt.hdr else ''}; {', '.join(report['applied']) or 'nothing applied'}"
+    )
+    return JobOutcome(summary, {"applied": report["applied"], "backends": report["backends"], "metrics": report["metrics"]})
+
+
+def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: EnhancedWriter,
+            prepare_s: float, main_s: float) -> dict[str, Any]:
+    cfg, info = ctx.cfg, ctx.info
+    applied = []
+    if plan.sigma > 0:
+        applied.append(f"denoise sigma {plan.sigma:.1f}")
+    if (plan.width, plan.height) != (info.width, info.height):
+        applied.append(f"upscale x{plan.width / info.width:g}")
+    if plan.fps_out is not None:
+        applied.append(f"interpolate to {float(plan.fps_out):g} fps")
+    if plan.grades is not None:
+        applied.append(f"grade {params.grade}")
+    if plan.fmt.hdr and not plan.hdr_in:
+        applied.append(f"SDR->HDR {plan.fmt.hdr}")
+    backends = {"encoder": writer.encoder_name, **sink.backends}
+    if plan.sigma > 0:
+        backends["denoiser"] = "temporal motion-adaptive + bilateral"
+    metrics: dict[str, Any] = {"vmaf": None, "vmaf_note": vmaf_note()}
+    if sink.metric_pairs:
+        metrics.update(reference=params.reference, frames=len(sink.metric_pairs),
+                       psnr=round(float(np.mean([p for p, _ in sink.metric_pairs])), 3),
+                       ssim=round(float(np.mean([s for _, s in sink.metric_pairs])), 4))
+    stages = {name: {"seconds": round(s, 3), "frames_per_s": round(sink.frames_in / s, 2) if s else None}
+              for name, s in sink.seconds.items()}
+    return {
+        "input": {"width": info.width, "height": info.height, "fps": info.fps, "frames": info.frame_count,
+                  "bit_depth": info.bit_depth, "hdr": info.hdr, "rotation": info.rotation,
+                  "sample_aspect_ratio": info.sample_aspect_ratio},
+        "output": {"file": VIDEO, "width": plan.width, "height": plan.height, "fps": float(plan.fps_out or info.fps),
+                   "frames": sink.frames_out, "codec": plan.fmt.codec, "pix_fmt": plan.fmt.pix_fmt,
+                   "hdr": plan.fmt.hdr, "hdr_metadata": plan.fmt.hdr_metadata.__dict__ if plan.fmt.hdr_metadata else None,
+                   "audio_copied": writer.audio_copied},
+        "applied": applied,
+        "params": params.model_dump(mode="json"),
+        "backends": backends,
+        "denoise": {"setting": params.denoise, "measured_sigma": plan.noise_measured, "sigma": round(plan.sigma, 3)},
+        "interpolation": sink.steps or None,
+        "shots": {"source": plan.shots_from, "count": len(plan.shots)},
+        "grade": {"mode": params.grade_mode(), "per_shot": [
+            {"shot": k, "start_frame": s, "end_frame": e, **g.to_dict()} for k, ((s, e), g) in enumerate(zip(plan.shots, plan.grades))
+        ] if plan.grades is not None else []},
+        "metrics": metrics,
+        "throughput": {"prepare_s": round(prepare_s, 3), "main_pass_s": round(main_s, 3),
+                       "end_to_end_fps": round(sink.frames_in / main_s, 2) if main_s else None,
+                       "stage_cpu_seconds": stages},
+    }
+
+
+def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+    """Enhance ``video`` (a path or URI) as ``params`` say; outputs under the storage root."""
+    params = params or Params()
+    # Impossible requests (over the pixel limit, a lower frame rate, HDR in H.264) fail before any work.
+    plan_output(probe(stage_input(video, cfg.storage), cfg.limits), params, cfg)
+    for extra in (params.grade if params.grade_mode() == "reference" else None, params.reference):
+        if extra:
+            stage_input(extra, cfg.storage)
+    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)
+
+
+def load_report(cfg: Config, result: JobResult) -> dict[str, Any]:
+    """``enhance.json`` of a finished run."""
+    fs, path = filesystem(result.files[REPORT], cfg.storage)
+    return json.loads(fs.cat_file(path))
+
+
+__all__ = ["JOB", "Params", "Plan", "build", "load_report", "plan_output", "run"]
