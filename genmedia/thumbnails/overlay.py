@@ -3,7 +3,7 @@ being shown small (a 1280-wide thumbnail is often displayed 320 px wide).
 
 The layout search tries font sizes from large to small, text blocks at the bottom, top or middle, centred
 or in a left/right column, and keeps the largest text that covers no face; when every layout covers a
-face, the one covering the least face area.
+face, the one covering the least face area. Drawing touches only the text block's neighbourhood.
 """
 
 from __future__ import annotations
@@ -37,29 +37,6 @@ class Overlay:
     face_overlap: float
 
 
-def _font(px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=px)
-
-
-def _wrap(words: list[str], font: ImageFont.FreeTypeFont, max_w: float) -> list[str] | None:
-    """Greedy word wrap into at most MAX_LINES lines no wider than ``max_w``; None if it cannot fit."""
-    lines: list[str] = []
-    for word in words:
-        trial = f"{lines[-1]} {word}" if lines else word
-        if lines and font.getlength(trial) <= max_w:
-            lines[-1] = trial
-        elif font.getlength(word) <= max_w and len(lines) < MAX_LINES:
-            lines.append(word)
-        else:
-            return None
-    return lines
-
-
-def min_font_px(width: int) -> int:
-    """The smallest font size that stays legible when the image is shown SHOWN_WIDTH px wide."""
-    return max(8, int(np.ceil(MIN_SHOWN_PX * width / SHOWN_WIDTH)))
-
-
 @dataclass(frozen=True)
 class _Layout:
     px: int
@@ -69,9 +46,33 @@ class _Layout:
     align: str
 
 
-def _place(lines: list[str], font: ImageFont.FreeTypeFont, px: int, width: int, height: int, band: str, align: str) -> Box:
-    block_w = max(font.getlength(line) for line in lines) + px * 0.2
-    block_h = px * LINE_SPACING * len(lines) + px * 0.2
+def _font(px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=px)
+
+
+def min_font_px(width: int) -> int:
+    """The smallest font size that stays legible when the image is shown SHOWN_WIDTH px wide."""
+    return max(8, int(np.ceil(MIN_SHOWN_PX * width / SHOWN_WIDTH)))
+
+
+def _wrap(words: list[str], widths: list[float], space: float, max_w: float) -> tuple[list[str], float] | None:
+    """Greedy word wrap into at most MAX_LINES lines no wider than ``max_w``: (lines, widest line), or None."""
+    lines: list[list[str]] = []
+    line_widths: list[float] = []
+    for word, w in zip(words, widths, strict=True):
+        if lines and line_widths[-1] + space + w <= max_w:
+            lines[-1].append(word)
+            line_widths[-1] += space + w
+        elif w <= max_w and len(lines) < MAX_LINES:
+            lines.append([word])
+            line_widths.append(w)
+        else:
+            return None
+    return [" ".join(line) for line in lines], max(line_widths, default=0.0)
+
+
+def _place(n_lines: int, text_w: float, px: int, width: int, height: int, band: str, align: str) -> Box:
+    block_w, block_h = text_w + px * 0.2, px * LINE_SPACING * n_lines + px * 0.2
     margin_x, margin_y = 0.05 * width, 0.05 * height
     x = {"centre": (width - block_w) / 2, "left": margin_x, "right": width - margin_x - block_w}[align]
     y = {"bottom": height - margin_y - block_h, "top": margin_y, "middle": (height - block_h) / 2}[band]
@@ -83,16 +84,16 @@ def _layouts(text: str, width: int, height: int) -> list[_Layout]:
     words = text.split()
     out: list[_Layout] = []
     floor = min_font_px(width)
-    top = max(floor, int(0.11 * min(width, height)))
-    for px in range(top, floor - 1, -2):
+    for px in range(max(floor, int(0.11 * min(width, height))), floor - 1, -2):
         font = _font(px)
+        widths, space = [font.getlength(w) for w in words], font.getlength(" ")
         for align in ALIGNS:
-            column = 0.9 * width if align == "centre" else 0.5 * width
-            lines = _wrap(words, font, column)
-            if not lines:
+            wrapped = _wrap(words, widths, space, 0.9 * width if align == "centre" else 0.5 * width)
+            if wrapped is None:
                 continue
+            lines, text_w = wrapped
             for band in BANDS:
-                box = _place(lines, font, px, width, height, band, align)
+                box = _place(len(lines), text_w, px, width, height, band, align)
                 if box.y >= 0 and box.bottom <= height:
                     out.append(_Layout(px, lines, box, band, align))
     return out
@@ -109,7 +110,8 @@ def _fallback(text: str, width: int, height: int) -> _Layout:
             n -= 1
         lines.append(rest[:n])
         rest = rest[n:].lstrip()
-    return _Layout(px, lines, _place(lines, font, px, width, height, "bottom", "centre"), "bottom", "centre")
+    text_w = max(font.getlength(line) for line in lines)
+    return _Layout(px, lines, _place(len(lines), text_w, px, width, height, "bottom", "centre"), "bottom", "centre")
 
 
 def draw_title(image: np.ndarray, text: str, *, faces: list[Box] | None = None) -> tuple[np.ndarray, Overlay]:
@@ -122,22 +124,26 @@ def draw_title(image: np.ndarray, text: str, *, faces: list[Box] | None = None) 
     def overlap(lay: _Layout) -> float:
         return sum(lay.box.intersection_area(f) for f in faces)
 
-    clear = [lay for lay in candidates if overlap(lay) == 0]
-    best = clear[0] if clear else min(candidates, key=lambda lay: (overlap(lay), -lay.px))
+    best = next((lay for lay in candidates if overlap(lay) == 0), None) or min(candidates, key=lambda lay: (overlap(lay), -lay.px))
     font = _font(best.px)
-    pil = Image.fromarray(image).convert("RGBA")
-    shadow = Image.new("RGBA", pil.size, (0, 0, 0, 0))
-    text_layer = Image.new("RGBA", pil.size, (0, 0, 0, 0))
+    stroke, offset, blur = max(2, best.px // 12), max(2, best.px // 16), max(1, best.px // 14)
+    # Work on the block's neighbourhood only: text, outline, shadow offset and blur spread.
+    pad = stroke + offset + 3 * blur
+    x0, y0 = max(0, int(best.box.x) - pad), max(0, int(best.box.y) - pad)
+    x1, y1 = min(width, int(best.box.right) + pad + 1), min(height, int(best.box.bottom) + pad + 1)
+    region = Image.fromarray(np.ascontiguousarray(image[y0:y1, x0:x1])).convert("RGBA")
+    shadow = Image.new("RGBA", region.size, (0, 0, 0, 0))
+    text_layer = Image.new("RGBA", region.size, (0, 0, 0, 0))
     sd, td = ImageDraw.Draw(shadow), ImageDraw.Draw(text_layer)
-    stroke, offset = max(2, best.px // 12), max(2, best.px // 16)
     for i, line in enumerate(best.lines):
         w = font.getlength(line)
         x = {"centre": best.box.x + (best.box.w - w) / 2, "left": best.box.x + best.px * 0.1,
-             "right": best.box.right - best.px * 0.1 - w}[best.align]
-        y = best.box.y + best.px * 0.1 + i * best.px * LINE_SPACING
+             "right": best.box.right - best.px * 0.1 - w}[best.align] - x0
+        y = best.box.y + best.px * 0.1 + i * best.px * LINE_SPACING - y0
         sd.text((x + offset, y + offset), line, font=font, fill=(0, 0, 0, 170), stroke_width=stroke, stroke_fill=(0, 0, 0, 170))
         td.text((x, y), line, font=font, fill=(255, 255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
-    shadow = shadow.filter(ImageFilter.GaussianBlur(max(1, best.px // 14)))
-    out = Image.alpha_composite(Image.alpha_composite(pil, shadow), text_layer).convert("RGB")
-    return np.asarray(out), Overlay(box=best.box, font_px=best.px, lines=best.lines, band=best.band,
-                                    align=best.align, face_overlap=overlap(best))
+    region = Image.alpha_composite(Image.alpha_composite(region, shadow.filter(ImageFilter.GaussianBlur(blur))), text_layer)
+    out = image.copy()
+    out[y0:y1, x0:x1] = np.asarray(region.convert("RGB"))
+    return out, Overlay(box=best.box, font_px=best.px, lines=best.lines, band=best.band, align=best.align,
+                        face_overlap=overlap(best))
