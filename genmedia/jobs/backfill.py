@@ -106,6 +106,7 @@ def _process(row: dict[str, Any], cfg: Config, store_url: str) -> dict[str, Any]
     """Ray Data task: run one recorded job (errors are recorded, never raised)."""
     from genmedia.jobs.runner import execute
 
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the driver prints one line per video
     record = execute(cfg, JobStore(store_url), row["job_id"])
     return {"job_id": record.id}
 
@@ -162,8 +163,8 @@ def _execute(cfg: Config, store: JobStore, todo: list[str], concurrency: int, ec
     ctx.max_errored_blocks = -1  # a video whose worker keeps crashing is dropped here and recorded below
     ds = ray.data.from_items([{"job_id": job_id} for job_id in todo], override_num_blocks=len(todo))
     # One video per task; the task only drives its job's own Ray Data stages, which request the CPUs/GPUs.
-    ds = ds.map(_process, fn_kwargs={"cfg": cfg, "store_url": store.url}, num_cpus=0, concurrency=concurrency,
-                max_retries=cfg.jobs.max_retries)
+    ds = ds.map(_process, fn_kwargs={"cfg": cfg, "store_url": store.url}, num_cpus=0,
+                compute=ray.data.TaskPoolStrategy(size=concurrency), max_retries=cfg.jobs.max_retries)
     done = 0
     for row in ds.iter_rows():
         done += 1

@@ -1,0 +1,135 @@
+"""The job store, the job registry and the HTTP API's input rules, without Ray."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from genmedia.config import ServeConfig, load_config
+from genmedia.errors import ConfigError, InputError
+from genmedia.jobs.records import JobState, JobStore, default_store_url
+from genmedia.pipelines import registry
+from genmedia.schemas import JobResult, JobStatus
+from genmedia.serving.security import api_key_digests, check_input_uri, key_allowed, safe_upload_name
+
+
+def _store(tmp_path: Path) -> JobStore:
+    return JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+
+
+def test_job_lifecycle_persists_across_store_instances(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    record = store.create("analyze", "s3://b/v.mp4", {"sample_fps": 2.0})
+    assert record.status is JobState.queued and len(record.id) == 32
+    assert store.start(record.id) and store.progress(record.id, "decode", 3, 10)
+    result = JobResult(job="analyze", input="s3://b/v.mp4", status=JobStatus.done, files={"shots.json": "s3://o/shots.json"})
+    assert store.finish(record.id, result)
+    again = _store(tmp_path).get(record.id)  # a new process would see the same
+    assert again.status is JobState.done and again.result == result and again.progress.stage == "decode"
+    assert again.params == {"sample_fps": 2.0} and again.created_at.tzinfo is not None
+    assert store.counts() == {"queued": 0, "running": 0, "done": 1, "skipped": 0, "failed": 0, "cancelled": 0}
+    assert store.get("f" * 32) is None
+
+
+def test_cancel_wins_over_a_late_finish_and_progress(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    record = store.create("analyze", "s3://b/v.mp4", {})
+    store.start(record.id)
+    assert store.cancel(record.id).status is JobState.cancelled
+    assert not store.progress(record.id, "decode", 1, 2)  # the running job learns it was cancelled
+    assert not store.finish(record.id, JobResult(job="analyze", input="x", status=JobStatus.done))
+    assert store.get(record.id).status is JobState.cancelled
+    assert not store.start(record.id)
+
+
+def test_retry_requeues_unfinished_and_failed_but_not_done(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    running, failed, done = (store.create("analyze", f"v{i}", {}, batch="run-1") for i in range(3))
+    store.start(running.id)
+    store.fail(failed.id, "bad file")
+    store.finish(done.id, JobResult(job="analyze", input="v2", status=JobStatus.done))
+    assert store.retry(running.id) and store.retry(failed.id) and not store.retry(done.id)
+    assert [r.status for r in store.list(batch="run-1")] == [JobState.queued, JobState.queued, JobState.done]
+    assert store.get(failed.id).error is None
+    assert store.list(batch="other") == []
+
+
+def test_uploads_are_recorded(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_upload("a" * 32, "clip.mp4", "/x/uploads/a/clip.mp4", 123)
+    assert store.get_upload("a" * 32).size == 123 and store.get_upload("b" * 32) is None
+
+
+def test_default_store_is_sqlite_in_the_cache(tmp_path: Path) -> None:
+    cfg = load_config(None, storage={"cache_dir": str(tmp_path / "cache")})
+    assert default_store_url(cfg) == f"sqlite:///{(tmp_path / 'cache' / 'jobs.sqlite').resolve()}"
+    assert default_store_url(load_config(None, jobs={"store_url": "postgresql://db/genmedia"})) == "postgresql://db/genmedia"
+
+
+def test_registry_knows_jobs_and_says_when_one_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = registry.get_job("analyze")
+    assert spec.name == "analyze" and spec.parse_params({}).model_dump()
+    with pytest.raises(InputError, match="sample_fps"):
+        spec.parse_params({"sample_fps": -3})
+    with pytest.raises(InputError, match="unknown job"):
+        registry.get_job("rm_rf")
+    monkeypatch.setattr(registry, "JOB_NAMES", (*registry.JOB_NAMES, "teleport"))
+    with pytest.raises(registry.JobUnavailable, match="job 'teleport' is not available in this build"):
+        registry.get_job("teleport")
+    assert "analyze" in registry.available_jobs() and "teleport" not in registry.available_jobs()
+
+
+def test_api_keys_from_env_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENMEDIA_API_KEYS", " k1 , k2,")
+    digests = api_key_digests(load_config(None, serve={"api_keys": ["k3"]}))
+    assert len(digests) == 3 and not any(k in "".join(digests) for k in ("k1", "k2", "k3"))
+    assert all(key_allowed(f"Bearer {k}", digests) for k in ("k1", "k2", "k3"))
+    assert key_allowed("bearer k1", digests)
+    for header in (None, "", "Bearer", "Bearer k4", "Basic k1", "k1", "Bearer k1 k2"):
+        assert not key_allowed(header, digests), header
+    monkeypatch.delenv("GENMEDIA_API_KEYS")
+    with pytest.raises(ConfigError, match="no API keys"):
+        api_key_digests(load_config(None))
+
+
+def _resolve_to(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    def fake(host, *args, **kwargs):  # noqa: ANN001, ANN202
+        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+def test_hostnames_are_checked_by_what_they_resolve_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve = ServeConfig(allowed_input_schemes=["https", "http", "s3"])
+    for private in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1", "100.64.0.1", "0.0.0.0"):
+        _resolve_to(monkeypatch, private)
+        with pytest.raises(InputError, match="non-public address"):
+            check_input_uri("https://videos.example.com/a.mp4", serve)
+    _resolve_to(monkeypatch, "93.184.216.34")
+    assert check_input_uri("https://videos.example.com/a.mp4", serve) == "https://videos.example.com/a.mp4"
+
+
+def test_scheme_and_bucket_rules() -> None:
+    serve = ServeConfig(allowed_input_schemes=["s3"], allowed_buckets=["media"])
+    assert check_input_uri("s3://media/a.mp4", serve) == "s3://media/a.mp4"
+    for bad, why in (("s3://other/a.mp4", "not allowed"), ("https://example.com/a.mp4", "not accepted"),
+                     ("file:///etc/passwd", "file:// URIs are"), ("../../etc/passwd", "local paths"), ("s3:///a.mp4", "no bucket")):
+        with pytest.raises(InputError, match=why):
+            check_input_uri(bad, serve)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("../../etc/passwd", "passwd"),
+    ("..\\..\\boot.ini", "boot.ini"),
+    ("/var/www/clip.mp4", "clip.mp4"),
+    ("....", "upload"),
+    ("", "upload"),
+    ("my film (final).mov", "my_film_final_.mov"),
+    (".bashrc", "bashrc"),
+    ("a" * 300 + ".mp4", "a" * 100 + ".mp4"),
+    ("ｃｌｉｐ.mp4", "clip.mp4"),
+])
+def test_upload_names_are_sanitised(name: str, expected: str) -> None:
+    assert safe_upload_name(name) == expected
