@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from thumbnail_models import tiny_generator_model, tiny_open_clip_dir, tiny_safety_model, tiny_sdxl_dir
+from thumbnail_models import (tiny_generator_model, tiny_open_clip_dir, tiny_phi3_dir, tiny_safety_model, tiny_sdxl_dir,
+                             tiny_writer_model)
 
 from genmedia.config import Config, load_config
 from genmedia.errors import ConfigError, ModelUnavailable
@@ -21,17 +22,19 @@ from genmedia.pipelines import thumbnails as job
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("tiny-weights")
-    return {"sdxl": tiny_sdxl_dir(base / "sdxl"), "clip": tiny_open_clip_dir(base / "clip")}
+    return {"sdxl": tiny_sdxl_dir(base / "sdxl"), "clip": tiny_open_clip_dir(base / "clip"), "phi3": tiny_phi3_dir(base / "phi3")}
 
 
 def config(base: Path, weights: dict[str, Path], *, threshold: float = 1.0, steps: int = 2, pull: bool = True,
-           root: str | None = None) -> Config:
+           root: str | None = None, writer: bool = False) -> Config:
+    models = {"image_generator": tiny_generator_model(weights["sdxl"], size=128, steps=steps),
+              "safety_checker": tiny_safety_model(weights["clip"], threshold=threshold)}
+    if writer:
+        models["text_writer"] = tiny_writer_model(weights["phi3"])
     cfg = load_config(None, storage={"root": root or str(base / "out"), "cache_dir": str(base / "cache")}, ray={"num_cpus": 2},
-                      models={"image_generator": tiny_generator_model(weights["sdxl"], size=128, steps=steps),
-                              "safety_checker": tiny_safety_model(weights["clip"], threshold=threshold)})
-    if pull:
-        registry.pull(cfg, "image_generator")
-        registry.pull(cfg, "safety_checker")
+                      models=models)
+    for key in models if pull else ():
+        registry.pull(cfg, key)
     return cfg
 
 
@@ -93,6 +96,18 @@ def test_clip_safety_filter_flags_above_its_threshold(tmp_path: Path, weights: d
     assert [v.score for v in flagged] == pytest.approx([v.score for v in passed], abs=1e-5)
 
 
+def test_text_writer_runs_a_tiny_phi3_greedily(tmp_path: Path, weights: dict[str, Path]) -> None:
+    from genmedia.deployments.text_writer import TextWriter, clean
+
+    writer = TextWriter(config(tmp_path, weights, writer=True), "text_writer")
+    one = writer.write({"instruction": "write one short prompt for a storm thumbnail"})
+    assert one["backend"] == "phi-3:tiny-phi3" and isinstance(one["text"], str) and one["text"]
+    assert writer.write({"instruction": "write one short prompt for a storm thumbnail"}) == one  # greedy: repeatable
+    out = writer({"instruction": np.array(["storm at sea", "a city at night"], dtype=object)})
+    assert len(out["text"]) == 2 and list(out["text_backend"]) == ["phi-3:tiny-phi3"] * 2
+    assert clean('\n  "Prompt: a storm at sea"\nmore') == "a storm at sea"
+
+
 def test_generation_needs_a_safety_check(tmp_path: Path, weights: dict[str, Path]) -> None:
     cfg = load_config(None, storage={"root": str(tmp_path)}, models={"image_generator": tiny_generator_model(weights["sdxl"])})
     with pytest.raises(ConfigError, match="need a safety check"):
@@ -104,18 +119,22 @@ def test_generative_variants_are_published_only_when_they_pass(ray_session, samp
     # The session's storage root: the sample clip's analysis, made by other tests, is reused.
     root, clip = ray_session.storage.root, str(sample_clip[0])
     params = dict(variants=2, aspects=["16:9", "1:1"], size=256, formats=["jpeg"], style="poster", title="Storm", seed=7)
-    passing = job.run(config(tmp_path, weights, threshold=1.0, root=root), clip, job.Params(mode="img2img", **params))
+    passing = job.run(config(tmp_path, weights, threshold=1.0, root=root, writer=True), clip, job.Params(mode="img2img", **params))
     doc = json.loads(Path(passing.output_uri, "thumbnails.json").read_text())
     assert doc["mode"] == "img2img" and len(doc["variants"]) == 2
     for k, v in enumerate(doc["variants"]):
         assert v["backend"] == "sdxl-turbo:tiny-sdxl" and v["published"] and v["seed"] == 7 + k and v["steps"] == 2
-        assert v["style"] == "poster" and v["prompt"].startswith("movie poster") and '"Storm"' in v["prompt"]
+        # The tiny Phi-3 wrote the prompt (random words, but through the real model code), else the template stands.
+        assert v["style"] == "poster" and v["prompt"] and v["prompt_by"] in {"phi-3:tiny-phi3", "template"}
         assert v["safety"]["flagged"] is False and v["safety"]["checker"].startswith("clip-filter")
         with Image.open(Path(passing.output_uri, v["aspects"]["16:9"]["file"])) as im:
             assert im.size == (256, 144)
+    assert any(v["prompt_by"] == "phi-3:tiny-phi3" for v in doc["variants"])
     blocked = job.run(config(tmp_path, weights, threshold=0.0, root=root), clip, job.Params(mode="text2img", **params))
     doc = json.loads(Path(blocked.output_uri, "thumbnails.json").read_text())
     assert blocked.details["variants"] == 0 and blocked.details["flagged"] == 2
     assert all(v["safety"]["flagged"] and not v["published"] and v["aspects"] == {} for v in doc["variants"])
     assert set(blocked.files) == {"thumbnails.json", "thumbnails.html"}  # nothing flagged was written
+    assert all(v["prompt_by"] == "template" and v["prompt"].startswith("movie poster") and '"Storm"' in v["prompt"]
+               for v in doc["variants"])  # no text writer configured: the style's template
     assert any("flagged" in w for w in blocked.warnings)

@@ -94,3 +94,32 @@ def tiny_safety_model(source: Path, *, threshold: float) -> dict:
     """A ``models.safety_checker`` entry (CLIP filter) for the tiny open_clip export at ``source``."""
     return {"backend": "clip-filter", "model": f"tiny-clip-filter-{threshold:g}", "source": str(source),
             "options": {"threshold": threshold}}
+
+
+def tiny_phi3_dir(directory: Path) -> Path:
+    """Save a tiny random Phi-3 (2 layers, hidden 32) with a toy word-level tokenizer and a chat template."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
+
+    words = ("a cinematic film still of scene from the video storm sea night city person face dramatic light poster "
+             "vibrant bold colour sharp focus write one short prompt for an image generator thumbnail title style answer "
+             "with only on line like key moment").split()
+    special = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
+    vocab = {t: i for i, t in enumerate(special + sorted(set(words)))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    tokenizer.chat_template = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}<|assistant|>"
+    torch.manual_seed(0)
+    config = Phi3Config(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=4, max_position_embeddings=256, pad_token_id=vocab["<pad>"],
+                        bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"])
+    Phi3ForCausalLM(config).save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+def tiny_writer_model(source: Path) -> dict:
+    """A ``models.text_writer`` entry for the tiny Phi-3 saved at ``source``."""
+    return {"backend": "phi-3", "model": "tiny-phi3", "source": str(source), "options": {"max_new_tokens": 12}}

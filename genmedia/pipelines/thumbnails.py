@@ -34,10 +34,11 @@ from genmedia.thumbnails import candidates as cands
 from genmedia.thumbnails.aspects import parse_aspects
 from genmedia.thumbnails.geometry import Geometry
 from genmedia.thumbnails.page import render_page
-from genmedia.thumbnails.prompts import STYLES, build_prompt
+from genmedia.thumbnails.prompts import STYLES, build_prompt, prompt_instruction
 
 JOB = "thumbnails"
 GENERATOR_KEY = "image_generator"
+WRITER_KEY = "text_writer"
 MIN_SECONDS = 1.0
 KEYFRAME_BACKEND = "keyframe+smart-crop"
 Mode = Literal["auto", "keyframe", "img2img", "text2img"]
@@ -152,6 +153,21 @@ class Generate:
         return out
 
 
+class WritePrompts:
+    """Ray Data actor: the text writer rewrites each row's template prompt (kept when the model answers nothing)."""
+
+    def __init__(self, cfg: Config, key: str = WRITER_KEY):
+        from genmedia.deployments.text_writer import TextWriter
+
+        self.writer = TextWriter(cfg, key)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts = self.writer.write_many([str(t) for t in batch["instruction"]])
+        prompts = [t or str(p) for t, p in zip(texts, batch["prompt"], strict=True)]
+        by = [self.writer.name if t else "template" for t in texts]
+        return {**batch, "prompt": np.array(prompts, dtype=object), "prompt_by": np.array(by, dtype=object)}
+
+
 def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title: str | None,
            formats: list[str], quality: int) -> dict[str, np.ndarray]:
     """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``."""
@@ -182,11 +198,16 @@ def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: P
     for k, c in enumerate(chosen):
         prompt, negative = build_prompt(title, c.tags, params.style)
         rows.append({"variant": f"v{k + 1}", "frame_index": c.frame_index, "time": c.time, "shot": c.shot, "score": c.score,
-                     "prompt": prompt, "negative_prompt": negative, "seed": params.seed + k,
-                     "mode": "image" if mode == "img2img" else "text"})
+                     "prompt": prompt, "negative_prompt": negative, "seed": params.seed + k, "prompt_by": "template",
+                     "instruction": prompt_instruction(title, c.tags, params.style), "mode": "image" if mode == "img2img" else "text"})
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4)))
     # One CPU per decode: FFmpeg's threads keep it busy for the few frames from a keyframe to the target.
     ds = ds.map_batches(read_frames, batch_size=2, num_cpus=1, fn_kwargs={"info": info})
+    if mode != "keyframe" and WRITER_KEY in cfg.models:
+        # Prompts by the text model when one is configured (its own resources), else the templates stand.
+        writer = cfg.model(WRITER_KEY)
+        ds = ds.map_batches(WritePrompts, fn_constructor_kwargs={"cfg": cfg, "key": WRITER_KEY}, batch_size=writer.batch_size,
+                            concurrency=(max(1, writer.replicas.min), writer.replicas.max), **model_options(cfg, WRITER_KEY))
     if mode != "keyframe":
         entry = cfg.model(GENERATOR_KEY)
         # The generator's resources come from its config entry (a whole L4 in production, CPUs here).
@@ -248,7 +269,8 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
                 "mode": mode, "aspects": aspects, "published": bool(aspects),
             }
             if generative:
-                variant.update(prompt=str(batch["prompt"][i]), negative_prompt=str(batch["negative_prompt"][i]), style=params.style,
+                variant.update(prompt=str(batch["prompt"][i]), prompt_by=str(batch["prompt_by"][i]),
+                               negative_prompt=str(batch["negative_prompt"][i]), style=params.style,
                                seed=int(batch["seed"][i]), steps=int(batch["steps"][i]), safety=json.loads(batch["safety"][i]))
             variants.append(variant)
             ctx.progress("render", len(variants), len(chosen))

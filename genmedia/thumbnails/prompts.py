@@ -39,3 +39,11 @@ def build_prompt(title: str | None, tags: list[str], style: str = DEFAULT_STYLE)
     subject = f'a scene from "{title}"' if title else "a scene from a video"
     tag_text = ", ".join(t for t in tags if t) or "key moment"
     return preset.template.format(subject=subject, tags=tag_text), preset.negative
+
+
+def prompt_instruction(title: str | None, tags: list[str], style: str = DEFAULT_STYLE) -> str:
+    """The instruction a text model gets to write an image prompt (the template's prompt is its example)."""
+    example, _ = build_prompt(title, tags, style)
+    return ("Write one short prompt for an image generator for a video thumbnail. "
+            f"Video title: {title or 'untitled'}. Scene: {', '.join(tags) or 'unknown'}. Style: {style}. "
+            f"Answer with the prompt only, on one line, like: {example}")
