@@ -47,6 +47,14 @@ def test_chunked_features_cluster_like_the_whole(two_speakers) -> None:  # noqa:
     _check_turns(diarization.cluster(features).turns, truth)
 
 
+def test_long_inputs_cluster_merged_windows(two_speakers, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Inputs with more windows than MAX_ITEMS merge neighbouring windows before clustering."""
+    audio, truth = two_speakers
+    features = diarization.describe(audio)
+    monkeypatch.setattr(diarization, "MAX_ITEMS", len(features.windows) // 2)
+    _check_turns(diarization.cluster(features).turns, truth)
+
+
 def test_one_voice_is_one_speaker(two_speakers) -> None:  # noqa: ANN001
     audio, _ = two_speakers
     a_only = np.concatenate([audio[: int(5.9 * SR)], audio[int(13.9 * SR) : int(18.7 * SR)], audio[int(26.1 * SR) :]])

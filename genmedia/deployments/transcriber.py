@@ -6,7 +6,7 @@ BatchedInferencePipeline decodes the VAD segments of a chunk in batches (``batch
 
 Beyond plain decoding:
 
-* **language per segment**: segments Whisper was unsure of (mean word probability below 0.6), the
+* **language per segment**: segments Whisper was unsure of (mean word probability below 0.5), the
   segment after a switch, or every segment with ``per_segment_language="all"``, get their own language
   detection and, when it finds another language, are re-decoded in it;
 * **hallucination control**: segments failing :func:`genmedia.subtitles.hallucination.check`
@@ -32,7 +32,7 @@ from genmedia.subtitles.diarization import speech_regions
 from genmedia.subtitles.transcript import Segment, Word
 
 SAMPLE_RATE = 16000
-LOW_WORD_PROBABILITY = 0.6
+LOW_WORD_PROBABILITY = 0.5
 """Below this mean word probability a segment may be in another language than its window's."""
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

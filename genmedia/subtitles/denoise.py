@@ -3,8 +3,7 @@
 The noise floor of each frequency bin is estimated from the quietest frames of the chunk (mean and
 spread of their level in dB); time-frequency cells not clearly above it are attenuated, through a
 mask softened over ~50 ms and a few bins (never below the cells that pass) so the gating does not add
-musical noise. Digital silence
-or clean speech leaves a floor far below the speech, so clean input passes through nearly unchanged.
+musical noise. Clean input (quiet moments below -60 dBFS) is returned untouched.
 """
 
 from __future__ import annotations
@@ -44,12 +43,15 @@ def spectral_gate(
     n_std: float = 1.5,
     reduction: float = 0.9,
     quiet_fraction: float = 0.1,
+    min_noise_db: float = -60.0,
 ) -> np.ndarray:
     """``audio`` with stationary background noise attenuated (same length, float32).
 
     ``n_std``: how far above the noise floor (in standard deviations of its dB level) a cell must be
     to pass; ``reduction``: how much of a gated cell is removed (0.9 = -20 dB); ``quiet_fraction``:
-    the share of frames (the quietest) the noise floor is estimated from.
+    the share of frames (the quietest) the noise floor is estimated from; ``min_noise_db``: below this
+    level (dBFS) of those frames there is no noise to remove and the audio is returned unchanged (so
+    clean recordings are transcribed exactly as without noise reduction).
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.size < N_FFT:
@@ -58,7 +60,11 @@ def spectral_gate(
     spec = np.fft.rfft(_frames(audio, N_FFT, HOP) * window, axis=1)
     db = 20 * np.log10(np.abs(spec) + 1e-10)
     energy = db.mean(axis=1)
-    quiet = db[energy <= np.quantile(energy, quiet_fraction)]
+    quiet_frames = energy <= np.quantile(energy, quiet_fraction)
+    noise_level = 10 * np.log10(np.mean(np.square(_frames(audio, N_FFT, HOP)[quiet_frames], dtype=np.float64)) + 1e-12)
+    if noise_level < min_noise_db:  # no measurable background noise: leave the audio exactly as it is
+        return audio.copy()
+    quiet = db[quiet_frames]
     threshold = quiet.mean(axis=0) + n_std * quiet.std(axis=0)
     passed = (db > threshold).astype(np.float32)
     # Smoothing spreads the mask into neighbouring cells (soft edges, no musical noise) but never lowers

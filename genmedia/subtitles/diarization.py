@@ -18,6 +18,7 @@ Features are computed per chunk (:func:`describe`, in parallel workers, bounded 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,26 +136,30 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, n_mfcc: int = N_M
     return (logmel @ dct.T).astype(np.float32)
 
 
-def pitch(frame: np.ndarray, sample_rate: int = SAMPLE_RATE, fmin: float = 60.0, fmax: float = 400.0) -> float:
-    """Fundamental frequency (Hz) of a voiced frame by normalised autocorrelation; 0 if unvoiced."""
-    frame = frame - frame.mean()
-    spec = np.fft.rfft(frame, n=2 * frame.size)
-    ac = np.fft.irfft(np.abs(spec) ** 2)[: frame.size]
-    if ac[0] <= 0:
-        return 0.0
-    lo, hi = int(sample_rate / fmax), min(int(sample_rate / fmin), frame.size - 1)
-    lag = lo + int(np.argmax(ac[lo:hi]))
-    return sample_rate / lag if ac[lag] / ac[0] > 0.4 else 0.0
+PITCH_FRAME_S = 0.04
 
 
-def embed(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A voice embedding of a stretch of speech: MFCC 1..19 means and standard deviations, log median pitch."""
-    cep = mfcc(audio, sample_rate)[:, 1:]
-    frame = round(0.04 * sample_rate)
-    f0 = [pitch(audio[i : i + frame], sample_rate) for i in range(0, audio.size - frame, frame)]
-    voiced = [f for f in f0 if f > 0]
-    log_f0 = np.log(np.median(voiced)) if voiced else np.log(150.0)
-    return np.concatenate([cep.mean(axis=0), cep.std(axis=0), [4 * log_f0]]).astype(np.float32)
+def pitch_track(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
+    """Fundamental frequency (Hz) of each 40 ms frame by normalised autocorrelation; 0 where unvoiced."""
+    size = round(PITCH_FRAME_S * sample_rate)
+    count = audio.size // size
+    if count == 0:
+        return np.zeros(0, dtype=np.float32)
+    frames = audio[: count * size].reshape(count, size).astype(np.float64)
+    frames -= frames.mean(axis=1, keepdims=True)
+    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, n=2 * size, axis=1)) ** 2, axis=1)[:, :size]
+    lo, hi = int(sample_rate / fmax), min(int(sample_rate / fmin), size - 1)
+    lag = lo + np.argmax(ac[:, lo:hi], axis=1)
+    strength = ac[np.arange(count), lag] / np.maximum(ac[:, 0], 1e-12)
+    return np.where((ac[:, 0] > 0) & (strength > 0.4), sample_rate / lag, 0.0).astype(np.float32)
+
+
+def embedding(cepstra: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    """A voice embedding of a stretch of speech from its MFCCs 1..19 (frames) and pitch track: the
+    cepstra's means and standard deviations, and the log of the median voiced pitch."""
+    voiced = f0[f0 > 0]
+    log_f0 = np.log(np.median(voiced)) if voiced.size else np.log(150.0)
+    return np.concatenate([cepstra.mean(axis=0), cepstra.std(axis=0), [4 * log_f0]]).astype(np.float32)
 
 
 def _windows(regions: list[tuple[float, float]], step: float = STEP_S) -> list[tuple[float, float]]:
@@ -187,7 +192,6 @@ def agglomerate(dist: np.ndarray, max_clusters: int) -> dict[int, np.ndarray]:
     np.fill_diagonal(d, np.inf)
     sizes = np.ones(n)
     members = {i: [i] for i in range(n)}
-    alive = np.ones(n, dtype=bool)
     cuts: dict[int, np.ndarray] = {}
 
     def snapshot() -> np.ndarray:
@@ -206,7 +210,6 @@ def agglomerate(dist: np.ndarray, max_clusters: int) -> dict[int, np.ndarray]:
         d[i, i] = np.inf
         d[j], d[:, j] = np.inf, np.inf
         sizes[i] += sizes[j]
-        alive[j] = False
         members[i] += members.pop(j)
         if len(members) <= max_clusters:
             cuts[len(members)] = snapshot()
@@ -263,6 +266,9 @@ class Gaussian:
         return cls(float(d["n"]), np.asarray(d["s1"], dtype=np.float64), np.asarray(d["s2"], dtype=np.float64))
 
 
+BIC_FRAMES = 3000
+"""Clusters are compared as at most 30 s of speech each: with hours of one voice, small differences in
+what was said would otherwise outweigh the penalty and split that voice."""
 BIC_PENALTY = 1.3
 """lambda of the BIC penalty; above the textbook 1.0 so that one voice saying different things stays one."""
 
@@ -314,11 +320,13 @@ def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float
     if not regions:
         return SpeechFeatures.empty()
     windows = _windows(regions, step_s)
-    cep = mfcc(audio, sample_rate)[:, 1:]
+    cep = mfcc(audio, sample_rate)[:, 1:]  # once for the whole audio; windows take slices
+    f0 = pitch_track(audio, sample_rate)
     embeddings, stats = [], []
     covered = 0  # each MFCC frame counts once, for the first window holding it (windows overlap)
     for s, e in windows:
-        embeddings.append(embed(audio[round(s * sample_rate) : round(e * sample_rate)], sample_rate))
+        lo, hi = round(s / HOP_S), max(round(e / HOP_S), round(s / HOP_S) + 1)
+        embeddings.append(embedding(cep[lo:hi], f0[int(s / PITCH_FRAME_S) : max(int(e / PITCH_FRAME_S), int(s / PITCH_FRAME_S) + 1)]))
         first = max(round(s / HOP_S), covered)
         covered = max(covered, round(e / HOP_S))
         stats.append(Gaussian.of(cep[first:covered]))
@@ -327,20 +335,24 @@ def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float
 
 
 def _coarsen(f: SpeechFeatures, max_items: int) -> SpeechFeatures:
-    """Merge neighbouring windows of the same region until at most ``max_items`` remain (long inputs)."""
+    """At most ``max_items`` windows for clustering (long inputs): neighbouring windows of one speech region
+    merge ``ceil(n / max_items)`` at a time, and neighbours across regions only if still too many."""
     group = -(-len(f.windows) // max_items)
     if group <= 1:
         return f
-    windows, emb, stats = [], [], []
-    for i in range(0, len(f.windows), group):
-        part = range(i, min(i + group, len(f.windows)))
-        windows.append((f.windows[part[0]][0], f.windows[part[-1]][1]))
-        emb.append(f.embeddings[list(part)].mean(axis=0))
-        total = f.stats[part[0]]
-        for k in part[1:]:
-            total = total + f.stats[k]
-        stats.append(total)
-    return SpeechFeatures(f.regions, windows, np.stack(emb), stats)
+    starts = [s for s, _ in f.regions]
+    region_of = [bisect.bisect_right(starts, w[0]) - 1 for w in f.windows]
+    parts: list[list[int]] = []
+    for i, region in enumerate(region_of):
+        if parts and region_of[parts[-1][0]] == region and len(parts[-1]) < group:
+            parts[-1].append(i)
+        else:
+            parts.append([i])
+    while len(parts) > max_items:  # more regions than items allowed: pair neighbours across regions too
+        parts = [sum(parts[k : k + 2], []) for k in range(0, len(parts), 2)]
+    windows = [(f.windows[p[0]][0], f.windows[p[-1]][1]) for p in parts]
+    emb = np.stack([f.embeddings[p].mean(axis=0) for p in parts])
+    return SpeechFeatures(f.regions, windows, emb, [_total(f.stats, np.array(p)) for p in parts])
 
 
 def _total(stats: list[Gaussian], idx: np.ndarray) -> Gaussian:
@@ -359,7 +371,8 @@ def _merge_by_bic(labels: np.ndarray, stats: list[Gaussian], min_frames: float) 
         if len(ids) < 2:
             return labels
         totals = {c: _total(stats, np.flatnonzero(labels == c)) for c in ids}
-        pairs = [(delta_bic(totals[a], totals[b]), a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+        pairs = [(delta_bic(totals[a].capped(BIC_FRAMES), totals[b].capped(BIC_FRAMES)), a, b)
+                 for i, a in enumerate(ids) for b in ids[i + 1 :]]
         small = [c for c in ids if totals[c].n < min_frames]
         if small:
             c = min(small, key=lambda c: totals[c].n)
@@ -398,7 +411,8 @@ def diarize(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, max_speakers: 
 
 
 def _turns(regions: list[tuple[float, float]], windows: list[tuple[float, float]], labels: np.ndarray) -> list[Turn]:
-    """Label each region: by its windows' labels in time order, merging runs of one speaker."""
+    """Speaker turns: each region split where its windows' label changes (halfway across the overlap of
+    the two windows), a lone odd window ignored, and neighbouring turns of one speaker merged."""
     turns: list[Turn] = []
     w = 0
     for s, e in regions:
@@ -406,24 +420,19 @@ def _turns(regions: list[tuple[float, float]], windows: list[tuple[float, float]
         while w < len(windows) and windows[w][0] < e:
             inside.append((*windows[w], int(labels[w])))
             w += 1
-        if not inside:
-            continue
-        # Runs of one label inside the region; a change happens halfway between the two windows' centres.
+        if not inside:  # merged (coarsened) windows can cover several regions: take the covering one's label
+            inside = [(s, e, int(labels[max(0, w - 1)]))]
         runs: list[list] = []
         for ws, we, lab in inside:
             if runs and runs[-1][2] == lab:
                 runs[-1][1] = we
             else:
                 runs.append([ws, we, lab])
-        if len(runs) > 1 and any(r[1] - r[0] < WINDOW_S for r in runs):  # a lone odd window is noise
+        if len(runs) > 1 and any(r[1] - r[0] < WINDOW_S for r in runs):
             majority = max({r[2] for r in runs}, key=lambda lab: sum(r[1] - r[0] for r in runs if r[2] == lab))
             runs = [[s, e, majority]]
-        for k, (rs, re, lab) in enumerate(runs):
-            start = s if k == 0 else (runs[k - 1][1] + rs) / 2 if runs[k - 1][1] > rs else rs
-            end = e if k == len(runs) - 1 else None
-            turns.append(Turn(start, end if end is not None else re, lab))
-        for k in range(len(turns) - len(runs), len(turns) - 1):
-            turns[k].end = turns[k + 1].start
+        bounds = [s] + [(runs[k - 1][1] + runs[k][0]) / 2 for k in range(1, len(runs))] + [e]
+        turns += [Turn(bounds[k], bounds[k + 1], runs[k][2]) for k in range(len(runs))]
     merged: list[Turn] = []
     for t in turns:
         if merged and merged[-1].speaker == t.speaker:
