@@ -517,10 +517,13 @@ def _encode(ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path,
 
 
 def _compare(reference: np.ndarray, frame: np.ndarray) -> tuple[float, float]:
+    """PSNR and SSIM of an output frame (scaled to the reference's size, 8-bit) against a reference frame."""
     from genmedia.deployments.upscaler import resize
 
     h, w = reference.shape[:2]
     test = resize(frame, w, h)
+    if test.dtype == np.uint16:
+        test = (test >> 8).astype(np.uint8)
     return psnr(reference, test), ssim(reference, test)
 
 
@@ -563,7 +566,11 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     started = time.perf_counter()
     plan = _prepare(ctx, params)
     prepare_s = time.perf_counter() - started
-    reference = _reference_frames(ctx.cfg, params.reference, ctx.cfg.pipelines.enhance.metrics_frames) if params.reference else []
+    reference = []
+    if params.reference and plan.fmt.hdr:
+        ctx.warnings.append("PSNR/SSIM not measured: an HDR output cannot be compared with an SDR reference")
+    elif params.reference:
+        reference = _reference_frames(ctx.cfg, params.reference, ctx.cfg.pipelines.enhance.metrics_frames)
     ds = build(ctx.cfg, ctx.info, plan)
     main_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="genmedia-enhance-") as tmp:
