@@ -60,12 +60,21 @@ def _cast(image: np.ndarray, gains: tuple[float, float, float]) -> np.ndarray:
 
 
 def test_auto_grade_removes_a_colour_cast_and_lifts_a_dark_shot(clean: np.ndarray) -> None:
-    tinted = _cast(clean, (0.55, 0.5, 0.75))  # dark and blue
+    grey = np.repeat(cv2.cvtColor(clean, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    tinted = _cast(grey, (0.6, 0.65, 0.75))  # dark and blue
     grade = gr.auto_grade(gr.frame_stats(tinted))
     fixed = gr.apply_grade(tinted, grade)
     spread = lambda im: float(np.ptp(im.reshape(-1, 3).mean(axis=0)))  # noqa: E731 - channel-mean imbalance
-    assert spread(fixed) < 0.5 * spread(tinted)
+    assert spread(fixed) < 0.4 * spread(tinted)
     assert fixed.mean() > tinted.mean() + 20
+
+
+def test_auto_grade_leaves_a_colourful_scene_its_colours(clean: np.ndarray) -> None:
+    purple = _cast(clean, (1.0, 0.45, 1.0))  # a saturated scene, no white in it: grey world would turn it green
+    grade = gr.auto_grade(gr.frame_stats(purple))
+    assert grade.gains == [1.0, 1.0, 1.0]
+    out = gr.apply_grade(purple, grade).reshape(-1, 3).mean(axis=0)
+    assert out[1] < 0.9 * min(out[0], out[2])  # still purple (levels and exposure apply to all channels alike)
 
 
 def test_grades_are_per_shot_and_constant_within_a_shot(clean: np.ndarray) -> None:
@@ -151,3 +160,20 @@ def test_psnr_and_ssim() -> None:
     assert 0 < ssim(a, noisy) < 0.95
     with pytest.raises(ValueError, match="shapes differ"):
         psnr(a, a[:10])
+
+
+def test_realtime_governor_sheds_quality_in_order_and_recovers() -> None:
+    from genmedia.enhance.realtime import LADDER, RealtimeReport, _Governor
+
+    report = RealtimeReport(source_fps=24)
+    gov = _Governor(0.5, report)
+    for k in range(6):  # persistently behind: one step down per late frame, never past the last step
+        gov.update(lag=1.0, now=k * 0.04, media_time=k / 24)
+    assert [c["level"] for c in report.level_changes] == list(LADDER[1:])
+    assert not gov.allows("skip-denoise") and not gov.allows("drop-frames")
+    t = 1.0
+    while gov.level > 0 and t < 10:  # caught up: one step back up per second of keeping up
+        gov.update(lag=0.0, now=t, media_time=t)
+        t += 0.04
+    assert gov.level == 0 and 4.0 <= t <= 5.2
+    assert [c["level"] for c in report.level_changes[4:]] == list(reversed(LADDER[:-1]))

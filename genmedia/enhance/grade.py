@@ -1,6 +1,6 @@
-"""Colour grading: per-shot auto white balance and levels/exposure, style match to a reference, mood presets.
+"""Colour grading: per-shot auto white balance (white patch) and levels/exposure, style match to a reference, mood presets.
 
-A grade is a :class:`Grade`: per-channel levels and gains, a gamma (exposure), an optional affine
+A grade is a :class:`Grade`: levels, white-balance gains, a gamma (exposure), an optional affine
 transfer in CIE Lab (style match: the shot's Lab mean and spread moved to the reference's), and a 3x3
 RGB matrix (presets, saturation). Statistics are measured per frame on small pictures
 (:func:`frame_stats`), pooled per shot (:func:`shot_grades`), so every frame of a shot gets the same
@@ -18,12 +18,16 @@ import numpy as np
 from genmedia.enhance.pixels import from_unit, to_unit
 
 _REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-MAX_GAIN = 1.35
+MAX_GAIN = 1.2
 """White balance gains stay within [1/MAX_GAIN, MAX_GAIN]: a grade corrects a cast, it does not recolour."""
+NEUTRAL_SATURATION = 0.4
+"""The brightest pixels are taken as a white reference only when less saturated than this (else no WB)."""
 TARGET_MID = 0.42
 """Exposure aims the shot's median luma (after levels) here, partially (see :data:`EXPOSURE_STRENGTH`)."""
 EXPOSURE_STRENGTH = 0.6
 WB_STRENGTH = 0.8
+MAX_BLACK, MIN_WHITE = 0.06, 0.8
+"""Levels never clip more than this much shadow, nor stretch highlights from below this."""
 
 
 def _saturation_matrix(s: float) -> np.ndarray:
@@ -69,11 +73,11 @@ def _rounded(v: object) -> object:
 
 @dataclass
 class FrameStats:
-    """Colour statistics of one (small) frame."""
+    """Colour statistics of one (small) frame; values in [0, 1]."""
 
-    low: np.ndarray  # per-channel 0.5th percentile, [0, 1]
-    high: np.ndarray  # per-channel 99.5th percentile
-    mean: np.ndarray  # per-channel mean of mid-tone pixels
+    low: float  # 0.5th percentile of luma
+    high: float  # 99.5th percentile of luma
+    bright: np.ndarray  # mean RGB of the brightest 5 % of pixels that are not clipped
     median_luma: float
     lab_mean: np.ndarray
     lab_std: np.ndarray
@@ -83,32 +87,39 @@ def frame_stats(frame: np.ndarray) -> FrameStats:
     """Statistics of one RGB frame (any size; pass a small one)."""
     unit = to_unit(frame).reshape(-1, 3)
     y = unit @ _REC709
-    lo, hi = np.percentile(unit, [0.5, 99.5], axis=0)
-    mid = (y > 0.05) & (y < 0.95)
-    mean = unit[mid].mean(axis=0) if mid.sum() > 16 else unit.mean(axis=0)
+    lo, hi, top = np.percentile(y, [0.5, 99.5, 95])
+    bright = (y >= top) & (unit.max(axis=1) < 0.98)
+    patch = unit[bright].mean(axis=0) if bright.sum() >= 4 else np.full(3, float(top), np.float32)
     lab = cv2.cvtColor(unit.reshape(1, -1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3)
-    return FrameStats(lo, hi, mean, float(np.median(y)), lab.mean(axis=0), lab.std(axis=0) + 1e-3)
+    return FrameStats(float(lo), float(hi), patch, float(np.median(y)), lab.mean(axis=0), lab.std(axis=0) + 1e-3)
 
 
 def pooled(stats: list[FrameStats]) -> FrameStats:
     """The median of several frames' statistics (one shot, or a reference video)."""
     def med(name: str) -> np.ndarray:
-        return np.median(np.stack([getattr(s, name) for s in stats]), axis=0)
+        return np.median(np.stack([np.asarray(getattr(s, name)) for s in stats]), axis=0)
 
-    return FrameStats(med("low"), med("high"), med("mean"), float(med("median_luma")), med("lab_mean"), med("lab_std"))
+    return FrameStats(float(med("low")), float(med("high")), med("bright"), float(med("median_luma")), med("lab_mean"), med("lab_std"))
 
 
 def auto_grade(stats: FrameStats) -> Grade:
-    """White balance (grey world on mid-tones), levels (robust black/white points) and exposure (gamma)."""
-    black = np.minimum(stats.low, 0.12)
-    white = np.maximum(stats.high, 0.75)
-    span = np.maximum(white - black, 1e-3)
-    mean = np.clip((stats.mean - black) / span, 1e-3, 1.0)
-    grey = float(mean @ _REC709)
-    gains = np.clip((grey / mean) ** WB_STRENGTH, 1 / MAX_GAIN, MAX_GAIN)
-    mid = float(np.clip((stats.median_luma - float(black @ _REC709)) / float(span @ _REC709), 0.02, 0.98))
-    gamma = float(np.clip((np.log(TARGET_MID) / np.log(mid)) ** EXPOSURE_STRENGTH, 0.6, 1.6))
-    return Grade(black=black.tolist(), white=white.tolist(), gains=gains.tolist(), gamma=gamma)
+    """Levels (common robust black/white points), white balance and exposure (gamma) for one shot.
+
+    White balance is a white patch: the brightest unclipped pixels should be neutral. When they are
+    clearly coloured (a yellow object, a sunset) there is no trustworthy white, and the balance is left
+    alone rather than pushing the scene towards its complementary colour, as grey-world would.
+    """
+    black = min(stats.low, MAX_BLACK)
+    white = max(stats.high, MIN_WHITE)
+    span = max(white - black, 1e-3)
+    patch = np.clip((np.asarray(stats.bright, np.float64) - black) / span, 1e-3, 1.0)
+    saturation = float((patch.max() - patch.min()) / patch.max())
+    gains = np.ones(3)
+    if saturation < NEUTRAL_SATURATION:
+        gains = np.clip((float(patch @ _REC709) / patch) ** WB_STRENGTH, 1 / MAX_GAIN, MAX_GAIN)
+    mid = float(np.clip((stats.median_luma - black) / span, 0.02, 0.98))
+    gamma = float(np.clip((np.log(TARGET_MID) / np.log(mid)) ** EXPOSURE_STRENGTH, 0.75, 1.35))
+    return Grade(black=[black] * 3, white=[white] * 3, gains=gains.tolist(), gamma=gamma)
 
 
 def style_transfer(grade: Grade, shot: FrameStats, reference: FrameStats) -> Grade:
@@ -149,10 +160,10 @@ def shot_grades(
 
 def _after(grade: Grade, stats: FrameStats) -> FrameStats:
     """The shot's Lab statistics as they will be after the automatic part of ``grade`` (approximate)."""
-    probe = np.clip(stats.mean[None, None, :], 0, 1).astype(np.float32)
+    probe = np.clip(np.asarray(stats.bright)[None, None, :] * 0.5, 0, 1).astype(np.float32)  # a mid-tone of the shot's white
     moved = cv2.cvtColor(_tone(probe, grade), cv2.COLOR_RGB2Lab).reshape(3)
     before = cv2.cvtColor(probe, cv2.COLOR_RGB2Lab).reshape(3)
-    return FrameStats(stats.low, stats.high, stats.mean, stats.median_luma, stats.lab_mean + (moved - before), stats.lab_std)
+    return FrameStats(stats.low, stats.high, stats.bright, stats.median_luma, stats.lab_mean + (moved - before), stats.lab_std)
 
 
 def _tone(unit: np.ndarray, grade: Grade) -> np.ndarray:

@@ -140,7 +140,7 @@ def _blend(old: gr.FrameStats, new: gr.FrameStats, k: float) -> gr.FrameStats:
     def mix(a: Any, b: Any) -> Any:
         return a + (b - a) * k
 
-    return gr.FrameStats(mix(old.low, new.low), mix(old.high, new.high), mix(old.mean, new.mean),
+    return gr.FrameStats(mix(old.low, new.low), mix(old.high, new.high), mix(old.bright, new.bright),
                          mix(old.median_luma, new.median_luma), mix(old.lab_mean, new.lab_mean), mix(old.lab_std, new.lab_std))
 
 

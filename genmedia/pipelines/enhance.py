@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import ray
 from ray.data import ActorPoolStrategy
+from ray.util.annotations import RayDeprecationWarning
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genmedia.config import Config
@@ -357,14 +359,18 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     ds = ray.data.from_items(segments, override_num_blocks=len(segments))
     ds.context.execution_options.preserve_order = True
     ds.context.target_max_block_size = 1  # every window its own block, so windows spread over workers
-    ds = ds.map_batches(
-        decode_windows, batch_size=1, num_cpus=1, max_retries=cfg.limits.decode_attempts - 1,
-        fn_kwargs={
-            "info": info, "fmt": plan.decode_fmt, "window_frames": settings.window_frames,
-            "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
-            "shot_of": shot_of, "threads": cfg.pipelines.decode.threads,
-        },
-    )
+    with warnings.catch_warnings():
+        # Bounded retries of a decode that crashes (Ray Data retries forever by default); Ray 2.60 still
+        # takes max_retries as a plain remote arg and warns about it.
+        warnings.simplefilter("ignore", RayDeprecationWarning)
+        ds = ds.map_batches(
+            decode_windows, batch_size=1, num_cpus=1, max_retries=cfg.limits.decode_attempts - 1,
+            fn_kwargs={
+                "info": info, "fmt": plan.decode_fmt, "window_frames": settings.window_frames,
+                "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
+                "shot_of": shot_of, "threads": cfg.pipelines.decode.threads,
+            },
+        )
     ds = ds.map_batches(
         denoise_windows, batch_size=1, num_cpus=1,
         fn_kwargs={"sigma": plan.sigma, "radius": radius, "keep_after": 1 if interpolate else 0,
@@ -411,13 +417,12 @@ def shot_list(ctx: JobContext) -> tuple[list[tuple[int, int]], str]:
     return shots, "analysis"
 
 
+_STAT_FIELDS = ("low", "high", "bright", "median_luma", "lab_mean", "lab_std")
+
+
 def _stats_udf(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     stats = [gr.frame_stats(f) for f in batch["frame"]]
-    return {
-        "frame_index": batch["frame_index"],
-        **{name: np.stack([getattr(s, name) for s in stats]) for name in ("low", "high", "mean", "lab_mean", "lab_std")},
-        "median_luma": np.array([s.median_luma for s in stats]),
-    }
+    return {"frame_index": batch["frame_index"], **{k: np.stack([np.asarray(getattr(s, k)) for s in stats]) for k in _STAT_FIELDS}}
 
 
 def grading_stats(cfg: Config, info: MediaInfo) -> list[gr.FrameStats | None]:
@@ -428,8 +433,8 @@ def grading_stats(cfg: Config, info: MediaInfo) -> list[gr.FrameStats | None]:
     stats: list[gr.FrameStats | None] = [None] * info.frame_count
     for batch in ds.map_batches(_stats_udf, batch_format="numpy").iter_batches(batch_size=None, batch_format="numpy"):
         for r, i in enumerate(batch["frame_index"].tolist()):
-            stats[i] = gr.FrameStats(batch["low"][r], batch["high"][r], batch["mean"][r], float(batch["median_luma"][r]),
-                                     batch["lab_mean"][r], batch["lab_std"][r])
+            values = {k: batch[k][r] for k in _STAT_FIELDS}
+            stats[i] = gr.FrameStats(**{k: float(v) if np.ndim(v) == 0 else v for k, v in values.items()})
     return stats
 
 
