@@ -270,4 +270,7 @@ def run_demo(cfg: Config, *, small: bool = False, console: Console | None = None
         sections.append(step(demo))
         timings[name] = round(time.perf_counter() - started, 2)
     report = write_report(root / "report.html", "genmedia demo", sections)
+    from genmedia.serving.cli import curl_hint
+
+    console.print(curl_hint(clip, cfg.serve.port), highlight=False, soft_wrap=True)
     return DemoResult(report=str(report), clip=str(clip), steps=timings)

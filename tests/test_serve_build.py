@@ -99,4 +99,13 @@ def test_deployments_land_on_the_intended_gpu_types() -> None:
     report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"head"')))
     assert report["placed"]["upscaler"] == [report["t4"], report["t4"]]  # two half-T4 replicas share the T4 node
     assert report["placed"]["interpolator"] == [report["l4"]]
-    assert report["placed"]["Ingress"] == [report["head"]]
+
+
+def test_demo_hint_starts_the_server_and_submits_the_clip() -> None:
+    from genmedia.serving.cli import curl_hint
+
+    hint = curl_hint(Path("/tmp/genmedia-out/sample/sample.mp4"), 8123)
+    assert "GENMEDIA_API_KEYS=devkey genmedia serve --port 8123" in hint
+    assert "--data-binary @/tmp/genmedia-out/sample/sample.mp4 'http://127.0.0.1:8123/v1/uploads?name=sample.mp4'" in hint
+    assert '\\"job\\": \\"analyze\\"' in hint and "http://127.0.0.1:8123/v1/jobs" in hint
+    assert hint.count('-H "Authorization: Bearer devkey"') == 3

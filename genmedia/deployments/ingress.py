@@ -259,9 +259,9 @@ def create_api(state: ApiState) -> FastAPI:
     @v1.post("/translate", tags=["models"])
     async def translate(body: TranslateRequest) -> dict[str, Any]:
         """Translate a short text with the configured translator."""
-        row = {"text": body.text, "target": body.target, "source": body.source or ""}
+        row = {"text": body.text, "source": body.source or "", "target": body.target, "context": ""}
         outputs = await call_model("translator", row)
-        return {name: encode_value(value) for name, value in outputs.items()}
+        return {"translation": str(outputs["translation"]), "score": float(outputs["score"]), "target": body.target}
 
     app.include_router(v1)
     _mount_abtest(app, cfg, require_key)

@@ -10,6 +10,8 @@ of queueing forever) and health checks. :func:`serve_config` writes the same thi
 from __future__ import annotations
 
 import logging
+import math
+import os
 from typing import Any
 
 from ray import serve
@@ -23,8 +25,8 @@ from genmedia.serving.security import api_key_digests
 
 APP_NAME = "genmedia"
 INGRESS = "Ingress"
-INGRESS_CPUS = 0.25
-"""The ingress routes requests and streams uploads; a quarter of a core leaves the cores to the models."""
+INGRESS_CPUS = 0
+"""The ingress only routes requests and streams uploads: it reserves no core, so models can never starve it."""
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +133,25 @@ def serve_config(cfg: Config, config_path: str, *, gpu_types: list[str], host: s
     }
 
 
+def local_serving_config(cfg: Config) -> Config:
+    """``cfg`` with a local Ray sized for serving: the cores, plus the CPUs the model replicas reserve.
+
+    A model replica holds its CPUs while it waits for requests; on a small machine the default transcriber
+    alone (2 CPUs) would leave nothing for the jobs' pipelines. Ray's CPUs are logical, so a local server
+    counts the replicas' reservation on top of the real cores. Clusters and explicit ``ray.num_cpus`` are unchanged.
+    """
+    if cfg.ray.address != "local" or cfg.ray.num_cpus:
+        return cfg
+    reserved = sum(actor_options(cfg.model(key), [], name=key).get("num_cpus", 1) * cfg.model(key).replicas.min
+                   for key in served_models(cfg))
+    cores = os.cpu_count() or 1
+    return cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"num_cpus": cores + math.ceil(reserved)})})
+
+
 def start(cfg: Config, *, host: str, port: int, blocking: bool = True) -> None:
     """Start Serve's HTTP proxy on ``host:port`` and run the application (blocking until interrupted)."""
     digests = api_key_digests(cfg)  # fail before starting anything when no key is configured
-    init_ray(cfg)
+    init_ray(local_serving_config(cfg))
     serve.start(
         http_options={"host": host, "port": port, "request_timeout_s": cfg.serve.request_timeout_s},
         proxy_location="HeadOnly",

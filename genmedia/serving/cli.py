@@ -74,3 +74,18 @@ def build(
         err.print(f"wrote {out}")
     else:
         typer.echo(text, nl=False)
+
+
+def curl_hint(clip: Path, port: int = 8000, key: str = "devkey") -> str:
+    """How to start the server and submit ``clip`` with curl: printed at the end of ``genmedia demo``."""
+    base = f"http://127.0.0.1:{port}"
+    auth = f'-H "Authorization: Bearer {key}"'
+    return "\n".join([
+        "Serve it over HTTP (in another terminal):",
+        f"  GENMEDIA_API_KEYS={key} genmedia serve --port {port}",
+        "then upload the sample clip and submit an analysis job:",
+        f"  ID=$(curl -s {auth} --data-binary @{clip} '{base}/v1/uploads?name={clip.name}' | python -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
+        f"  JOB=$(curl -s {auth} -H 'Content-Type: application/json' -d \"{{\\\"video\\\": \\\"$ID\\\", \\\"job\\\": \\\"analyze\\\"}}\" {base}/v1/jobs"
+        " | python -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
+        f"  curl -s {auth} {base}/v1/jobs/$JOB",
+    ])
