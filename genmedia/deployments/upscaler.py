@@ -53,10 +53,8 @@ def lanczos_unsharp(frame: np.ndarray, width: int, height: int, amount: float = 
     big = resize(frame, width, height)
     if factor <= 1 or amount <= 0:
         return big
-    unit = big.astype(np.float32)
-    blurred = cv2.GaussianBlur(unit, (0, 0), 0.5 * factor)
-    peak = float(np.iinfo(frame.dtype).max)
-    return np.clip(np.rint(unit + amount * (unit - blurred)), 0, peak).astype(frame.dtype)
+    blurred = cv2.GaussianBlur(big, (0, 0), 0.5 * factor)
+    return cv2.addWeighted(big, 1 + amount, blurred, -amount, 0)  # saturating, in the frame's own depth
 
 
 def weights_file(directory: Path) -> Path:

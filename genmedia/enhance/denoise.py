@@ -14,7 +14,7 @@ import math
 import cv2
 import numpy as np
 
-from genmedia.enhance.pixels import from_unit, luma, to_unit
+from genmedia.enhance.pixels import luma, to_unit
 
 _LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 MIN_SIGMA = 0.8
@@ -45,41 +45,48 @@ def estimate_noise(frames: np.ndarray) -> float:
     return float(np.median(estimates)) if estimates else 0.0
 
 
-def _match_weight(diff: np.ndarray, sigma: float) -> np.ndarray:
-    """Per-pixel weight of a neighbour from the local mean absolute difference (8-bit units)."""
-    expected = 1.13 * sigma  # E|a - b| of two independent N(0, sigma) pixels, averaged 3x3 and over RGB
-    excess = np.maximum(diff - expected, 0.0) / max(sigma, 1e-3)
-    return np.exp(-excess * excess)
+def _weight_table(sigma: float) -> np.ndarray:
+    """Neighbour weight for each local mean absolute difference 0..255 (8-bit units), as a lookup table."""
+    expected = 1.13 * sigma  # E|a - b| of two independent N(0, sigma) pixels, averaged over 3x3 and RGB
+    excess = np.maximum(np.arange(256, dtype=np.float32) - expected, 0.0) / max(sigma, 1e-3)
+    return np.exp(-excess * excess).astype(np.float32)
+
+
+def _to8(frame: np.ndarray) -> np.ndarray:
+    return frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8)
 
 
 def denoise_frames(frames: np.ndarray, sigma: float, *, radius: int = 2, core: slice | None = None) -> np.ndarray:
     """Denoise ``frames[core]`` (default: all) using up to ``radius`` neighbours each side from ``frames``.
 
-    ``frames`` is N x H x W x 3 uint8 or uint16 in display order within one shot-agnostic window;
-    neighbours outside the array are simply absent. ``sigma`` is the noise level in 8-bit code values;
-    0 returns the frames unchanged. Returns the denoised core frames with the input dtype.
+    ``frames`` is N x H x W x 3 uint8 or uint16 in display order; neighbours outside the array are
+    simply absent. ``sigma`` is the noise level in 8-bit code values; 0 returns the frames unchanged.
+    Matching is measured on 8-bit copies (fast integer OpenCV paths), averaging is done at full depth.
+    Returns the denoised core frames with the input dtype.
     """
     core = core or slice(0, len(frames))
     indices = range(*core.indices(len(frames)))
     if sigma <= 0:
         return frames[core].copy()
-    unit = to_unit(frames) * 255.0
+    table = _weight_table(sigma)
+    peak = float(np.iinfo(frames.dtype).max)
+    small = [_to8(f) for f in frames]
     out = np.empty((len(indices),) + frames.shape[1:], dtype=frames.dtype)
     for k, t in enumerate(indices):
-        ref = unit[t]
-        acc = ref.copy()
-        weight_sum = np.ones(ref.shape[:2], dtype=np.float32)
+        acc = frames[t].astype(np.float32)
+        weight_sum = np.ones(acc.shape[:2], dtype=np.float32)
         for j in range(max(0, t - radius), min(len(frames), t + radius + 1)):
             if j == t:
                 continue
-            diff = cv2.blur(np.abs(unit[j] - ref).mean(axis=2), (3, 3))
-            w = _match_weight(diff, sigma)
-            acc += unit[j] * w[..., None]
+            diff = cv2.blur(cv2.cvtColor(cv2.absdiff(small[j], small[t]), cv2.COLOR_RGB2GRAY), (3, 3))
+            w = cv2.LUT(diff, table)
+            acc += frames[j].astype(np.float32) * w[..., None]
             weight_sum += w
         temporal = acc / weight_sum[..., None]
-        spatial = cv2.bilateralFilter(temporal, d=5, sigmaColor=2.5 * sigma, sigmaSpace=1.5)
+        scale = 255.0 / peak
+        spatial = cv2.bilateralFilter(temporal * np.float32(scale), d=5, sigmaColor=2.5 * sigma, sigmaSpace=1.5) / scale
         alone = (1.0 / weight_sum)[..., None]  # 1 where no neighbour matched, 1/(2r+1) where all did
-        out[k] = from_unit((temporal + (spatial - temporal) * alone) / 255.0, frames.dtype)
+        out[k] = np.clip(np.rint(temporal + (spatial - temporal) * alone), 0, peak).astype(frames.dtype)
     return out
 
 

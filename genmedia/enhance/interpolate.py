@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -102,11 +103,17 @@ def intermediate_flows(flow01: np.ndarray, flow10: np.ndarray, t: float) -> tupl
     return ft0, ft1
 
 
+@lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> np.ndarray:
+    """Pixel coordinates (H x W x 2, float32), the identity map for :func:`cv2.remap`."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.dstack([gx, gy])
+
+
 def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Backward warp: output(x) = image(x + flow(x)), bilinear, edges replicated."""
     h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, _grid(h, w) + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp_error(f0: np.ndarray, f1: np.ndarray, flow01: np.ndarray) -> float:
@@ -147,12 +154,12 @@ def synthesise(f0: np.ndarray, f1: np.ndarray, pair: PairFlow, t: float) -> np.n
     w1 = _warp(pair.visible1, ft1) * t
     h, w = f0.shape[:2]
     ft0, ft1 = resize_flow(ft0, w, h), resize_flow(ft1, w, h)
-    weight0 = cv2.resize(w0 / np.maximum(w0 + w1, 1e-6), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-    g0 = _warp(f0, ft0).astype(np.float32)
-    g1 = _warp(f1, ft1).astype(np.float32)
-    out = g1 + (g0 - g1) * weight0
-    peak = float(np.iinfo(f0.dtype).max)
-    return np.clip(np.rint(out), 0, peak).astype(f0.dtype)
+    weight0 = cv2.resize(w0 / np.maximum(w0 + w1, 1e-6), (w, h), interpolation=cv2.INTER_LINEAR)
+    g0, g1 = _warp(f0, ft0), _warp(f1, ft1)
+    if f0.dtype == np.uint8:  # OpenCV's per-pixel weighted blend, in integers
+        return cv2.blendLinear(g0, g1, weight0, 1.0 - weight0)
+    out = g1.astype(np.float32) + (g0.astype(np.float32) - g1) * weight0[..., None]
+    return np.clip(np.rint(out), 0, float(np.iinfo(f0.dtype).max)).astype(f0.dtype)
 
 
 def resize_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:

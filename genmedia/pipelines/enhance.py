@@ -340,6 +340,15 @@ def _model_stage(ds: ray.data.Dataset, cfg: Config, key: str, actor: type, task:
     )
 
 
+def window_size(cfg: Config, info: MediaInfo, plan: Plan) -> int:
+    """Frames per window: ``window_frames``, fewer when a window's output would pass ``window_mb``."""
+    settings = cfg.pipelines.enhance
+    depth = 2 if plan.decode_fmt == "rgb48le" or plan.fmt.hdr else 1
+    frames_out = float(plan.fps_out) / info.fps if plan.fps_out is not None else 1.0
+    per_input_frame = plan.width * plan.height * 3 * depth * max(1.0, frames_out)
+    return int(max(4, min(settings.window_frames, settings.window_mb * 2**20 // per_input_frame)))
+
+
 def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     """The enhancement dataset: one row per window, in order, ready to encode.
 
@@ -366,7 +375,7 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
         ds = ds.map_batches(
             decode_windows, batch_size=1, num_cpus=1, max_retries=cfg.limits.decode_attempts - 1,
             fn_kwargs={
-                "info": info, "fmt": plan.decode_fmt, "window_frames": settings.window_frames,
+                "info": info, "fmt": plan.decode_fmt, "window_frames": window_size(cfg, info, plan),
                 "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
                 "shot_of": shot_of, "threads": cfg.pipelines.decode.threads,
             },
