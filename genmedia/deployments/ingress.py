@@ -152,6 +152,11 @@ def create_api(state: ApiState) -> FastAPI:
             return upload.uri
         return check_input_uri(video, cfg.serve)
 
+    def resolve_input_files(params: Any) -> Any:
+        """Other input files a job's params name (music, a grading reference) pass the same checks as the video."""
+        files = params.input_files() if hasattr(params, "input_files") else {}
+        return params.model_copy(update={name: resolve_video(uri) for name, uri in files.items()}) if files else params
+
     async def watch(job_id: str, ref: Any) -> None:
         try:
             await ref
@@ -166,6 +171,7 @@ def create_api(state: ApiState) -> FastAPI:
         video = await asyncio.to_thread(resolve_video, body.video)
         spec = get_job(body.job)
         params = spec.parse_params(body.params)
+        params = await asyncio.to_thread(resolve_input_files, params)
         record = await asyncio.to_thread(state.store.create, spec.name, video, params.model_dump(mode="json"))
         ref = runner.submit(cfg, state.store, record.id)
         state.running[record.id] = ref

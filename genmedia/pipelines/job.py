@@ -7,7 +7,7 @@ Every job (CLI, SDK, Serve, backfill) goes through :func:`run_job`, so outputs l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,14 @@ def run_job(
     require_video: bool = True,
     force: bool = False,
     progress: ProgressFn = no_progress,
+    input_files: Mapping[str, str] | None = None,
 ) -> JobResult:
     """Run ``work`` on ``source`` unless its outputs for these ``params`` already exist.
 
-    Input errors (InputError) propagate to the caller; the manifest is written only after ``work`` succeeds.
+    ``input_files`` names the other files the job reads (a music track, a grading reference): parameter
+    name -> path or URI. Their content hashes join the params hash, so a changed file at the same path
+    makes a new job instead of being skipped. Input errors (InputError) propagate to the caller; the
+    manifest is written only after ``work`` succeeds.
     """
     started = time.perf_counter()
     progress("probe", 0, 1)
@@ -64,7 +68,10 @@ def run_job(
     info = probe(path, cfg.limits, require_video=require_video)
     progress("probe", 1, 1)
     param_values = params.model_dump(mode="json")
-    output = JobOutput(cfg.storage.root, video_id(path), job, params_hash(param_values), cfg.storage)
+    hashed = dict(param_values)
+    if input_files:
+        hashed["input_files"] = {name: video_id(stage_input(uri, cfg.storage)) for name, uri in sorted(input_files.items())}
+    output = JobOutput(cfg.storage.root, video_id(path), job, params_hash(hashed), cfg.storage)
     base = {"job": job, "input": source, "video_id": output.video_id, "params_hash": output.params_hash, "output_uri": output.prefix}
     if output.is_done() and not force:
         manifest = output.read_manifest()

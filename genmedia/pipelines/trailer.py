@@ -71,6 +71,10 @@ class Params(BaseModel):
             tframes.parse_quality(q)
         return [q.strip().lower() for q in v]
 
+    def input_files(self) -> dict[str, str]:
+        """The other files this trailer reads, by parameter name (validated by the HTTP API, hashed by the job)."""
+        return {name: uri for name, uri in (("music", self.music), ("transcript", self.transcript)) if uri}
+
 
 def decode_clips(batch: dict[str, np.ndarray], *, info: MediaInfo, edl_json: str, width: int, height: int) -> Iterator[dict[str, Any]]:
     """Ray Data UDF: for each clip row, its frames (handles included) at ``width x height``, upright.
@@ -263,4 +267,4 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
             "audio": edl.audio.kind,
         })
 
-    return run_job(cfg, video, JOB, params, work, force=force, progress=progress)
+    return run_job(cfg, video, JOB, params, work, force=force, progress=progress, input_files=params.input_files())
