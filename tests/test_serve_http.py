@@ -106,12 +106,17 @@ def test_ssrf_and_disallowed_inputs_are_refused(api: Api, video: str) -> None:
     assert video.strip() in resp.json()["detail"] or "URI" in resp.json()["detail"]
 
 
-@pytest.mark.parametrize("params", [{"music": "/etc/passwd"}, {"music": "file:///etc/hosts"},
-                                    {"transcript": "http://169.254.169.254/latest/meta-data/"}])
-def test_file_params_pass_the_same_checks_as_the_video(api: Api, params: dict[str, str]) -> None:
+@pytest.mark.parametrize(("job", "params"), [
+    ("trailer", {"music": "/etc/passwd"}),
+    ("trailer", {"music": "file:///etc/hosts"}),
+    ("trailer", {"transcript": "http://169.254.169.254/latest/meta-data/"}),
+    ("enhance", {"grade": "/root/reference.png"}),
+    ("enhance", {"reference": "http://[::1]/ref.mp4"}),
+])
+def test_file_params_pass_the_same_checks_as_the_video(api: Api, job: str, params: dict[str, str]) -> None:
     """A caller cannot make a job read the server's files (or internal URLs) through its parameters."""
     with api.client() as c:
-        resp = c.post("/v1/jobs", json={"video": "s3://inputs/x.mp4", "job": "trailer", "params": params})
+        resp = c.post("/v1/jobs", json={"video": "s3://inputs/x.mp4", "job": job, "params": params})
     assert resp.status_code == 400, resp.text
     assert next(iter(params.values())) in resp.json()["detail"]
 

@@ -106,6 +106,11 @@ class Params(BaseModel):
             return self.grade  # type: ignore[return-value]
         return "preset" if self.grade in gr.PRESETS else "reference"
 
+    def input_files(self) -> dict[str, str]:
+        """The other files this job reads, by parameter name (validated by the HTTP API, hashed by the job)."""
+        files = {"grade": self.grade} if self.grade_mode() == "reference" else {}
+        return files | ({"reference": self.reference} if self.reference else {})
+
 
 @dataclass
 class Plan:
@@ -660,10 +665,8 @@ def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = 
     params = params or Params()
     # Impossible requests (over the pixel limit, a lower frame rate, HDR in H.264) fail before any work.
     plan_output(probe(stage_input(video, cfg.storage), cfg.limits), params, cfg)
-    for extra in (params.grade if params.grade_mode() == "reference" else None, params.reference):
-        if extra:
-            stage_input(extra, cfg.storage)
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)
+    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress,
+                   input_files=params.input_files())
 
 
 def load_report(cfg: Config, result: JobResult) -> dict[str, Any]:
