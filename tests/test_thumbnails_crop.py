@@ -197,3 +197,36 @@ def test_a_face_seen_in_one_frame_only_does_not_count() -> None:
 def test_all_black_gives_no_candidate() -> None:
     df = features([{"frame_index": i, "time": i / 2, "shot": 0, "exposure": 0.0, "sharpness": 0.0} for i in range(6)])
     assert cands.choose(df, [cands.ShotSpan(0, 0, 3, "start")], 4, ThumbnailsConfig()) == []
+
+
+def test_a_title_embedding_ranks_the_shot_that_matches_it_first() -> None:
+    shots = [cands.ShotSpan(k, 3.0 * k, 3.0 * k + 3, "start" if k == 0 else "cut") for k in range(3)]
+    rng = np.random.default_rng(0)
+    title = rng.normal(size=8)
+    title /= np.linalg.norm(title)
+    other = [rng.normal(size=8) for _ in range(2)]
+    df = features([
+        # Shot 0 has a steady face and is the best picture; shot 2 shows what the title says (only its key frame
+        # is embedded: its other frame takes the shot's similarity).
+        {"frame_index": 0, "time": 1.0, "shot": 0, "face_boxes": [[0.4, 0.2, 0.3, 0.5]], "embedding": other[0]},
+        {"frame_index": 1, "time": 1.5, "shot": 0, "face_boxes": [[0.41, 0.2, 0.3, 0.5]], "embedding": None},
+        {"frame_index": 2, "time": 4.5, "shot": 1, "embedding": other[1]},
+        {"frame_index": 3, "time": 7.5, "shot": 2, "sharpness": 1.8, "embedding": None},
+        {"frame_index": 4, "time": 8.0, "shot": 2, "sharpness": 1.9, "embedding": 2.0 * title},  # not unit length
+    ])
+    plain = cands.choose(df, shots, 3, ThumbnailsConfig())
+    assert [c.shot for c in plain][0] == 0 and "title" not in plain[0].scores
+    ranked = cands.choose(df, shots, 3, ThumbnailsConfig(), title=title)
+    assert ranked[0].shot == 2 and ranked[0].scores["title"] == 1.0
+    sim = cands.title_similarity(df, title)
+    assert sim[3] == sim[4] == 1.0 and sim[1] == sim[0]
+    # Without a title the ranking and the scores are exactly what they were.
+    total, parts = cands.score_frames(df)
+    again, _ = cands.score_frames(df, None)
+    np.testing.assert_array_equal(total, again)
+    assert set(parts) == set(cands.WEIGHTS)
+
+
+def test_title_similarity_without_embeddings_is_neutral() -> None:
+    df = features([{"frame_index": i, "time": i, "shot": i} for i in range(3)])
+    assert cands.title_similarity(df, np.ones(4) / 2).tolist() == [0.0, 0.0, 0.0]

@@ -48,6 +48,9 @@ def test_cli_makes_every_variant_at_every_aspect(sample_clip, tmp_path: Path) ->
     doc = json.loads((prefix / "thumbnails.json").read_text())
     variants = doc["variants"]
     assert len(variants) == 6 and doc["mode"] == "keyframe" and doc["title"] == "The Night Before The Storm"
+    # The default (classical) embeddings have no text side: the title takes no part in the ranking, and says why.
+    assert doc["title_ranking"]["used"] is False and "no text side" in doc["title_ranking"]["reason"]
+    assert all("title" not in v["scores"] for v in variants)
     # Diverse: six different shots. Usable: no black, fade, dissolve or flash frame.
     fps = truth.fps
     frames = [round(v["time"] * fps) for v in variants]
@@ -136,6 +139,43 @@ def test_rotated_video_is_cropped_in_display_orientation(ray_session, tmp_path: 
         rgb = np.asarray(im.convert("RGB")).astype(int)
     corner = rgb[-20:, :20].reshape(-1, 3).mean(axis=0)
     assert corner[0] > 180 and corner[1] < 110 and corner[2] < 110
+
+
+def test_detector_objects_from_the_analysis_frame_the_crop_in_display_geometry(ray_session, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """480x360 coded, SAR 4:3, rotated 90: shown 360x640. A bright blob at the top draws the saliency; the
+    analysis says an object sits at the bottom, and every crop frames the object instead."""
+    from genmedia.pipelines import analyze
+
+    display = np.full((640, 360, 3), 110, np.uint8)
+    cv2.circle(display, (180, 120), 40, (255, 255, 255), -1)
+    display[450:560, 100:260] = (140, 110, 80)
+    scaled = np.ascontiguousarray(np.rot90(display, -1))  # 640x360 landscape, as coded before the rotation
+    coded = cv2.resize(scaled, (480, 360), interpolation=cv2.INTER_AREA)
+    clip = _write_clip(tmp_path / "rotated-anamorphic.mp4", np.repeat(coded[None], 48, axis=0),
+                       sample_aspect_ratio=Fraction(4, 3), rotation=90)
+    # The analysis detects on upright 180x320 thumbnails (320 wide in coded orientation): half the display scale.
+    thumb_box = [50.0, 225.0, 80.0, 55.0]
+    real = analyze.load_analysis
+
+    def with_objects(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        analysis = real(*args, **kwargs)
+        analysis.features["objects"] = [[[*thumb_box, 0.9, 2.0]] for _ in range(len(analysis.features))]
+        return analysis
+
+    monkeypatch.setattr(analyze, "load_analysis", with_objects)
+    result = job.run(ray_session, str(clip), job.Params(variants=1, aspects=["16:9", "1:1"], size=320, formats=["jpeg"]))
+    doc = json.loads(Path(result.output_uri, "thumbnails.json").read_text())
+    assert doc["display_size"] == [360, 640]
+    [variant] = doc["variants"]
+    assert variant["objects"] == [[100, 450, 160, 110]]
+    for label, a in variant["aspects"].items():
+        x, y, w, h = a["crop"]
+        assert a["framed_on"] == "objects" and a["objects_kept"] == 1, label
+        assert x <= 100 and 260 <= x + w and y <= 450 and 560 <= y + h, (label, a["crop"])
+        # The object (brownish) is in the picture and the blob (white) is not.
+        rgb = cv2.cvtColor(cv2.imread(str(Path(result.output_uri, a["file"]))), cv2.COLOR_BGR2RGB).astype(int)
+        assert (np.abs(rgb - (140, 110, 80)).sum(axis=2) < 40).mean() > 0.05, label
+        assert (rgb.min(axis=2) > 240).mean() < 0.001, label
 
 
 def test_a_clip_under_one_second_is_rejected(ray_session, tmp_path: Path) -> None:  # noqa: ANN001

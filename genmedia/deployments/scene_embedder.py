@@ -11,6 +11,9 @@ One class for both runtimes (DESIGN.md §3). The backend comes from ``models.<ke
   saturation, warmth and texture, and a mood from brightness and saturation. Outputs say so in
   ``backend``.
 
+Only ``open-clip`` has a text side: :meth:`SceneEmbedder.embed_texts` puts texts (e.g. a title) in the
+images' embedding space; :func:`text_unavailable` says why a backend cannot.
+
 ``options``: ``tags`` and ``moods`` (lists of words; prompts are "a photo of {word}" / "a {mood} scene"),
 ``top_k`` (tags kept per image, default 3).
 """
@@ -39,6 +42,13 @@ def backend_name(cfg: Config, key: str = DEFAULT_KEY) -> str:
     """The backend ``key`` resolves to in ``cfg`` (classical when the config has no such model)."""
     entry = cfg.models.get(key)
     return entry.backend if entry else CLASSICAL
+
+
+def text_unavailable(backend: str) -> str | None:
+    """Why scene embeddings of ``backend`` cannot be compared with text, or None when they can."""
+    if backend == OPEN_CLIP or backend.startswith(f"{OPEN_CLIP}:"):
+        return None
+    return f"{backend} embeds pictures only (no text side); text similarity needs a {OPEN_CLIP} scene embedder"
 
 
 class SceneEmbedder:
@@ -71,12 +81,29 @@ class SceneEmbedder:
         model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{directory}", device=self.device)
         self.model = model.eval()
         self.preprocess = preprocess
-        tokenizer = open_clip.get_tokenizer(f"local-dir:{directory}")
-        with torch.inference_mode():
-            texts = [f"a photo of {t}" for t in self.tags] + [f"a {m} scene" for m in self.moods]
-            text = self.model.encode_text(tokenizer(texts).to(self.device)).float()
-            text = text / text.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        self._tokenizer = open_clip.get_tokenizer(f"local-dir:{directory}")
+        texts = [f"a photo of {t}" for t in self.tags] + [f"a {m} scene" for m in self.moods]
+        text = self._encode_text(texts)
         self._tag_text, self._mood_text = text[: len(self.tags)], text[len(self.tags) :]
+
+    def _encode_text(self, texts: list[str]) -> Any:
+        """Unit-length open_clip text embeddings (a torch tensor on the model's device)."""
+        torch = self._torch
+        with torch.inference_mode():
+            text = self.model.encode_text(self._tokenizer(texts).to(self.device)).float()
+            return text / text.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> N x D float32 unit vectors in the image embeddings' space (cosine = dot product).
+
+        Raises ConfigError on a backend without a text side (the classical descriptor).
+        """
+        reason = text_unavailable(self.name)
+        if reason is not None:
+            raise ConfigError(reason)
+        if not texts:
+            return np.zeros((0, self._tag_text.shape[1]), np.float32)
+        return self._encode_text(list(texts)).cpu().numpy().astype(np.float32)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data: ``batch["image"]`` (N x H x W x 3 uint8) -> adds ``embedding`` (N x D float32),

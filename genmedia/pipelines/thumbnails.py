@@ -4,12 +4,14 @@ generative variants (SDXL-Turbo) behind a safety check; ``thumbnails.json``, ``t
 Stages (Ray Data), after the analysis (reused when it already ran):
 
 1. **select** (driver, small): usable analysed frames ranked by quality, one per shot (``thumbnails.candidates``);
+   with a title and CLIP embeddings in the analysis, a Ray task embeds the title with the scene embedder
+   and similarity to it joins the ranking;
 2. **frames** (tasks): decode each chosen frame at full size from its keyframe and turn it to display
    geometry (sample aspect ratio, rotation);
 3. **generate** (actors, only for generative modes): SDXL-Turbo image-to-image from the frame (or
    text-to-image), then the safety check; flagged images are not published;
-4. **render** (tasks): faces and saliency of each picture, a smart crop per aspect ratio at its output
-   size, the title, JPEG/WebP bytes.
+4. **render** (tasks): faces and saliency of each picture, with the analysis' detector boxes when the
+   detector is configured, a smart crop per aspect ratio at its output size, the title, JPEG/WebP bytes.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
-from genmedia.errors import ConfigError, InputError
+from genmedia.errors import ConfigError, GenmediaError, InputError
 from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
@@ -32,13 +35,14 @@ from genmedia.runtime import model_options
 from genmedia.schemas import JobResult
 from genmedia.thumbnails import candidates as cands
 from genmedia.thumbnails.aspects import parse_aspects
-from genmedia.thumbnails.geometry import Geometry
+from genmedia.thumbnails.geometry import Box, Geometry
 from genmedia.thumbnails.page import render_page
 from genmedia.thumbnails.prompts import STYLES, build_prompt, prompt_instruction
 
 JOB = "thumbnails"
 GENERATOR_KEY = "image_generator"
 WRITER_KEY = "text_writer"
+EMBEDDER_KEY = "scene_embedder"
 MIN_SECONDS = 1.0
 KEYFRAME_BACKEND = "keyframe+smart-crop"
 Mode = Literal["auto", "keyframe", "img2img", "text2img"]
@@ -103,6 +107,61 @@ def shorten_title(title: str | None, limit: int) -> tuple[str | None, str | None
 # ----------------------------------------------------------------------------------------------
 # Stages
 # ----------------------------------------------------------------------------------------------
+
+
+def object_boxes(features: pd.DataFrame, info: MediaInfo, thumb_width: int) -> dict[int, list[list[float]]]:
+    """The detector's object boxes of each analysed frame, as ``[x, y, w, h]`` fractions of the display picture
+    (empty without a detector).
+
+    The analysis detects on its RGB thumbnails, which are already in display geometry (sample aspect ratio
+    applied, turned upright) and ``thumb_width`` wide: only their scale differs from the display picture.
+    """
+    if "objects" not in features:
+        return {}
+    from genmedia.pipelines.analyze import thumb_size
+
+    tw, th = thumb_size(info, thumb_width)
+    if (info.rotation // 90) % 2:
+        tw, th = th, tw
+    return {int(i): [[float(r[0]) / tw, float(r[1]) / th, float(r[2]) / tw, float(r[3]) / th] for r in rows]
+            for i, rows in zip(features["frame_index"], features["objects"], strict=True)}
+
+
+@ray.remote(max_retries=0)
+def _embed_title(cfg: Config, title: str) -> tuple[np.ndarray, str]:
+    """Ray task: the title's text embedding by the configured scene embedder, and the embedder's name."""
+    from genmedia.deployments.scene_embedder import SceneEmbedder
+
+    embedder = SceneEmbedder(cfg, EMBEDDER_KEY)
+    return embedder.embed_texts([title])[0], embedder.name
+
+
+def title_embedding(cfg: Config, backends: dict[str, Any], features: pd.DataFrame,
+                    title: str | None) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The title's embedding for ranking key frames (None when unavailable) and what ``thumbnails.json``
+    records about it: only CLIP (open-clip) embeddings have a text side to compare a title with."""
+    from genmedia.deployments.scene_embedder import OPEN_CLIP, backend_name, text_unavailable
+
+    made_by = backends.get("embedding")
+    if title is None:
+        reason = "no title"
+    elif not made_by or "embedding" not in features or features["embedding"].isna().all():
+        reason = "the analysis has no scene embeddings"
+    else:
+        reason = text_unavailable(made_by)
+        if reason is None and backend_name(cfg, EMBEDDER_KEY) != OPEN_CLIP:
+            reason = f"the analysis was embedded by {made_by}, but models.{EMBEDDER_KEY} is no longer an {OPEN_CLIP} model"
+    if reason is not None:
+        return None, {"used": False, "reason": reason}
+    try:
+        vector, name = ray.get(_embed_title.options(**model_options(cfg, EMBEDDER_KEY)).remote(cfg, title))
+    except ray.exceptions.RayTaskError as e:  # e.g. unstaged weights: the one-line error, not the remote traceback
+        if isinstance(e.cause, GenmediaError):
+            raise e.cause from None
+        raise
+    if name != made_by:
+        return None, {"used": False, "reason": f"the analysis was embedded by {made_by}, the configured scene embedder is {name}"}
+    return vector, {"used": True, "backend": name, "weight": cands.TITLE_WEIGHT}
 
 
 def frame_segment(info: MediaInfo, frame_index: int) -> Segment:
@@ -170,7 +229,8 @@ class WritePrompts:
 
 def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title: str | None,
            formats: list[str], quality: int) -> dict[str, np.ndarray]:
-    """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``."""
+    """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``.
+    Each row's ``objects`` (JSON ``[x, y, w, h]`` fractions of the picture) are framed after faces."""
     from genmedia.analysis.faces import HaarFaces
     from genmedia.thumbnails.render import find_subjects, render_variant
 
@@ -182,7 +242,9 @@ def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title
         if flagged:
             names.append([]), data.append([]), metas.append("{}")
             continue
-        files, meta = render_variant(image, find_subjects(image, haar), wanted, size, title=title, formats=formats, quality=quality)
+        h, w = image.shape[:2]
+        objects = [Box(x * w, y * h, bw * w, bh * h) for x, y, bw, bh in json.loads(batch["objects"][i])]
+        files, meta = render_variant(image, find_subjects(image, haar, objects), wanted, size, title=title, formats=formats, quality=quality)
         names.append(list(files)), data.append(list(files.values())), metas.append(json.dumps(meta))
     out = {k: v for k, v in batch.items() if k != "image"}
     out["file_names"] = np.array(names + [None], dtype=object)[:-1]
@@ -192,12 +254,15 @@ def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title
 
 
 def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: Params, *,
-          title: str | None, mode: str) -> ray.data.Dataset:
-    """The dataset of rendered variants for the chosen key frames (one row per variant)."""
+          title: str | None, mode: str, objects: dict[int, list[list[float]]] | None = None) -> ray.data.Dataset:
+    """The dataset of rendered variants for the chosen key frames (one row per variant); ``objects``: the
+    detector's boxes per frame index (see :func:`object_boxes`), framed in key frames and img2img pictures."""
     rows = []
     for k, c in enumerate(chosen):
         prompt, negative = build_prompt(title, c.tags, params.style)
+        boxes = (objects or {}).get(c.frame_index, []) if mode != "text2img" else []
         rows.append({"variant": f"v{k + 1}", "frame_index": c.frame_index, "time": c.time, "shot": c.shot, "score": c.score,
+                     "objects": json.dumps(boxes),
                      "prompt": prompt, "negative_prompt": negative, "seed": params.seed + k, "prompt_by": "template",
                      "instruction": prompt_instruction(title, c.tags, params.style), "mode": "image" if mode == "img2img" else "text"})
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4)))
@@ -225,7 +290,7 @@ def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: P
 
 
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
-    from genmedia.pipelines.analyze import load_analysis
+    from genmedia.pipelines import analyze
 
     cfg, info, settings = ctx.cfg, ctx.info, ctx.cfg.pipelines.thumbnails
     if info.duration < MIN_SECONDS:
@@ -234,11 +299,13 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     title, warning = shorten_title(params.title, settings.max_title_chars)
     if warning:
         ctx.warnings.append(warning)
-    analysis = load_analysis(cfg, ctx.source, progress=ctx.progress)
+    analysis_params = analyze.params_from(cfg)
+    analysis = analyze.load_analysis(cfg, ctx.source, analysis_params, progress=ctx.progress)
     shots = [cands.ShotSpan(s.index, s.start_time, s.end_time, s.transition, list(d.get("tags", [])))
              for s, d in zip(analysis.shots, analysis.shot_details, strict=True)]
     ctx.progress("select", 0, 1)
-    chosen = cands.choose(analysis.features, shots, params.variants, settings, same_shot=params.same_shot)
+    title_vector, title_ranking = title_embedding(cfg, analysis.backends, analysis.features, title)
+    chosen = cands.choose(analysis.features, shots, params.variants, settings, same_shot=params.same_shot, title=title_vector)
     ctx.progress("select", 1, 1)
     if not chosen:
         raise InputError(ctx.source, "no usable frame: every analysed frame is black, blown out, blurred or inside a transition")
@@ -248,7 +315,10 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     ctx.progress("render", 0, len(chosen))
     variants: list[dict[str, Any]] = []
     out = ctx.output
-    for batch in build(cfg, info, chosen, params, title=title, mode=mode).iter_batches(batch_size=None, batch_format="numpy"):
+    objects = object_boxes(analysis.features, info, analysis_params.thumb_width)
+    display_w, display_h = Geometry.of(info).display_size
+    batches = build(cfg, info, chosen, params, title=title, mode=mode, objects=objects)
+    for batch in batches.iter_batches(batch_size=None, batch_format="numpy"):
         for i in range(len(batch["variant"])):
             vid = str(batch["variant"][i])
             aspects = json.loads(batch["aspects_json"][i])
@@ -266,6 +336,8 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
                 "shot": int(batch["shot"][i]), "score": float(batch["score"][i]),
                 "scores": next(c.scores for c in chosen if c.frame_index == int(batch["frame_index"][i])),
                 "backend": str(batch["backend"][i]) if generative else KEYFRAME_BACKEND,
+                "objects": [Box(bx * display_w, by * display_h, bw * display_w, bh * display_h).as_list()
+                            for bx, by, bw, bh in json.loads(batch["objects"][i])],
                 "mode": mode, "aspects": aspects, "published": bool(aspects),
             }
             if generative:
@@ -282,8 +354,8 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     summary = (f"{len(published)} variants x {len(params.aspects)} aspects ({', '.join(params.aspects)}), "
                f"{'generative ' + mode if mode != 'keyframe' else 'key frames'}" + (f", {flagged} flagged by the safety check" if flagged else ""))
     doc = {"video": ctx.source, "video_id": out.video_id, "title": title, "mode": mode, "summary": summary,
-           "analysis": analysis.result.output_uri, "analysis_backends": analysis.backends,
-           "display_size": list(Geometry.of(info).display_size), "variants": variants}
+           "analysis": analysis.result.output_uri, "analysis_backends": analysis.backends, "title_ranking": title_ranking,
+           "display_size": [display_w, display_h], "variants": variants}
     out.write_json("thumbnails.json", doc)
     out.write_text("thumbnails.html", render_page(doc))
     details = {"variants": len(published), "flagged": flagged, "aspects": params.aspects, "mode": mode,

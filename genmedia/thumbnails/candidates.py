@@ -2,8 +2,10 @@
 
 A frame is usable when it is neither black nor blown out (exposure), nor blurred (sharpness well below
 the clip's), nor inside a transition (near a fade or dissolve, or right at a hard cut). Usable frames are
-scored by sharpness, exposure, faces (bigger is better), composition and colourfulness; variants take
-the best frame of each shot, best shots first, so no two variants come from one shot unless asked.
+scored by sharpness, exposure, faces (bigger is better), composition and colourfulness, and, when the
+analysis has CLIP embeddings and there is a title, by how close each shot's picture is to the title's text
+embedding; variants take the best frame of each shot, best shots first, so no two variants come from one
+shot unless asked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from genmedia.config import ThumbnailsConfig
 
 WEIGHTS = {"sharpness": 0.25, "exposure": 0.2, "faces": 0.25, "composition": 0.2, "colour": 0.1}
 """How much each quality counts in a candidate's score (they sum to 1)."""
+TITLE_WEIGHT = 0.3
+"""With a title embedding: the score is ``(1 - TITLE_WEIGHT) * quality + TITLE_WEIGHT * title similarity``."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,32 @@ def steady_face_area(features: pd.DataFrame) -> np.ndarray:
     return area
 
 
-def score_frames(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Each analysed frame's score (0..1) and the parts it is made of."""
+def title_similarity(features: pd.DataFrame, title: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each analysed frame to the unit ``title`` vector, scaled to 0..1 over the clip.
+
+    A frame without its own embedding (the analysis embeds one key frame per shot by default) takes the
+    mean similarity of its shot's embedded frames; a shot with none counts 0.
+    """
+    raw = np.full(len(features), np.nan)
+    if "embedding" in features:
+        for i, e in enumerate(features["embedding"]):
+            if np.ndim(e) == 1 and len(e) == len(title):
+                v = np.asarray(e, np.float64)
+                raw[i] = float(v @ title) / max(float(np.linalg.norm(v)), 1e-9)
+    shot = features["shot"].to_numpy(np.int64)
+    for s in np.unique(shot[np.isnan(raw)]):
+        own = shot == s
+        known = raw[own & ~np.isnan(raw)]
+        if known.size:
+            raw[own & np.isnan(raw)] = known.mean()
+    if np.isnan(raw).all():
+        return np.zeros(len(features))
+    return np.nan_to_num(_normalise(raw))
+
+
+def score_frames(features: pd.DataFrame, title: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each analysed frame's score (0..1) and the parts it is made of; with a ``title`` embedding (a unit
+    vector in the analysis embeddings' space) the ``title`` part counts ``TITLE_WEIGHT`` of the score."""
     face_area = steady_face_area(features)
     parts = {
         "sharpness": _normalise(features["sharpness"].to_numpy(np.float64)),
@@ -93,17 +121,21 @@ def score_frames(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarr
         "colour": np.clip(np.nan_to_num(features["colourfulness"].to_numpy(np.float64)) / 100.0, 0, 1),
     }
     total = sum(WEIGHTS[k] * v for k, v in parts.items())
+    if title is not None:
+        parts["title"] = title_similarity(features, title)
+        total = (1 - TITLE_WEIGHT) * total + TITLE_WEIGHT * parts["title"]
     return total, parts
 
 
 def choose(features: pd.DataFrame, shots: list[ShotSpan], count: int, settings: ThumbnailsConfig, *,
-           same_shot: bool = False) -> list[Candidate]:
+           same_shot: bool = False, title: np.ndarray | None = None) -> list[Candidate]:
     """Up to ``count`` candidates: the best usable frame of each shot, best first; with ``same_shot``,
-    further frames of used shots (at least ``min_gap_s`` from each other) fill the remaining places."""
+    further frames of used shots (at least ``min_gap_s`` from each other) fill the remaining places.
+    ``title``: the title's text embedding, when the analysis embeddings have a text side (see score_frames)."""
     if features.empty:
         return []
     mask = usable(features, shots, settings)
-    total, parts = score_frames(features)
+    total, parts = score_frames(features, title)
     shot_of = features["shot"].to_numpy(np.int64)
     tags = {s.index: s.tags for s in shots}
     order = [i for i in np.argsort(-total, kind="stable") if mask[i]]

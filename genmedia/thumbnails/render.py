@@ -4,7 +4,7 @@ output size, the optional title, and JPEG + WebP bytes."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -25,14 +25,15 @@ SALIENCY_WIDTH = 256
 
 @dataclass(frozen=True)
 class Subjects:
-    """What a picture shows, in its own (display) pixels."""
+    """What a picture shows, in its own (display) pixels: faces, salient objects (detector boxes), saliency."""
 
     faces: list[Box]
     saliency: np.ndarray
+    objects: list[Box] = field(default_factory=list)
 
 
-def find_subjects(image: np.ndarray, haar: HaarFaces) -> Subjects:
-    """Faces (Haar cascade) and a saliency map of an RGB picture."""
+def find_subjects(image: np.ndarray, haar: HaarFaces, objects: list[Box] | None = None) -> Subjects:
+    """Faces (Haar cascade) and a saliency map of an RGB picture, with the given object boxes (display pixels)."""
     h, w = image.shape[:2]
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     k = min(1.0, FACE_WIDTH / w)
@@ -40,7 +41,7 @@ def find_subjects(image: np.ndarray, haar: HaarFaces) -> Subjects:
     faces = [Box(*(float(v) / k for v in b)) for b in haar.detect(small)]
     ks = min(1.0, SALIENCY_WIDTH / w)
     sal_in = cv2.resize(gray, (max(1, round(w * ks)), max(1, round(h * ks))), interpolation=cv2.INTER_AREA)
-    return Subjects(faces=faces, saliency=saliency_map(sal_in))
+    return Subjects(faces=faces, saliency=saliency_map(sal_in), objects=list(objects or []))
 
 
 def _box_in(box: Box, crop: Box, size: tuple[int, int]) -> Box:
@@ -67,11 +68,12 @@ def render_variant(image: np.ndarray, subjects: Subjects, aspects: list[Aspect],
     files: dict[str, bytes] = {}
     meta: dict[str, Any] = {}
     for aspect in aspects:
-        crop = smart_crop(w, h, aspect, faces=subjects.faces, saliency=subjects.saliency)
+        crop = smart_crop(w, h, aspect, faces=subjects.faces, objects=subjects.objects, saliency=subjects.saliency)
         size = aspect.output_size(long_side)
         out = apply_crop(image, crop, size)
         entry: dict[str, Any] = {"crop": crop.box.as_list(), "size": list(size), "framed_on": crop.reason,
-                                 "faces_kept": sum(crop.box.contains(f) for f in subjects.faces)}
+                                 "faces_kept": sum(crop.box.contains(f) for f in subjects.faces),
+                                 "objects_kept": sum(crop.box.contains(o) for o in subjects.objects)}
         if title:
             inside = [_box_in(f, crop.box, size) for f in subjects.faces if crop.box.intersection_area(f) > 0]
             out, overlay = draw_title(out, title, faces=inside)
