@@ -18,7 +18,7 @@ import yaml
 from serve_fixtures import free_port, make_tiny_clip
 
 from genmedia.config import load_config
-from genmedia.jobs.backfill import list_inputs, render_html, run_id_for
+from genmedia.jobs.backfill import list_inputs, run_id_for
 from genmedia.jobs.records import JobState, JobStore
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, create_engine, event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from genmedia.config import Config
+from genmedia.db import make_engine, sqlite_url
 
 IMPRESSION, CLICK = "impression", "click"
 ACTIVE, CONCLUDED = "active", "concluded"
@@ -94,27 +93,7 @@ def default_url(cfg: Config) -> str:
     """The configured store URL, or a SQLite file in the cache dir."""
     if cfg.pipelines.thumbnails.abtest.store_url:
         return cfg.pipelines.thumbnails.abtest.store_url
-    path = cfg.storage.cache_path / "abtest.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL journaling and a busy timeout so threads can share them."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    return engine
+    return sqlite_url(cfg.storage.cache_path / "abtest.sqlite")
 
 
 class Store:

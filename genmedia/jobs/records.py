@@ -13,10 +13,10 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Column, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select, update
-from sqlalchemy.pool import NullPool
+from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, Text, func, select, update
 
 from genmedia.config import Config
+from genmedia.db import make_engine, sqlite_url
 from genmedia.schemas import JobResult, JobStatus
 
 
@@ -114,26 +114,7 @@ def default_store_url(cfg: Config) -> str:
     """``jobs.store_url``, or a SQLite file ``{cache_dir}/jobs.sqlite``."""
     if cfg.jobs.store_url:
         return cfg.jobs.store_url
-    cache = cfg.storage.cache_path
-    cache.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(cache / 'jobs.sqlite').resolve()}"
-
-
-def _make_engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    # Several processes (ingress replicas, job tasks) share the file: no pooled connections across
-    # forks, a generous lock timeout, and WAL so readers never wait for the writer.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
-
-    return engine
+    return sqlite_url(cfg.storage.cache_path / "jobs.sqlite")
 
 
 class JobStore:
@@ -142,7 +123,7 @@ class JobStore:
     def __init__(self, url: str) -> None:
         """Open (and create if needed) the store at the SQLAlchemy ``url``."""
         self.url = url
-        self._engine = _make_engine(url)
+        self._engine = make_engine(url)
         _metadata.create_all(self._engine)
 
     @classmethod

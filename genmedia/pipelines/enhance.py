@@ -614,7 +614,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
 
 def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: EnhancedWriter,
             prepare_s: float, main_s: float) -> dict[str, Any]:
-    cfg, info = ctx.cfg, ctx.info
+    info = ctx.info
     applied = []
     if plan.sigma > 0:
         applied.append(f"denoise sigma {plan.sigma:.1f}")
