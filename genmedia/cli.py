@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Optional
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from genmedia.config import Config, load_config
-from genmedia.errors import GenmediaError
+from genmedia.errors import GenmediaError, InputError
+from genmedia.progress import progress_bars
 from genmedia.models.cli import app as models_app
 from genmedia.schemas import JobResult
 from genmedia.serving.cli import app as serve_app
@@ -56,6 +60,22 @@ def print_result(result: JobResult, as_json: bool) -> None:
     for w in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     out.print(result.summary_line(), highlight=False, soft_wrap=True)
+
+
+def run_job_command(job: ModuleType, video: str, cfg: Config, make_params: Callable[[], BaseModel], *, force: bool, as_json: bool) -> None:
+    """The tail of every job command: build the job's params from the options (a validation error is bad
+    input, reported as ``--option: reason``), run the job with progress bars, print the result."""
+    try:
+        params = make_params()
+    except ValidationError as e:
+        reasons = (
+            f"--{str(x['loc'][0]).replace('_', '-') if x['loc'] else 'options'}: {x['msg'].removeprefix('Value error, ')}"
+            for x in e.errors()
+        )
+        raise InputError(f"{job.JOB} options", "; ".join(reasons)) from None
+    with progress_bars(err) as progress:
+        result = job.run(cfg, video, params, force=force, progress=progress)
+    print_result(result, as_json)
 
 
 @app.command()
@@ -106,21 +126,12 @@ def analyze(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip the audio analysis.")] = False,
 ) -> None:
     """Scene analysis: shots.json, features.parquet, audio.json and contact_sheet.png for VIDEO."""
-    from pydantic import ValidationError
-
-    from genmedia.errors import InputError
     from genmedia.pipelines import analyze as job
-    from genmedia.progress import progress_bars
 
     cfg = config_for(config, out_root)
-    try:
-        params = job.params_from(cfg, sample_fps=sample_fps, min_shot_seconds=min_shot, cut_sensitivity=sensitivity,
-                                 faces=faces, embed=embed, audio=False if no_audio else None)
-    except ValidationError as e:
-        raise InputError("analyze options", "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())) from None
-    with progress_bars(err) as progress:
-        result = job.run(cfg, video, params, force=force, progress=progress)
-    print_result(result, as_json)
+    run_job_command(job, video, cfg, lambda: job.params_from(
+        cfg, sample_fps=sample_fps, min_shot_seconds=min_shot, cut_sensitivity=sensitivity,
+        faces=faces, embed=embed, audio=False if no_audio else None), force=force, as_json=as_json)
 
 
 @app.command()
@@ -140,22 +151,12 @@ def trailer(
     force: ForceOption = False,
 ) -> None:
     """A trailer of VIDEO: MP4 renditions, edit_decision_list.json, poster.jpg (and hls/ with --hls)."""
-    from pydantic import ValidationError
-
-    from genmedia.errors import InputError
     from genmedia.pipelines import trailer as job
-    from genmedia.progress import progress_bars
 
     cfg = config_for(config, out_root)
-    try:
-        params = job.Params(duration=duration, music=music, qualities=[q for q in qualities.split(",") if q.strip()],
-                            style=style, hls=hls, title=title, transcript=transcript, spoiler_fraction=spoilers)
-    except ValidationError as e:
-        raise InputError("trailer options", "; ".join(
-            f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())) from None
-    with progress_bars(err) as progress:
-        result = job.run(cfg, video, params, force=force, progress=progress)
-    print_result(result, as_json)
+    run_job_command(job, video, cfg, lambda: job.Params(
+        duration=duration, music=music, qualities=[q for q in qualities.split(",") if q.strip()],
+        style=style, hls=hls, title=title, transcript=transcript, spoiler_fraction=spoilers), force=force, as_json=as_json)
 
 
 @app.command()
@@ -179,22 +180,12 @@ def thumbnails(
     from genmedia.thumbnails.aspects import parse_aspects
 
     labels = [a.label for a in parse_aspects(aspects)]  # before the heavy imports: a typo fails at once
-    from pydantic import ValidationError
-
-    from genmedia.errors import InputError
     from genmedia.pipelines import thumbnails as job
-    from genmedia.progress import progress_bars
 
     cfg = config_for(config, out_root)
-    try:
-        params = job.Params(variants=variants, aspects=labels, size=size, formats=[f.strip() for f in formats.split(",") if f.strip()],
-                            title=title, style=style, mode=mode, seed=seed, same_shot=same_shot)
-    except ValidationError as e:
-        raise InputError("thumbnails options", "; ".join(
-            f"--{'.'.join(map(str, x['loc'][:1])).replace('_', '-')}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())) from None
-    with progress_bars(err) as progress:
-        result = job.run(cfg, video, params, force=force, progress=progress)
-    print_result(result, as_json)
+    run_job_command(job, video, cfg, lambda: job.Params(
+        variants=variants, aspects=labels, size=size, formats=[f.strip() for f in formats.split(",") if f.strip()],
+        title=title, style=style, mode=mode, seed=seed, same_shot=same_shot), force=force, as_json=as_json)
 
 
 @app.command()
@@ -218,30 +209,19 @@ def subtitles(
     force: ForceOption = False,
 ) -> None:
     """Subtitles of MEDIA: {lang}.srt/.vtt/.ass per language, transcript.json (words, speakers, confidence)."""
-    from pydantic import ValidationError
-
-    from genmedia.errors import InputError
     from genmedia.pipelines import subtitles as job
-    from genmedia.progress import progress_bars
 
     cfg = config_for(config, out_root)
     try:
         shots = [float(t) for t in shot_changes.split(",") if t.strip()] if shot_changes else None
     except ValueError:
         raise InputError(str(shot_changes), "--shot-changes: expected comma-separated seconds") from None
-    try:
-        params = job.Params(
-            languages=languages, source_language=source_language, formats=[f.strip() for f in formats.split(",") if f.strip()],
-            denoise=denoise, diarize=diarize, max_speakers=max_speakers, voiceprints=voiceprints,
-            per_segment_language=segment_language, hallucination_control=hallucination_control, beam_size=beam_size,
-            snap_to_shots=not no_shots, shot_changes=shots,
-        )
-    except ValidationError as e:
-        raise InputError("subtitles options", "; ".join(
-            f"--{'.'.join(map(str, x['loc'][:1])).replace('_', '-')}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())) from None
-    with progress_bars(err) as progress:
-        result = job.run(cfg, media, params, force=force, progress=progress)
-    print_result(result, as_json)
+    run_job_command(job, media, cfg, lambda: job.Params(
+        languages=languages, source_language=source_language, formats=[f.strip() for f in formats.split(",") if f.strip()],
+        denoise=denoise, diarize=diarize, max_speakers=max_speakers, voiceprints=voiceprints,
+        per_segment_language=segment_language, hallucination_control=hallucination_control, beam_size=beam_size,
+        snap_to_shots=not no_shots, shot_changes=shots,
+    ), force=force, as_json=as_json)
 
 
 voices_app = typer.Typer(no_args_is_help=True, help="The voiceprint library that keeps speaker names across files.")
@@ -292,11 +272,7 @@ def enhance(
     force: ForceOption = False,
 ) -> None:
     """Enhance VIDEO: denoise, upscale, interpolate, grade, SDR->HDR; writes enhanced.mp4 and enhance.json."""
-    from pydantic import ValidationError
-
-    from genmedia.errors import InputError
     from genmedia.pipelines import enhance as job
-    from genmedia.progress import progress_bars
 
     cfg = config_for(config, out_root)
     level: str | float = denoise
@@ -305,16 +281,9 @@ def enhance(
             level = float(denoise)
         except ValueError:
             raise InputError(denoise, "--denoise: expected auto, off or a number") from None
-    try:
-        params = job.Params(upscale=upscale, target=target, denoise=level, fps=fps, hdr=hdr, grade=grade, codec=codec,
-                            crf=crf, reference=reference, realtime=realtime)
-    except ValidationError as e:
-        raise InputError("enhance options", "; ".join(
-            f"--{'.'.join(map(str, x['loc'][:1])).replace('_', '-') or 'options'}: {x['msg'].removeprefix('Value error, ')}"
-            for x in e.errors())) from None
-    with progress_bars(err) as progress:
-        result = job.run(cfg, video, params, force=force, progress=progress)
-    print_result(result, as_json)
+    run_job_command(job, video, cfg, lambda: job.Params(
+        upscale=upscale, target=target, denoise=level, fps=fps, hdr=hdr, grade=grade, codec=codec,
+        crf=crf, reference=reference, realtime=realtime), force=force, as_json=as_json)
 
 
 def main() -> None:
