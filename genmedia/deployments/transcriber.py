@@ -6,19 +6,20 @@ BatchedInferencePipeline decodes the VAD segments of a chunk in batches (``batch
 
 Beyond plain decoding:
 
-* **language per segment**: segments Whisper was unsure of (mean word probability below 0.5), the
+* **language per segment**: segments Whisper was unsure of (most words below 0.5 probability: a
+  language decoded as another gives uncertain words throughout, one misheard word does not), the
   segment after a switch, or every segment with ``per_segment_language="all"``, get their own language
   detection and, when it finds another language, are re-decoded in it;
 * **hallucination control**: segments failing :func:`genmedia.subtitles.hallucination.check`
   (compression ratio, log-probability, no-speech probability, repeats, text during silence) are
-  re-decoded alone with fallback settings (temperature fallback, no conditioning on earlier text,
+  re-decoded alone (their own window, not the neighbours' audio) with fallback settings (temperature
+  fallback, no conditioning on earlier text,
   VAD on); a window that then yields nothing is dropped, one that still fails is kept and flagged.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,8 +34,10 @@ from genmedia.subtitles.transcript import Segment, Word
 
 SAMPLE_RATE = 16000
 LOW_WORD_PROBABILITY = 0.5
-"""Below this mean word probability a segment may be in another language than its window's."""
+"""Below this median word probability a segment may be in another language than its window's."""
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+MIN_WINDOW_S = 0.1
+"""Shorter audio is not decoded (nothing to hear)."""
 
 
 class TranscribeRequest(BaseModel):
@@ -124,8 +127,7 @@ class Transcriber:
         out: list[Segment] = []
         switched = False  # a language switch found: the next segment is checked too
         for seg in segments:
-            probable = np.mean([w.probability for w in seg.words]) if seg.words else 0.0
-            wanted = request.per_segment_language == "all" or switched or probable < LOW_WORD_PROBABILITY
+            wanted = request.per_segment_language == "all" or switched or _typical_probability(seg.words) < LOW_WORD_PROBABILITY
             switched = False
             if not wanted or seg.end - seg.start < 1.0:
                 out.append(seg)
@@ -140,6 +142,7 @@ class Transcriber:
             redone = [_shift(s, lo) for s in redone]
             for s in redone:
                 s.language, s.language_probability = language, float(prob)
+            probable = np.mean([w.probability for w in seg.words]) if seg.words else 0.0
             better = redone and np.mean([w.probability for s in redone for w in s.words] or [0]) > probable
             out.extend(redone if better else [seg])
             switched = bool(better)
@@ -150,15 +153,19 @@ class Transcriber:
         regions = speech_regions(audio, SAMPLE_RATE)
         kept: list[Segment] = []
         removed: list[Segment] = []
-        for seg in segments:
+        for i, seg in enumerate(segments):
             reasons = hallucination.check(seg, kept[-1] if kept else None, regions)
             if not reasons:
                 kept.append(seg)
                 continue
-            lo = max(0.0, seg.start - 0.3)
-            hi = min(audio.size / SAMPLE_RATE, seg.end + 0.3)
-            redone, _, _ = self._decode(audio[round(lo * SAMPLE_RATE) : round(hi * SAMPLE_RATE)], seg.language, request, fallback=True)
-            redone = [_shift(s, lo) for s in redone]
+            # The segment's window, widened a little but not into its neighbours (their words stay theirs:
+            # re-decoding them would duplicate them); a window with no audio of its own has nothing to hear.
+            lo = max(0.0, seg.start - 0.3, kept[-1].end if kept else 0.0)
+            hi = min(audio.size / SAMPLE_RATE, seg.end + 0.3, *(s.start for s in segments[i + 1 : i + 2]))
+            redone = []
+            if hi - lo >= MIN_WINDOW_S:
+                redone, _, _ = self._decode(audio[round(lo * SAMPLE_RATE) : round(hi * SAMPLE_RATE)], seg.language, request, fallback=True)
+                redone = [_shift(s, lo) for s in redone]
             if not redone:
                 seg.doubtful = reasons
                 removed.append(seg)
@@ -176,7 +183,7 @@ class Transcriber:
         """Transcribe mono float32 16 kHz ``audio`` that starts ``offset`` seconds into the input."""
         request = request or TranscribeRequest()
         audio = np.asarray(audio, dtype=np.float32)
-        if audio.size < SAMPLE_RATE // 10 or not speech_regions(audio, SAMPLE_RATE):
+        if audio.size < MIN_WINDOW_S * SAMPLE_RATE or not speech_regions(audio, SAMPLE_RATE):
             return ChunkTranscript([], request.language, 0.0)
         segments, language, probability = self._decode(audio, request.language, request)
         if request.per_segment_language != "off" and request.language is None:
@@ -197,13 +204,17 @@ class Transcriber:
         return result
 
 
+def _typical_probability(words: list[Word]) -> float:
+    """The median word probability (0 without words): robust to a single misheard word."""
+    return float(np.median([w.probability for w in words])) if words else 0.0
+
+
 def _segment(raw: Any, language: str, probability: float) -> Segment:
     words = [Word(text=w.word.strip(), start=float(w.start), end=float(w.end), probability=float(w.probability))
              for w in (raw.words or []) if w.word.strip()]
-    logprob = float(np.mean([math.log(max(w.probability, 1e-6)) for w in words])) if words else float(raw.avg_logprob)
     return Segment(
         start=float(raw.start), end=float(raw.end), text=raw.text.strip(), words=words, language=language,
-        language_probability=float(probability), avg_logprob=logprob,
+        language_probability=float(probability), avg_logprob=float(raw.avg_logprob),
         compression_ratio=hallucination.compression_ratio(raw.text.strip()), no_speech_prob=float(raw.no_speech_prob),
     )
 

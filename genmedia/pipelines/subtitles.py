@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from genmedia.config import Config
 from genmedia.deployments.transcriber import ChunkTranscript, TranscribeRequest, Transcriber
 from genmedia.errors import InputError
+from genmedia.models.registry import resolve
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import model_options
@@ -115,21 +117,33 @@ def rules_for(cfg: Config, language: str, fps: float) -> Rules:
 
 
 class ChunkTranscriber:
-    """Ray Data stage: decode one chunk, measure its voices, reduce noise, transcribe it."""
+    """Ray Data stage: decode one chunk, measure its voices, reduce noise, transcribe it.
+
+    Nothing waits needlessly: the model loads in a background thread while the first chunk is read and
+    its noise measured, and each chunk's voice features are computed in a second thread while Whisper
+    decodes it (CTranslate2 and NumPy release the GIL).
+    """
 
     def __init__(self, cfg: Config, key: str = TRANSCRIBER_KEY, denoise: bool = True, diarize: bool = True):
-        self.transcriber = Transcriber(cfg, key)
+        resolve(cfg, key)  # unstaged weights fail here, with the registry's one-line message
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-transcriber")
+        self._transcriber = self._threads.submit(Transcriber, cfg, key)
         self.denoise, self.diarize = denoise, diarize
+
+    @property
+    def transcriber(self) -> Transcriber:
+        """The loaded model (waits for the background load)."""
+        return self._transcriber.result()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         transcripts, features = [], []
         for path, start, end, request in zip(batch["path"], batch["start"], batch["end"], batch["request"]):
             audio = chunking.read_range(str(path), float(start), float(end))
-            feats = diarization.describe(audio, offset=float(start)) if self.diarize else diarization.SpeechFeatures.empty()
+            feats = self._threads.submit(diarization.describe, audio, offset=float(start)) if self.diarize else None
             clean = spectral_gate(audio) if self.denoise else audio
             req = TranscribeRequest.model_validate_json(str(request))
             transcripts.append(self.transcriber.transcribe(clean, offset=float(start), request=req).to_json())
-            features.append(json.dumps(feats.to_dict()))
+            features.append(json.dumps((feats.result() if feats else diarization.SpeechFeatures.empty()).to_dict()))
         return {"index": batch["index"], "transcript": np.array(transcripts, dtype=object),
                 "features": np.array(features, dtype=object)}
 

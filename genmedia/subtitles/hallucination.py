@@ -16,6 +16,8 @@ from genmedia.subtitles.transcript import Segment
 MAX_COMPRESSION_RATIO = 2.4
 MIN_AVG_LOGPROB = -1.0
 NO_SPEECH_PROB = 0.6
+"""The three thresholds above are faster-whisper's own defaults (``compression_ratio_threshold``,
+``log_prob_threshold``, ``no_speech_threshold``) for the same measures."""
 MIN_SPEECH_COVERAGE = 0.2
 
 

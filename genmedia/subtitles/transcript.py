@@ -25,7 +25,8 @@ class Segment(BaseModel):
     language: str
     language_probability: float = 1.0
     avg_logprob: float = 0.0
-    """Mean log-probability of the segment's words (from their probabilities)."""
+    """Whisper's mean token log-probability of the decoding window the segment came from (faster-whisper's
+    ``avg_logprob``: the quantity its own ``log_prob_threshold`` of -1.0 applies to)."""
     compression_ratio: float = 1.0
     no_speech_prob: float = 0.0
     speaker: str | None = None
