@@ -11,8 +11,14 @@ flashes and fast motion between them), then runs, alternating, ``--repeats`` tim
 
 and prints wall times, ratios, F1 of each cut list against the known boundaries, and the floor: one
 plain PyAV decode of every frame (touching nothing) and ``ffmpeg -threads 2 -i F -f null -`` when an
-ffmpeg binary is on PATH. ``--memory-1080p`` also makes a 10-minute 1080p clip (slow) and reports
-the peak memory (max RSS) of genmedia's shot detection on it, plain and through Ray.
+ffmpeg binary is on PATH. Each method runs once untimed first (Ray's workers import genmedia then;
+that time is reported separately, like Ray's start-up).
+
+``--memory-1080p`` also makes a 10-minute 1080p clip (one 24 s layout encoded once, its packets
+repeated 25 times with shifted timestamps) and reports the peak resident memory of genmedia's shot
+detection on it (plain and through Ray Data) and of the whole ``genmedia analyze`` job, each in a
+fresh process tree sampled every 0.1 s: the driver, the largest other process (a Ray worker decoding
+a segment) and the sum over every process (driver, Ray's GCS and raylet, workers).
 
 Run: ``python benchmarks/shots_vs_pyscenedetect.py [--repeats 3] [--memory-1080p]``.
 """
@@ -137,28 +143,70 @@ def ray_config(segment_seconds: float = 60.0):  # noqa: ANN201
     return cfg.model_copy(update={"pipelines": cfg.pipelines.model_copy(update={"decode": decode})})
 
 
-def peak_memory(path: Path, mode: str) -> float:
-    """Max RSS (MiB) of a fresh process running genmedia's shot detection on ``path`` (``plain`` or ``ray``).
+def make_long_clip(path: Path, width: int, height: int, copies: int) -> None:
+    """``copies`` back-to-back repeats of one 24 s layout, by remuxing its packets with shifted
+    timestamps (seconds, where encoding 10 minutes of 1080p takes the better part of an hour here)."""
+    if path.exists():
+        return
+    part = CACHE / f"shots_{height}p_1x24s.mp4"
+    make_clip(part, width, height, 1)
+    tmp = path.with_suffix(".partial.mp4")
+    with av.open(str(part)) as src, av.open(str(tmp), "w") as dst:
+        template = src.streams.video[0]
+        out = dst.add_stream_from_template(template)
+        span = None
+        for k in range(copies):
+            src.seek(0)
+            packets = [p for p in src.demux(template) if p.pts is not None]
+            if span is None:
+                span = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
+            for packet in packets:
+                packet.pts += k * span
+                packet.dts += k * span
+                packet.stream = out
+                dst.mux(packet)
+    tmp.replace(path)
 
-    With ``ray`` this is the driver's peak; decoding happens in Ray worker processes (one per segment).
-    """
+
+def peak_memory(args: list[str]) -> dict[str, float]:
+    """Peak resident memory (MiB) of the process tree running ``args``: the root process, the largest
+    other process and the sum over all of them, sampled every 0.1 s."""
+    import psutil
+
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    root = psutil.Process(proc.pid)
+    peaks = {"driver": 0, "largest other process": 0, "all processes": 0}
+    while proc.poll() is None:
+        try:
+            rss = [q.memory_info().rss for q in [root, *root.children(recursive=True)]]
+        except psutil.Error:  # a process ended while being read
+            continue
+        peaks["driver"] = max(peaks["driver"], rss[0])
+        peaks["largest other process"] = max(peaks["largest other process"], max(rss[1:], default=0))
+        peaks["all processes"] = max(peaks["all processes"], sum(rss))
+        time.sleep(0.1)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(args[:3])} ... failed:\n{proc.stderr.read()[-2000:]}")
+    return {k: v / 2**20 for k, v in peaks.items()}
+
+
+def shot_detection_command(path: Path, mode: str) -> list[str]:
+    """A fresh Python process running genmedia's shot detection on ``path`` (``plain`` or ``ray``)."""
     code = (
-        "import resource, sys; sys.path.insert(0, %r)\n"
-        "from pathlib import Path; import shots_vs_pyscenedetect as b\n"
+        "import sys; sys.path.insert(0, %r)\n"
+        "import shots_vs_pyscenedetect as b\n"
         "from genmedia.media.probe import probe; info = probe(%r)\n"
         "if %r == 'plain':\n    b.genmedia_plain(None, info)\n"
         "else:\n    from genmedia.runtime import init_ray\n    cfg = b.ray_config()\n    init_ray(cfg)\n    b.genmedia_ray(None, info, cfg)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     ) % (str(Path(__file__).parent), str(path), mode)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return int(out.strip().splitlines()[-1]) / 1024  # Linux reports KiB
+    return [sys.executable, "-c", code]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", type=int, default=8, help="24 s layouts to concatenate (8 = 192 s)")
-    parser.add_argument("--memory-1080p", action="store_true", help="also measure peak memory on a 10-minute 1080p clip (slow to make)")
+    parser.add_argument("--memory-1080p", action="store_true", help="also measure peak memory on a 10-minute 1080p clip")
     args = parser.parse_args()
 
     from genmedia.runtime import init_ray
@@ -177,15 +225,19 @@ def main() -> None:
     ray_start, _ = timed(init_ray, cfg)
     print(f"Ray start-up (once per process; not in the timings below): {ray_start:.1f} s")
 
-    times: dict[str, list[float]] = {"pyscenedetect": [], "genmedia (function)": [], "genmedia (Ray Data)": [], "PyAV decode floor": []}
+    methods = (
+        ("pyscenedetect", pyscenedetect, ()),
+        ("genmedia (function)", genmedia_plain, (info,)),
+        ("genmedia (Ray Data)", genmedia_ray, (info, cfg)),
+        ("PyAV decode floor", pyav_decode, ()),
+    )
+    for name, fn, extra in methods:
+        seconds, _ = timed(fn, clip, *extra)
+        print(f"  warm-up (untimed): {name:<22} {seconds:7.2f} s", flush=True)
+    times: dict[str, list[float]] = {name: [] for name, _, _ in methods}
     found: dict[str, list[int]] = {}
     for r in range(args.repeats):
-        for name, fn, extra in (
-            ("pyscenedetect", pyscenedetect, ()),
-            ("genmedia (function)", genmedia_plain, (info,)),
-            ("genmedia (Ray Data)", genmedia_ray, (info, cfg)),
-            ("PyAV decode floor", pyav_decode, ()),
-        ):
+        for name, fn, extra in methods:
             seconds, out = timed(fn, clip, *extra)
             times[name].append(seconds)
             if isinstance(out, list):
@@ -211,11 +263,22 @@ def main() -> None:
         print(f"{name}: {len(got)} boundaries found for {len(truth['cuts']) + len(truth['gradual'])} known")
 
     if args.memory_1080p:
-        big = CACHE / "shots_1080p_25x24s.mp4"
-        make_clip(big, 1920, 1080, 25)  # 600 s
-        print(f"\npeak memory (max RSS of the driver process) on {big.name}, 10 min 1080p:")
-        print(f"  genmedia (function):  {peak_memory(big, 'plain'):.0f} MiB")
-        print(f"  genmedia (Ray Data, driver process): {peak_memory(big, 'ray'):.0f} MiB")
+        big = CACHE / "shots_1080p_25x24s_looped.mp4"
+        make_long_clip(big, 1920, 1080, 25)  # 600 s
+        out = CACHE / "analyze-out"
+        shutil.rmtree(out, ignore_errors=True)
+        genmedia = [sys.executable, "-c", "from genmedia.cli import main; main()"]
+        runs = {
+            "shot detection, function": shot_detection_command(big, "plain"),
+            "shot detection, Ray Data": shot_detection_command(big, "ray"),
+            "genmedia analyze (whole job)": [*genmedia, "analyze", str(big), "--out", str(out), "--force"],
+        }
+        print(f"\npeak resident memory, MiB, on {big.name} (10 min 1920x1080 H.264, {25 * 576} frames):")
+        print(f"{'':<32}{'wall s':>8}{'driver':>8}{'largest other':>15}{'all processes':>15}")
+        for name, command in runs.items():
+            start = time.perf_counter()
+            peaks = peak_memory(command)
+            print(f"{name:<32}{time.perf_counter() - start:8.1f}" + "".join(f"{v:{w}.0f}" for v, w in zip(peaks.values(), (8, 15, 15))), flush=True)
 
 
 if __name__ == "__main__":

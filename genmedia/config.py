@@ -136,7 +136,12 @@ class DecodeConfig(_Strict):
 
     batch_size: int = Field(64, ge=1, description="Frames per batch handed to a stage.")
     segment_seconds: float = Field(60, gt=0, description="Target length of a parallel decode segment.")
-    threads: int = Field(0, ge=0, description="Decoder threads per task; 0 lets FFmpeg choose.")
+    min_segment_seconds: float = Field(
+        10, gt=0, description="A video shorter than segment_seconds x the cluster's CPUs is cut into one segment per CPU, none shorter than this."
+    )
+    threads: int = Field(
+        0, ge=0, description="Decoder threads per segment task; 0: one when a dataset has several segments (they fill the cores), else FFmpeg's choice."
+    )
     analysis_width: int = Field(256, ge=16, description="Width of the small picture analysis works on.")
 
 

@@ -94,7 +94,7 @@ def test_segments_stitch_to_the_sequential_result(ray_session, sample_clip) -> N
     path, truth = sample_clip
     info = probe(path)
     params = analyze.params_from(ray_session)
-    one = ray_session.model_copy(update={"pipelines": ray_session.pipelines.model_copy(update={"decode": ray_session.pipelines.decode.model_copy(update={"segment_seconds": 1000.0})})})
+    one = ray_session.model_copy(update={"pipelines": ray_session.pipelines.model_copy(update={"decode": ray_session.pipelines.decode.model_copy(update={"segment_seconds": 1000.0, "min_segment_seconds": 1000.0})})})
     many = ray_session.model_copy(update={"pipelines": ray_session.pipelines.model_copy(update={"decode": ray_session.pipelines.decode.model_copy(update={"segment_seconds": 1.0})})})
     seq = analyze.collect_signals(analyze.build(one, [info], params), [info])[0]
     par = analyze.collect_signals(analyze.build(many, [info], params), [info])[0]

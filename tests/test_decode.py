@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genmedia.config import DecodeConfig
-from genmedia.media.decode import decode_frames, luma_stride, plan_segments
+from genmedia.media.decode import decode_frames, decoder_threads, luma_stride, plan_segments
 from genmedia.media.probe import probe
 
 
@@ -93,3 +93,20 @@ def test_parallel_decode_on_ray_yields_every_frame(ray_session, sample_clip) -> 
         segments.update(batch["segment"].tolist())
     assert sorted(seen) == list(range(info.frame_count))
     assert len(segments) == len(plan_segments(info, 2.0)) > 1
+
+
+def test_decoder_threads_one_per_task_when_segments_run_in_parallel() -> None:
+    assert decoder_threads(3, segments=5) == 3, "a configured count wins"
+    assert decoder_threads(0, segments=5) == 1, "parallel segments fill the cores"
+    assert decoder_threads(0, segments=1) == 0, "a lone segment lets FFmpeg use every core"
+
+
+def test_a_short_video_is_split_so_its_segments_fill_the_cpus(ray_session, sample_clip) -> None:  # noqa: ANN001
+    from genmedia.pipelines.frames import video_segments
+
+    info = probe(sample_clip[0])  # 24 s; the test cluster has 2 CPUs
+    segments = video_segments(info, DecodeConfig(segment_seconds=60, min_segment_seconds=5))
+    assert len(segments) >= 2 and sum(s.frame_count for s in segments) == info.frame_count
+    assert set(s.start_pts for s in segments) <= set(info.keyframe_pts) | {info.frame_pts[0]}
+    assert len(video_segments(info, DecodeConfig(segment_seconds=60, min_segment_seconds=30))) == 1
+    assert len(video_segments(info, DecodeConfig(segment_seconds=2, min_segment_seconds=30))) > 2, "segment_seconds caps the length"

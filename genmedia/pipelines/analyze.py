@@ -4,8 +4,8 @@ Stages (DESIGN.md §3; each decodes nothing twice):
 
 1. **Signals** (:func:`build`): one Ray task per keyframe-aligned segment decodes it once, reading the
    luma plane by striding (``skip_loop_filter``), and turns every frame into a few hundred bytes: a 16x9
-   grid for shot detection, luma mean/std, motion energy, sharpness, exposure. Frames sampled at
-   ``sample_fps`` also get a small RGB thumbnail (JPEG), colourfulness, saliency and Haar faces. Each
+   grid for shot detection, luma mean/std and motion energy. Frames sampled at ``sample_fps`` also get
+   sharpness, exposure, a small RGB thumbnail (JPEG), colourfulness, saliency and Haar faces. Each
    task decodes one frame past its segment so the first frame of the next segment has a motion value;
    the stitcher keeps exactly one row per frame, so a cut on a segment boundary is neither lost nor
    doubled. Many videos stream through one dataset (rows carry their video's number).
@@ -44,8 +44,9 @@ from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config
 from genmedia.errors import InputError
-from genmedia.media.decode import Segment, iter_frames, luma, plan_segments
+from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
 from genmedia.media.probe import MediaInfo, probe
+from genmedia.pipelines.frames import segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import model_options
@@ -132,8 +133,9 @@ def _empty_faces() -> np.ndarray:
     return np.full((MAX_FACES, 4), -1, np.int32)
 
 
-def _sample_features(rgb: np.ndarray, rotation: int, haar: HaarFaces | None) -> dict[str, Any]:
-    """Features of one analysed frame's RGB thumbnail (rotated upright for display)."""
+def _sample_features(gray_full: np.ndarray, rgb: np.ndarray, rotation: int, haar: HaarFaces | None) -> dict[str, Any]:
+    """Features of one analysed frame: sharpness and exposure of its analysis-size luma ``gray_full``,
+    the rest from its RGB thumbnail (rotated upright for display)."""
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -144,6 +146,8 @@ def _sample_features(rgb: np.ndarray, rotation: int, haar: HaarFaces | None) -> 
         faces[: len(found)] = found
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     return {
+        "sharpness": sharpness(gray_full),
+        "exposure": exposure(gray_full),
         "colourfulness": colourfulness(rgb),
         "saliency": np.array([sal.cx, sal.cy, *sal.box], np.float32),
         "haar_faces": faces,
@@ -153,6 +157,8 @@ def _sample_features(rgb: np.ndarray, rotation: int, haar: HaarFaces | None) -> 
 
 
 _NO_SAMPLE = {
+    "sharpness": np.nan,
+    "exposure": np.nan,
     "colourfulness": np.nan,
     "saliency": np.full(6, np.nan, np.float32),
     "haar_faces": _empty_faces(),
@@ -176,7 +182,7 @@ def analyse_segments(
         v = int(batch["video"][r])
         video = videos[v]
         info = video.info
-        segment = Segment(**{k: _scalar(batch[k][r]) for k in Segment.__dataclass_fields__})
+        segment = segment_in(batch, r)
         own_end = segment.first_frame + segment.frame_count
         pts_index = {p: i for i, p in enumerate(info.frame_pts[segment.first_frame : own_end + 1], start=segment.first_frame)}
         tb = float(info.time_base_fraction)
@@ -201,11 +207,9 @@ def analyse_segments(
                 "luma_mean": float(mean[0, 0]),
                 "luma_std": float(std[0, 0]),
                 "motion": motion_energy(previous[1], small) if follows else np.nan,
-                "sharpness": sharpness(gray),
-                "exposure": exposure(gray),
                 "sampled": index in video.sampled and index < own_end,
             }
-            row.update(_sample_features(frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, haar)
+            row.update(_sample_features(gray, frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, haar)
                        if row["sampled"] else _NO_SAMPLE)
             rows.append(row)
             previous = (index, small)
@@ -218,41 +222,39 @@ def analyse_segments(
             log.warning(e)
 
 
-def _scalar(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
 def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None, *, samples: bool = True) -> ray.data.Dataset:
     """The per-frame signal dataset of one or many videos: one Ray task per (video, segment).
 
     Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
     extra frame a task decodes past its segment), ``grid``, ``luma_mean``, ``luma_std``, ``motion``,
-    ``sharpness``, ``exposure``, ``sampled`` and, for sampled frames, ``colourfulness``, ``saliency``,
+    ``sampled`` and, for sampled frames, ``sharpness``, ``exposure``, ``colourfulness``, ``saliency``,
     ``haar_faces``, ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`. With
     ``samples=False`` no frame is sampled: only what shot detection and motion need is computed.
     """
     params = params or params_from(cfg)
     decode = cfg.pipelines.decode
     videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist() if samples else ()), thumb_size(i, params.thumb_width)) for i in infos]
-    rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in plan_segments(info, decode.segment_seconds)]
+    rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode)]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     with warnings.catch_warnings():
         # Bounded retries (a file that crashes the decoder crashes it again); see pipelines/frames.py.
         warnings.simplefilter("ignore", RayDeprecationWarning)
-        return ds.map_batches(
+        ds = ds.map_batches(
             analyse_segments,
             batch_size=1,
-            num_cpus=1,  # FFmpeg's decoder threads keep one core busy per segment
+            num_cpus=1,  # one segment per core: segments in parallel, a single-threaded decoder each
             max_retries=cfg.limits.decode_attempts - 1,
             fn_kwargs={
                 "videos": videos,
                 "width": decode.analysis_width,
-                "threads": decode.threads,
+                "threads": decoder_threads(decode.threads, len(rows)),
                 "haar_faces": samples and face_backend(cfg, params) == HAAR,
             },
         )
+    # One operator: Ray Data's per-operator resource reservation (which keeps a chain of operators fed)
+    # held the second segment task back ~1 s here, a third of a 3-minute clip's analysis on 2 CPUs.
+    ds.context.op_resource_reservation_enabled = False
+    return ds
 
 
 @dataclass
@@ -265,10 +267,8 @@ class Signals:
     luma_mean: np.ndarray
     luma_std: np.ndarray
     motion: np.ndarray
-    sharpness: np.ndarray
-    exposure: np.ndarray
     samples: pd.DataFrame = field(repr=False)
-    """Analysed frames: frame_index, time, colourfulness, saliency, haar_faces, thumb, thumb_size."""
+    """Analysed frames: frame_index, time, sharpness, exposure, colourfulness, saliency, haar_faces, thumb, thumb_size."""
     missing: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Frames of the video that could not be decoded."""
 
@@ -296,6 +296,8 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
     samples = pd.DataFrame({
         "frame_index": cols["frame_index"][sampled],
         "time": cols["time"][sampled],
+        "sharpness": cols["sharpness"][sampled],
+        "exposure": cols["exposure"][sampled],
         "colourfulness": cols["colourfulness"][sampled],
         "saliency": list(cols["saliency"][sampled]),
         "haar_faces": list(cols["haar_faces"][sampled]),
@@ -309,8 +311,6 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
         luma_mean=cols["luma_mean"][keep],
         luma_std=cols["luma_std"][keep],
         motion=motion,
-        sharpness=cols["sharpness"][keep],
-        exposure=cols["exposure"][keep],
         samples=samples,
         missing=np.setdiff1d(np.arange(frame_count), index),
     )
@@ -454,14 +454,14 @@ def features_frame(
             centre, area = (x + w / 2, y + h / 2), w * h
         else:
             centre, area = (float(sal[0]), float(sal[1])), float(sal[4] * sal[5])
-        composition.append(composition_score(centre, area, float(signals.sharpness[pos[k]]), float(signals.exposure[pos[k]]), float(s["colourfulness"].iloc[k])))
+        composition.append(composition_score(centre, area, float(s["sharpness"].iloc[k]), float(s["exposure"].iloc[k]), float(s["colourfulness"].iloc[k])))
     df = pd.DataFrame({
         "frame_index": s["frame_index"].to_numpy(np.int64),
         "time": s["time"].to_numpy(np.float64),
         "shot": shot_ids.astype(np.int32),
         "motion": signals.motion[pos].astype(np.float32),
-        "sharpness": signals.sharpness[pos].astype(np.float32),
-        "exposure": signals.exposure[pos].astype(np.float32),
+        "sharpness": s["sharpness"].to_numpy(np.float32),
+        "exposure": s["exposure"].to_numpy(np.float32),
         "colourfulness": s["colourfulness"].to_numpy(np.float32),
         "faces": np.array([len(b) for b in boxes], np.int32),
         "face_boxes": boxes,

@@ -3,7 +3,7 @@
 Stages (:func:`build`), each a Ray Data ``map_batches`` over *windows* (runs of consecutive frames,
 one row each, see :mod:`genmedia.enhance.window`), so memory stays bounded by a few windows per stage:
 
-1. **decode** (a task per keyframe-aligned segment, 1 CPU: FFmpeg's threads fill it): frames of the
+1. **decode** (a task per keyframe-aligned segment, 1 CPU each, segments in parallel): frames of the
    segment plus a halo of neighbours for the temporal stages; small-gray differences flag stutters.
 2. **denoise** (tasks, 1 CPU; pure numpy/OpenCV): motion-adaptive temporal + bilateral, strength
    measured on keyframes when ``auto``; drops the halo.
@@ -52,10 +52,10 @@ from genmedia.enhance.pixels import from_unit, small_gray
 from genmedia.enhance.window import pack, rows
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.errors import InputError
-from genmedia.media.decode import Segment, decode_frames, plan_segments
+from genmedia.media.decode import Segment, decode_frames, decoder_threads
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
-from genmedia.pipelines.frames import frames_dataset
+from genmedia.pipelines.frames import frames_dataset, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import model_options
@@ -365,7 +365,7 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     interpolate = plan.fps_out is not None
     segments = [
         {"index": s.index, "first_frame": s.first_frame, "frame_count": s.frame_count}
-        for s in plan_segments(info, cfg.pipelines.decode.segment_seconds)
+        for s in video_segments(info, cfg.pipelines.decode)
     ]
     shot_of = np.zeros(info.frame_count, dtype=np.int32)
     for k, (start, end) in enumerate(plan.shots):
@@ -382,7 +382,7 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
             fn_kwargs={
                 "info": info, "fmt": plan.decode_fmt, "window_frames": window_size(cfg, info, plan),
                 "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
-                "shot_of": shot_of, "threads": cfg.pipelines.decode.threads,
+                "shot_of": shot_of, "threads": decoder_threads(cfg.pipelines.decode.threads, len(segments)),
             },
         )
     ds = ds.map_batches(

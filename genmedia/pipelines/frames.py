@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -13,7 +14,7 @@ import ray
 from ray.util.annotations import RayDeprecationWarning
 
 from genmedia.config import DecodeConfig
-from genmedia.media.decode import PixelFormat, Segment, decode_frames, plan_segments
+from genmedia.media.decode import PixelFormat, Segment, decode_frames, decoder_threads, plan_segments
 from genmedia.media.probe import MediaInfo
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def decode_segments(batch: dict[str, np.ndarray], *, info: MediaInfo, **decode_k
     Undecodable packets are skipped and logged (the run continues past corrupt frames).
     """
     for row in range(len(batch["index"])):
-        segment = Segment(**{k: _scalar(batch[k][row]) for k in Segment.__dataclass_fields__})
+        segment = segment_in(batch, row)
         errors: list[str] = []
         for fb in decode_frames(info, segment=segment, errors=errors, **decode_kwargs):
             yield {"frame_index": fb.index, "time": fb.time, "segment": np.full(len(fb), segment.index), "frame": fb.frames}
@@ -33,10 +34,28 @@ def decode_segments(batch: dict[str, np.ndarray], *, info: MediaInfo, **decode_k
             log.warning(e)
 
 
+def segment_in(batch: dict[str, np.ndarray], row: int) -> Segment:
+    """The :class:`Segment` in row ``row`` of a Ray Data batch of segment rows (``asdict`` columns)."""
+    return Segment(**{k: _scalar(batch[k][row]) for k in Segment.__dataclass_fields__})
+
+
 def _scalar(value: Any) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def video_segments(info: MediaInfo, decode: DecodeConfig) -> list[Segment]:
+    """The keyframe-aligned segments a video is decoded in, one Ray task each: about ``segment_seconds``
+    long, their number rounded up to a multiple of the cluster's CPUs so every round of tasks fills the
+    cores; a short video gets one per CPU, none under about ``min_segment_seconds``."""
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    count = math.ceil(info.duration / decode.segment_seconds)
+    if count >= cpus:
+        count = math.ceil(count / cpus) * cpus
+    else:
+        count = max(count, min(cpus, math.floor(info.duration / decode.min_segment_seconds)))
+    return plan_segments(info, info.duration / count if count > 1 else math.inf)
 
 
 def frames_dataset(
@@ -51,10 +70,10 @@ def frames_dataset(
 ) -> ray.data.Dataset:
     """A dataset of decoded frames (columns ``frame_index``, ``time``, ``segment``, ``frame``).
 
-    One Ray task per keyframe-aligned segment with one CPU (FFmpeg's threads keep that core busy);
-    retries are bounded because a file that crashes the decoder crashes it again.
+    One Ray task per keyframe-aligned segment (:func:`video_segments`) with one CPU; retries are bounded
+    because a file that crashes the decoder crashes it again.
     """
-    rows = [asdict(s) for s in plan_segments(info, decode.segment_seconds)]
+    rows = [asdict(s) for s in video_segments(info, decode)]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     with warnings.catch_warnings():
         # Ray Data's tasks retry forever on worker death by default; max_retries is still passed as a
@@ -71,7 +90,7 @@ def frames_dataset(
                 "width": width,
                 "height": height,
                 "batch_size": decode.batch_size,
-                "threads": decode.threads,
+                "threads": decoder_threads(decode.threads, len(rows)),
                 "skip_loop_filter": skip_loop_filter,
             },
         )
