@@ -77,6 +77,33 @@ def test_auto_grade_leaves_a_colourful_scene_its_colours(clean: np.ndarray) -> N
     assert out[1] < 0.9 * min(out[0], out[2])  # still purple (levels and exposure apply to all channels alike)
 
 
+def test_auto_grade_keeps_skin_tones_when_a_face_fills_the_frame() -> None:
+    """The brightest pixels of a close-up are skin: warm, not a white under a cast; skin must not be whitened."""
+    image = np.full((180, 320, 3), (70, 45, 90), np.uint8)
+    cv2.ellipse(image, (160, 90), (70, 88), 0, 0, 360, (212, 168, 140), -1)  # skin, brightest in the picture
+    for x in (135, 185):
+        cv2.circle(image, (x, 70), 7, (240, 236, 230), -1)  # eye whites: a small true white
+    grade = gr.auto_grade(gr.frame_stats(image))
+    assert np.allclose(grade.gains, 1.0, atol=0.03)
+    hsv = lambda im: cv2.cvtColor(im[90:91, 160:161].astype(np.float32) / 255, cv2.COLOR_RGB2HSV)[0, 0]  # noqa: E731
+    before, after = hsv(image), hsv(gr.apply_grade(image, grade))
+    assert abs(after[0] - before[0]) < 3 and after[1] > 0.75 * before[1]  # same hue (degrees), still as saturated
+
+
+def test_auto_grade_corrects_a_slight_warm_cast_on_a_white_object(clean: np.ndarray) -> None:
+    scene = clean.copy()
+    scene[20:60, 30:90] = 235  # a white card
+    warm = _cast(scene, (1.0, 0.95, 0.89))
+    grade = gr.auto_grade(gr.frame_stats(warm))
+    card = gr.apply_grade(warm, grade)[40, 60].astype(int)
+    assert np.ptp(card) < 0.5 * np.ptp(warm[40, 60].astype(int))
+
+
+def test_auto_grade_does_not_neutralise_a_light_green_scene(clean: np.ndarray) -> None:
+    green = np.clip(_cast(clean, (0.75, 1.0, 0.7)).astype(int) + 40, 0, 255).astype(np.uint8)  # bright, green, no white
+    assert np.allclose(gr.auto_grade(gr.frame_stats(green)).gains, 1.0)
+
+
 def test_grades_are_per_shot_and_constant_within_a_shot(clean: np.ndarray) -> None:
     bright, dark = clean, _cast(clean, (0.5, 0.5, 0.5))
     frames = [bright] * 5 + [dark] * 5

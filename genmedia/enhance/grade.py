@@ -20,8 +20,14 @@ from genmedia.enhance.pixels import from_unit, to_unit
 _REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 MAX_GAIN = 1.2
 """White balance gains stay within [1/MAX_GAIN, MAX_GAIN]: a grade corrects a cast, it does not recolour."""
-NEUTRAL_SATURATION = 0.4
-"""The brightest pixels are taken as a white reference only when less saturated than this (else no WB)."""
+NEUTRAL_SATURATION = 0.12
+"""A bright pixel this close to grey (``(max - min) / max``) may be a white under a slight cast, whatever its hue."""
+COOL_SATURATION = 0.25
+COOL_HUES = (180.0, 250.0)
+"""A bright cool pixel (hue in degrees) may be a white under a stronger daylight/shade cast, up to this saturation.
+Warm bright pixels beyond :data:`NEUTRAL_SATURATION` are not trusted: skin is as likely as a lamp-lit wall."""
+MIN_WHITE_FRACTION = 0.002
+"""Fewer candidate white pixels than this fraction of the picture: no white reference, no white balance."""
 TARGET_MID = 0.42
 """Exposure aims the shot's median luma (after levels) here, partially (see :data:`EXPOSURE_STRENGTH`)."""
 EXPOSURE_STRENGTH = 0.6
@@ -83,13 +89,24 @@ class FrameStats:
     lab_std: np.ndarray
 
 
+def white_candidates(unit: np.ndarray) -> np.ndarray:
+    """Which of ``unit``'s RGB pixels (N x 3, 0..1) could be a white seen under a correctable cast:
+    unclipped, and near grey or a cool tint (:data:`NEUTRAL_SATURATION`, :data:`COOL_SATURATION`)."""
+    hsv = cv2.cvtColor(unit.reshape(1, -1, 3), cv2.COLOR_RGB2HSV).reshape(-1, 3)  # float input: H in degrees
+    hue, sat = hsv[:, 0], hsv[:, 1]
+    cool = (hue >= COOL_HUES[0]) & (hue <= COOL_HUES[1]) & (sat < COOL_SATURATION)
+    return (unit.max(axis=1) < 0.98) & ((sat < NEUTRAL_SATURATION) | cool)
+
+
 def frame_stats(frame: np.ndarray) -> FrameStats:
-    """Statistics of one RGB frame (any size; pass a small one)."""
+    """Statistics of one RGB frame (any size; pass a small one). ``bright`` is the mean of the brightest
+    5 % of pixels that could be white (:func:`white_candidates`), or grey when too few could be."""
     unit = to_unit(frame).reshape(-1, 3)
     y = unit @ _REC709
     lo, hi, top = np.percentile(y, [0.5, 99.5, 95])
-    bright = (y >= top) & (unit.max(axis=1) < 0.98)
-    patch = unit[bright].mean(axis=0) if bright.sum() >= 4 else np.full(3, float(top), np.float32)
+    bright = (y >= top) & white_candidates(unit)
+    enough = bright.sum() >= max(4, MIN_WHITE_FRACTION * len(y))
+    patch = unit[bright].mean(axis=0) if enough else np.full(3, float(top), np.float32)
     lab = cv2.cvtColor(unit.reshape(1, -1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3)
     return FrameStats(float(lo), float(hi), patch, float(np.median(y)), lab.mean(axis=0), lab.std(axis=0) + 1e-3)
 
@@ -105,18 +122,16 @@ def pooled(stats: list[FrameStats]) -> FrameStats:
 def auto_grade(stats: FrameStats) -> Grade:
     """Levels (common robust black/white points), white balance and exposure (gamma) for one shot.
 
-    White balance is a white patch: the brightest unclipped pixels should be neutral. When they are
-    clearly coloured (a yellow object, a sunset) there is no trustworthy white, and the balance is left
-    alone rather than pushing the scene towards its complementary colour, as grey-world would.
+    White balance is a white patch: the brightest pixels that could be a white under a cast should be
+    neutral. When none could (a colourful scene, a face filling the frame, a sunset) there is no
+    trustworthy white, and the balance is left alone rather than pushing the scene towards its
+    complementary colour, as grey-world would.
     """
     black = min(stats.low, MAX_BLACK)
     white = max(stats.high, MIN_WHITE)
     span = max(white - black, 1e-3)
     patch = np.clip((np.asarray(stats.bright, np.float64) - black) / span, 1e-3, 1.0)
-    saturation = float((patch.max() - patch.min()) / patch.max())
-    gains = np.ones(3)
-    if saturation < NEUTRAL_SATURATION:
-        gains = np.clip((float(patch @ _REC709) / patch) ** WB_STRENGTH, 1 / MAX_GAIN, MAX_GAIN)
+    gains = np.clip((float(patch @ _REC709) / patch) ** WB_STRENGTH, 1 / MAX_GAIN, MAX_GAIN)
     mid = float(np.clip((stats.median_luma - black) / span, 0.02, 0.98))
     gamma = float(np.clip((np.log(TARGET_MID) / np.log(mid)) ** EXPOSURE_STRENGTH, 0.75, 1.35))
     return Grade(black=[black] * 3, white=[white] * 3, gains=gains.tolist(), gamma=gamma)
