@@ -139,6 +139,28 @@ def test_a_hanging_probe_times_out(monkeypatch: pytest.MonkeyPatch, sample_clip)
         probe(sample_clip[0], LimitsConfig(probe_timeout_s=1))
 
 
+def test_probing_an_unchanged_file_again_reuses_the_report(monkeypatch: pytest.MonkeyPatch, sample_clip, tmp_path: Path) -> None:  # noqa: ANN001
+    import os
+    import shutil
+
+    calls: list[str] = []
+    real = probe_module._run_worker
+    monkeypatch.setattr(probe_module, "_run_worker", lambda path, limits: calls.append(path) or real(path, limits))
+    copy = tmp_path / "clip.mp4"
+    shutil.copy(sample_clip[0], copy)
+    first = probe(copy)
+    again = probe(copy)
+    assert len(calls) == 1 and again == first
+    again.frame_pts.clear()  # a caller changing its copy changes nobody else's
+    assert probe(copy).frame_pts == first.frame_pts and len(calls) == 1
+    with pytest.raises(InputError, match="over the limit"):  # limits still apply to a reused report
+        probe(copy, LimitsConfig(max_duration_s=1))
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file changed
+    probe(copy)
+    assert len(calls) == 2
+
+
 def test_playlists_are_not_followed(tmp_path: Path) -> None:
     """An HLS playlist pointing at another file is refused by the demuxer whitelist, not opened."""
     (tmp_path / "secret.ts").write_bytes(b"\x47" * 188 * 10)

@@ -3,16 +3,20 @@
 ``probe(path, limits)`` returns :class:`MediaInfo` or raises :class:`InputError` naming the file and
 the reason: missing, empty, too big, not media, truncated, crashed the decoder, over a limit, or (with
 ``require_video``) audio-only. Frame counts and timestamps come from a full demux of the video packets
-(no decoding), so files without a frame count in the header and variable-frame-rate files are exact.
+(no decoding), so files without a frame count in the header and variable-frame-rate files are exact. The
+child's report is reused while the file is unchanged, so probing a file again in a process is free.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -98,6 +102,30 @@ def _worker_command(path: str, limits: LimitsConfig) -> list[str]:
         str(limits.probesize_bytes),
         str(int(limits.analyzeduration_s * 1_000_000)),
     ]
+
+
+_REPORTS: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_REPORTS_LOCK = threading.Lock()
+REPORTS_KEPT = 64
+"""Child reports kept per process: a job, the analysis it loads and its stages probe one file several times."""
+
+
+def _report(path: str, limits: LimitsConfig) -> dict[str, Any]:
+    """The child's report on ``path``, reused while the file is unchanged (same size and modification
+    time) and probed the same way; failures are never reused (a timeout may not recur)."""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, tuple(_worker_command(path, limits)), limits.probe_timeout_s)
+    with _REPORTS_LOCK:
+        if key in _REPORTS:
+            _REPORTS.move_to_end(key)
+            return copy.deepcopy(_REPORTS[key])
+    raw = _run_worker(path, limits)
+    if "error" not in raw:
+        with _REPORTS_LOCK:
+            _REPORTS[key] = copy.deepcopy(raw)
+            while len(_REPORTS) > REPORTS_KEPT:
+                _REPORTS.popitem(last=False)
+    return raw
 
 
 def _run_worker(path: str, limits: LimitsConfig) -> dict[str, Any]:
@@ -226,7 +254,7 @@ def probe(path: str | os.PathLike[str], limits: LimitsConfig | None = None, *, r
     path = str(path)
     limits = limits or LimitsConfig()
     size = _check_file(path, limits)
-    raw = _run_worker(path, limits)
+    raw = _report(path, limits)
     if "error" in raw:
         raise InputError(path, f"is not a media file FFmpeg can read ({raw['error']})")
     fields: dict[str, Any] = {
