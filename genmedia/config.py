@@ -297,14 +297,18 @@ class Config(_Strict):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
 
-    def model(self, name: str) -> ModelConfig:
-        """The model entry ``name``, or a ConfigError listing the configured ones."""
+    def model(self, name: str, backend: str | None = None, role: str = "model") -> ModelConfig:
+        """The model entry ``name``, or a ConfigError listing the configured ones; with ``backend``, a
+        ConfigError too when the entry names another backend (``role`` says what the entry is for)."""
         try:
-            return self.models[name]
+            entry = self.models[name]
         except KeyError:
             raise ConfigError(
                 f"no model {name!r} in the config; configured: {', '.join(sorted(self.models)) or 'none'}"
             ) from None
+        if backend is not None and entry.backend != backend:
+            raise ConfigError(f"models.{name}.backend: {entry.backend!r} is not {role} backend ({backend})")
+        return entry
 
     def gpu_types(self) -> set[str]:
         """Every GPU type any model names a resource entry for."""

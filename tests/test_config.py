@@ -75,3 +75,10 @@ def test_environment_overrides_storage_root_and_ray_address(monkeypatch: pytest.
 def test_unknown_model_lists_configured_ones() -> None:
     with pytest.raises(ConfigError, match="no model 'nope' in the config; configured: transcriber"):
         Config().model("nope")
+
+
+def test_a_model_entry_with_another_backend_is_refused_by_name() -> None:
+    cfg = Config()
+    assert cfg.model("transcriber", "faster-whisper").backend == "faster-whisper"
+    with pytest.raises(ConfigError, match=r"models.transcriber.backend: 'faster-whisper' is not an image-generator backend \(sdxl-turbo\)"):
+        cfg.model("transcriber", "sdxl-turbo", "an image-generator")

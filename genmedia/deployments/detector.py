@@ -18,7 +18,7 @@ import numpy as np
 
 from genmedia.analysis.faces import BACKEND as HAAR, HaarFaces
 from genmedia.config import Config
-from genmedia.errors import ConfigError, ModelUnavailable
+from genmedia.errors import ModelUnavailable
 
 ULTRALYTICS = "ultralytics"
 DEFAULT_KEY = "detector"
@@ -53,9 +53,7 @@ class Detector:
 
         from genmedia.models.registry import resolve
 
-        entry = cfg.model(key)
-        if entry.backend != ULTRALYTICS:
-            raise ConfigError(f"models.{key}.backend: {entry.backend!r} is not a detector backend ({ULTRALYTICS})")
+        entry = cfg.model(key, ULTRALYTICS, "a detector")
         directory = resolve(cfg, key)
         options: dict[str, Any] = dict(entry.options)
         self.conf = float(options.get("confidence", 0.25))

@@ -40,9 +40,7 @@ class ImageGenerator:
 
         from genmedia.models.registry import resolve
 
-        entry = cfg.model(key)
-        if entry.backend != SDXL_TURBO:
-            raise ConfigError(f"models.{key}.backend: {entry.backend!r} is not an image-generator backend ({SDXL_TURBO})")
+        entry = cfg.model(key, SDXL_TURBO, "an image-generator")
         options: dict[str, Any] = dict(entry.options)
         self.steps = int(options.get("steps", 2))
         if not 1 <= self.steps <= 4:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from genmedia.config import Config
-from genmedia.errors import ConfigError, InputError
+from genmedia.errors import InputError
 
 PHI3 = "phi-3"
 DEFAULT_KEY = "text_writer"
@@ -40,9 +40,7 @@ class TextWriter:
 
         from genmedia.models.registry import resolve
 
-        entry = cfg.model(key)
-        if entry.backend != PHI3:
-            raise ConfigError(f"models.{key}.backend: {entry.backend!r} is not a text-writer backend ({PHI3})")
+        entry = cfg.model(key, PHI3, "a text-writer")
         options: dict[str, Any] = dict(entry.options)
         self.max_new_tokens = int(options.get("max_new_tokens", 60))
         self.temperature = float(options.get("temperature", 0.0))

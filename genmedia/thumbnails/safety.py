@@ -58,9 +58,7 @@ class ClipSafetyFilter:
 
         from genmedia.models.registry import resolve
 
-        entry = cfg.model(key)
-        if entry.backend != CLIP_FILTER:
-            raise ConfigError(f"models.{key}.backend: {entry.backend!r} is not a safety-check backend ({CLIP_FILTER})")
+        entry = cfg.model(key, CLIP_FILTER, "a safety-check")
         options: dict[str, Any] = dict(entry.options)
         self.threshold = float(options.get("threshold", 0.5))
         self.unsafe = tuple(options.get("unsafe", UNSAFE))
@@ -106,6 +104,4 @@ def load_safety_check(cfg: Config, generator_key: str) -> SafetyCheck:
             f"models.{generator_key}: generated thumbnails need a safety check, but models.{key} is not configured "
             f"(add a '{CLIP_FILTER}' model with open_clip weights, e.g. the scene embedder's)"
         )
-    if entry.backend == CLIP_FILTER:
-        return ClipSafetyFilter(cfg, key)
-    raise ConfigError(f"models.{key}.backend: {entry.backend!r} is not a safety-check backend ({CLIP_FILTER})")
+    return ClipSafetyFilter(cfg, key)
