@@ -134,7 +134,7 @@ class _LocalBackend:
         return record.id
 
     def get(self, job_id: str) -> JobView:
-        record = self.store.get(job_id)
+        record = self.store.get(job_id, lost_after_s=self.cfg.jobs.lost_after_s)
         if record is None:
             raise InputError(job_id, "no such job")
         return _local_view(record)

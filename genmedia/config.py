@@ -271,6 +271,10 @@ class JobsConfig(_Strict):
 
     store_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the cache dir.")
     max_retries: int = Field(1, ge=0, description="Retries of a failed task before a video is marked failed.")
+    heartbeat_s: float = Field(10, gt=0, description="A running job touches its record this often.")
+    lost_after_s: float = Field(
+        120, gt=0, description="A running job silent this long (no heartbeat, no progress) is reported failed, as lost."
+    )
 
 
 def _default_models() -> dict[str, ModelConfig]:

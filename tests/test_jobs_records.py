@@ -56,6 +56,57 @@ def test_retry_requeues_unfinished_and_failed_but_not_done(tmp_path: Path) -> No
     assert store.list(batch="other") == []
 
 
+def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from genmedia.jobs import records
+
+    store = _store(tmp_path)
+    silent, beating, waiting, done = (store.create("analyze", f"v{i}", {}) for i in range(4))
+    for job in (silent, beating, done):
+        store.start(job.id)
+    store.finish(done.id, JobResult(job="analyze", input="v3", status=JobStatus.done))
+    assert store.get(silent.id, lost_after_s=120).status is JobState.running  # not silent long enough yet
+    later = records._now() + dt.timedelta(seconds=100)
+    monkeypatch.setattr(records, "_now", lambda: later)
+    assert store.heartbeat(beating.id)
+    monkeypatch.setattr(records, "_now", lambda: later + dt.timedelta(seconds=100))  # 200 s after the start
+    lost = store.get(silent.id, lost_after_s=120)
+    assert lost.status is JobState.failed and lost.error.startswith("job lost: no word from its worker for 120 s")
+    assert store.get(beating.id, lost_after_s=120).status is JobState.running  # beat 100 s ago
+    assert store.get(waiting.id, lost_after_s=120).status is JobState.queued  # waiting its turn is not lost
+    assert store.get(done.id, lost_after_s=120).status is JobState.done
+    assert not store.heartbeat(silent.id) and not store.heartbeat(done.id)  # a late worker learns it is over
+
+
+def test_a_running_job_beats_while_a_stage_reports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from pydantic import BaseModel
+
+    from genmedia.jobs import runner
+
+    class NoParams(BaseModel):
+        pass
+
+    def quiet_job(cfg, video, params, progress):  # noqa: ANN001, ANN202 - one long stage without progress reports
+        time.sleep(0.5)
+        return JobResult(job="quiet", input=video, status=JobStatus.done)
+
+    monkeypatch.setattr(runner, "get_job", lambda name: registry.JobSpec("quiet", NoParams, quiet_job))
+    store = _store(tmp_path)
+    beats: list[str] = []
+    real = store.heartbeat
+    monkeypatch.setattr(store, "heartbeat", lambda job_id: beats.append(job_id) or real(job_id))
+    cfg = load_config(None, jobs={"heartbeat_s": 0.1})
+    record = store.create("quiet", str(tmp_path / "v.mp4"), {})
+    finished = runner.execute(cfg, store, record.id)
+    assert finished.status is JobState.done, finished.error
+    assert len(beats) >= 3 and set(beats) == {record.id}
+    time.sleep(0.3)
+    assert len(beats) <= 5, "the heartbeat stops with the job"
+
+
 def test_uploads_are_recorded(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.add_upload("a" * 32, "clip.mp4", "/x/uploads/a/clip.mp4", 123)

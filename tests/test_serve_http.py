@@ -315,6 +315,25 @@ def test_cancel_a_job(api: Api, tiny_clip: Path) -> None:
         assert c.delete("/v1/jobs/" + "2" * 32).status_code == 404
 
 
+def test_a_job_whose_worker_went_away_reads_as_lost_not_running(api: Api) -> None:
+    """A job started by a replica that died (its Ray task died with it) stops beating; polling says so."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from genmedia.jobs import records
+
+    store = records.JobStore.from_config(api.cfg)
+    orphan = store.create("analyze", "s3://media/orphan.mp4", {})
+    store.start(orphan.id)
+    silent_since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=api.cfg.jobs.lost_after_s + 5)
+    with store._engine.begin() as conn:  # noqa: SLF001 - age the record as if its worker had died long ago
+        conn.execute(update(records._jobs).where(records._jobs.c.id == orphan.id).values(updated_at=silent_since))  # noqa: SLF001
+    with api.client() as c:
+        view = c.get(f"/v1/jobs/{orphan.id}").json()
+    assert view["status"] == "failed" and view["error"].startswith("job lost"), view
+
+
 def test_sdk_over_http_uploads_waits_and_downloads(api: Api, tiny_clip: Path, tmp_path: Path) -> None:
     from genmedia import Client
     from genmedia.client import ApiError

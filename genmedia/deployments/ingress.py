@@ -181,7 +181,7 @@ def create_api(state: ApiState) -> FastAPI:
         return JobAccepted(id=record.id, status=record.status.value, url=f"/v1/jobs/{record.id}")
 
     def get_record(job_id: str) -> JobRecord:
-        record = state.store.get(job_id) if re.fullmatch(r"[0-9a-f]{32}", job_id) else None
+        record = state.store.get(job_id, lost_after_s=cfg.jobs.lost_after_s) if re.fullmatch(r"[0-9a-f]{32}", job_id) else None
         if record is None:
             raise HTTPException(404, f"no job {job_id}")
         return record

@@ -148,8 +148,11 @@ class JobStore:
             conn.execute(_jobs.insert().values(**row))
         return self.get(row["id"])  # type: ignore[return-value]
 
-    def get(self, job_id: str) -> JobRecord | None:
-        """The job ``job_id``, or None."""
+    def get(self, job_id: str, *, lost_after_s: float | None = None) -> JobRecord | None:
+        """The job ``job_id``, or None. With ``lost_after_s``, a job that looks lost is first marked
+        failed (:meth:`fail_if_lost`), so a record never says ``running`` for a job nobody runs."""
+        if lost_after_s is not None:
+            self.fail_if_lost(job_id, lost_after_s)
         with self._engine.connect() as conn:
             row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).mappings().first()
         return _to_record(row) if row else None
@@ -189,6 +192,22 @@ class JobStore:
         """Record a job's result (done, skipped or failed); False when it had been cancelled meanwhile."""
         state = _RESULT_STATE[result.status]
         return self._update_unfinished(job_id, status=state.value, result=result.model_dump(mode="json"), error=result.error)
+
+    def heartbeat(self, job_id: str) -> bool:
+        """Say the job is still being worked on; False once it has finished or been cancelled."""
+        return self._update_unfinished(job_id)
+
+    def fail_if_lost(self, job_id: str, lost_after_s: float) -> bool:
+        """Mark the job failed if it looks lost: running without a heartbeat or progress for
+        ``lost_after_s`` (its worker, or the API replica that started it, went away). True when it was.
+        Queued jobs are left alone: they may wait their turn (a backfill, the SDK's thread pool)."""
+        cutoff = _now() - _dt.timedelta(seconds=lost_after_s)
+        error = (f"job lost: no word from its worker for {lost_after_s:g} s (the worker or the API replica that "
+                 "started it went away); submit it again, finished outputs are reused")
+        stmt = (update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status == JobState.running.value, _jobs.c.updated_at < cutoff)
+                .values(status=JobState.failed.value, error=error, updated_at=_now()))
+        with self._engine.begin() as conn:
+            return conn.execute(stmt).rowcount > 0
 
     def fail(self, job_id: str, error: str) -> bool:
         """Record that the job failed with the one-line reason ``error``."""

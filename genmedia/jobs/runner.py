@@ -1,13 +1,16 @@
 """Execute one recorded job: look it up in the job store, run it through the job registry, record the outcome.
 
 The HTTP API runs :func:`execute` as a Ray task (:func:`submit`); the SDK's local mode runs it in a
-thread. Progress goes to the store (at most a few writes a second), and a job cancelled in the store
-stops at its next progress report.
+thread. Progress goes to the store (at most a few writes a second), a heartbeat touches the record
+while the job runs (so a job whose worker went away shows as lost, not running forever), and a job
+cancelled in the store stops at its next progress report.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +25,8 @@ from genmedia.pipelines.registry import get_job
 from genmedia.progress import ProgressFn
 from genmedia.serving.security import check_input_uri, safe_upload_name
 from genmedia.storage import CHUNK, atomic_local_file
+
+log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5
 MAX_REDIRECTS = 3
@@ -92,6 +97,8 @@ def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | No
         raise KeyError(f"no job {job_id}")
     if not store.start(job_id):
         return record
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(store, job_id, cfg.jobs.heartbeat_s, stop), daemon=True, name=f"heartbeat-{job_id}").start()
     try:
         spec = get_job(record.job)
         params = spec.parse_params(record.params)
@@ -103,7 +110,19 @@ def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | No
         store.fail(job_id, str(e))
     except Exception as e:  # noqa: BLE001 - recorded as the job's error, never lost
         store.fail(job_id, f"internal error: {type(e).__name__}: {e}")
+    finally:
+        stop.set()
     return store.get(job_id)  # type: ignore[return-value]
+
+
+def _heartbeat(store: JobStore, job_id: str, every_s: float, stop: threading.Event) -> None:
+    """Touch the job's record every ``every_s`` until ``stop`` (stages may report progress rarely)."""
+    while not stop.wait(every_s):
+        try:
+            if not store.heartbeat(job_id):
+                return
+        except Exception:  # noqa: BLE001 - a store hiccup must not end the job; the next beat retries
+            log.warning("job %s: heartbeat failed", job_id, exc_info=True)
 
 
 @ray.remote(num_cpus=0)
