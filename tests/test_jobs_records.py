@@ -184,3 +184,64 @@ def test_scheme_and_bucket_rules() -> None:
 ])
 def test_upload_names_are_sanitised(name: str, expected: str) -> None:
     assert safe_upload_name(name) == expected
+
+
+def test_http_inputs_are_fetched_from_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Against DNS rebinding, the download (with a relative redirect) connects to the address each hop's
+    check resolved: the name is looked up once per hop, by the check, never again by the HTTP client
+    (whose own lookup a rebinding DNS server could answer with a private address)."""
+    import http.server
+    import ipaddress
+    import threading
+
+    from genmedia.jobs.runner import fetch_http
+    from genmedia.serving import security
+
+    hosts: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            hosts.append(self.headers["Host"])
+            if self.path == "/start":
+                self.send_response(302)
+                self.send_header("Location", "/media/clip.mp4")
+                self.end_headers()
+                return
+            body = b"\x00\x00\x00\x18ftypmp42" * 100
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lookups: list[str] = []
+    real_dns = socket.getaddrinfo
+
+    def counting_dns(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host != "media.test":
+            return real_dns(host, *args, **kwargs)
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+
+    def loopback_counts_as_public(uri: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+        if not addr.is_loopback:
+            raise InputError(uri, f"points at a non-public address ({addr})")
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting_dns)
+    monkeypatch.setattr(security, "_check_address", loopback_counts_as_public)
+    cfg = load_config(None, storage={"cache_dir": str(tmp_path)}, serve={"allowed_input_schemes": ["http"]})
+    port = server.server_address[1]
+    try:
+        path = fetch_http(cfg, f"http://media.test:{port}/start")
+    finally:
+        server.shutdown()
+    assert path.read_bytes().startswith(b"\x00\x00\x00\x18ftyp") and path.name == "start"
+    assert hosts == [f"media.test:{port}"] * 2, "the server saw the host name, not the address"
+    assert lookups == ["media.test", "media.test"], "one lookup per hop (the check's), none by the HTTP client"
+    with pytest.raises(InputError, match="non-public address"):  # a hop whose name resolves privately is refused
+        monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.9.9", 0))])
+        fetch_http(cfg, "http://media.test/clip.mp4")

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 import ray
@@ -23,7 +23,7 @@ from genmedia.errors import GenmediaError, InputError
 from genmedia.jobs.records import JobRecord, JobStore
 from genmedia.pipelines.registry import get_job
 from genmedia.progress import ProgressFn
-from genmedia.serving.security import check_input_uri, safe_upload_name
+from genmedia.serving.security import input_address, safe_upload_name
 from genmedia.storage import CHUNK, atomic_local_file
 
 log = logging.getLogger(__name__)
@@ -57,16 +57,18 @@ def store_progress(store: JobStore, job_id: str, also: ProgressFn | None = None)
 def fetch_http(cfg: Config, uri: str) -> Path:
     """Download an ``http(s)://`` input into the cache, re-checking every redirect hop against the SSRF rules.
 
-    The size is capped by ``limits.max_file_bytes`` while streaming. Returns the local file.
+    Each hop connects to the address that passed the check (the host name goes in the Host header and
+    TLS's SNI and certificate check), so DNS cannot swap in a private address after the check. The size
+    is capped by ``limits.max_file_bytes`` while streaming. Returns the local file.
     """
     dest = cfg.storage.cache_path / "inputs" / "http" / hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16] / safe_upload_name(Path(urlsplit(uri).path).name or "input")
     url = uri
     with httpx.Client(follow_redirects=False, timeout=60) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            check_input_uri(url, cfg.serve)
-            with client.stream("GET", url) as resp:
+            target, headers, extensions = _pinned(url, input_address(url, cfg.serve))
+            with client.stream("GET", target, headers=headers, extensions=extensions) as resp:
                 if resp.is_redirect:
-                    url = str(resp.next_request.url) if resp.next_request else ""
+                    url = urljoin(url, resp.headers.get("location", ""))
                     continue
                 if resp.status_code != 200:
                     raise InputError(uri, f"download failed: HTTP {resp.status_code}")
@@ -79,6 +81,15 @@ def fetch_http(cfg: Config, uri: str) -> Path:
                         f.write(block)
                 return dest
     raise InputError(uri, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``url`` with its host replaced by ``address``, the Host header, and the TLS server name."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    target = urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
+    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme.lower() == "https" else {}
+    return target, {"Host": parts.netloc}, extensions
 
 
 def _local_source(cfg: Config, video: str) -> str:

@@ -70,7 +70,8 @@ def _check_address(uri: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address
         raise InputError(uri, f"points at a non-public address ({addr}); loopback, private and link-local hosts are refused")
 
 
-def _check_host(uri: str, host: str) -> None:
+def _public_addresses(uri: str, host: str) -> list[str]:
+    """The addresses ``host`` stands for, each checked to be public (InputError otherwise)."""
     host = host.strip("[]").rstrip(".").lower()
     if not host:
         raise InputError(uri, "names no host")
@@ -82,22 +83,19 @@ def _check_host(uri: str, host: str) -> None:
         literal = _ipv4_literal(host)
     if literal is not None:
         _check_address(uri, literal)
-        return
+        return [str(literal)]
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise InputError(uri, f"host {host!r} does not resolve") from None
-    for info in infos:
-        _check_address(uri, ipaddress.ip_address(info[4][0].split("%")[0]))
+    addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+    for address in addresses:
+        _check_address(uri, ipaddress.ip_address(address))
+    return addresses
 
 
-def check_input_uri(uri: str, serve: ServeConfig) -> str:
-    """``uri`` if a caller may submit it as a job input, else InputError saying why.
-
-    Only the configured schemes (``serve.allowed_input_schemes``) pass, never ``file://`` or a bare path;
-    S3 buckets must be in ``serve.allowed_buckets`` when that list is set; HTTP(S) hosts must resolve only
-    to public addresses (loopback, private, link-local, reserved and numeric-trick forms are refused).
-    """
+def _checked(uri: str, serve: ServeConfig) -> tuple[str, list[str]]:
+    """``uri`` stripped and the checked public addresses of its host (none for S3); see :func:`check_input_uri`."""
     uri = uri.strip()
     try:
         parts = urlsplit(uri)
@@ -116,9 +114,30 @@ def check_input_uri(uri: str, serve: ServeConfig) -> str:
             raise InputError(uri, "names no bucket")
         if serve.allowed_buckets and parts.netloc not in serve.allowed_buckets:
             raise InputError(uri, f"bucket {parts.netloc!r} is not allowed; allowed: {', '.join(serve.allowed_buckets)}")
-        return uri
-    _check_host(uri, parts.hostname or "")
-    return uri
+        return uri, []
+    return uri, _public_addresses(uri, parts.hostname or "")
+
+
+def check_input_uri(uri: str, serve: ServeConfig) -> str:
+    """``uri`` if a caller may submit it as a job input, else InputError saying why.
+
+    Only the configured schemes (``serve.allowed_input_schemes``) pass, never ``file://`` or a bare path;
+    S3 buckets must be in ``serve.allowed_buckets`` when that list is set; HTTP(S) hosts must resolve only
+    to public addresses (loopback, private, link-local, reserved and numeric-trick forms are refused).
+    """
+    return _checked(uri, serve)[0]
+
+
+def input_address(uri: str, serve: ServeConfig) -> str:
+    """The checked public address to fetch an ``http(s)://`` input from (see :func:`check_input_uri`).
+
+    Connect to this address, not to the host name: a second lookup could be answered differently by a
+    DNS server that first gave a public address and then a private one (DNS rebinding).
+    """
+    uri, addresses = _checked(uri, serve)
+    if not addresses:
+        raise InputError(uri, "is not an http(s) URI")
+    return addresses[0]
 
 
 # ---------------------------------------------------------------------------------- upload names
