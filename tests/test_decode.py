@@ -110,3 +110,29 @@ def test_a_short_video_is_split_so_its_segments_fill_the_cpus(ray_session, sampl
     assert set(s.start_pts for s in segments) <= set(info.keyframe_pts) | {info.frame_pts[0]}
     assert len(video_segments(info, DecodeConfig(segment_seconds=60, min_segment_seconds=30))) == 1
     assert len(video_segments(info, DecodeConfig(segment_seconds=2, min_segment_seconds=30))) > 2, "segment_seconds caps the length"
+
+
+def test_a_worker_without_the_drivers_copy_stages_the_input_itself(s3_server: str, s3_bucket: str, sample_clip, tmp_path) -> None:  # noqa: ANN001
+    """Multi-node without shared storage: the driver staged s3://... on its node; a task elsewhere gets
+    the same MediaInfo, finds no file at its path and stages the URI on its own node."""
+    import boto3
+
+    from genmedia.config import StorageConfig
+    from genmedia.errors import InputError
+    from genmedia.media.origin import origin_of
+    from genmedia.storage import stage_input
+
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").upload_file(str(sample_clip[0]), s3_bucket, "in/clip.mp4")
+    uri = f"s3://{s3_bucket}/in/clip.mp4"
+    driver = StorageConfig(cache_dir=str(tmp_path / "driver-node"), s3_endpoint_url=s3_server)
+    staged = stage_input(uri, driver)
+    info = probe(staged).model_copy(update={"origin": origin_of(uri, driver)})
+    expected, _, _ = _all(info, fmt="gray", width=80)
+    staged.rename(tmp_path / "elsewhere.mp4")  # what a worker on another node sees: no file at info.path
+    frames, index, _ = _all(info, fmt="gray", width=80)
+    assert frames.tobytes() == expected.tobytes() and len(index) == info.frame_count
+    assert staged.exists(), "staged again from the URI on this node"
+    assert origin_of(str(staged), driver) is None  # a local input has nothing to stage from
+    staged.unlink()
+    with pytest.raises(InputError, match="not on this node"):
+        _all(info.model_copy(update={"origin": None}), fmt="gray", width=80)

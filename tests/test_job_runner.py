@@ -49,3 +49,20 @@ def test_a_changed_input_file_at_the_same_path_is_a_new_job(ray_session, sample_
     music.write_bytes(b"second version")
     changed = run_job(ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)})
     assert changed.status is JobStatus.done and changed.params_hash != first.params_hash and len(calls) == 2
+
+
+def test_a_job_on_an_s3_input_tells_its_workers_where_the_input_came_from(ray_session, sample_clip, s3_server: str, s3_bucket: str) -> None:  # noqa: ANN001
+    import boto3
+
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").upload_file(str(sample_clip[0]), s3_bucket, "in/origin.mp4")
+    cfg = ray_session.model_copy(update={"storage": ray_session.storage.model_copy(update={"s3_endpoint_url": s3_server})})
+    seen = []
+
+    def work(ctx: JobContext) -> JobOutcome:
+        seen.append(ctx.info.origin)
+        return JobOutcome("nothing", {})
+
+    run_job(cfg, f"s3://{s3_bucket}/in/origin.mp4", "unit-origin", _Params(), work)
+    run_job(cfg, str(sample_clip[0]), "unit-origin", _Params(level=3), work)
+    assert seen[0].uri == f"s3://{s3_bucket}/in/origin.mp4" and seen[0].storage.s3_endpoint_url == s3_server
+    assert seen[1] is None, "a local input is read where it is"

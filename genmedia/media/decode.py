@@ -171,7 +171,7 @@ def iter_frames(
     all_pts = info.frame_pts
     start = segment.start_pts if segment else None
     end = segment.end_pts if segment else None
-    container, stream = _open_video(info.path, threads, skip_loop_filter)
+    container, stream = _open_video(info.local_path, threads, skip_loop_filter)
     last: int | None = None
     try:
         if start is not None and start > all_pts[0]:

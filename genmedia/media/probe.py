@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from genmedia.config import LimitsConfig
 from genmedia.errors import InputError
+from genmedia.media.origin import Origin, local_media_path
 
 VFR_TOLERANCE = 0.10
 """Frame durations spread by more than this fraction of the median make a stream variable-rate."""
@@ -75,6 +76,12 @@ class MediaInfo(BaseModel):
     stream_count: int = 0
     frame_pts: list[int] = Field(default_factory=list, exclude=True, repr=False)
     keyframe_pts: list[int] = Field(default_factory=list, exclude=True, repr=False)
+    origin: Origin | None = Field(None, exclude=True, repr=False, description="Set by a job: where a worker re-stages the input.")
+
+    @property
+    def local_path(self) -> str:
+        """The file on this node: :attr:`path`, or a copy staged here from :attr:`origin` (multi-node)."""
+        return local_media_path(self.path, self.origin)
 
     @property
     def has_audio(self) -> bool:

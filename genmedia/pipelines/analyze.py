@@ -396,12 +396,12 @@ def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type, key: str) -> pd.D
 
 
 @ray.remote(num_cpus=1, max_retries=1)
-def _audio_task(path: str) -> Any:
+def _audio_task(info: MediaInfo) -> Any:
     """Stream the first audio track through :func:`genmedia.analysis.audio.analyse_audio` (a Ray task)."""
     from genmedia.analysis.audio import SAMPLE_RATE, analyse_audio
     from genmedia.media.audio import iter_audio
 
-    return analyse_audio(iter_audio(path, SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE)
+    return analyse_audio(iter_audio(info.local_path, SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -508,7 +508,7 @@ def _missing_ranges(missing: np.ndarray, info: MediaInfo) -> str:
 
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
     cfg, info = ctx.cfg, ctx.info
-    audio_ref = _audio_task.remote(str(ctx.path)) if params.audio and info.has_audio else None
+    audio_ref = _audio_task.remote(info) if params.audio and info.has_audio else None
     signals = collect_signals(build(cfg, [info], params), [info], ctx.progress)[0]
     if signals.missing.size:
         ctx.warnings.append(

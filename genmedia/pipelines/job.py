@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from genmedia.config import Config
+from genmedia.media.origin import origin_of
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import init_ray
@@ -65,7 +66,7 @@ def run_job(
     started = time.perf_counter()
     progress("probe", 0, 1)
     path = stage_input(source, cfg.storage)
-    info = probe(path, cfg.limits, require_video=require_video)
+    info = probe(path, cfg.limits, require_video=require_video).model_copy(update={"origin": origin_of(source, cfg.storage)})
     progress("probe", 1, 1)
     param_values = params.model_dump(mode="json")
     hashed = dict(param_values)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from genmedia.config import Config
 from genmedia.deployments.transcriber import ChunkTranscript, TranscribeRequest, Transcriber
 from genmedia.errors import InputError
+from genmedia.media.origin import Origin, local_media_path
 from genmedia.models.registry import resolve
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
@@ -124,11 +125,13 @@ class ChunkTranscriber:
     decodes it (CTranslate2 and NumPy release the GIL).
     """
 
-    def __init__(self, cfg: Config, key: str = TRANSCRIBER_KEY, denoise: bool = True, diarize: bool = True):
+    def __init__(self, cfg: Config, key: str = TRANSCRIBER_KEY, denoise: bool = True, diarize: bool = True,
+                 origin: Origin | None = None):
+        """``origin``: where to re-stage the input when its path is not on this actor's node."""
         resolve(cfg, key)  # unstaged weights fail here, with the registry's one-line message
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-transcriber")
         self._transcriber = self._threads.submit(Transcriber, cfg, key)
-        self.denoise, self.diarize = denoise, diarize
+        self.denoise, self.diarize, self.origin = denoise, diarize, origin
 
     @property
     def transcriber(self) -> Transcriber:
@@ -138,7 +141,7 @@ class ChunkTranscriber:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         transcripts, features = [], []
         for path, start, end, request in zip(batch["path"], batch["start"], batch["end"], batch["request"]):
-            audio = chunking.read_range(str(path), float(start), float(end))
+            audio = chunking.read_range(local_media_path(str(path), self.origin), float(start), float(end))
             feats = self._threads.submit(diarization.describe, audio, offset=float(start)) if self.diarize else None
             clean = spectral_gate(audio) if self.denoise else audio
             req = TranscribeRequest.model_validate_json(str(request))
@@ -148,8 +151,9 @@ class ChunkTranscriber:
                 "features": np.array(features, dtype=object)}
 
 
-def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params) -> ray.data.Dataset:
-    """The transcription dataset: one row per chunk in, its transcript and voice features out."""
+def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params, origin: Origin | None = None) -> ray.data.Dataset:
+    """The transcription dataset: one row per chunk in, its transcript and voice features out (``origin``:
+    where an actor on another node re-stages the input)."""
     request = TranscribeRequest(
         language=languages.whisper_code(params.source_language) if params.source_language else None,
         vad=params.vad, beam_size=params.beam_size, per_segment_language=params.per_segment_language,
@@ -160,7 +164,7 @@ def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], param
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
     return ds.map_batches(
         ChunkTranscriber,
-        fn_constructor_kwargs={"cfg": cfg, "key": TRANSCRIBER_KEY, "denoise": params.denoise, "diarize": params.diarize},
+        fn_constructor_kwargs={"cfg": cfg, "key": TRANSCRIBER_KEY, "denoise": params.denoise, "diarize": params.diarize, "origin": origin},
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(min_size=max(1, replicas.min), max_size=max(1, replicas.max)),
         **model_options(cfg, TRANSCRIBER_KEY),
@@ -168,13 +172,13 @@ def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], param
 
 
 def transcribe(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params,
-               progress: ProgressFn = no_progress) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
+               progress: ProgressFn = no_progress, origin: Origin | None = None) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
     """Run stage 2 and return the chunks' transcripts in time order plus all voice features."""
     if not chunks:
         return [], diarization.SpeechFeatures.empty()
     results: dict[int, tuple[ChunkTranscript, diarization.SpeechFeatures]] = {}
     progress("transcribe", 0, len(chunks))
-    for row in build(cfg, path, chunks, params).iter_rows():
+    for row in build(cfg, path, chunks, params, origin).iter_rows():
         results[int(row["index"])] = (ChunkTranscript.from_json(row["transcript"]),
                                       diarization.SpeechFeatures.from_dict(json.loads(row["features"])))
         progress("transcribe", len(results), len(chunks))
@@ -288,7 +292,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     levels, chunks = chunking.scan(ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress)
     if levels.size == 0 or float(levels.max()) < -60.0:
         chunks = []  # digital silence: nothing to transcribe
-    results, features = transcribe(cfg, ctx.path, chunks, params, ctx.progress)
+    results, features = transcribe(cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin)
     segments = sorted((s for r in results for s in r.segments), key=lambda s: s.start)
     removed = [s for r in results for s in r.removed]
     main = _main_language(segments, params.source_language and languages.whisper_code(params.source_language))

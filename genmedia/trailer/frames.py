@@ -85,7 +85,7 @@ def decode_span(info: MediaInfo, start: float, count: int, rate: Fraction, width
     """
     cw, ch = coded_size(info, width, height)
     try:
-        container = av.open(info.path, options={"protocol_whitelist": "file"})
+        container = av.open(info.local_path, options={"protocol_whitelist": "file"})
     except av.error.FFmpegError as e:
         raise InputError(info.path, f"cannot be opened for decoding ({e})") from None
     try:
