@@ -58,6 +58,40 @@ def s3_bucket(s3_server: str) -> str:
     return name
 
 
+# ------------------------------------------------------------------------------------ SQL databases
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server (pgserver's bundled binaries) listening on a Unix socket only, for the whole
+    session; yields the URL of its maintenance database. Stopped and removed at the end."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("pg-runtime")))  # pgserver's lock files; CI has none
+        import pgserver
+
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database for a store test: a SQLite file, or a fresh database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    from sqlalchemy import create_engine, text
+
+    admin_url = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return admin_url.replace("/postgres?", f"/{name}?", 1)
+
+
 # --------------------------------------------------------------------------------------- sample media
 
 from pathlib import Path  # noqa: E402

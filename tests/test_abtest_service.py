@@ -19,8 +19,8 @@ from genmedia.errors import InputError
 VARIANTS = ["v0", "v1", "v2"]
 
 
-def service(tmp_path: Path, **settings: float) -> ABTestService:
-    return ABTestService(Store(f"sqlite:///{tmp_path / 'ab.sqlite'}"), ABTestConfig(**settings), seed=0)
+def service(database_url: str, **settings: float) -> ABTestService:
+    return ABTestService(Store(database_url), ABTestConfig(**settings), seed=0)
 
 
 def feed(svc: ABTestService, video: str, variant: str, impressions: int, clicks: int, *, segment: str | None = None, tag: str = "") -> None:
@@ -41,8 +41,8 @@ def test_default_store_is_a_sqlite_file_in_the_cache_dir(tmp_path: Path) -> None
         assert conn.execute(text("select video, status from ab_experiments")).all() == [("vid", "active")]
 
 
-def test_experiment_lifecycle_and_bad_requests(tmp_path: Path) -> None:
-    svc = service(tmp_path)
+def test_experiment_lifecycle_and_bad_requests(database_url: str) -> None:
+    svc = service(database_url)
     with pytest.raises(NotFound):
         svc.choose("nope")
     info = svc.create("vid", VARIANTS, explore_floor=0.1)
@@ -60,8 +60,8 @@ def test_experiment_lifecycle_and_bad_requests(tmp_path: Path) -> None:
     assert svc.choose("vid").variant in VARIANTS
 
 
-def test_events_are_idempotent_by_event_id(tmp_path: Path) -> None:
-    svc = service(tmp_path)
+def test_events_are_idempotent_by_event_id(database_url: str) -> None:
+    svc = service(database_url)
     svc.create("vid", VARIANTS)
     assert svc.record("vid", "impression", "e1", "v1").accepted
     assert not svc.record("vid", "impression", "e1", "v1").accepted
@@ -71,8 +71,8 @@ def test_events_are_idempotent_by_event_id(tmp_path: Path) -> None:
     assert (row.impressions, row.clicks, row.ctr) == (1, 1, 1.0)
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    svc = service(tmp_path)
+def test_concurrent_writers_lose_nothing(database_url: str) -> None:
+    svc = service(database_url)
     svc.create("vid", VARIANTS)
     threads, per_thread = 8, 60
     errors: list[BaseException] = []
@@ -99,12 +99,12 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     expected_c = Counter(VARIANTS[(t + i) % 3] for t in range(threads) for i in range(0, per_thread, 4))
     got = {v.variant: (v.impressions, v.clicks) for v in svc.stats("vid").variants}
     assert got == {v: (expected_n[v], expected_c[v]) for v in VARIANTS}
-    with create_engine(f"sqlite:///{tmp_path / 'ab.sqlite'}").connect() as conn:
+    with create_engine(database_url).connect() as conn:
         assert conn.execute(text("select count(*) from ab_events")).scalar() == threads * per_thread * 5 // 4
 
 
-def test_stats_match_beta_posteriors(tmp_path: Path) -> None:
-    svc = service(tmp_path)
+def test_stats_match_beta_posteriors(database_url: str) -> None:
+    svc = service(database_url)
     svc.create("vid", VARIANTS)
     feed(svc, "vid", "v0", 200, 4)
     feed(svc, "vid", "v1", 200, 30)
@@ -118,8 +118,8 @@ def test_stats_match_beta_posteriors(tmp_path: Path) -> None:
     assert stats.winner is None  # 600 impressions < min_impressions (2000)
 
 
-def test_winner_is_declared_after_the_minimum_sample_and_then_always_shown(tmp_path: Path) -> None:
-    svc = service(tmp_path, min_impressions=300)
+def test_winner_is_declared_after_the_minimum_sample_and_then_always_shown(database_url: str) -> None:
+    svc = service(database_url, min_impressions=300)
     svc.create("vid", VARIANTS)
     feed(svc, "vid", "v0", 100, 2)
     feed(svc, "vid", "v1", 100, 2)
@@ -134,8 +134,8 @@ def test_winner_is_declared_after_the_minimum_sample_and_then_always_shown(tmp_p
     assert svc.create("vid", ["a", "b"]).status == "active"
 
 
-def test_no_winner_while_uncertain(tmp_path: Path) -> None:
-    svc = service(tmp_path, min_impressions=300)
+def test_no_winner_while_uncertain(database_url: str) -> None:
+    svc = service(database_url, min_impressions=300)
     svc.create("vid", VARIANTS)
     for v in VARIANTS:
         feed(svc, "vid", v, 120, 6)
@@ -143,8 +143,8 @@ def test_no_winner_while_uncertain(tmp_path: Path) -> None:
     assert svc.stats("vid").winner is None
 
 
-def test_segments_use_their_own_posteriors_once_they_have_data(tmp_path: Path) -> None:
-    svc = service(tmp_path, segment_min_impressions=50, explore_floor=0.0, min_impressions=10**6)
+def test_segments_use_their_own_posteriors_once_they_have_data(database_url: str) -> None:
+    svc = service(database_url, segment_min_impressions=50, explore_floor=0.0, min_impressions=10**6)
     svc.create("vid", VARIANTS)
     # Globally v0 is best; the 'kids' segment loves v2.
     feed(svc, "vid", "v0", 400, 60, segment="adults")
@@ -163,8 +163,8 @@ def test_segments_use_their_own_posteriors_once_they_have_data(tmp_path: Path) -
     assert {v.variant: v.impressions for v in svc.stats("vid", segment="kids").variants} == {"v0": 60, "v1": 60, "v2": 60}
 
 
-def test_a_user_keeps_the_same_variant_while_posteriors_are_unchanged(tmp_path: Path) -> None:
-    svc = service(tmp_path)
+def test_a_user_keeps_the_same_variant_while_posteriors_are_unchanged(database_url: str) -> None:
+    svc = service(database_url)
     svc.create("vid", VARIANTS)
     assert len({svc.choose("vid", user="alice").variant for _ in range(10)}) == 1
     assert len({svc.choose("vid").variant for _ in range(60)}) == 3  # anonymous requests are sampled afresh

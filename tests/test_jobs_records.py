@@ -15,26 +15,22 @@ from genmedia.schemas import JobResult, JobStatus
 from genmedia.serving.security import api_key_digests, check_input_uri, key_allowed, safe_upload_name
 
 
-def _store(tmp_path: Path) -> JobStore:
-    return JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite'}")
-
-
-def test_job_lifecycle_persists_across_store_instances(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_job_lifecycle_persists_across_store_instances(database_url: str) -> None:
+    store = JobStore(database_url)
     record = store.create("analyze", "s3://b/v.mp4", {"sample_fps": 2.0})
     assert record.status is JobState.queued and len(record.id) == 32
     assert store.start(record.id) and store.progress(record.id, "decode", 3, 10)
     result = JobResult(job="analyze", input="s3://b/v.mp4", status=JobStatus.done, files={"shots.json": "s3://o/shots.json"})
     assert store.finish(record.id, result)
-    again = _store(tmp_path).get(record.id)  # a new process would see the same
+    again = JobStore(database_url).get(record.id)  # a new process would see the same
     assert again.status is JobState.done and again.result == result and again.progress.stage == "decode"
     assert again.params == {"sample_fps": 2.0} and again.created_at.tzinfo is not None
     assert store.counts() == {"queued": 0, "running": 0, "done": 1, "skipped": 0, "failed": 0, "cancelled": 0}
     assert store.get("f" * 32) is None
 
 
-def test_cancel_wins_over_a_late_finish_and_progress(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_cancel_wins_over_a_late_finish_and_progress(database_url: str) -> None:
+    store = JobStore(database_url)
     record = store.create("analyze", "s3://b/v.mp4", {})
     store.start(record.id)
     assert store.cancel(record.id).status is JobState.cancelled
@@ -44,8 +40,8 @@ def test_cancel_wins_over_a_late_finish_and_progress(tmp_path: Path) -> None:
     assert not store.start(record.id)
 
 
-def test_retry_requeues_unfinished_and_failed_but_not_done(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_retry_requeues_unfinished_and_failed_but_not_done(database_url: str) -> None:
+    store = JobStore(database_url)
     running, failed, done = (store.create("analyze", f"v{i}", {}, batch="run-1") for i in range(3))
     store.start(running.id)
     store.fail(failed.id, "bad file")
@@ -56,12 +52,12 @@ def test_retry_requeues_unfinished_and_failed_but_not_done(tmp_path: Path) -> No
     assert store.list(batch="other") == []
 
 
-def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as dt
 
     from genmedia.jobs import records
 
-    store = _store(tmp_path)
+    store = JobStore(database_url)
     silent, beating, waiting, done = (store.create("analyze", f"v{i}", {}) for i in range(4))
     for job in (silent, beating, done):
         store.start(job.id)
@@ -79,7 +75,7 @@ def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(tmp_path
     assert not store.heartbeat(silent.id) and not store.heartbeat(done.id)  # a late worker learns it is over
 
 
-def test_a_running_job_beats_while_a_stage_reports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_running_job_beats_while_a_stage_reports_nothing(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
     from pydantic import BaseModel
@@ -94,7 +90,7 @@ def test_a_running_job_beats_while_a_stage_reports_nothing(tmp_path: Path, monke
         return JobResult(job="quiet", input=video, status=JobStatus.done)
 
     monkeypatch.setattr(runner, "get_job", lambda name: registry.JobSpec("quiet", NoParams, quiet_job))
-    store = _store(tmp_path)
+    store = JobStore(database_url)
     beats: list[str] = []
     real = store.heartbeat
     monkeypatch.setattr(store, "heartbeat", lambda job_id: beats.append(job_id) or real(job_id))
@@ -107,8 +103,8 @@ def test_a_running_job_beats_while_a_stage_reports_nothing(tmp_path: Path, monke
     assert len(beats) <= 5, "the heartbeat stops with the job"
 
 
-def test_uploads_are_recorded(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_uploads_are_recorded(database_url: str) -> None:
+    store = JobStore(database_url)
     store.add_upload("a" * 32, "clip.mp4", "/x/uploads/a/clip.mp4", 123)
     assert store.get_upload("a" * 32).size == 123 and store.get_upload("b" * 32) is None
 
