@@ -45,6 +45,7 @@ from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config
 from genmedia.errors import InputError
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
+from genmedia.media.origin import origin_of
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
@@ -619,7 +620,7 @@ class Analysis:
 def load_analysis(cfg: Config, video: str, params: Params | None = None, *, progress: ProgressFn = no_progress) -> Analysis:
     """The analysis of ``video``: run it, or reuse the outputs of an earlier run with the same parameters."""
     result = run(cfg, video, params, progress=progress)
-    info = probe(stage_input(video, cfg.storage), cfg.limits)
+    info = probe(stage_input(video, cfg.storage), cfg.limits).model_copy(update={"origin": origin_of(video, cfg.storage)})
     output = JobOutput(cfg.storage.root, result.video_id or "", JOB, result.params_hash or "", cfg.storage)
     shots_doc = json.loads(output.read_bytes(SHOTS))
     audio_doc = json.loads(output.read_bytes(AUDIO))

@@ -123,8 +123,17 @@ def limit_peaks(samples: np.ndarray, sample_rate: int, ceiling: float, release_s
     kernel = np.hanning(2 * half + 1)
     kernel /= kernel.sum()
     # ...so a smoothing window of +-half around a peak only averages gains at or below the peak's own
-    gain = np.convolve(np.pad(spread, half, mode="edge"), kernel, mode="valid").astype(np.float32)
+    gain = _convolve_valid(np.pad(spread, half, mode="edge"), kernel).astype(np.float32)
     return (x * gain).reshape(np.shape(samples))
+
+
+def _convolve_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``np.convolve(x, kernel, mode="valid")`` by FFT: a 0.1 s kernel over 30 s at 48 kHz is 3.5 G
+    multiply-adds directly (~1.3 s), milliseconds this way."""
+    n = len(x) + len(kernel) - 1
+    size = 1 << (n - 1).bit_length()
+    full = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(kernel, size), size)[:n]
+    return full[len(kernel) - 1 : len(x)]
 
 
 def normalize_loudness(
