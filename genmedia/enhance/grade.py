@@ -99,8 +99,8 @@ def white_candidates(unit: np.ndarray) -> np.ndarray:
 
 
 def frame_stats(frame: np.ndarray) -> FrameStats:
-    """Statistics of one RGB frame (any size; pass a small one). ``bright`` is the mean of the brightest
-    5 % of pixels that could be white (:func:`white_candidates`), or grey when too few could be."""
+    """Statistics of one RGB frame (any size; pass a small one). ``bright`` is the mean of the pixels
+    among the brightest 5 % that could be white (:func:`white_candidates`), or grey when too few could be."""
     unit = to_unit(frame).reshape(-1, 3)
     y = unit @ _REC709
     lo, hi, top = np.percentile(y, [0.5, 99.5, 95])
