@@ -45,7 +45,7 @@ from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config
 from genmedia.errors import InputError
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
-from genmedia.media.origin import origin_of
+from genmedia.media.origin import Origin, local_media_path, origin_of
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
@@ -397,12 +397,13 @@ def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type, key: str) -> pd.D
 
 
 @ray.remote(num_cpus=1, max_retries=1)
-def _audio_task(info: MediaInfo) -> Any:
-    """Stream the first audio track through :func:`genmedia.analysis.audio.analyse_audio` (a Ray task)."""
+def _audio_task(path: str, origin: Origin | None) -> Any:
+    """Stream the first audio track through :func:`genmedia.analysis.audio.analyse_audio` (a Ray task;
+    ``origin`` re-stages the input on a node without ``path``)."""
     from genmedia.analysis.audio import SAMPLE_RATE, analyse_audio
     from genmedia.media.audio import iter_audio
 
-    return analyse_audio(iter_audio(info.local_path, SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE)
+    return analyse_audio(iter_audio(local_media_path(path, origin), SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -509,7 +510,7 @@ def _missing_ranges(missing: np.ndarray, info: MediaInfo) -> str:
 
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
     cfg, info = ctx.cfg, ctx.info
-    audio_ref = _audio_task.remote(info) if params.audio and info.has_audio else None
+    audio_ref = _audio_task.remote(info.path, info.origin) if params.audio and info.has_audio else None
     signals = collect_signals(build(cfg, [info], params), [info], ctx.progress)[0]
     if signals.missing.size:
         ctx.warnings.append(
