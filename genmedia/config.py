@@ -25,7 +25,7 @@ CPU = "cpu"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StorageConfig(_Strict):
@@ -254,7 +254,15 @@ class ServeConfig(_Strict):
     api_keys_env: str = Field("GENMEDIA_API_KEYS", description="Env var holding comma-separated API keys.")
     max_upload_bytes: int = Field(2 * 1024**3, gt=0)
     allowed_input_schemes: list[Literal["s3", "https", "http"]] = Field(default_factory=lambda: ["s3", "https"])
-    allowed_buckets: list[str] = Field(default_factory=list, description="Empty = any bucket.")
+    allowed_buckets: list[str] = Field(
+        default_factory=list,
+        description="S3 buckets callers may name as inputs. Empty (the default) = any bucket the server's credentials can read.",
+    )
+    max_json_bytes: int = Field(1024**2, gt=0, description="Largest JSON request body; larger ones get 413 before parsing.")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest total size of a request's headers; larger get 431.")
+    show_storage_uris: bool = Field(
+        False, description="GET /v1/jobs/{id} shows s3:// URIs of the input and outputs (local paths are never shown)."
+    )
     api_keys: list[str] = Field(
         default_factory=list, description="API keys accepted besides those in the api_keys_env variable."
     )
@@ -276,6 +284,16 @@ class JobsConfig(_Strict):
     lost_after_s: float = Field(
         120, gt=0, description="A running job silent this long (no heartbeat, no progress) is reported failed, as lost."
     )
+    max_attempts: int = Field(3, ge=1, description="Starts of a queued job whose worker is lost before it is failed.")
+    max_queued: int = Field(1000, ge=1, description="Queued jobs in all before POST /v1/jobs answers 429.")
+    max_queued_per_key: int = Field(400, ge=1, description="Queued jobs of one API key before its submissions answer 429.")
+    max_running: int = Field(2, ge=1, description="Jobs of one type running at once (unless running_per_type names it).")
+    running_per_type: dict[str, int] = Field(default_factory=dict, description="Job type -> jobs of it running at once.")
+    cpus_per_job: float = Field(
+        1, gt=0, description="Cluster CPUs counted per running job: at most CPUs / cpus_per_job jobs run at once in all."
+    )
+    retry_after_s: int = Field(5, ge=1, description="Retry-After of a 429 from a full queue.")
+    dispatch_interval_s: float = Field(0.5, gt=0, description="How often the queue is checked for work when idle.")
 
 
 def _default_models() -> dict[str, ModelConfig]:
