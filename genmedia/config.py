@@ -174,7 +174,7 @@ class AnalyzeConfig(_Strict):
     """Scene analysis (``genmedia analyze``): shots, motion, audio, faces, composition, embeddings."""
 
     sample_fps: float = Field(2.0, gt=0, le=60, description="Analysed frames per second (faces, colour, composition, thumbnails).")
-    min_shot_seconds: float = Field(0.5, ge=0, description="Shorter shots merge into a neighbour.")
+    min_shot_seconds: float = Field(0.5, ge=0, le=600, description="Shorter shots merge into a neighbour (0 to 600 s).")
     cut_sensitivity: float = Field(1.0, gt=0, le=10, description="Above 1 finds more (weaker) cuts, below 1 fewer.")
     fades: bool = Field(True, description="Detect fades through black.")
     dissolves: bool = Field(True, description="Detect cross-dissolves.")
