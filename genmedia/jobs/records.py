@@ -13,11 +13,17 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, Text, func, select, update
+from sqlalchemy import (JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text, case, func, inspect, select,
+                        text, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from genmedia.config import Config
 from genmedia.db import make_engine, sqlite_url
 from genmedia.schemas import JobResult, JobStatus
+
+
+NORMAL_PRIORITY = 5
 
 
 class JobState(str, Enum):
@@ -56,8 +62,12 @@ class JobRecord(BaseModel):
     result: JobResult | None = None
     error: str | None = None
     batch: str | None = Field(None, description="The backfill run that made this record, if any.")
+    priority: int = Field(NORMAL_PRIORITY, description="Higher starts first (low 0, normal 5, high 9).")
+    attempts: int = Field(0, description="How many times the job was started (a lost worker's job is re-queued).")
+    owner: str | None = Field(None, exclude=True, description="A short digest of the API key that submitted it (fair share).")
     created_at: _dt.datetime
     updated_at: _dt.datetime
+    started_at: _dt.datetime | None = None
 
 
 class UploadRecord(BaseModel):
@@ -87,6 +97,15 @@ _jobs = Table(
     Column("batch", String(64), index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The queue (genmedia.jobs.queue): added later, so old stores gain them on open (server defaults fill old rows).
+    Column("priority", Integer, nullable=False, server_default=text(str(NORMAL_PRIORITY))),
+    Column("owner", String(16)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("started_at", DateTime(timezone=True)),
+    Column("dedup", String(64)),
+    Index("ix_genmedia_jobs_queue", "status", "priority", "created_at"),
+    Index("ix_genmedia_jobs_dedup", "dedup"),
+    Index("ix_genmedia_jobs_owner", "owner", "started_at"),
 )
 _uploads = Table(
     "genmedia_uploads",
@@ -125,6 +144,7 @@ class JobStore:
         self.url = url
         self._engine = make_engine(url)
         _metadata.create_all(self._engine)
+        _add_missing_columns(self._engine)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "JobStore":
@@ -139,20 +159,21 @@ class JobStore:
 
     # ------------------------------------------------------------------------------ jobs
 
-    def create(self, job: str, video: str, params: dict[str, Any], *, batch: str | None = None) -> JobRecord:
+    def create(self, job: str, video: str, params: dict[str, Any], *, batch: str | None = None,
+               priority: int = NORMAL_PRIORITY, owner: str | None = None, dedup: str | None = None) -> JobRecord:
         """Record a new queued job and return it."""
         now = _now()
         row = {"id": uuid.uuid4().hex, "job": job, "video": video, "params": params, "status": JobState.queued.value,
-               "batch": batch, "created_at": now, "updated_at": now}
+               "batch": batch, "priority": priority, "owner": owner, "dedup": dedup, "created_at": now, "updated_at": now}
         with self._engine.begin() as conn:
             conn.execute(_jobs.insert().values(**row))
         return self.get(row["id"])  # type: ignore[return-value]
 
-    def get(self, job_id: str, *, lost_after_s: float | None = None) -> JobRecord | None:
-        """The job ``job_id``, or None. With ``lost_after_s``, a job that looks lost is first marked
-        failed (:meth:`fail_if_lost`), so a record never says ``running`` for a job nobody runs."""
+    def get(self, job_id: str, *, lost_after_s: float | None = None, max_attempts: int = 1) -> JobRecord | None:
+        """The job ``job_id``, or None. With ``lost_after_s``, a job that looks lost is first settled
+        (:meth:`settle_if_lost`), so a record never says ``running`` for a job nobody runs."""
         if lost_after_s is not None:
-            self.fail_if_lost(job_id, lost_after_s)
+            self.settle_if_lost(job_id, lost_after_s, max_attempts)
         with self._engine.connect() as conn:
             row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).mappings().first()
         return _to_record(row) if row else None
@@ -181,8 +202,12 @@ class JobStore:
             return conn.execute(stmt).rowcount > 0
 
     def start(self, job_id: str) -> bool:
-        """Mark the job running; False when it is already finished (e.g. cancelled while queued)."""
-        return self._update_unfinished(job_id, status=JobState.running.value, error=None)
+        """Mark the job running (one more attempt when it was queued; a job the queue claimed is running
+        already); False when it is already finished (e.g. cancelled while queued)."""
+        queued = _jobs.c.status == JobState.queued.value
+        return self._update_unfinished(job_id, status=JobState.running.value, error=None,
+                                       attempts=_jobs.c.attempts + case((queued, 1), else_=0),
+                                       started_at=case((queued, _now()), else_=_jobs.c.started_at))
 
     def progress(self, job_id: str, stage: str, done: float, total: float | None) -> bool:
         """Record progress; False when the job is no longer running (cancelled)."""
@@ -197,17 +222,42 @@ class JobStore:
         """Say the job is still being worked on; False once it has finished or been cancelled."""
         return self._update_unfinished(job_id)
 
-    def fail_if_lost(self, job_id: str, lost_after_s: float) -> bool:
-        """Mark the job failed if it looks lost: running without a heartbeat or progress for
-        ``lost_after_s`` (its worker, or the API replica that started it, went away). True when it was.
+    def settle_if_lost(self, job_id: str, lost_after_s: float, max_attempts: int = 1) -> JobState | None:
+        """Settle the job if it looks lost: running without a heartbeat or progress for ``lost_after_s``
+        (its worker, or the API replica that started it, went away). It is queued again while it has had
+        fewer than ``max_attempts`` attempts, else marked failed; returns the new state, None when not lost.
         Queued jobs are left alone: they may wait their turn (a backfill, the SDK's thread pool)."""
         cutoff = _now() - _dt.timedelta(seconds=lost_after_s)
-        error = (f"job lost: no word from its worker for {lost_after_s:g} s (the worker or the API replica that "
-                 "started it went away); submit it again, finished outputs are reused")
-        stmt = (update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status == JobState.running.value, _jobs.c.updated_at < cutoff)
-                .values(status=JobState.failed.value, error=error, updated_at=_now()))
+        why = f"no word from its worker for {lost_after_s:g} s (the worker or the API replica that started it went away)"
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_jobs.c.status, _jobs.c.attempts, _jobs.c.updated_at).where(_jobs.c.id == job_id)).first()
+        if row is None or row.status != JobState.running.value or _utc(row.updated_at) >= cutoff:
+            return None
+        return self.lost(job_id, why, max_attempts, expect_attempts=row.attempts, silent_since=cutoff)
+
+    def lost(self, job_id: str, why: str, max_attempts: int, *, expect_attempts: int | None = None,
+             silent_since: _dt.datetime | None = None) -> JobState | None:
+        """A running job's worker went away (``why``, in words): queue it again while it has had fewer than
+        ``max_attempts`` attempts, else fail it with the reason. Returns the new state, or None when the job
+        was no longer running (finished, cancelled, or settled by someone else meanwhile)."""
+        with self._engine.connect() as conn:
+            attempts = conn.execute(select(_jobs.c.attempts).where(_jobs.c.id == job_id)).scalar()
+        if attempts is None or (expect_attempts is not None and attempts != expect_attempts):
+            return None
+        if attempts < max_attempts:
+            state = JobState.queued
+            error = f"attempt {attempts} of {max_attempts} lost: {why}; queued again"
+        else:
+            state = JobState.failed
+            tries = "" if attempts <= 1 else f" on each of its {attempts} attempts, the last time"
+            error = (f"job lost{tries}: {why}; it may crash its worker (memory, a native library): check the input, "
+                     "then submit it again (finished outputs are reused)")
+        where = [_jobs.c.id == job_id, _jobs.c.status == JobState.running.value, _jobs.c.attempts == attempts]
+        if silent_since is not None:
+            where.append(_jobs.c.updated_at < silent_since)
+        stmt = update(_jobs).where(*where).values(status=state.value, error=error, updated_at=_now())
         with self._engine.begin() as conn:
-            return conn.execute(stmt).rowcount > 0
+            return state if conn.execute(stmt).rowcount > 0 else None
 
     def fail(self, job_id: str, error: str) -> bool:
         """Record that the job failed with the one-line reason ``error``."""
@@ -242,10 +292,31 @@ class JobStore:
         return UploadRecord(**{**row, "created_at": _utc(row["created_at"])}) if row else None
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a store made by an older version up to date: add the columns and indexes it lacks."""
+    have = {c["name"] for c in inspect(engine).get_columns(_jobs.name)}
+    for column in _jobs.columns:
+        if column.name in have:
+            continue
+        ddl = f"ALTER TABLE {_jobs.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
+        if column.server_default is not None:
+            ddl += f" NOT NULL DEFAULT {column.server_default.arg.text}"
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(ddl))
+        except DBAPIError:  # another process added it first
+            if column.name not in {c["name"] for c in inspect(engine).get_columns(_jobs.name)}:
+                raise
+    for index in _jobs.indexes:
+        index.create(engine, checkfirst=True)
+
+
 def _to_record(row: Any) -> JobRecord:
     progress = Progress(stage=row["stage"], done=row["done"], total=row["total"]) if row["stage"] else None
     return JobRecord(
         id=row["id"], job=row["job"], video=row["video"], params=row["params"] or {}, status=JobState(row["status"]),
         progress=progress, result=JobResult.model_validate(row["result"]) if row["result"] else None, error=row["error"],
-        batch=row["batch"], created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
+        batch=row["batch"], priority=row["priority"], attempts=row["attempts"], owner=row["owner"],
+        created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
+        started_at=_utc(row["started_at"]) if row["started_at"] else None,
     )
