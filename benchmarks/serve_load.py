@@ -80,13 +80,13 @@ def main() -> None:
     from ray import serve
 
     from genmedia.config import ModelConfig, Replicas, Resources, load_config
-    from genmedia.deployments.ingress import ApiState, create_api
     from genmedia.deployments.upscaler import Upscaler
     from genmedia.jobs.records import JobStore
     from genmedia.runtime import init_ray
+    from genmedia.security import api_key_digests
     from genmedia.serving.app import APP_NAME, build_app
+    from genmedia.serving.ingress import ApiState, create_api
     from genmedia.serving.models import encode_value
-    from genmedia.serving.security import api_key_digests
 
     tmp = tempfile.mkdtemp(prefix="genmedia-bench-")
     upscaler = ModelConfig(backend="classical", resources={"cpu": Resources(num_cpus=0.5)}, replicas=Replicas(min=1, max=1), batch_size=4)

@@ -190,7 +190,7 @@ def test_psnr_and_ssim() -> None:
 
 
 def test_realtime_governor_sheds_quality_in_order_and_recovers() -> None:
-    from genmedia.enhance.realtime import LADDER, RealtimeReport, _Governor
+    from genmedia.pipelines.realtime import LADDER, RealtimeReport, _Governor
 
     report = RealtimeReport(source_fps=24)
     gov = _Governor(0.5, report)

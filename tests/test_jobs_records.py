@@ -12,7 +12,7 @@ from genmedia.errors import ConfigError, InputError
 from genmedia.jobs.records import JobState, JobStore, default_store_url
 from genmedia.pipelines import registry
 from genmedia.schemas import JobResult, JobStatus
-from genmedia.serving.security import api_key_digests, check_input_uri, key_allowed, safe_upload_name
+from genmedia.security import api_key_digests, check_input_uri, key_allowed, safe_upload_name
 
 
 def test_job_lifecycle_persists_across_store_instances(database_url: str) -> None:
@@ -190,8 +190,8 @@ def test_http_inputs_are_fetched_from_the_address_that_was_checked(monkeypatch: 
     import ipaddress
     import threading
 
+    from genmedia import security
     from genmedia.jobs.runner import fetch_http
-    from genmedia.serving import security
 
     hosts: list[str] = []
 

@@ -26,22 +26,13 @@ import numpy as np
 
 from genmedia.config import Config
 from genmedia.errors import ConfigError, ModelUnavailable
-from genmedia.enhance.pixels import from_unit, to_unit
+from genmedia.enhance.pixels import from_unit, resize, to_unit
 from genmedia.enhance.window import pack, rows
 
 CLASSICAL = "classical"
 SPANDREL_BACKENDS = ("real-esrgan", "spandrel")
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt")
 UNSHARP_AMOUNT = 0.4
-
-
-def resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize one frame: Lanczos-4 when enlarging, area averaging when shrinking."""
-    h, w = frame.shape[:2]
-    if (w, h) == (width, height):
-        return frame
-    method = cv2.INTER_AREA if width < w and height < h else cv2.INTER_LANCZOS4
-    return cv2.resize(frame, (width, height), interpolation=method)
 
 
 def lanczos_unsharp(frame: np.ndarray, width: int, height: int, amount: float = UNSHARP_AMOUNT) -> np.ndarray:

@@ -22,6 +22,15 @@ def from_unit(values: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
     return np.clip(np.rint(values * scale), 0, scale).astype(dtype)
 
 
+def resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize one frame: Lanczos-4 when enlarging, area averaging when shrinking."""
+    h, w = frame.shape[:2]
+    if (w, h) == (width, height):
+        return frame
+    method = cv2.INTER_AREA if width < w and height < h else cv2.INTER_LANCZOS4
+    return cv2.resize(frame, (width, height), interpolation=method)
+
+
 def luma(frames: np.ndarray) -> np.ndarray:
     """BT.709 luma of RGB frames as float32 in [0, 1] (any leading shape)."""
     unit = to_unit(frames)

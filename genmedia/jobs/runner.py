@@ -23,7 +23,7 @@ from genmedia.errors import GenmediaError, InputError
 from genmedia.jobs.records import JobRecord, JobStore
 from genmedia.pipelines.registry import get_job
 from genmedia.progress import ProgressFn
-from genmedia.serving.security import input_address, safe_upload_name
+from genmedia.security import input_address, safe_upload_name
 from genmedia.storage import CHUNK, atomic_local_file
 
 log = logging.getLogger(__name__)

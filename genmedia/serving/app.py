@@ -18,10 +18,10 @@ from ray import serve
 from ray.serve import Application
 
 from genmedia.config import Config, load_config
-from genmedia.deployments.ingress import Ingress
 from genmedia.runtime import actor_options, gpu_types_for, init_ray
+from genmedia.security import api_key_digests
+from genmedia.serving.ingress import Ingress
 from genmedia.serving.models import ModelServer, deployment_target
-from genmedia.serving.security import api_key_digests
 
 APP_NAME = "genmedia"
 INGRESS = "Ingress"

@@ -22,23 +22,23 @@ import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
+from genmedia.deployments.interpolator import Interpolator
+from genmedia.deployments.upscaler import Upscaler
 from genmedia.enhance import denoise as dn
 from genmedia.enhance import grade as gr
 from genmedia.enhance.hdr import HdrMetadata, sdr_to_hdr
 from genmedia.enhance.interpolate import output_count
 from genmedia.enhance.pixels import from_unit
+from genmedia.enhance.plan import Params, Plan, reference_stats
 from genmedia.enhance.writer import EnhancedWriter
 from genmedia.media.decode import decode_frames
 from genmedia.media.encode import to_fraction
 from genmedia.pipelines.job import JobContext, JobOutcome
-
-if TYPE_CHECKING:
-    from genmedia.pipelines.enhance import Params, Plan
 
 LADDER = ("full", "skip-denoise", "hold-frames", "fast-upscale", "drop-frames")
 """Quality levels, best first; each sheds one more thing than the one before."""
@@ -172,10 +172,6 @@ class _Output:
 
 def run_realtime(ctx: JobContext, params: Params, plan: Plan) -> JobOutcome:
     """Enhance ``ctx``'s input at its frame rate; writes ``enhanced.mp4`` and ``enhance.json``."""
-    from genmedia.deployments.interpolator import Interpolator
-    from genmedia.deployments.upscaler import Upscaler
-    from genmedia.pipelines.enhance import reference_stats
-
     cfg, info = ctx.cfg, ctx.info
     settings = cfg.pipelines.enhance
     mode = "off" if plan.hdr_in else params.grade_mode()

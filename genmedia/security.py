@@ -1,4 +1,7 @@
-"""What the HTTP API lets in: API keys, input URIs (no SSRF), and upload names (no path traversal)."""
+"""What callers may submit: API keys, input URIs (no SSRF) and upload names (no path traversal).
+
+Shared by the HTTP API (genmedia.serving) and the job runner (genmedia.jobs.runner), which fetches http(s)
+inputs from the addresses checked here, so it sits below both."""
 
 from __future__ import annotations
 

@@ -29,9 +29,9 @@ from genmedia.errors import GenmediaError, InputError
 from genmedia.jobs import runner
 from genmedia.jobs.records import JobRecord, JobState, JobStore
 from genmedia.pipelines.registry import JobUnavailable, available_jobs, get_job
+from genmedia.security import check_input_uri, key_allowed, safe_upload_name
 from genmedia.serving.models import decode_value, encode_value
 from genmedia.serving.schemas import InferRequest, JobAccepted, JobRequest, JobView, TranslateRequest, UploadView
-from genmedia.serving.security import check_input_uri, key_allowed, safe_upload_name
 from genmedia.storage import CHUNK, atomic_local_file, filesystem, is_local, join_uri, local_path
 
 disable_created_metrics()  # the *_created series only add noise to scrapes
