@@ -1,6 +1,6 @@
 """Subtitles: real-time factor of the whole pipeline vs bare faster-whisper, same audio, model, machine.
 
-The input is the shared two-speaker recording (``../shared/media/speech_two_speakers.flac``, 32 s)
+The input is the two-speaker test recording (``tests/data/speech_two_speakers.flac``, 32 s)
 looped ``--loops`` times with 1 s pauses (cached in /tmp/genmedia-bench), so fixed costs are spread as
 they are on real inputs. Both sides load the embedded default model (Whisper base, int8, CPU, the
 model entry's threads) and decode with the same settings (beam 5, word timestamps, VAD):
@@ -41,24 +41,24 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "media"
+MEDIA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CACHE = Path(os.environ.get("GENMEDIA_BENCH_CACHE", "/tmp/genmedia-bench"))
 SR = 16000
 
 
 def _truth() -> str:
-    rows = (SHARED / "speech_two_speakers.tsv").read_text(encoding="utf-8").strip().splitlines()
+    rows = (MEDIA / "speech_two_speakers.tsv").read_text(encoding="utf-8").strip().splitlines()
     return " ".join(r.split("\t")[3] for r in rows)
 
 
 def make_input(loops: int) -> tuple[Path, str]:
-    """The shared recording looped ``loops`` times (1 s pauses between), and its transcript."""
+    """The two-speaker recording looped ``loops`` times (1 s pauses between), and its transcript."""
     from genmedia.media.audio import load_audio, write_audio_file
 
     path = CACHE / f"speech_x{loops}.flac"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        one = load_audio(SHARED / "speech_two_speakers.flac", SR)
+        one = load_audio(MEDIA / "speech_two_speakers.flac", SR)
         pause = np.zeros(SR, dtype=np.float32)
         write_audio_file(path, np.concatenate([x for _ in range(loops) for x in (one, pause)]), SR)
     return path, " ".join([_truth()] * loops)
@@ -112,7 +112,7 @@ def denoise_wer(cfg) -> None:  # noqa: ANN001
     from genmedia.subtitles.denoise import spectral_gate
     from genmedia.subtitles.wer import wer
 
-    clean = load_audio(SHARED / "speech_two_speakers.flac", SR)
+    clean = load_audio(MEDIA / "speech_two_speakers.flac", SR)
     rng = np.random.default_rng(0)
     noise = rng.standard_normal(clean.size).astype(np.float32)
     noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10)  # 10 dB SNR
@@ -134,8 +134,8 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true", help="Also time the pipeline with its extra analyses off.")
     parser.add_argument("--denoise-wer", action="store_true")
     args = parser.parse_args()
-    if not (SHARED / "speech_two_speakers.flac").exists():
-        raise SystemExit(f"{SHARED}/speech_two_speakers.flac is needed and absent")
+    if not (MEDIA / "speech_two_speakers.flac").exists():
+        raise SystemExit(f"{MEDIA}/speech_two_speakers.flac is needed and absent")
 
     from genmedia.config import load_config
     from genmedia.media.probe import probe

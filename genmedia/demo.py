@@ -1,7 +1,7 @@
 """``genmedia demo``: make a sample clip with known content, run the jobs on it on a local Ray, write report.html.
 
 Each job adds one step to :data:`STEPS`; a step runs its job on the sample clip and returns the report
-section that shows its outputs. The demo needs nothing beyond the package (no ../shared, no model hub).
+section that shows its outputs. The demo needs nothing beyond the package (no other files, no model hub).
 """
 
 from __future__ import annotations

@@ -146,16 +146,16 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 (-> C
 
 # --------------------------------------------------------------------------------------- subtitles
 
-SHARED_MEDIA = Path(__file__).resolve().parent.parent.parent / "shared" / "media"
-"""``../shared/media``: speech with a known transcript and speakers."""
+TEST_MEDIA = Path(__file__).resolve().parent / "data"
+"""``tests/data``: speech with a known transcript and speakers (see its README.md)."""
 
 
 @pytest.fixture(scope="session")
 def two_speaker_sample() -> tuple[Path, list[tuple[str, float, float, str]]]:
-    """The shared two-speaker recording and its truth: (speaker, start s, end s, text) per turn."""
-    path = SHARED_MEDIA / "speech_two_speakers.flac"
+    """The two-speaker recording and its truth: (speaker, start s, end s, text) per turn."""
+    path = TEST_MEDIA / "speech_two_speakers.flac"
     rows = []
-    for line in (SHARED_MEDIA / "speech_two_speakers.tsv").read_text(encoding="utf-8").strip().splitlines():
+    for line in (TEST_MEDIA / "speech_two_speakers.tsv").read_text(encoding="utf-8").strip().splitlines():
         speaker, start, end, text = line.split("\t")
         rows.append((speaker, float(start), float(end), text))
     return path, rows
@@ -163,7 +163,7 @@ def two_speaker_sample() -> tuple[Path, list[tuple[str, float, float, str]]]:
 
 @pytest.fixture(scope="session")
 def two_speaker_subtitles(ray_session, two_speaker_sample):  # noqa: ANN001, ANN201 (Config, ...) -> JobResult
-    """The subtitles job run once per session on the shared two-speaker sample (real Whisper base)."""
+    """The subtitles job run once per session on the two-speaker sample (real Whisper base)."""
     from genmedia.pipelines import subtitles
 
     return subtitles.run(ray_session, str(two_speaker_sample[0]), subtitles.Params())

@@ -1,4 +1,4 @@
-"""Speaker diarization on the shared two-speaker recording, and names kept across files by voiceprints."""
+"""Speaker diarization on the two-speaker test recording, and names kept across files by voiceprints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The subtitles job end to end: quality on the shared two-speaker sample, every cue against the rules,
+"""The subtitles job end to end: quality on the two-speaker test recording, every cue against the rules,
 formats read back by independent parsers, the CLI on a video, and bad input."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _parsed(files: dict[str, str], lang: str) -> dict[str, list[tuple[int, int, 
     return out
 
 
-def test_word_error_rate_on_the_shared_sample(two_speaker_subtitles, two_speaker_sample) -> None:  # noqa: ANN001
+def test_word_error_rate_on_the_two_speaker_sample(two_speaker_subtitles, two_speaker_sample) -> None:  # noqa: ANN001
     result = two_speaker_subtitles
     assert result.status is JobStatus.done
     transcript = json.loads(Path(result.files["transcript.json"]).read_text())
