@@ -11,12 +11,11 @@ normalised to the target loudness -> outputs with content types and immutable ca
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
@@ -31,6 +30,7 @@ from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
+from genmedia.scratch import scratch_dir
 from genmedia.storage import filesystem, join_uri, stage_input
 from genmedia.trailer import frames as tframes
 from genmedia.trailer import hls, mix
@@ -38,6 +38,7 @@ from genmedia.trailer.edl import AudioPlan, EditDecisionList
 from genmedia.trailer.material import from_analysis, words_from_transcript
 from genmedia.trailer.planner import NoMaterial, PlanRequest, plan_trailer
 from genmedia.trailer.render import encode_renditions
+from genmedia.validation import OneLine
 
 JOB = "trailer"
 EDL_NAME = "edit_decision_list.json"
@@ -52,16 +53,16 @@ BATCH_FRAMES = 8
 class Params(BaseModel):
     """What trailer to make."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     duration: float = Field(30.0, gt=0, le=600, description="Target length in seconds (the result is within 0.5 s).")
-    music: str | None = Field(None, description="A music track (local path or s3:// URI); None: the source's own sound.")
-    qualities: list[str] = Field(default_factory=lambda: ["1080p", "720p", "480p"], min_length=1,
+    music: OneLine | None = Field(None, max_length=4096, description="A music track (local path or s3:// URI); None: the source's own sound.")
+    qualities: list[Annotated[OneLine, Field(max_length=16)]] = Field(default_factory=lambda: ["1080p", "720p", "480p"], min_length=1, max_length=8,
                                  description="Renditions by short side; none larger than the source.")
     style: Literal["action", "calm"] = "action"
     hls: bool = Field(False, description="Also write an HLS rendition (master playlist, variants, TS segments).")
-    title: str | None = Field(None, max_length=80, description="End-card title; default: the input's file name.")
-    transcript: str | None = Field(None, description="A transcript.json with word times; default: the subtitles job's, if done.")
+    title: OneLine | None = Field(None, max_length=80, description="End-card title (no control characters); default: the input's file name.")
+    transcript: OneLine | None = Field(None, max_length=4096, description="A transcript.json with word times; default: the subtitles job's, if done.")
     spoiler_fraction: float | None = Field(None, ge=0, lt=0.9, description="Skip the source's last fraction (None: config).")
 
     @field_validator("qualities")
@@ -255,8 +256,9 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
         except NoMaterial as e:
             raise InputError(video, str(e)) from None
         ctx.warnings.extend(notes)
-        with tempfile.TemporaryDirectory(prefix="genmedia-trailer-") as tmp:
-            facts = _render(ctx, params, edl, rungs, Path(tmp), music_path)
+        out = ctx.output
+        with scratch_dir(cfg.storage, out.video_id, out.job, out.params_hash) as tmp:
+            facts = _render(ctx, params, edl, rungs, tmp, music_path)
         edl = facts["edl"]
         summary = (f"{edl.duration:.2f} s trailer, {len(edl.clips)} clips cut on {edl.sync}, "
                    f"{', '.join(r.name for r in rungs)} ({facts['encoder']})")
