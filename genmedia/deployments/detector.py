@@ -1,6 +1,6 @@
 """Faces and objects in frames: ultralytics YOLO for objects, a face model or Haar cascades for faces.
 
-One class for both runtimes (DESIGN.md §3), configured by ``models.<key>`` (backend ``ultralytics``):
+One class for both runtimes (docs/architecture.md), configured by ``models.<key>`` (backend ``ultralytics``):
 the registry resolves and verifies the weights directory; ``options.weights`` names the YOLO
 checkpoint in it (default: the only ``.pt`` file), and ``options.face_weights`` an optional YOLO
 checkpoint trained on faces (class 0 = face). Without a face checkpoint, faces come from OpenCV's

@@ -1,6 +1,6 @@
 """Generative thumbnails with SDXL-Turbo (diffusers): text-to-image, and image-to-image from a key frame.
 
-One class for both runtimes (DESIGN.md §3), configured by ``models.<key>`` (backend ``sdxl-turbo``): the
+One class for both runtimes (docs/architecture.md), configured by ``models.<key>`` (backend ``sdxl-turbo``): the
 registry resolves and verifies a diffusers-format weights directory (``model_index.json``, ``unet/``,
 ``vae/``, ``text_encoder(_2)/``, ``tokenizer(_2)/``, ``scheduler/``), loaded once per actor in float16 on a
 GPU (float32 on a CPU). The image-to-image pipeline shares the text-to-image pipeline's modules.

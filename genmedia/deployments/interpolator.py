@@ -1,6 +1,6 @@
 """Motion-compensated frame interpolation: optical flow, then warping and blending at full size.
 
-One class for both runtimes (DESIGN.md §3). The flow comes from ``models.interpolator.backend``:
+One class for both runtimes (docs/architecture.md). The flow comes from ``models.interpolator.backend``:
 
 * ``optical-flow`` (the default, no weights): OpenCV's DIS optical flow on a gray copy at most
   ``options.flow_width`` pixels wide (default 320), scaled up to the frame size;

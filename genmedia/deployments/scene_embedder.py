@@ -1,6 +1,6 @@
 """Scene embeddings, zero-shot tags and a mood estimate for key frames: open_clip, or a classical descriptor.
 
-One class for both runtimes (DESIGN.md §3). The backend comes from ``models.<key>.backend``:
+One class for both runtimes (docs/architecture.md). The backend comes from ``models.<key>.backend``:
 
 * ``open-clip``: the weights directory (resolved and verified by the model registry) is an open_clip
   export (``open_clip_config.json`` + ``open_clip_model.safetensors``, as on the hub), loaded with

@@ -1,6 +1,6 @@
 """Short texts (thumbnail prompts, titles) from an instruction-tuned language model: Phi-3 via transformers.
 
-One class for both runtimes (DESIGN.md §3), configured by ``models.<key>`` (backend ``phi-3``): the registry
+One class for both runtimes (docs/architecture.md), configured by ``models.<key>`` (backend ``phi-3``): the registry
 resolves and verifies a transformers-format directory (config, weights, tokenizer), loaded once per actor
 (float16 on a GPU, float32 on a CPU). Instructions are wrapped in the tokenizer's chat template when it has
 one; decoding is greedy by default, so a given instruction always gives the same text. ``options``:

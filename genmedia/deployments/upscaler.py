@@ -1,6 +1,6 @@
 """Super-resolution: Real-ESRGAN checkpoints through spandrel, or Lanczos + unsharp mask without weights.
 
-One class for both runtimes (DESIGN.md §3). The backend comes from ``models.upscaler.backend``:
+One class for both runtimes (docs/architecture.md). The backend comes from ``models.upscaler.backend``:
 
 * ``real-esrgan`` (any spandrel super-resolution checkpoint: RRDBNet x2/x4, the compact SRVGG
   models): the weights directory is resolved and verified by the model registry and the one

@@ -1,6 +1,6 @@
 """Stream decoded frames in batches, at the size and pixel format a stage needs.
 
-Decoding is the floor of every job, so the cheap paths matter (DESIGN.md §3): ``fmt="gray"`` reads
+Decoding is the floor of every job, so the cheap paths matter (docs/architecture.md): ``fmt="gray"`` reads
 the luma plane straight from the frame buffer and subsamples it by striding (no swscale), and
 ``skip_loop_filter`` drops the deblocking filter when the picture is only analysed. A long video is
 split by :func:`plan_segments` into keyframe-aligned segments that decode independently (e.g. in
