@@ -26,7 +26,15 @@ from sqlalchemy import and_, func, or_, select, update
 from genmedia.config import JobsConfig
 from genmedia.errors import GenmediaError
 from genmedia.jobs import records
-from genmedia.jobs.records import NORMAL_PRIORITY, JobRecord, JobState, JobStore, _jobs, _to_record, _utc
+from genmedia.jobs.records import (
+    NORMAL_PRIORITY,
+    JobRecord,
+    JobState,
+    JobStore,
+    _jobs,
+    _to_record,
+    _utc,
+)
 
 PRIORITIES: dict[str, int] = {"high": 9, "normal": NORMAL_PRIORITY, "low": 0}
 """Priority names and their levels; any integer from MIN_PRIORITY to MAX_PRIORITY is accepted too."""
@@ -87,7 +95,7 @@ class JobQueue:
         """Queue jobs in ``store`` under the limits of ``cfg``."""
         self.store = store
         self.cfg = cfg
-        self._engine = store._engine  # noqa: SLF001 - the queue is part of the store, kept in its own module
+        self._engine = store._engine
 
     # ------------------------------------------------------------------------------ submit
 
@@ -208,7 +216,8 @@ class JobQueue:
             if row is None:
                 return None
             stmt = (update(_jobs).where(c.id == row.id, c.status == JobState.queued.value)
-                    .values(status=JobState.running.value, attempts=c.attempts + 1, started_at=now, updated_at=now, error=None))
+                    .values(status=JobState.running.value, attempts=c.attempts + 1, started_at=now, updated_at=now, error=None,
+                            worker=None))
             if conn.execute(stmt).rowcount == 0:
                 return None
             record = _to_record(conn.execute(select(_jobs).where(c.id == row.id)).mappings().one())

@@ -13,15 +13,30 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import (JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text, case, func, inspect, select,
-                        text, update)
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    case,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from genmedia.config import Config
 from genmedia.db import make_engine, sqlite_url
 from genmedia.schemas import JobResult, JobStatus
-
 
 NORMAL_PRIORITY = 5
 
@@ -68,6 +83,7 @@ class JobRecord(BaseModel):
     created_at: _dt.datetime
     updated_at: _dt.datetime
     started_at: _dt.datetime | None = None
+    worker: str | None = Field(None, description="host:pid of the process running its latest attempt.")
 
 
 class UploadRecord(BaseModel):
@@ -78,6 +94,7 @@ class UploadRecord(BaseModel):
     uri: str
     size: int
     created_at: _dt.datetime
+    sha256: str | None = Field(None, description="The content's sha256 (identical work on the same content is done once).")
 
 
 _metadata = MetaData()
@@ -103,6 +120,7 @@ _jobs = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("started_at", DateTime(timezone=True)),
     Column("dedup", String(64)),
+    Column("worker", String(80)),
     Index("ix_genmedia_jobs_queue", "status", "priority", "created_at"),
     Index("ix_genmedia_jobs_dedup", "dedup"),
     Index("ix_genmedia_jobs_owner", "owner", "started_at"),
@@ -115,6 +133,7 @@ _uploads = Table(
     Column("uri", Text, nullable=False),
     Column("size", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sha256", String(64)),
 )
 
 _RESULT_STATE = {JobStatus.done: JobState.done, JobStatus.skipped: JobState.skipped, JobStatus.failed: JobState.failed}
@@ -201,11 +220,11 @@ class JobStore:
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount > 0
 
-    def start(self, job_id: str) -> bool:
-        """Mark the job running (one more attempt when it was queued; a job the queue claimed is running
-        already); False when it is already finished (e.g. cancelled while queued)."""
+    def start(self, job_id: str, worker: str | None = None) -> bool:
+        """Mark the job running in ``worker`` (``host:pid``); one more attempt when it was queued (a job the
+        queue claimed is running already). False when it is already finished (e.g. cancelled while queued)."""
         queued = _jobs.c.status == JobState.queued.value
-        return self._update_unfinished(job_id, status=JobState.running.value, error=None,
+        return self._update_unfinished(job_id, status=JobState.running.value, error=None, worker=worker,
                                        attempts=_jobs.c.attempts + case((queued, 1), else_=0),
                                        started_at=case((queued, _now()), else_=_jobs.c.started_at))
 
@@ -268,6 +287,13 @@ class JobStore:
         self._update_unfinished(job_id, status=JobState.cancelled.value, error="cancelled by request")
         return self.get(job_id)
 
+    def create_finished(self, job: str, video: str, params: dict[str, Any], result: JobResult, *,
+                        priority: int = NORMAL_PRIORITY, owner: str | None = None) -> JobRecord:
+        """Record a job answered without running (its outputs existed): finished at once with ``result``."""
+        record = self.create(job, video, params, priority=priority, owner=owner)
+        self.finish(record.id, result)
+        return self.get(record.id)  # type: ignore[return-value]
+
     def retry(self, job_id: str) -> bool:
         """Queue a job again that did not complete (queued, running when its worker died, or failed)."""
         retryable = [JobState.queued.value, JobState.running.value, JobState.failed.value]
@@ -278,9 +304,9 @@ class JobStore:
 
     # --------------------------------------------------------------------------- uploads
 
-    def add_upload(self, upload_id: str, name: str, uri: str, size: int) -> UploadRecord:
-        """Record a completed upload."""
-        row = {"id": upload_id, "name": name, "uri": uri, "size": size, "created_at": _now()}
+    def add_upload(self, upload_id: str, name: str, uri: str, size: int, sha256: str | None = None) -> UploadRecord:
+        """Record a completed upload (``sha256``: of its content, when known)."""
+        row = {"id": upload_id, "name": name, "uri": uri, "size": size, "created_at": _now(), "sha256": sha256}
         with self._engine.begin() as conn:
             conn.execute(_uploads.insert().values(**row))
         return UploadRecord(**row)
@@ -294,21 +320,25 @@ class JobStore:
 
 def _add_missing_columns(engine: Engine) -> None:
     """Bring a store made by an older version up to date: add the columns and indexes it lacks."""
-    have = {c["name"] for c in inspect(engine).get_columns(_jobs.name)}
-    for column in _jobs.columns:
-        if column.name in have:
-            continue
-        ddl = f"ALTER TABLE {_jobs.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
-        if column.server_default is not None:
-            ddl += f" NOT NULL DEFAULT {column.server_default.arg.text}"
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(ddl))
-        except DBAPIError:  # another process added it first
-            if column.name not in {c["name"] for c in inspect(engine).get_columns(_jobs.name)}:
-                raise
-    for index in _jobs.indexes:
-        index.create(engine, checkfirst=True)
+    for table in (_jobs, _uploads):
+        have = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
+            if column.server_default is not None:
+                ddl += f" NOT NULL DEFAULT {column.server_default.arg.text}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(ddl))
+            except DBAPIError:  # another process added it first
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+        for index in table.indexes:
+            try:
+                index.create(engine, checkfirst=True)
+            except DBAPIError:  # another process made it first
+                pass
 
 
 def _to_record(row: Any) -> JobRecord:
@@ -318,5 +348,5 @@ def _to_record(row: Any) -> JobRecord:
         progress=progress, result=JobResult.model_validate(row["result"]) if row["result"] else None, error=row["error"],
         batch=row["batch"], priority=row["priority"], attempts=row["attempts"], owner=row["owner"],
         created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
-        started_at=_utc(row["started_at"]) if row["started_at"] else None,
+        started_at=_utc(row["started_at"]) if row["started_at"] else None, worker=row["worker"],
     )

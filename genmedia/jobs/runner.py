@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -106,7 +108,7 @@ def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | No
     record = store.get(job_id)
     if record is None:
         raise KeyError(f"no job {job_id}")
-    if not store.start(job_id):
+    if not store.start(job_id, worker=f"{socket.gethostname()}:{os.getpid()}"):
         return record
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, job_id, cfg.jobs.heartbeat_s, stop), daemon=True, name=f"heartbeat-{job_id}").start()
@@ -136,12 +138,15 @@ def _heartbeat(store: JobStore, job_id: str, every_s: float, stop: threading.Eve
             log.warning("job %s: heartbeat failed", job_id, exc_info=True)
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_calls=1)
 def _execute_task(cfg: Config, store_url: str, job_id: str) -> str:
-    # The job driver only coordinates: its Ray Data stages request their own CPUs and GPUs.
+    # The job driver only coordinates: its Ray Data stages request their own CPUs and GPUs. One job per
+    # worker process (max_calls=1): the models and buffers a job loaded leave with it instead of idling in a
+    # pooled worker.
     return execute(cfg, JobStore(store_url), job_id).status.value
 
 
 def submit(cfg: Config, store: JobStore, job_id: str) -> ray.ObjectRef:
-    """Start the stored job as a Ray task (retried ``jobs.max_retries`` times if its worker dies)."""
-    return _execute_task.options(max_retries=cfg.jobs.max_retries, name=f"genmedia-job-{job_id}").remote(cfg, store.url, job_id)
+    """Start the stored (claimed) job as a Ray task. Ray does not retry it: a lost worker's job goes back to the
+    queue (``genmedia.jobs.dispatcher``), counted against ``jobs.max_attempts``."""
+    return _execute_task.options(max_retries=0, name=f"genmedia-job-{job_id}").remote(cfg, store.url, job_id)
