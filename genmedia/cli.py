@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Optional
@@ -62,14 +62,18 @@ def print_result(result: JobResult, as_json: bool) -> None:
     out.print(result.summary_line(), highlight=False, soft_wrap=True)
 
 
-def run_job_command(job: ModuleType, video: str, cfg: Config, make_params: Callable[[], BaseModel], *, force: bool, as_json: bool) -> None:
+def run_job_command(job: ModuleType, video: str, cfg: Config, make_params: Callable[[], BaseModel], *, force: bool, as_json: bool,
+                    options: Mapping[str, str] | None = None) -> None:
     """The tail of every job command: build the job's params from the options (a validation error is bad
-    input, reported as ``--option: reason``), run the job with progress bars, print the result."""
+    input, reported as ``--option: reason`` with the option as the user typed it; ``options`` maps a parameter
+    to its option where the two names differ), run the job with progress bars, print the result."""
     try:
         params = make_params()
     except ValidationError as e:
+        names = options or {}
         reasons = (
-            f"--{str(x['loc'][0]).replace('_', '-') if x['loc'] else 'options'}: {x['msg'].removeprefix('Value error, ')}"
+            f"{names.get(str(x['loc'][0]), '--' + str(x['loc'][0]).replace('_', '-')) if x['loc'] else 'options'}: "
+            f"{x['msg'].removeprefix('Value error, ')}"
             for x in e.errors()
         )
         raise InputError(f"{job.JOB} options", "; ".join(reasons)) from None
@@ -131,7 +135,8 @@ def analyze(
     cfg = config_for(config, out_root)
     run_job_command(job, video, cfg, lambda: job.params_from(
         cfg, sample_fps=sample_fps, min_shot_seconds=min_shot, cut_sensitivity=sensitivity,
-        faces=faces, embed=embed, audio=False if no_audio else None), force=force, as_json=as_json)
+        faces=faces, embed=embed, audio=False if no_audio else None), force=force, as_json=as_json,
+        options={"min_shot_seconds": "--min-shot", "cut_sensitivity": "--sensitivity", "audio": "--no-audio"})
 
 
 @app.command()
@@ -156,7 +161,27 @@ def trailer(
     cfg = config_for(config, out_root)
     run_job_command(job, video, cfg, lambda: job.Params(
         duration=duration, music=music, qualities=[q for q in qualities.split(",") if q.strip()],
-        style=style, hls=hls, title=title, transcript=transcript, spoiler_fraction=spoilers), force=force, as_json=as_json)
+        style=style, hls=hls, title=title, transcript=transcript, spoiler_fraction=spoilers), force=force, as_json=as_json,
+        options={"spoiler_fraction": "--skip-end"})
+
+
+@app.command()
+def package(
+    video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
+    profile: Annotated[str, typer.Option("--profile", help="Delivery profile of the config: default, mobile, ...")] = "default",
+    codec: Annotated[Optional[str], typer.Option("--codec", help="Video codec of the rungs (default from the config).")] = None,
+    segment_seconds: Annotated[Optional[float], typer.Option("--segment-seconds", help="Segment length (default from the config).")] = None,
+    config: ConfigOption = None,
+    out_root: OutOption = None,
+    as_json: JsonOption = False,
+    force: ForceOption = False,
+) -> None:
+    """VIDEO as a per-title bitrate ladder in CMAF segments with an HLS master playlist and a DASH MPD."""
+    from genmedia.pipelines import package as job
+
+    cfg = config_for(config, out_root)
+    run_job_command(job, video, cfg, lambda: job.Params(profile=profile, codec=codec, segment_seconds=segment_seconds),
+                    force=force, as_json=as_json)
 
 
 @app.command()
@@ -221,7 +246,7 @@ def subtitles(
         denoise=denoise, diarize=diarize, max_speakers=max_speakers, voiceprints=voiceprints,
         per_segment_language=segment_language, hallucination_control=hallucination_control, beam_size=beam_size,
         snap_to_shots=not no_shots, shot_changes=shots,
-    ), force=force, as_json=as_json)
+    ), force=force, as_json=as_json, options={"per_segment_language": "--segment-language", "snap_to_shots": "--no-shots"})
 
 
 voices_app = typer.Typer(no_args_is_help=True, help="The voiceprint library that keeps speaker names across files.")

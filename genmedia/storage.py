@@ -184,15 +184,40 @@ def _stage_local(uri: str) -> Path:
     return path
 
 
+S3_SETTINGS = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or an instance role) where genmedia runs, "
+               "plus storage.s3_endpoint_url and storage.s3_region for an S3-compatible store")
+"""What a user sets so that genmedia can read S3: named in the error when it cannot."""
+
+
+def _s3_setup_error(uri: str, e: Exception) -> InputError | None:
+    """The one-line InputError for an S3 set-up the user must fix (credentials, region, endpoint), else None."""
+    from botocore import exceptions as boto
+
+    if isinstance(e, boto.NoCredentialsError | boto.PartialCredentialsError | boto.CredentialRetrievalError):
+        return InputError(uri, f"no usable S3 credentials ({e}); set {S3_SETTINGS}")
+    if isinstance(e, boto.NoRegionError):
+        return InputError(uri, f"no S3 region configured; set storage.s3_region (or AWS_DEFAULT_REGION), or {S3_SETTINGS}")
+    if isinstance(e, boto.EndpointConnectionError):
+        return InputError(uri, f"cannot reach the S3 endpoint ({e}); check storage.s3_endpoint_url (or AWS_ENDPOINT_URL)")
+    return None
+
+
 def _s3_info(fs: fsspec.AbstractFileSystem, path: str, uri: str) -> dict[str, Any]:
     try:
         info = fs.info(path)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        if "bucket does not exist" in str(e) or "NoSuchBucket" in str(e.__cause__ or ""):
+            bucket = path.split("/", 1)[0]
+            raise InputError(uri, f"bucket {bucket!r} does not exist; check the URI, storage.s3_endpoint_url and storage.s3_region") from None
         raise InputError(uri, "does not exist") from None
     except PermissionError as e:
         raise InputError(uri, f"access denied ({e})") from None
     except OSError as e:
         raise InputError(uri, f"cannot read object ({e})") from None
+    except Exception as e:  # noqa: BLE001 - botocore's set-up errors are not OSErrors
+        if (setup := _s3_setup_error(uri, e)) is not None:
+            raise setup from None
+        raise
     if info.get("type") == "directory":
         raise InputError(uri, "is a prefix (directory), expected a video object")
     if not info.get("size"):

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import ray
@@ -46,22 +46,27 @@ from genmedia.subtitles.formats import FORMATS, Format, clean_text, render
 from genmedia.subtitles.segmentation import Cue, Rules, TimedWord, interpolate_words, segment_words
 from genmedia.subtitles.transcript import Segment, Transcript
 from genmedia.subtitles.voiceprints import VoiceLibrary
+from genmedia.validation import OneLine
 
 JOB = "subtitles"
 TRANSCRIBER_KEY = "transcriber"
 TRANSLATOR_KEY = "translator"
 TRANSCRIPT = "transcript.json"
 log = logging.getLogger(__name__)
+MAX_SHOT_CHANGES = 20_000
+"""Most shot-change times a request may give (one every second of a 5.5-hour film)."""
+MAX_SHOT_TIME_S = 1e6
+"""Latest shot-change time a request may give, in seconds (about 11.5 days)."""
 
 
 class Params(BaseModel):
     """Parameters of one subtitles request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    languages: list[str] = Field(default_factory=list, max_length=210,
-                                 description="Subtitle languages (ISO 639-1/3, FLORES-200, names); empty: the speech's own.")
-    source_language: str | None = Field(None, description="The speech's language if known (skips detection).")
+    languages: list[Annotated[OneLine, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=210, description="Subtitle languages (ISO 639-1/3, FLORES-200, names); empty: the speech's own.")
+    source_language: OneLine | None = Field(None, max_length=64, description="The speech's language if known (skips detection).")
     formats: list[Format] = Field(default_factory=lambda: list(FORMATS), min_length=1)
     denoise: bool = Field(True, description="Spectral-gating noise reduction before ASR.")
     vad: bool = Field(True, description="Voice activity detection before decoding.")
@@ -72,7 +77,9 @@ class Params(BaseModel):
     hallucination_control: bool = True
     beam_size: int | None = Field(None, ge=1, le=16)
     snap_to_shots: bool = Field(True, description="Snap cues to shot changes from the analysis (video inputs).")
-    shot_changes: list[float] | None = Field(None, description="Shot-change times (s) to snap to, instead of the analysis.")
+    shot_changes: list[Annotated[float, Field(ge=0, le=MAX_SHOT_TIME_S)]] | None = Field(
+        None, max_length=MAX_SHOT_CHANGES,
+        description=f"Shot-change times (s, 0 to {MAX_SHOT_TIME_S:g}, at most {MAX_SHOT_CHANGES:,}) to snap to, instead of the analysis.")
 
     @field_validator("languages", mode="before")
     @classmethod

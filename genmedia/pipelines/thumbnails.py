@@ -38,6 +38,7 @@ from genmedia.thumbnails.aspects import parse_aspects
 from genmedia.thumbnails.geometry import Box, Geometry
 from genmedia.thumbnails.page import render_page
 from genmedia.thumbnails.prompts import STYLES, build_prompt, prompt_instruction
+from genmedia.validation import OneLine
 
 JOB = "thumbnails"
 GENERATOR_KEY = "image_generator"
@@ -51,16 +52,17 @@ Mode = Literal["auto", "keyframe", "img2img", "text2img"]
 class Params(BaseModel):
     """Parameters of one thumbnails request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     variants: int = Field(6, ge=1, le=24, description="How many variants (distinct key frames).")
     aspects: list[str] = Field(default_factory=lambda: ["16:9", "1:1", "9:16", "4:5"], min_length=1, max_length=8)
     size: int = Field(1280, ge=64, le=4096, description="Longer side of every output in pixels (16:9 -> 1280x720).")
     formats: list[Literal["jpeg", "webp"]] = Field(default_factory=lambda: ["jpeg", "webp"], min_length=1)
-    title: str | None = Field(None, max_length=10_000, description="Drawn on the thumbnails; long titles are shortened.")
+    title: OneLine | None = Field(None, max_length=10_000,
+                                  description="Drawn on the thumbnails; long titles are shortened; control characters are refused.")
     style: str = Field("cinematic", description=f"Generative style preset: {', '.join(STYLES)}.")
     mode: Mode = Field("auto", description="auto: img2img when an image generator is configured, else keyframe.")
-    seed: int = Field(0, ge=0, description="Seed of the first generative variant (variant k uses seed + k).")
+    seed: int = Field(0, ge=0, le=2**32 - 64, description="Seed of the first generative variant (variant k uses seed + k).")
     same_shot: bool = Field(False, description="Allow more than one variant from a shot when shots run out.")
 
     @field_validator("aspects")
@@ -227,14 +229,15 @@ class WritePrompts:
         return {**batch, "prompt": np.array(prompts, dtype=object), "prompt_by": np.array(by, dtype=object)}
 
 
-def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title: str | None,
+def render(batch: dict[str, np.ndarray], *, cfg: Config, aspects: list[str], size: int, title: str | None,
            formats: list[str], quality: int) -> dict[str, np.ndarray]:
     """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``.
-    Each row's ``objects`` (JSON ``[x, y, w, h]`` fractions of the picture) are framed after faces."""
-    from genmedia.analysis.faces import HaarFaces
-    from genmedia.thumbnails.render import find_subjects, render_variant
+    Each row's ``objects`` (JSON ``[x, y, w, h]`` fractions of the picture) are framed after faces; faces come
+    from ``cfg``'s face finder (CenterFace when staged, else Haar)."""
+    from genmedia.analysis.faces import load_face_finder
+    from genmedia.thumbnails.render import FACE_WIDTH, find_subjects, render_variant
 
-    haar = HaarFaces()
+    finder = load_face_finder(cfg, input_width=FACE_WIDTH)
     wanted = parse_aspects(aspects)
     names, data, metas = [], [], []
     for i, image in enumerate(batch["image"]):
@@ -244,7 +247,7 @@ def render(batch: dict[str, np.ndarray], *, aspects: list[str], size: int, title
             continue
         h, w = image.shape[:2]
         objects = [Box(x * w, y * h, bw * w, bh * h) for x, y, bw, bh in json.loads(batch["objects"][i])]
-        files, meta = render_variant(image, find_subjects(image, haar, objects), wanted, size, title=title, formats=formats, quality=quality)
+        files, meta = render_variant(image, find_subjects(image, finder, objects), wanted, size, title=title, formats=formats, quality=quality)
         names.append(list(files)), data.append(list(files.values())), metas.append(json.dumps(meta))
     out = {k: v for k, v in batch.items() if k != "image"}
     out["file_names"] = np.array(names + [None], dtype=object)[:-1]
@@ -281,7 +284,7 @@ def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: P
     settings = cfg.pipelines.thumbnails
     # Crops, overlays and encodes are light numpy/OpenCV work: a CPU each.
     return ds.map_batches(render, batch_size=2, num_cpus=1, fn_kwargs={
-        "aspects": params.aspects, "size": params.size, "title": title, "formats": params.formats, "quality": settings.jpeg_quality})
+        "cfg": cfg, "aspects": params.aspects, "size": params.size, "title": title, "formats": params.formats, "quality": settings.jpeg_quality})
 
 
 # ----------------------------------------------------------------------------------------------
