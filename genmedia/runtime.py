@@ -1,7 +1,8 @@
 """Connect to Ray and turn a model's config entry into Ray resource options for the cluster's GPU type.
 
 Resources come from the config entry and the cluster's accelerator types, nowhere else: the same
-:func:`actor_options` feeds Ray Data's ``map_batches`` and Serve's ``ray_actor_options``.
+:func:`actor_options` feeds Ray Data's ``map_batches`` (through :func:`model_stage`) and Serve's
+``ray_actor_options`` (docs/architecture.md, "Where resources are decided").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.data import ActorPoolStrategy
 
 from genmedia.config import CPU, Config, ModelConfig
 from genmedia.errors import ConfigError
@@ -82,3 +84,28 @@ def gpu_types_for(cfg: Config) -> list[str]:
 def model_options(cfg: Config, name: str) -> dict[str, Any]:
     """:func:`actor_options` of the config's model ``name`` for the connected cluster."""
     return actor_options(cfg.model(name), gpu_types_for(cfg), name=name)
+
+
+def model_stage(
+    cfg: Config,
+    key: str,
+    *,
+    batch_size: int | None = None,
+    default: ModelConfig | None = None,
+    **constructor_kwargs: Any,
+) -> dict[str, Any]:
+    """``map_batches`` keyword arguments that run the model class for config key ``key`` as an actor pool.
+
+    Resources come from :func:`actor_options` for the cluster's GPU types, the pool grows from
+    ``replicas.min`` (at least one actor) to ``replicas.max``, and each call gets ``batch_size`` rows (the
+    entry's unless the stage fixes its own). Every actor is built with ``cfg``, ``key`` and
+    ``constructor_kwargs``. ``default`` stands in for an entry the config does not list (a weight-free
+    backend); without it a missing entry is a ConfigError naming the configured models.
+    """
+    entry = default if key not in cfg.models and default is not None else cfg.model(key)
+    return {
+        "fn_constructor_kwargs": {"cfg": cfg, "key": key, **constructor_kwargs},
+        "batch_size": entry.batch_size if batch_size is None else batch_size,
+        "compute": ActorPoolStrategy(min_size=max(1, entry.replicas.min), max_size=entry.replicas.max),
+        **actor_options(entry, gpu_types_for(cfg), name=key),
+    }

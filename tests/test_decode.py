@@ -95,6 +95,27 @@ def test_parallel_decode_on_ray_yields_every_frame(ray_session, sample_clip) -> 
     assert len(segments) == len(plan_segments(info, 2.0)) > 1
 
 
+def test_decode_stage_gives_up_after_the_configured_attempts(ray_session, tmp_path) -> None:  # noqa: ANN001
+    """Ray Data would retry a task whose worker died forever; the decode stage stops after ``attempts`` (slow: two worker crashes)."""
+    import ray
+
+    from genmedia.pipelines.frames import decode_stage
+
+    def crash_worker(batch: dict, *, log: str) -> dict:
+        """A decode that kills its worker process, as a file that crashes FFmpeg does; each attempt leaves a line."""
+        import os
+
+        with open(log, "a") as f:
+            f.write("attempt\n")
+        os._exit(1)
+
+    log = tmp_path / "attempts.log"
+    ds = decode_stage([{"index": 0}], crash_worker, attempts=2, fn_kwargs={"log": str(log)})
+    with pytest.raises(ray.exceptions.RayError):
+        ds.materialize()
+    assert log.read_text().splitlines() == ["attempt", "attempt"]
+
+
 def test_decoder_threads_one_per_task_when_segments_run_in_parallel() -> None:
     assert decoder_threads(3, segments=5) == 3, "a configured count wins"
     assert decoder_threads(0, segments=5) == 1, "parallel segments fill the cores"

@@ -11,7 +11,7 @@ import pytest
 
 from genmedia.config import ModelConfig, Resources, load_config
 from genmedia.errors import ConfigError
-from genmedia.runtime import actor_options
+from genmedia.runtime import actor_options, model_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +45,30 @@ def test_production_config_resolves_each_seed_split() -> None:
     assert actor_options(cfg.model("text_writer"), cluster)["accelerator_type"] == "A10G"
     assert actor_options(cfg.model("upscaler"), cluster)["accelerator_type"] == "L40S"
     assert actor_options(cfg.model("upscaler"), ["A40", "L40S"])["accelerator_type"] == "A40"
+
+
+def test_model_stage_takes_resources_pool_and_batch_from_the_config() -> None:
+    cfg = load_config(None, ray={"gpu_type": "T4"}, models={"upscaler": {
+        "backend": "classical", "resources": {"T4": {"num_gpus": 0.25, "num_cpus": 2}, "cpu": {"num_cpus": 3}},
+        "replicas": {"min": 2, "max": 5}, "batch_size": 6}})
+    kwargs = model_stage(cfg, "upscaler", width=640)
+    pool = kwargs.pop("compute")
+    assert (pool.min_size, pool.max_size) == (2, 5)
+    assert kwargs == {"fn_constructor_kwargs": {"cfg": cfg, "key": "upscaler", "width": 640}, "batch_size": 6,
+                      "num_gpus": 0.25, "num_cpus": 2, "accelerator_type": "T4"}
+    assert model_stage(cfg, "upscaler", batch_size=1)["batch_size"] == 1
+
+
+def test_model_stage_pool_has_one_actor_at_least_and_a_default_for_unlisted_models() -> None:
+    upscaler = {"backend": "classical", "replicas": {"min": 0, "max": 1}}
+    cfg = load_config(None, ray={"gpu_type": "cpu"}, models={"upscaler": upscaler})
+    pool = model_stage(cfg, "upscaler")["compute"]
+    assert (pool.min_size, pool.max_size) == (1, 1)
+    stand_in = ModelConfig(backend="classical", batch_size=32)
+    kwargs = model_stage(cfg, "scene_embedder", default=stand_in)
+    assert (kwargs["batch_size"], kwargs["num_cpus"], kwargs["num_gpus"]) == (32, 1, 0)
+    with pytest.raises(ConfigError, match="no model 'scene_embedder' in the config; configured: upscaler"):
+        model_stage(cfg, "scene_embedder")
 
 
 def test_fractional_actors_land_on_their_fake_gpu_type_nodes() -> None:

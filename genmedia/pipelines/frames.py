@@ -1,11 +1,15 @@
-"""The first stage of every video pipeline: keyframe-aligned segments decoded in parallel Ray tasks."""
+"""The first stage of every video pipeline: keyframe-aligned segments (or clips) decoded in parallel Ray tasks.
+
+:func:`decode_stage` is that stage for any decoding function (docs/architecture.md, "The flow of a frame");
+:func:`frames_dataset` uses it to give plain decoded frames.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -58,6 +62,23 @@ def video_segments(info: MediaInfo, decode: DecodeConfig) -> list[Segment]:
     return plan_segments(info, info.duration / count if count > 1 else math.inf)
 
 
+def decode_stage(
+    rows: Sequence[Mapping[str, Any]], fn: Callable[..., Any], *, attempts: int, fn_kwargs: Mapping[str, Any]
+) -> ray.data.Dataset:
+    """A dataset with one row per segment or clip in ``rows``, mapped by the decoding UDF ``fn(batch, **fn_kwargs)``.
+
+    One Ray task per row with one CPU, so the rows decode in parallel, each with its own decoder. Each
+    task runs at most ``attempts`` times (``limits.decode_attempts``): Ray Data retries a task whose worker
+    died forever by default, and a file that crashes the decoder crashes it again.
+    """
+    ds = ray.data.from_items(list(rows), override_num_blocks=max(1, len(rows)))
+    with warnings.catch_warnings():
+        # max_retries is still passed as a plain remote arg in Ray 2.60 (deprecated there, with no named
+        # replacement yet), so Ray warns about it on every dataset.
+        warnings.simplefilter("ignore", RayDeprecationWarning)
+        return ds.map_batches(fn, batch_size=1, num_cpus=1, max_retries=attempts - 1, fn_kwargs=dict(fn_kwargs))
+
+
 def frames_dataset(
     info: MediaInfo,
     decode: DecodeConfig,
@@ -70,27 +91,21 @@ def frames_dataset(
 ) -> ray.data.Dataset:
     """A dataset of decoded frames (columns ``frame_index``, ``time``, ``segment``, ``frame``).
 
-    One Ray task per keyframe-aligned segment (:func:`video_segments`) with one CPU; retries are bounded
-    because a file that crashes the decoder crashes it again.
+    One Ray task per keyframe-aligned segment (:func:`video_segments`) with one CPU, each retried at most
+    ``max_retries`` times (:func:`decode_stage`).
     """
     rows = [asdict(s) for s in video_segments(info, decode)]
-    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-    with warnings.catch_warnings():
-        # Ray Data's tasks retry forever on worker death by default; max_retries is still passed as a
-        # plain remote arg in Ray 2.60 (deprecated there, with no named replacement yet).
-        warnings.simplefilter("ignore", RayDeprecationWarning)
-        return ds.map_batches(
-            decode_segments,
-            batch_size=1,
-            num_cpus=1,
-            max_retries=max_retries,
-            fn_kwargs={
-                "info": info,
-                "fmt": fmt,
-                "width": width,
-                "height": height,
-                "batch_size": decode.batch_size,
-                "threads": decoder_threads(decode.threads, len(rows)),
-                "skip_loop_filter": skip_loop_filter,
-            },
-        )
+    return decode_stage(
+        rows,
+        decode_segments,
+        attempts=max_retries + 1,
+        fn_kwargs={
+            "info": info,
+            "fmt": fmt,
+            "width": width,
+            "height": height,
+            "batch_size": decode.batch_size,
+            "threads": decoder_threads(decode.threads, len(rows)),
+            "skip_loop_filter": skip_loop_filter,
+        },
+    )
