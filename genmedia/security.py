@@ -66,11 +66,54 @@ def _ipv4_literal(host: str) -> ipaddress.IPv4Address | None:
         return None
 
 
-def _check_address(uri: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    if not addr.is_global or addr.is_multicast:
-        raise InputError(uri, f"points at a non-public address ({addr}); loopback, private and link-local hosts are refused")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_IPV4_IN_LOW_32_BITS = (
+    ipaddress.ip_network("::ffff:0:0/96"),  # IPv4-mapped
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated)
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+)
+_NEVER_PUBLIC = (
+    ipaddress.ip_network("fec0::/10"),  # site-local (deprecated, still routed inside some networks)
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64 local-use prefix (RFC 8215): translates into the local network
+)
+
+
+def reached_address(addr: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address embeds and a connection to it really reaches (IPv4-mapped, -translated
+    and -compatible forms, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``, Teredo ``2001::/32``'s client), else ``addr``."""
+    if isinstance(addr, ipaddress.IPv4Address):
+        return addr
+    if addr.teredo:
+        return addr.teredo[1]
+    if addr.sixtofour:
+        return addr.sixtofour
+    if any(addr in net for net in _IPV4_IN_LOW_32_BITS) and int(addr) & 0xFFFFFFFF > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return addr
+
+
+def _global_unicast(addr: IPAddress) -> bool:
+    return addr.is_global and not addr.is_multicast and not any(addr in net for net in _NEVER_PUBLIC)
+
+
+def is_public(addr: IPAddress) -> bool:
+    """Whether a connection to ``addr`` reaches a globally routable unicast host (what an input URL may point at):
+    an IPv6 form that embeds IPv4 is judged by the IPv4 address it reaches (a Teredo address by its server and client)."""
+    if any(addr in net for net in _NEVER_PUBLIC):
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.teredo:
+        return all(_global_unicast(a) for a in addr.teredo)
+    return _global_unicast(reached_address(addr))
+
+
+def _check_address(uri: str, addr: IPAddress) -> None:
+    if not is_public(addr):
+        reached = reached_address(addr)
+        via = f" (reaches {reached})" if reached != addr else ""
+        raise InputError(uri, f"points at a non-public address ({addr}{via}); loopback, private, link-local, site-local "
+                              "and other non-global hosts are refused, also inside IPv6 forms that embed IPv4")
 
 
 def _public_addresses(uri: str, host: str) -> list[str]:

@@ -6,7 +6,7 @@ Used by the request models of the HTTP API and by the jobs' ``Params`` (so the C
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -16,13 +16,18 @@ MULTILINE_OK = frozenset("\t\n\r")
 """Control characters free text of several lines (a text to translate) may hold."""
 
 
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Unicode's control characters (category Cc) and the surrogate code points."""
+
+
 def bad_character(text: str, allowed: frozenset[str] = frozenset()) -> str | None:
     """Why ``text`` cannot be accepted (its first lone surrogate or control character), or None."""
-    for i, c in enumerate(text):
+    for match in _REFUSED.finditer(text):
+        c = match.group()
         if 0xD800 <= ord(c) <= 0xDFFF:
-            return f"holds a lone UTF-16 surrogate (U+{ord(c):04X}) at character {i}; send valid Unicode"
-        if c not in allowed and unicodedata.category(c) == "Cc":
-            return f"holds a control character (U+{ord(c):04X}) at character {i}; control characters are refused"
+            return f"holds a lone UTF-16 surrogate (U+{ord(c):04X}) at character {match.start()}; send valid Unicode"
+        if c not in allowed:
+            return f"holds a control character (U+{ord(c):04X}) at character {match.start()}; control characters are refused"
     return None
 
 
@@ -70,6 +75,6 @@ def check_json_strings(value: Any, path: str) -> Any:
 
 def printable(text: str) -> str:
     """``text`` with lone surrogates and control characters escaped, safe to echo in a message or a JSON answer."""
-    if bad_character(text, frozenset()) is None:
+    if bad_character(text) is None:
         return text
     return "".join(c.encode("unicode_escape").decode("ascii") if bad_character(c) else c for c in text)

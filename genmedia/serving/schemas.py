@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.jobs.records import JobRecord
+from genmedia.validation import MultiLine, OneLine, check_json_strings
 
 
 class JobRequest(BaseModel):
     """``POST /v1/jobs``: run ``job`` on ``video`` with ``params``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    video: str = Field(min_length=1, max_length=4096, description="An s3:// or https:// URI, or an upload id from POST /v1/uploads.")
-    job: str = Field(min_length=1, max_length=32, description="thumbnails, trailer, subtitles, enhance or analyze.")
-    params: dict[str, Any] = Field(default_factory=dict, description="The job's parameters (validated by the job).")
+    video: OneLine = Field(min_length=1, max_length=4096, description="An s3:// or https:// URI, or an upload id from POST /v1/uploads.")
+    job: OneLine = Field(min_length=1, max_length=32, description="thumbnails, trailer, subtitles, enhance or analyze.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, max_length=64,
+        description="The job's parameters (validated by the job; no string in them may hold a control character).",
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _printable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_json_strings(v, "params")
 
 
 class JobAccepted(BaseModel):
@@ -44,9 +53,14 @@ class UploadView(BaseModel):
 class InferRequest(BaseModel):
     """``POST /v1/models/{key}/infer``: one row of the model's batch columns."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    inputs: dict[str, Any]
+    inputs: dict[str, Any] = Field(max_length=64)
+
+    @field_validator("inputs")
+    @classmethod
+    def _printable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_json_strings(v, "inputs")
 
 
 class TranslateRequest(BaseModel):
@@ -54,6 +68,6 @@ class TranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=5000)
-    target: str = Field(min_length=2, max_length=16)
-    source: str | None = Field(None, min_length=2, max_length=16)
+    text: MultiLine = Field(min_length=1, max_length=5000)
+    target: OneLine = Field(min_length=2, max_length=16)
+    source: OneLine | None = Field(None, min_length=2, max_length=16)
