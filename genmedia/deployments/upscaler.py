@@ -2,9 +2,11 @@
 
 One class for both runtimes (docs/architecture.md). The backend comes from ``models.upscaler.backend``:
 
-* ``real-esrgan`` (any spandrel super-resolution checkpoint: RRDBNet x2/x4, the compact SRVGG
-  models): the weights directory is resolved and verified by the model registry and the one
-  ``.pth``/``.safetensors`` file in it is loaded with spandrel's ``ModelLoader``. Frames are cut into
+* ``real-esrgan`` or ``spandrel`` (any spandrel super-resolution checkpoint: RRDBNet x2/x4, the compact
+  SRVGG models, DAT): the weights directory is resolved and verified by the model registry and the one
+  ``.pth``/``.safetensors`` file in it is loaded with spandrel's ``ModelLoader``, or the one ncnn
+  ``.param`` (with its ``.bin``) is converted in memory by :mod:`genmedia.models.ncnn` (Real-ESRGAN's
+  ncnn exports; the store keeps only the verified package files). Frames are cut into
   tiles of ``options.tile`` pixels (0 = whole frames) with ``options.tile_pad`` pixels of overlap, so any
   frame size fits in GPU memory; batches of frames go through together; fp16 on a GPU when
   ``options.dtype`` is ``float16`` and the architecture supports it.
@@ -25,13 +27,14 @@ import cv2
 import numpy as np
 
 from genmedia.config import Config
-from genmedia.errors import ConfigError, ModelUnavailable
 from genmedia.enhance.pixels import from_unit, resize, to_unit
 from genmedia.enhance.window import pack, rows
+from genmedia.errors import ConfigError, ModelUnavailable
+from genmedia.models import ncnn
 
 CLASSICAL = "classical"
 SPANDREL_BACKENDS = ("real-esrgan", "spandrel")
-WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt")
+WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".param")
 UNSHARP_AMOUNT = 0.4
 
 
@@ -49,7 +52,7 @@ def lanczos_unsharp(frame: np.ndarray, width: int, height: int, amount: float = 
 
 
 def weights_file(directory: Path) -> Path:
-    """The single checkpoint file in a model directory (ModelUnavailable if none or several)."""
+    """The single checkpoint (or ncnn ``.param``) file in a model directory (ModelUnavailable if none or several)."""
     found = sorted(p for p in directory.iterdir() if p.suffix.lower() in WEIGHT_SUFFIXES)
     if len(found) != 1:
         what = "no checkpoint" if not found else f"{len(found)} checkpoints ({', '.join(p.name for p in found)})"
@@ -57,15 +60,29 @@ def weights_file(directory: Path) -> Path:
     return found[0]
 
 
+def load_descriptor(path: Path, device: Any) -> Any:
+    """spandrel's model descriptor for a checkpoint file or an ncnn ``.param`` file (its ``.bin`` beside it)."""
+    from spandrel import ModelLoader
+
+    loader = ModelLoader(device)
+    if path.suffix.lower() != ".param":
+        return loader.load_from_file(str(path))
+    weights = path.with_suffix(".bin")
+    if not weights.is_file():
+        raise ModelUnavailable(f"{path}: the ncnn model has no {weights.name} beside it")
+    return loader.load_from_state_dict(ncnn.convert(path, weights))
+
+
 class SpandrelModel:
     """A spandrel super-resolution model with tiled, batched inference."""
 
     def __init__(self, path: Path, *, tile: int = 0, tile_pad: int = 16, dtype: str = "float32", device: str | None = None):
+        """Load ``path`` (a checkpoint or an ncnn ``.param``) on ``device`` (a GPU when there is one)."""
         import torch
-        from spandrel import ImageModelDescriptor, ModelLoader
+        from spandrel import ImageModelDescriptor
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        descriptor = ModelLoader(self.device).load_from_file(str(path))
+        descriptor = load_descriptor(path, self.device)
         if not isinstance(descriptor, ImageModelDescriptor) or descriptor.scale < 1:
             raise ModelUnavailable(f"{path}: not a single-image super-resolution model (spandrel read {type(descriptor).__name__})")
         self.half = dtype == "float16" and self.device.type == "cuda" and descriptor.supports_half
@@ -131,7 +148,9 @@ class Upscaler:
             self.amount = float(options.get("unsharp_amount", UNSHARP_AMOUNT))
             self.name = "classical (Lanczos-4 + unsharp mask)"
         else:
-            raise ConfigError(f"models.{key}.backend: unknown upscaler backend {self.backend!r}; use {CLASSICAL} or real-esrgan")
+            raise ConfigError(
+                f"models.{key}.backend: unknown upscaler backend {self.backend!r}; use {CLASSICAL}, real-esrgan or spandrel"
+            )
 
     def upscale(self, frames: np.ndarray, width: int, height: int) -> np.ndarray:
         """Frames (H x W x 3 or N x H x W x 3, uint8/uint16) resized to ``width`` x ``height``."""
