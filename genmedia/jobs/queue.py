@@ -41,6 +41,8 @@ PRIORITIES: dict[str, int] = {"high": 9, "normal": NORMAL_PRIORITY, "low": 0}
 MIN_PRIORITY, MAX_PRIORITY = 0, 9
 BACKFILL_PRIORITY = PRIORITIES["low"]
 """Backfills yield to interactive work unless told otherwise."""
+_RACED = object()
+"""Picked owner when the jobs seen a moment ago were all claimed by another dispatcher: look again."""
 CLAIM_TRIES = 5
 """Conditional claims lost to another dispatcher before giving up for this round."""
 
@@ -177,12 +179,14 @@ class JobQueue:
             pick = self._pick(full)
             if pick is None:
                 return None
+            if pick[1] is _RACED:
+                continue
             claimed = self._take(pick, full)
             if claimed is not None:
                 return claimed
         return None
 
-    def _pick(self, full: list[str]) -> tuple[int, str | None] | None:
+    def _pick(self, full: list[str]) -> tuple[int, Any] | None:
         """The (priority, owner) whose job starts next, by priority then fair share; None when nothing waits."""
         c = _jobs.c
         waiting = [c.status == JobState.queued.value, *([c.job.not_in(full)] if full else [])]
@@ -191,12 +195,14 @@ class JobQueue:
             if top is None:
                 return None
             heads = dict(conn.execute(select(c.owner, func.min(c.created_at)).where(*waiting, c.priority == top).group_by(c.owner)).all())
+            if not heads:  # another dispatcher took the last of them meanwhile
+                return top, _RACED
             owners = [o for o in heads if o is not None]
             busy = dict(conn.execute(select(c.owner, func.count()).where(c.status == JobState.running.value, c.owner.in_(owners))
                                      .group_by(c.owner)).all()) if owners else {}
             served = dict(conn.execute(select(c.owner, func.max(c.started_at)).where(c.owner.in_(owners))
                                        .group_by(c.owner)).all()) if owners else {}
-        never = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+        never = _dt.datetime.min.replace(tzinfo=_dt.UTC)
 
         def share(owner: str | None) -> tuple[int, _dt.datetime, _dt.datetime]:
             last = served.get(owner)
