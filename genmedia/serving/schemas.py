@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from genmedia.jobs.records import JobRecord
+from genmedia.jobs.queue import parse_priority
+from genmedia.jobs.records import NORMAL_PRIORITY, JobRecord
 from genmedia.validation import MultiLine, OneLine, check_json_strings
 
 
@@ -21,11 +22,20 @@ class JobRequest(BaseModel):
         default_factory=dict, max_length=64,
         description="The job's parameters (validated by the job; no string in them may hold a control character).",
     )
+    priority: int = Field(
+        NORMAL_PRIORITY, description="high, normal (the default), low, or an integer from 0 to 9: higher starts first.",
+        json_schema_extra={"anyOf": [{"type": "string", "enum": ["high", "normal", "low"]}, {"type": "integer", "minimum": 0, "maximum": 9}]},
+    )
 
     @field_validator("params")
     @classmethod
     def _printable(cls, v: dict[str, Any]) -> dict[str, Any]:
         return check_json_strings(v, "params")
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, v: Any) -> int:
+        return parse_priority(v)
 
 
 class JobAccepted(BaseModel):
@@ -34,12 +44,15 @@ class JobAccepted(BaseModel):
     id: str
     status: str
     url: str
+    priority: int = NORMAL_PRIORITY
+    duplicate_of: str | None = Field(None, description="Set when identical work was queued or running: this is that job.")
 
 
 class JobView(JobRecord):
     """A job as the API shows it: the stored record plus download URLs of its outputs."""
 
     files: dict[str, str] = Field(default_factory=dict, description="Output name -> download URL (path on this server).")
+    queue_position: int | None = Field(None, description="While queued: 1 = next to start (priority order, then age).")
 
 
 class UploadView(BaseModel):
