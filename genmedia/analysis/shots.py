@@ -6,9 +6,16 @@ only has to hand these descriptors to one place to be stitched.
 
 * **Cuts**: the change between consecutive frames is ``1 - correlation`` of their grids. Correlation
   ignores brightness and contrast (fades, flashes, exposure changes) and moves little under pans and
-  moving objects, while unrelated pictures score about 1. A frame is a cut when its change stands out
-  from its neighbourhood (an adaptive threshold: a multiple of the local median plus a floor), and the
-  picture does not come back within a few frames (a flash or a brief occlusion is not a cut).
+  moving objects, while unrelated pictures score about 1. It is undefined on flat pictures (solid colours,
+  title cards, white) and blind to a change of colour behind the same small detail (a counter on a grey,
+  then a red background), so the change is the larger of it and a colour jump: the distance between the
+  frames' median luma and mean chroma, :data:`COLOUR_SCALE` levels counting as a full change. Between
+  consecutive frames only the part of the jump that is not a ramp counts (the step minus the mean of the
+  steps before and after it), so fades and dissolves, which change colour a little every frame, stay
+  theirs. A frame is
+  a cut when its change stands out from its neighbourhood (an adaptive threshold: a multiple of the local
+  median plus a floor), and the picture does not come back within a few frames (a flash or a brief
+  occlusion is not a cut).
 * **Fades**: runs of black frames between two pictures; the boundary is the middle of the run.
 * **Dissolves**: the grid of a frame is the average of the grids a few frames before and after (a
   linear blend) while those two are unrelated; the boundary is the middle of the blend.
@@ -28,6 +35,9 @@ GRID = (16, 9)
 """Descriptor size (columns, rows): block means of the luma plane."""
 
 Transition = Literal["start", "cut", "fade", "dissolve"]
+COLOUR_SCALE = 48.0
+"""Colour distance (sum of the absolute differences of median luma and mean U and V, 8-bit levels) that
+counts as a full change (1): grey to red is about 200, an exposure drift a few levels per frame."""
 
 
 def frame_descriptor(gray: np.ndarray) -> np.ndarray:
@@ -89,6 +99,13 @@ class Shot:
         }
 
 
+def colour_vectors(grids: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
+    """Per frame: the median of its luma grid and its mean U and V (N x 3; chroma 0 when not given)."""
+    n = len(grids)
+    uv = np.zeros((n, 2), np.float32) if chroma is None else np.asarray(chroma, np.float32).reshape(n, 2)
+    return np.column_stack([np.median(grids.reshape(n, -1), axis=1).astype(np.float32), uv])
+
+
 def _standardised(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grids as zero-mean, unit-variance vectors, and which frames are flat (no structure to correlate)."""
     g = grids.reshape(len(grids), -1).astype(np.float32)
@@ -98,19 +115,28 @@ def _standardised(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g / np.maximum(std, 1e-3)[:, None], flat
 
 
-def _change(z: np.ndarray, flat: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``1 - correlation`` between frames ``a`` and ``b`` (0 when either is flat)."""
+def _change(z: np.ndarray, flat: np.ndarray, colour: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The change between frames ``a`` and ``b``: ``1 - correlation`` (0 when either is flat) or their colour
+    jump, whichever is larger (0..2)."""
     c = 1.0 - np.einsum("ij,ij->i", z[a], z[b]) / z.shape[1]
-    return np.where(flat[a] | flat[b], 0.0, c)
+    jump = np.abs(colour[a] - colour[b]).sum(axis=1) / COLOUR_SCALE
+    return np.maximum(np.where(flat[a] | flat[b], 0.0, c), np.minimum(jump, 2.0))
 
 
-def cut_scores(grids: np.ndarray) -> np.ndarray:
-    """Per frame, the change from the previous frame (``1 - correlation``; 0 for the first)."""
+def cut_scores(grids: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
+    """Per frame, the change from the previous frame (0 for the first): ``1 - correlation`` (0 when either is
+    flat) or the colour step less the ramp it is part of (see the module docstring), whichever is larger."""
     z, flat = _standardised(grids)
+    colour = colour_vectors(grids, chroma)
     out = np.zeros(len(grids), np.float32)
     if len(grids) > 1:
         i = np.arange(1, len(grids))
-        out[1:] = _change(z, flat, i - 1, i)
+        corr = 1.0 - np.einsum("ij,ij->i", z[i - 1], z[i]) / z.shape[1]
+        step = np.diff(colour, axis=0, prepend=colour[:1])
+        around = 0.5 * (np.roll(step, 1, axis=0) + np.roll(step, -1, axis=0))
+        around[0], around[-1] = step[1] / 2, step[-2] / 2
+        jump = np.abs(step - around).sum(axis=1)[1:] / COLOUR_SCALE
+        out[1:] = np.maximum(np.where(flat[i - 1] | flat[i], 0.0, corr), np.minimum(jump, 2.0))
     return out
 
 
@@ -125,7 +151,7 @@ def _local_median(x: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def _cuts(z: np.ndarray, flat: np.ndarray, scores: np.ndarray, fps: float, p: ShotParams) -> list[Boundary]:
+def _cuts(z: np.ndarray, flat: np.ndarray, colour: np.ndarray, scores: np.ndarray, fps: float, p: ShotParams) -> list[Boundary]:
     n = len(scores)
     half = max(2, round(p.window_seconds * fps))
     revert = max(2, round(p.revert_seconds * fps))
@@ -141,7 +167,7 @@ def _cuts(z: np.ndarray, flat: np.ndarray, scores: np.ndarray, fps: float, p: Sh
         after = np.arange(i, min(n, i + revert + 1))
         pa, pb = np.repeat(before, len(after)), np.tile(after, len(before))
         keep = (pb - pa) >= 2
-        if keep.any() and _change(z, flat, pa[keep], pb[keep]).min() < 0.5 * scores[i]:
+        if keep.any() and _change(z, flat, colour, pa[keep], pb[keep]).min() < 0.5 * scores[i]:
             continue  # the picture comes back: a flash or a brief occlusion
         out.append(Boundary(int(i), "cut", float(scores[i])))
     return out
@@ -163,7 +189,8 @@ def _fades(black: np.ndarray) -> list[Boundary]:
     return [Boundary((a + b) // 2, "fade", 1.0 + (b - a) / n) for a, b in _runs(black) if a > 0 and b < n]
 
 
-def _dissolves(grids: np.ndarray, z: np.ndarray, flat: np.ndarray, scores: np.ndarray, fps: float, p: ShotParams) -> list[Boundary]:
+def _dissolves(grids: np.ndarray, z: np.ndarray, flat: np.ndarray, colour: np.ndarray, scores: np.ndarray, fps: float,
+               p: ShotParams) -> list[Boundary]:
     """Frames that are linear blends of unrelated pictures ``k`` frames before and after them."""
     g = grids.reshape(len(grids), -1).astype(np.float32)
     n = len(g)
@@ -174,7 +201,7 @@ def _dissolves(grids: np.ndarray, z: np.ndarray, flat: np.ndarray, scores: np.nd
             continue
         mid = np.arange(k, n - k)
         a, b = mid - k, mid + k
-        apart = _change(z, flat, a, b)
+        apart = _change(z, flat, colour, a, b)
         span = np.abs(g[a] - g[b]).mean(axis=1)
         residual = np.abs(g[mid] - 0.5 * (g[a] + g[b])).mean(axis=1) / np.maximum(span, 1e-3)
         # Inside a blend every step is small: no cut within the window.
@@ -198,9 +225,11 @@ def _thin(boundaries: list[Boundary], n: int, min_len: int) -> list[Boundary]:
 
 
 def detect_boundaries(
-    grids: np.ndarray, means: np.ndarray, stds: np.ndarray, fps: float, params: ShotParams | None = None
+    grids: np.ndarray, means: np.ndarray, stds: np.ndarray, fps: float, params: ShotParams | None = None,
+    chroma: np.ndarray | None = None,
 ) -> list[Boundary]:
-    """Shot boundaries of a sequence of frames given their grids (N x 9 x 16), mean and std of luma.
+    """Shot boundaries of a sequence of frames given their grids (N x 9 x 16), mean and std of luma and,
+    when known, mean chroma (N x 2, U and V: tells apart colours of equal luma).
 
     Positions index the given sequence (frames missing from it, e.g. undecodable ones, are simply absent).
     """
@@ -209,15 +238,16 @@ def detect_boundaries(
     if n < 2:
         return []
     z, flat = _standardised(grids)
+    colour = colour_vectors(grids, chroma)
     black = black_frames(np.asarray(means, np.float32), np.asarray(stds, np.float32), p.black_level)
     flat |= black
-    scores = cut_scores(grids)
+    scores = cut_scores(grids, chroma)
     scores[black] = 0.0
-    found = _cuts(z, flat, scores, fps, p)
+    found = _cuts(z, flat, colour, scores, fps, p)
     if p.fades:
         found += _fades(black)
     if p.dissolves:
-        found += _dissolves(grids, z, flat, scores, fps, p)
+        found += _dissolves(grids, z, flat, colour, scores, fps, p)
     # Transitions into and out of black are the fade's, not cuts of their own.
     fades = [b.position for b in found if b.transition == "fade"]
     margin = max(2, round(p.revert_seconds * fps))

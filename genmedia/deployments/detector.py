@@ -3,8 +3,9 @@
 One class for both runtimes (docs/architecture.md), configured by ``models.<key>`` (backend ``ultralytics``):
 the registry resolves and verifies the weights directory; ``options.weights`` names the YOLO
 checkpoint in it (default: the only ``.pt`` file), and ``options.face_weights`` an optional YOLO
-checkpoint trained on faces (class 0 = face). Without a face checkpoint, faces come from OpenCV's
-Haar cascade, and ``face_backend`` says so. Detections are padded to ``MAX_DETECTIONS`` per image so
+checkpoint trained on faces (class 0 = face). Without a face checkpoint, faces come from the pretrained
+CenterFace model (``models.face_detector``) when it is staged, else OpenCV's Haar cascade, and
+``face_backend`` says which. Detections are padded to ``MAX_DETECTIONS`` per image so
 Ray Data batches stay rectangular: rows of ``[x, y, w, h, score, class]`` in pixels, unused rows -1.
 """
 
@@ -13,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from genmedia.analysis.faces import BACKEND as HAAR, HaarFaces
+from genmedia.analysis.faces import face_finder_name, load_face_finder
 from genmedia.config import Config
 from genmedia.errors import ModelUnavailable
 
@@ -32,9 +32,9 @@ def model_name(cfg: Config, key: str = DEFAULT_KEY) -> str:
 
 
 def face_backend_name(cfg: Config, key: str = DEFAULT_KEY) -> str:
-    """How outputs name what finds faces for ``models.<key>``: its face checkpoint, else Haar."""
+    """How outputs name what finds faces for ``models.<key>``: its face checkpoint, else CenterFace or Haar."""
     face = cfg.model(key).options.get("face_weights")
-    return f"{ULTRALYTICS}:{face}" if face else HAAR
+    return f"{ULTRALYTICS}:{face}" if face else face_finder_name(cfg)
 
 
 def _pad(rows: list[list[float]]) -> np.ndarray:
@@ -46,7 +46,7 @@ def _pad(rows: list[list[float]]) -> np.ndarray:
 
 
 class Detector:
-    """Finds objects (YOLO) and faces (a YOLO face model, else Haar) in RGB images."""
+    """Finds objects (YOLO) and faces (a YOLO face model, else CenterFace when staged, else Haar) in RGB images."""
 
     def __init__(self, cfg: Config, key: str = DEFAULT_KEY):
         from ultralytics import YOLO
@@ -62,7 +62,7 @@ class Detector:
         self.names: dict[int, str] = dict(self.model.names)
         face = options.get("face_weights")
         self.face_model = YOLO(str(self._weights(directory, face, key)), task="detect") if face else None
-        self.haar = None if face else HaarFaces()
+        self.faces = None if face else load_face_finder(cfg)
         self.backend = model_name(cfg, key)
         self.face_backend = face_backend_name(cfg, key)
 
@@ -97,7 +97,7 @@ class Detector:
         if self.face_model is not None:
             faces = np.stack([_pad([r for r in rows if int(r[5]) == 0]) for rows in self._yolo(self.face_model, images)])
         else:
-            faces = np.stack([_pad([[*box, 1.0, 0] for box in self.haar.detect(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)).tolist()]) for img in images])
+            faces = np.stack([_pad([[*box, 1.0, 0] for box in self.faces.find(img).tolist()]) for img in images])
         return objects, faces
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

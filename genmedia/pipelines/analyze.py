@@ -1,6 +1,6 @@
 """The analysis job: shots, motion, audio, faces, composition and embeddings of a video, on Ray Data.
 
-Stages (DESIGN.md §3; each decodes nothing twice):
+Stages (docs/architecture.md; each decodes nothing twice):
 
 1. **Signals** (:func:`build`): one Ray task per keyframe-aligned segment decodes it once, reading the
    luma plane by striding (``skip_loop_filter``), and turns every frame into a few hundred bytes: a 16x9
@@ -37,13 +37,13 @@ import ray
 from ray.util.annotations import RayDeprecationWarning
 
 from genmedia.analysis import shots as shotlib
-from genmedia.analysis.colour import colourfulness, exposure, sharpness
+from genmedia.analysis.colour import chroma_means, colourfulness, exposure, sharpness
 from genmedia.analysis.composition import composition_score
-from genmedia.analysis.faces import BACKEND as HAAR, HaarFaces
+from genmedia.analysis.faces import BACKEND as HAAR, CENTERFACE, FACE_DETECTOR_KEY, FaceFinder, HaarFaces, face_finder_name, load_face_finder
 from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config
-from genmedia.errors import InputError
+from genmedia.errors import InputError, ModelUnavailable
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
 from genmedia.media.origin import Origin, local_media_path, origin_of
 from genmedia.media.probe import MediaInfo, probe
@@ -86,12 +86,19 @@ def shot_params(params: AnalyzeConfig) -> shotlib.ShotParams:
 
 
 def face_backend(cfg: Config, params: AnalyzeConfig) -> str:
-    """``haar`` or ``detector``: what finds faces for these parameters and this config."""
+    """``detector``, ``centerface`` or ``haar``: what finds faces for these parameters and this config.
+
+    ``auto`` takes the detector deployment when the config names one, else the pretrained face model
+    (``models.face_detector``) when its weights are staged, else Haar cascades.
+    """
     if params.faces == "auto":
         entry = cfg.models.get(DETECTOR_KEY)
-        return "detector" if entry is not None and entry.backend != "classical" else HAAR
+        return "detector" if entry is not None and entry.backend != "classical" else face_finder_name(cfg)
     if params.faces == "detector":
         cfg.model(DETECTOR_KEY)  # ConfigError naming the configured models when there is none
+    if params.faces == CENTERFACE and face_finder_name(cfg) != CENTERFACE:
+        entry = cfg.model(FACE_DETECTOR_KEY)
+        raise ModelUnavailable(f"model {entry.model!r} ({FACE_DETECTOR_KEY}) is not staged; run: genmedia models pull {FACE_DETECTOR_KEY}")
     return params.faces
 
 
@@ -134,7 +141,7 @@ def _empty_faces() -> np.ndarray:
     return np.full((MAX_FACES, 4), -1, np.int32)
 
 
-def _sample_features(gray_full: np.ndarray, rgb: np.ndarray, rotation: int, haar: HaarFaces | None) -> dict[str, Any]:
+def _sample_features(gray_full: np.ndarray, rgb: np.ndarray, rotation: int, finder: FaceFinder | None) -> dict[str, Any]:
     """Features of one analysed frame: sharpness and exposure of its analysis-size luma ``gray_full``,
     the rest from its RGB thumbnail (rotated upright for display)."""
     if rotation:
@@ -142,8 +149,8 @@ def _sample_features(gray_full: np.ndarray, rgb: np.ndarray, rotation: int, haar
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     sal = salient_region(saliency_map(gray))
     faces = _empty_faces()
-    if haar is not None:
-        found = haar.detect(gray)[:MAX_FACES]
+    if finder is not None:
+        found = finder.find(rgb)[:MAX_FACES]
         faces[: len(found)] = found
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     return {
@@ -151,7 +158,7 @@ def _sample_features(gray_full: np.ndarray, rgb: np.ndarray, rotation: int, haar
         "exposure": exposure(gray_full),
         "colourfulness": colourfulness(rgb),
         "saliency": np.array([sal.cx, sal.cy, *sal.box], np.float32),
-        "haar_faces": faces,
+        "frame_faces": faces,
         "thumb": jpeg.tobytes() if ok else b"",
         "thumb_size": np.array(rgb.shape[1::-1], np.int32),
     }
@@ -162,7 +169,7 @@ _NO_SAMPLE = {
     "exposure": np.nan,
     "colourfulness": np.nan,
     "saliency": np.full(6, np.nan, np.float32),
-    "haar_faces": _empty_faces(),
+    "frame_faces": _empty_faces(),
     "thumb": b"",
     "thumb_size": np.zeros(2, np.int32),
 }
@@ -175,10 +182,11 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def analyse_segments(
-    batch: dict[str, np.ndarray], *, videos: list[_Video], width: int, threads: int, haar_faces: bool
+    batch: dict[str, np.ndarray], *, videos: list[_Video], width: int, threads: int, faces: str | None, cfg: Config
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Ray Data UDF: decode each segment row once and yield per-frame signal rows (see module docstring)."""
-    haar = HaarFaces() if haar_faces else None
+    """Ray Data UDF: decode each segment row once and yield per-frame signal rows (see module docstring).
+    ``faces``: what finds faces on sampled frames here (``centerface``: ``cfg``'s staged face model, ``haar``, None)."""
+    finder = HaarFaces() if faces == HAAR else load_face_finder(cfg) if faces == CENTERFACE else None
     for r in range(len(batch["video"])):
         v = int(batch["video"][r])
         video = videos[v]
@@ -205,12 +213,13 @@ def analyse_segments(
                 "segment": segment.index,
                 "overlap": index >= own_end,
                 "grid": shotlib.frame_descriptor(gray),
+                "chroma": chroma_means(frame),
                 "luma_mean": float(mean[0, 0]),
                 "luma_std": float(std[0, 0]),
                 "motion": motion_energy(previous[1], small) if follows else np.nan,
                 "sampled": index in video.sampled and index < own_end,
             }
-            row.update(_sample_features(gray, frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, haar)
+            row.update(_sample_features(gray, frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, finder)
                        if row["sampled"] else _NO_SAMPLE)
             rows.append(row)
             previous = (index, small)
@@ -227,13 +236,14 @@ def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = No
     """The per-frame signal dataset of one or many videos: one Ray task per (video, segment).
 
     Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
-    extra frame a task decodes past its segment), ``grid``, ``luma_mean``, ``luma_std``, ``motion``,
+    extra frame a task decodes past its segment), ``grid``, ``chroma`` (mean U, V), ``luma_mean``, ``luma_std``, ``motion``,
     ``sampled`` and, for sampled frames, ``sharpness``, ``exposure``, ``colourfulness``, ``saliency``,
-    ``haar_faces``, ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`. With
+    ``frame_faces`` (face boxes when faces are found in this stage), ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`. With
     ``samples=False`` no frame is sampled: only what shot detection and motion need is computed.
     """
     params = params or params_from(cfg)
     decode = cfg.pipelines.decode
+    faces_by = face_backend(cfg, params) if samples else None
     videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist() if samples else ()), thumb_size(i, params.thumb_width)) for i in infos]
     rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode)]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
@@ -249,7 +259,8 @@ def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = No
                 "videos": videos,
                 "width": decode.analysis_width,
                 "threads": decoder_threads(decode.threads, len(rows)),
-                "haar_faces": samples and face_backend(cfg, params) == HAAR,
+                "faces": faces_by if faces_by != "detector" else None,
+                "cfg": cfg,
             },
         )
     # One operator: Ray Data's per-operator resource reservation (which keeps a chain of operators fed)
@@ -265,11 +276,12 @@ class Signals:
     frame_index: np.ndarray
     time: np.ndarray
     grid: np.ndarray
+    chroma: np.ndarray
     luma_mean: np.ndarray
     luma_std: np.ndarray
     motion: np.ndarray
     samples: pd.DataFrame = field(repr=False)
-    """Analysed frames: frame_index, time, sharpness, exposure, colourfulness, saliency, haar_faces, thumb, thumb_size."""
+    """Analysed frames: frame_index, time, sharpness, exposure, colourfulness, saliency, frame_faces, thumb, thumb_size."""
     missing: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Frames of the video that could not be decoded."""
 
@@ -301,7 +313,7 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
         "exposure": cols["exposure"][sampled],
         "colourfulness": cols["colourfulness"][sampled],
         "saliency": list(cols["saliency"][sampled]),
-        "haar_faces": list(cols["haar_faces"][sampled]),
+        "frame_faces": list(cols["frame_faces"][sampled]),
         "thumb": list(cols["thumb"][sampled]),
         "thumb_size": list(cols["thumb_size"][sampled]),
     })
@@ -309,6 +321,7 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
         frame_index=index,
         time=cols["time"][keep],
         grid=cols["grid"][keep],
+        chroma=cols["chroma"][keep],
         luma_mean=cols["luma_mean"][keep],
         luma_std=cols["luma_std"][keep],
         motion=motion,
@@ -340,7 +353,7 @@ def collect_signals(ds: ray.data.Dataset, infos: list[MediaInfo], progress: Prog
 
 def detect_shots(signals: Signals, info: MediaInfo, params: AnalyzeConfig) -> list[shotlib.Shot]:
     """Shots of a video from its stitched signals."""
-    boundaries = shotlib.detect_boundaries(signals.grid, signals.luma_mean, signals.luma_std, info.fps, shot_params(params))
+    boundaries = shotlib.detect_boundaries(signals.grid, signals.luma_mean, signals.luma_std, info.fps, shot_params(params), signals.chroma)
     return shotlib.shots_from_boundaries(boundaries, signals.frame_index, signals.time, info.frame_count, info.start_time, info.start_time + info.duration)
 
 
@@ -348,18 +361,19 @@ def detect_shots_in_file(info: MediaInfo, params: AnalyzeConfig | None = None, *
     """Shot detection alone, in this process (no Ray): decode every frame once (luma by striding, no
     deblocking) and run the detector. The algorithm's cost, for benchmarks and small tools."""
     params = params or AnalyzeConfig()
-    grids, means, stds, index, times = [], [], [], [], []
+    grids, chroma, means, stds, index, times = [], [], [], [], [], []
     pts_index = {p: i for i, p in enumerate(info.frame_pts)}
     tb = float(info.time_base_fraction)
     for ts, frame in iter_frames(info, threads=threads, skip_loop_filter=True):
         gray = luma(frame, width)
         mean, std = cv2.meanStdDev(gray)
         grids.append(shotlib.frame_descriptor(gray))
+        chroma.append(chroma_means(frame))
         means.append(mean[0, 0])
         stds.append(std[0, 0])
         index.append(pts_index.get(ts, len(index)))
         times.append(ts * tb)
-    boundaries = shotlib.detect_boundaries(np.stack(grids), np.array(means), np.array(stds), info.fps, shot_params(params))
+    boundaries = shotlib.detect_boundaries(np.stack(grids), np.array(means), np.array(stds), info.fps, shot_params(params), np.stack(chroma))
     return shotlib.shots_from_boundaries(boundaries, np.array(index), np.array(times), info.frame_count, info.start_time, info.start_time + info.duration)
 
 
@@ -445,7 +459,7 @@ def features_frame(
         objects = [by_frame.loc[i, "objects"] for i in s["frame_index"]]
         face_rows = [f[f[:, 4] >= 0][:, :4] for f in face_boxes]
     else:
-        face_rows = list(s["haar_faces"])
+        face_rows = list(s["frame_faces"])
         objects = None
     boxes = [_relative_boxes(np.asarray(f), size) for f, size in zip(face_rows, s["thumb_size"], strict=True)]
     composition = []
@@ -519,6 +533,9 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         )
     shots = detect_shots(signals, info, params)
     faces_by = face_backend(cfg, params)
+    if faces_by == HAAR and params.faces == "auto" and FACE_DETECTOR_KEY in cfg.models:
+        ctx.warnings.append(f"faces found by Haar cascades: models.{FACE_DETECTOR_KEY} is not staged; "
+                            f"run: genmedia models pull {FACE_DETECTOR_KEY}")
     faces = None
     if faces_by == "detector":
         from genmedia.deployments.detector import Detector, face_backend_name, model_name
@@ -557,7 +574,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         shot_rows.append(row)
     backends = {
         "shots": "genmedia-grid-correlation-v1",
-        "faces": HAAR if faces_by == HAAR else face_backend_name(cfg, DETECTOR_KEY),
+        "faces": faces_by if faces_by != "detector" else face_backend_name(cfg, DETECTOR_KEY),
         "objects": model_name(cfg, DETECTOR_KEY) if faces_by == "detector" else None,
         "embedding": embedder_name,
         "audio": "stft-k-weighted-v1" if audio is not None else None,

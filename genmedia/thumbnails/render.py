@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from genmedia.analysis.faces import HaarFaces
+from genmedia.analysis.faces import FaceFinder
 from genmedia.analysis.saliency import saliency_map
 from genmedia.thumbnails.aspects import Aspect
 from genmedia.thumbnails.crop import apply_crop, smart_crop
@@ -19,7 +19,7 @@ from genmedia.thumbnails.geometry import Box
 from genmedia.thumbnails.overlay import draw_title
 
 FACE_WIDTH = 640
-"""Faces are searched on the picture scaled to at most this width (Haar is slow on large pictures)."""
+"""Faces are searched on the picture scaled to at most this width (detectors are slow on large pictures)."""
 SALIENCY_WIDTH = 256
 
 
@@ -32,13 +32,14 @@ class Subjects:
     objects: list[Box] = field(default_factory=list)
 
 
-def find_subjects(image: np.ndarray, haar: HaarFaces, objects: list[Box] | None = None) -> Subjects:
-    """Faces (Haar cascade) and a saliency map of an RGB picture, with the given object boxes (display pixels)."""
+def find_subjects(image: np.ndarray, finder: FaceFinder, objects: list[Box] | None = None) -> Subjects:
+    """Faces (``finder``: CenterFace or Haar) and a saliency map of an RGB picture, with the given object boxes
+    (display pixels)."""
     h, w = image.shape[:2]
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     k = min(1.0, FACE_WIDTH / w)
-    small = cv2.resize(gray, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA) if k < 1 else gray
-    faces = [Box(*(float(v) / k for v in b)) for b in haar.detect(small)]
+    small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA) if k < 1 else image
+    faces = [Box(*(float(v) / k for v in b)) for b in finder.find(small)]
     ks = min(1.0, SALIENCY_WIDTH / w)
     sal_in = cv2.resize(gray, (max(1, round(w * ks)), max(1, round(h * ks))), interpolation=cv2.INTER_AREA)
     return Subjects(faces=faces, saliency=saliency_map(sal_in), objects=list(objects or []))
