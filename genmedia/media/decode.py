@@ -9,12 +9,15 @@ parallel Ray tasks) and together yield exactly the frames of one sequential deco
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 import av
+import av.logging
 import numpy as np
 
 from genmedia.errors import InputError
@@ -133,19 +136,21 @@ def decode_frames(
     threads: int = 0,
     skip_loop_filter: bool = False,
     errors: list[str] | None = None,
+    damaged: list[int] | None = None,
 ) -> Iterator[FrameBatch]:
     """Decode ``info.path`` (or one segment of it) into batches of numpy frames.
 
     ``fmt="gray"`` with ``width`` gives the luma plane subsampled to about that width (uint8, N×H×W);
     ``fmt="rgb24"`` gives N×H×W×3 scaled with swscale to ``width``×``height`` (source size if None).
-    Frames that fail to decode are skipped; their reasons are appended to ``errors`` when given.
-    Indices are global (0-based, presentation order), taken from the probed timestamps.
+    Frames that fail to decode are skipped; their reasons are appended to ``errors`` when given; ``damaged``
+    collects the pts of frames decoded with concealed errors (see :func:`iter_frames`). Indices are global (0-based, presentation order), taken from the probed timestamps.
     """
     all_pts = np.asarray(info.frame_pts, dtype=np.int64)
     tb = info.time_base_fraction
     frames: list[np.ndarray] = []
     pts_out: list[int] = []
-    for ts, frame in iter_frames(info, segment=segment, threads=threads, skip_loop_filter=skip_loop_filter, errors=errors):
+    for ts, frame in iter_frames(info, segment=segment, threads=threads, skip_loop_filter=skip_loop_filter, errors=errors,
+                                 damaged=damaged):
         frames.append(_convert(frame, fmt, width, height))
         pts_out.append(ts)
         if len(frames) == batch_size:
@@ -162,11 +167,14 @@ def iter_frames(
     threads: int = 0,
     skip_loop_filter: bool = False,
     errors: list[str] | None = None,
+    damaged: list[int] | None = None,
 ) -> Iterator[tuple[int, av.VideoFrame]]:
     """``(pts, frame)`` of each decoded frame of ``info.path`` (or of one segment), in presentation order.
 
     For stages that convert frames themselves (e.g. luma for every frame, a small RGB for a few).
-    Frames that fail to decode are skipped; their reasons are appended to ``errors`` when given.
+    Frames that fail to decode are skipped; their reasons are appended to ``errors`` when given. With
+    ``damaged``, the pts of each frame whose decode errors the decoder concealed is appended before the frame
+    is yielded (and a line to ``errors``).
     """
     all_pts = info.frame_pts
     start = segment.start_pts if segment else None
@@ -176,27 +184,72 @@ def iter_frames(
     try:
         if start is not None and start > all_pts[0]:
             container.seek(start, stream=stream, backward=True, any_frame=False)
-        for frame in _decoded(container, stream, info.path, errors):
+        for frame, concealed in _decoded(container, stream, info.path, errors):
             ts = frame.pts if frame.pts is not None else (last + 1 if last is not None else int(all_pts[0]))
             if start is not None and ts < start:
                 continue
             if end is not None and ts >= end:
                 break
             last = ts
+            if concealed is not None and damaged is not None:
+                damaged.append(ts)
+                if errors is not None:
+                    errors.append(f"{info.path}: damaged frame at {float(ts * info.time_base_fraction):.3f} s "
+                                  f"(the decoder concealed: {concealed})")
             yield ts, frame
     finally:
         container.close()
 
 
-def _decoded(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str, errors: list[str] | None) -> Iterator[av.VideoFrame]:
-    """Frames in presentation order, skipping packets the decoder rejects."""
-    for packet in container.demux(stream):
-        try:
-            yield from packet.decode()
-        except av.error.FFmpegError as e:
-            if errors is not None:
-                when = float(packet.pts * stream.time_base) if packet.pts is not None else -1.0
-                errors.append(f"{path}: undecodable packet at {when:.3f} s ({e.strerror or e})")
+_log_lock = threading.Lock()
+_log_users = [0, None]
+"""Decodes listening to FFmpeg's log now, and PyAV's log level before the first of them."""
+
+
+@contextlib.contextmanager
+def _decoder_log() -> Iterator[list[tuple[int, str, str]]]:
+    """FFmpeg's error-level log lines while decoding: ``(level, component, message)``.
+
+    Concealed damage ("error while decoding MB ...") is only ever logged, never raised. Lines from every thread
+    are captured (frame threads log from their own); two decodes in one process at once share the lines, so a
+    count may land on the other one. PyAV's level is raised to ERROR only while some decode listens.
+    """
+    with _log_lock:
+        if _log_users[0] == 0:
+            _log_users[1] = av.logging.get_level()
+            if _log_users[1] is None or _log_users[1] < av.logging.ERROR:
+                av.logging.set_level(av.logging.ERROR)
+        _log_users[0] += 1
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield logs
+    finally:
+        with _log_lock:
+            _log_users[0] -= 1
+            if _log_users[0] == 0:
+                av.logging.set_level(_log_users[1])
+
+
+def _decoded(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str,
+             errors: list[str] | None) -> Iterator[tuple[av.VideoFrame, str | None]]:
+    """Frames in presentation order, skipping packets the decoder rejects, each with the decoder error it
+    concealed (None when it decoded cleanly): a frame is damaged when FFmpeg flags it corrupt or logged an
+    error while the packets up to it were decoded."""
+    with _decoder_log() as logs:
+        seen = 0
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                seen = len(logs)
+                if errors is not None:
+                    when = float(packet.pts * stream.time_base) if packet.pts is not None else -1.0
+                    errors.append(f"{path}: undecodable packet at {when:.3f} s ({e.strerror or e})")
+                continue
+            for frame in frames:
+                concealed = next((m.strip() for level, _, m in logs[seen:] if level <= av.logging.ERROR), None)
+                seen = len(logs)
+                yield frame, concealed or ("frame flagged corrupt" if frame.is_corrupt else None)
 
 
 def _batch(frames: list[np.ndarray], pts: list[int], all_pts: np.ndarray, tb: Fraction) -> FrameBatch:

@@ -198,7 +198,9 @@ def analyse_segments(
         previous: tuple[int, np.ndarray] | None = None
         rows: list[dict[str, Any]] = []
         errors: list[str] = []
-        for ts, frame in iter_frames(info, segment=_extended(segment, info.frame_pts), threads=threads, skip_loop_filter=True, errors=errors):
+        damaged: list[int] = []
+        for ts, frame in iter_frames(info, segment=_extended(segment, info.frame_pts), threads=threads, skip_loop_filter=True,
+                                     errors=errors, damaged=damaged):
             index = pts_index.get(ts)
             if index is None:
                 continue
@@ -218,6 +220,7 @@ def analyse_segments(
                 "luma_std": float(std[0, 0]),
                 "motion": motion_energy(previous[1], small) if follows else np.nan,
                 "sampled": index in video.sampled and index < own_end,
+                "damaged": bool(damaged) and damaged[-1] == ts,
             }
             row.update(_sample_features(gray, frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, finder)
                        if row["sampled"] else _NO_SAMPLE)
@@ -284,6 +287,8 @@ class Signals:
     """Analysed frames: frame_index, time, sharpness, exposure, colourfulness, saliency, frame_faces, thumb, thumb_size."""
     missing: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Frames of the video that could not be decoded."""
+    damaged: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Frames decoded with errors the decoder concealed (e.g. "error while decoding MB"): present but damaged."""
 
 
 def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
@@ -327,6 +332,7 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
         motion=motion,
         samples=samples,
         missing=np.setdiff1d(np.arange(frame_count), index),
+        damaged=index[cols["damaged"][keep].astype(bool)] if "damaged" in cols else np.zeros(0, np.int64),
     )
 
 
@@ -531,6 +537,11 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
             f"{ctx.source}: {signals.missing.size} of {info.frame_count} frames could not be decoded "
             f"(frames {_missing_ranges(signals.missing, info)}); analysis continued past them"
         )
+    if signals.damaged.size:
+        ctx.warnings.append(
+            f"{ctx.source}: {signals.damaged.size} of {info.frame_count} frames are damaged: the decoder concealed "
+            f"errors in them (frames {_missing_ranges(signals.damaged, info)}); their signals may be wrong"
+        )
     shots = detect_shots(signals, info, params)
     faces_by = face_backend(cfg, params)
     if faces_by == HAAR and params.faces == "auto" and FACE_DETECTOR_KEY in cfg.models:
@@ -587,6 +598,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "variable_frame_rate": info.variable_frame_rate,
         "backend": backends["shots"],
         "missing_frames": int(signals.missing.size),
+        "damaged_frames": int(signals.damaged.size),
         "shots": shot_rows,
     })
     buf = io.BytesIO()
@@ -600,7 +612,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
                f"{len(features)} analysed frames" + (f", {audio.tempo:.1f} BPM" if audio is not None and audio.tempo else ""))
     details = {"shots": len(shots), **{f"{k}s": v for k, v in counts.items()}, "analysed_frames": len(features),
                "tempo": round(audio.tempo, 3) if audio is not None and audio.tempo else None,
-               "missing_frames": int(signals.missing.size), "backends": backends}
+               "missing_frames": int(signals.missing.size), "damaged_frames": int(signals.damaged.size), "backends": backends}
     return JobOutcome(summary=summary, details=details)
 
 
