@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import m3u8
+import numpy as np
 import pytest
 import yaml
 from mpegdash.parser import MPEGDASHParser
@@ -24,7 +25,8 @@ from typer.testing import CliRunner
 
 from genmedia.cli import app
 from genmedia.config import Config
-from genmedia.media.synthetic import make_rotated_clip, make_sample_clip
+from genmedia.media.probe import probe
+from genmedia.media.synthetic import make_rotated_clip, make_sample_clip, make_vfr_clip
 
 runner = CliRunner()
 SEGMENT_S = 2.0
@@ -159,3 +161,23 @@ def test_bad_requests_are_one_line_exit_2(cfg_file: Path, clip: Path, args: list
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], proc.stderr
+
+
+def test_variable_frame_rate_keeps_each_picture_at_its_time(cfg_file: Path, tmp_path: Path) -> None:
+    """Dropped frames are held on screen: output frame n shows the last source picture due by its time."""
+    vfr = tmp_path / "vfr.mp4"
+    facts = make_vfr_clip(vfr, n_frames=40, width=320, height=240)
+    result = _package(cfg_file, vfr, "--profile", "mobile")
+    folder = _folder(result)
+    variant = m3u8.parse((folder / "master.m3u8").read_text(), strict=True)["playlists"][0]["uri"]
+    with av.open(str(vfr)) as c:
+        source = [f.to_ndarray(format="gray").astype(np.float32) for f in c.decode(video=0)]
+    with av.open(str(folder / variant)) as c:
+        stream = c.streams.video[0]
+        fps = float(stream.average_rate)
+        shown = [f.reformat(width=320, height=240, format="gray").to_ndarray().astype(np.float32) for f in c.decode(stream)]
+    assert len(shown) == round(probe(vfr, Config().limits).duration * fps)  # the source's duration at a constant rate
+    for n, picture in enumerate(shown):
+        expected = max(i for i, t in enumerate(facts.pts) if t <= (n + 0.5) / fps)
+        nearest = int(np.argmin([np.mean((picture - s) ** 2) for s in source]))
+        assert nearest == expected, (n, nearest, expected)

@@ -230,11 +230,97 @@ class RungOut:
     maxrate: int
 
 
-def _gop_frames(fps: Fraction, segment_seconds: float) -> int:
-    frames = segment_seconds * fps
-    if abs(frames - round(frames)) > 1e-6:
-        raise InputError(f"{segment_seconds} s", f"segments must hold a whole number of frames at {float(fps):g} fps")
-    return int(round(frames))
+STANDARD_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+                  Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60))
+
+
+def output_rate(fps: float) -> Fraction:
+    """The constant frame rate of the packaged rungs: the nearest standard rate within 2 %, else whole frames/s."""
+    if fps <= 0:
+        raise ValueError(f"frame rate must be positive, got {fps}")
+    nearest = min(STANDARD_RATES, key=lambda r: abs(float(r) - fps))
+    return nearest if abs(float(nearest) - fps) <= 0.02 * fps else Fraction(max(1, round(fps)))
+
+
+def gop_frames(fps: Fraction, segment_seconds: float) -> int:
+    """Frames per segment (a keyframe starts each): the nearest whole number to ``segment_seconds`` of frames."""
+    return max(1, round(segment_seconds * fps))
+
+
+def _dash_options(segment_seconds: float, has_audio: bool) -> dict[str, str]:
+    return {
+        "seg_duration": f"{segment_seconds:g}",
+        "use_template": "1",
+        "use_timeline": "1",
+        "single_file": "0",
+        "streaming": "0",
+        "init_seg_name": "init_$RepresentationID$.m4s",
+        "media_seg_name": "chunk_$RepresentationID$_$Number%05d$.m4s",
+        "format_options": "movflags=+cmaf",
+        "adaptation_sets": "id=0,streams=v id=1,streams=a" if has_audio else "id=0,streams=v",
+    }
+
+
+class _RungEncoders:
+    """One H.264 stream per rung in the DASH output: fixed GOP, VBV cap, constant frame rate."""
+
+    def __init__(self, dst: av.container.OutputContainer, info: MediaInfo, rungs: Sequence[tuple[tuple[int, int], int]],
+                 fps: Fraction, gop: int, settings: EncodeSettings) -> None:
+        self._dst, self._fps = dst, fps
+        self.streams = []
+        self.made: list[RungOut] = []
+        for (w, h), bitrate in rungs:
+            options = {
+                **settings.rate_options(bitrate),
+                "b": str(bitrate),
+                "g": str(gop),
+                "keyint_min": str(gop),
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0",
+            }
+            stream = dst.add_stream(settings.encoder(), rate=fps, options=options)
+            stream.width, stream.height, stream.pix_fmt = w, h, PIX_FMT
+            stream.bit_rate = int(bitrate * settings.peak_factor)  # the MPD's @bandwidth: the VBV peak
+            stream.codec_context.time_base = 1 / fps
+            stream.sample_aspect_ratio = rung_sar(display_size(info), (w, h))
+            self.streams.append(stream)
+            self.made.append(RungOut(w, h, bitrate, int(bitrate * settings.peak_factor)))
+
+    def encode(self, pictures: Sequence[av.VideoFrame], slot: int) -> None:
+        """Encode one picture per rung as frame ``slot`` of the constant-rate output."""
+        for stream, picture in zip(self.streams, pictures, strict=True):
+            picture.pts, picture.time_base = slot, 1 / self._fps
+            picture.pict_type = PictureType.NONE  # the source's keyframes would force extra IDRs
+            for packet in stream.encode(picture):
+                self._dst.mux(packet)
+
+    def flush(self) -> None:
+        """Drain every encoder."""
+        for stream in self.streams:
+            for packet in stream.encode(None):
+                self._dst.mux(packet)
+
+
+class _AudioEncoder:
+    """The source's first audio stream as one AAC-LC rendition at 48 kHz."""
+
+    def __init__(self, dst: av.container.OutputContainer, bitrate: int, channels: int) -> None:
+        layout = "stereo" if channels >= 2 else "mono"
+        self._dst = dst
+        self._stream = dst.add_stream("aac", rate=AUDIO_RATE)
+        self._stream.bit_rate = bitrate
+        self._stream.layout = layout
+        self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=AUDIO_RATE)
+
+    def encode(self, frame: av.AudioFrame | None) -> None:
+        """Encode a decoded frame (None flushes)."""
+        if frame is not None:
+            frame.pts = None  # the resampler numbers its output continuously
+        for resampled in self._resampler.resample(frame):
+            for packet in self._stream.encode(resampled):
+                self._dst.mux(packet)
+        if frame is None:
+            for packet in self._stream.encode(None):
+                self._dst.mux(packet)
 
 
 def package(
@@ -248,89 +334,52 @@ def package(
     audio_bitrate: int,
     audio_channels: int,
     progress: ProgressFn = no_progress,
-) -> list[RungOut]:
+) -> tuple[list[RungOut], float]:
     """Encode ``rungs`` ((width, height), average bit/s) of ``path`` into CMAF segments and an MPD in ``out_dir``.
 
-    The source is decoded once; each picture is scaled for every rung by one filter graph. Every rung gets a
-    keyframe exactly at each segment boundary (fixed GOP, no scene-cut keyframes), so segments align across
-    rungs and a player can switch at any boundary. Audio (when the source has some) is encoded once.
+    The source is decoded once; each picture is scaled for every rung by one filter graph. The rungs run at
+    one constant frame rate (:func:`output_rate`): each output frame shows the source picture on screen at
+    its time, so variable-rate input with dropped frames keeps its timing (pictures repeat or are skipped as
+    a player would show them). Every rung gets a keyframe exactly at each segment boundary (fixed GOP, no
+    scene-cut keyframes), so segments align across rungs and a player can switch at any boundary. Audio
+    (when the source has some) is encoded once. Returns the rungs made and the segment length in seconds.
     """
-    fps = Fraction(info.fps).limit_denominator(1001)
-    gop = _gop_frames(fps, segment_seconds)
-    encoder_name = settings.encoder()
+    fps = output_rate(info.fps)
+    gop = gop_frames(fps, segment_seconds)
+    segment = float(gop / fps)
+    slots = max(1, round(info.duration * fps))
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = {
-        "seg_duration": f"{segment_seconds:g}",
-        "use_template": "1",
-        "use_timeline": "1",
-        "single_file": "0",
-        "streaming": "0",
-        "init_seg_name": "init_$RepresentationID$.m4s",
-        "media_seg_name": "chunk_$RepresentationID$_$Number%05d$.m4s",
-        "format_options": "movflags=+cmaf",
-    }
     has_audio = bool(info.audio_streams)
-    options["adaptation_sets"] = "id=0,streams=v id=1,streams=a" if has_audio else "id=0,streams=v"
-    made: list[RungOut] = []
-    with av.open(path) as src, av.open(str(out_dir / MPD_NAME), "w", format="dash", options=options) as dst:
+    with av.open(path) as src, av.open(str(out_dir / MPD_NAME), "w", format="dash",
+                                       options=_dash_options(segment, has_audio)) as dst:
         vin = src.streams.video[0]
         vin.thread_type = "AUTO"
-        streams = []
-        for (w, h), bitrate in rungs:
-            options = {
-                **settings.rate_options(bitrate),
-                "b": str(bitrate),
-                "g": str(gop),
-                "keyint_min": str(gop),
-                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0",
-            }
-            stream = dst.add_stream(encoder_name, rate=fps, options=options)
-            stream.width, stream.height, stream.pix_fmt = w, h, PIX_FMT
-            stream.bit_rate = int(bitrate * settings.peak_factor)  # the MPD's @bandwidth: the VBV peak
-            stream.codec_context.time_base = 1 / fps
-            stream.sample_aspect_ratio = rung_sar(display_size(info), (w, h))
-            streams.append(stream)
-            made.append(RungOut(w, h, bitrate, int(bitrate * settings.peak_factor)))
-        audio_out = audio_in = resampler = None
-        if has_audio:
-            audio_in = src.streams.audio[0]
-            layout = "stereo" if audio_channels >= 2 else "mono"
-            audio_out = dst.add_stream("aac", rate=AUDIO_RATE)
-            audio_out.bit_rate = audio_bitrate
-            audio_out.layout = layout
-            resampler = av.AudioResampler(format="fltp", layout=layout, rate=AUDIO_RATE)
+        video = _RungEncoders(dst, info, rungs, fps, gop, settings)
+        audio = _AudioEncoder(dst, audio_bitrate, audio_channels) if has_audio else None
         scaler = Scaler(info, [size for size, _ in rungs])
-        index = 0
-        selected = [vin] + ([audio_in] if audio_in is not None else [])
+        held: list[av.VideoFrame] | None = None
+        slot = 0
+        selected = [vin] + ([src.streams.audio[0]] if audio is not None else [])
         for packet in src.demux(*selected):
-            if packet.stream.type == "video":
-                for frame in packet.decode():
-                    for stream, picture in zip(streams, scaler(frame), strict=True):
-                        picture.pts = index
-                        picture.time_base = 1 / fps
-                        picture.pict_type = PictureType.NONE  # the source's keyframes would force extra IDRs
-                        for out in stream.encode(picture):
-                            dst.mux(out)
-                    index += 1
-                    if index % 25 == 0:
-                        progress("encode", min(index, info.frame_count), info.frame_count)
-            else:
-                for frame in packet.decode():
-                    frame.pts = None
-                    for resampled in resampler.resample(frame):
-                        for out in audio_out.encode(resampled):
-                            dst.mux(out)
-        for stream in streams:
-            for out in stream.encode(None):
-                dst.mux(out)
-        if audio_out is not None:
-            for resampled in resampler.resample(None):
-                for out in audio_out.encode(resampled):
-                    dst.mux(out)
-            for out in audio_out.encode(None):
-                dst.mux(out)
-    progress("encode", info.frame_count, info.frame_count)
-    return made
+            for frame in packet.decode():
+                if audio is not None and packet.stream.type == "audio":
+                    audio.encode(frame)
+                    continue
+                t = (frame.time or 0.0) - info.start_time
+                while held is not None and slot < slots and (slot + 0.5) / fps < t:
+                    video.encode(held, slot)  # the held picture is on screen until this one's time
+                    slot += 1
+                    if slot % 25 == 0:
+                        progress("encode", slot, slots)
+                held = scaler(frame)
+        while held is not None and slot < slots:
+            video.encode(held, slot)
+            slot += 1
+        video.flush()
+        if audio is not None:
+            audio.encode(None)
+    progress("encode", slots, slots)
+    return video.made, segment
 
 
 def bits_per_pixel_rate(size: tuple[int, int], fps: float, bpp: float) -> int:

@@ -167,7 +167,7 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
         rung_list = [((r["width"], r["height"]), r["bitrate"]) for r in facts["rungs"]]
         with scratch_dir(cfg.storage, out.video_id, out.job, out.params_hash) as tmp:
             folder = tmp / FOLDER
-            made = cmaf.package(str(ctx.path), info, rung_list, folder, segment_seconds=segment_seconds, settings=settings,
+            made, segment = cmaf.package(str(ctx.path), info, rung_list, folder, segment_seconds=segment_seconds, settings=settings,
                                 audio_bitrate=profile.audio_bitrate, audio_channels=profile.audio_channels,
                                 progress=ctx.progress)
             encoded = time.perf_counter()
@@ -176,14 +176,14 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
                 out.write_file(f"{FOLDER}/{path.name}", path, content_type=CONTENT_TYPES[path.suffix], cache_control=IMMUTABLE)
         facts["encoded"] = [{"width": m.width, "height": m.height, "bitrate": m.bitrate, "maxrate": m.maxrate} for m in made]
         facts["measured"] = measured
-        facts["segment_seconds"] = segment_seconds
+        facts["segment_seconds"] = round(segment, 6)
         facts["profile"] = params.profile
         facts["timing_s"] = {"ladder_analysis": round(analysed - started, 3), "encode_and_package": round(encoded - analysed, 3),
                              "analysis_share": round((analysed - started) / max(encoded - analysed, 1e-9), 3)}
         out.write_json(LADDER_NAME, facts)
         saving = facts["fixed_ladder"]["saving"] if facts["fixed_ladder"] else None
         rungs = ", ".join(f"{r['height'] if r['width'] >= r['height'] else r['width']}p@{r['bitrate'] // 1000}k" for r in facts["rungs"])
-        summary = f"{len(made)} rungs ({rungs}), CMAF HLS + DASH, {segment_seconds:g} s segments"
+        summary = f"{len(made)} rungs ({rungs}), CMAF HLS + DASH, {segment:g} s segments"
         if saving is not None:
             summary += f"; {saving:.0%} less bitrate than a fixed ladder at equal XPSNR"
         return JobOutcome(summary, {"rungs": facts["rungs"], "fixed_ladder_saving": saving,
