@@ -34,3 +34,12 @@ class ModelUnavailable(GenmediaError):
     """A model's weights are not staged (or fail verification); the message says how to stage them."""
 
     exit_code = 1
+
+
+class ServiceUnavailable(GenmediaError):
+    """A server genmedia needs (the MLflow model registry) does not answer; the message names its address.
+
+    Exit code 2 from the CLI, 503 from the HTTP API.
+    """
+
+    exit_code = 2

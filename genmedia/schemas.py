@@ -16,6 +16,18 @@ class JobStatus(str, Enum):
     failed = "failed"
 
 
+class ModelUse(BaseModel):
+    """One model a job used: what the config named, the registered version, and the files loaded."""
+
+    key: str = Field(description="The model's key in the config (transcriber, detector, ...).")
+    backend: str
+    model: str | None = Field(None, description="Weights name; None for backends without weights.")
+    source: str | None = Field(None, description="The configured source (an mlflow:// alias stays as written).")
+    mlflow_name: str | None = Field(None, description="Registered model name, for an mlflow:// source.")
+    mlflow_version: str | None = Field(None, description="The version the source resolved to when the job started.")
+    digest: str | None = Field(None, description="sha256 over the sorted 'path sha256' lines of the staged files.")
+
+
 class JobResult(BaseModel):
     """The outcome of one job on one input."""
 
@@ -29,6 +41,7 @@ class JobResult(BaseModel):
     summary: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    models: list[ModelUse] = Field(default_factory=list, description="The models the job used (its lineage).")
     error: str | None = None
     elapsed_s: float = 0.0
 

