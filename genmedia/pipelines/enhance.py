@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,8 +35,6 @@ from typing import Any
 
 import numpy as np
 import ray
-from ray.data import ActorPoolStrategy
-from ray.util.annotations import RayDeprecationWarning
 
 from genmedia.config import Config
 from genmedia.deployments.interpolator import Interpolator
@@ -54,11 +51,11 @@ from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.media.decode import Segment, decode_frames, decoder_threads
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
-from genmedia.pipelines.frames import frames_dataset, video_segments
+from genmedia.pipelines.frames import decode_stage, frames_dataset, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.realtime import run_realtime
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_options
+from genmedia.runtime import model_stage
 from genmedia.schemas import JobResult
 from genmedia.storage import filesystem, stage_input
 
@@ -232,11 +229,7 @@ def _model_stage(ds: ray.data.Dataset, cfg: Config, key: str, actor: type, task:
     entry = cfg.models.get(key)
     if entry is None or entry.model is None:
         return ds.map_batches(task, batch_size=1, num_cpus=1, fn_kwargs={"cfg": cfg, **kwargs})
-    return ds.map_batches(
-        actor, batch_size=1, fn_constructor_kwargs={"cfg": cfg, "key": key, **kwargs},
-        compute=ActorPoolStrategy(min_size=max(1, entry.replicas.min), max_size=entry.replicas.max),
-        **model_options(cfg, key),
-    )
+    return ds.map_batches(actor, **model_stage(cfg, key, batch_size=1, **kwargs))
 
 
 def window_size(cfg: Config, info: MediaInfo, plan: Plan) -> int:
@@ -264,21 +257,13 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     shot_of = np.zeros(info.frame_count, dtype=np.int32)
     for k, (start, end) in enumerate(plan.shots):
         shot_of[start:end] = k
-    ds = ray.data.from_items(segments, override_num_blocks=len(segments))
+    ds = decode_stage(segments, decode_windows, attempts=cfg.limits.decode_attempts, fn_kwargs={
+        "info": info, "fmt": plan.decode_fmt, "window_frames": window_size(cfg, info, plan),
+        "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
+        "shot_of": shot_of, "threads": decoder_threads(cfg.pipelines.decode.threads, len(segments)),
+    })
     ds.context.execution_options.preserve_order = True
     ds.context.target_max_block_size = 1  # every window its own block, so windows spread over workers
-    with warnings.catch_warnings():
-        # Bounded retries of a decode that crashes (Ray Data retries forever by default); Ray 2.60 still
-        # takes max_retries as a plain remote arg and warns about it.
-        warnings.simplefilter("ignore", RayDeprecationWarning)
-        ds = ds.map_batches(
-            decode_windows, batch_size=1, num_cpus=1, max_retries=cfg.limits.decode_attempts - 1,
-            fn_kwargs={
-                "info": info, "fmt": plan.decode_fmt, "window_frames": window_size(cfg, info, plan),
-                "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
-                "shot_of": shot_of, "threads": decoder_threads(cfg.pipelines.decode.threads, len(segments)),
-            },
-        )
     ds = ds.map_batches(
         denoise_windows, batch_size=1, num_cpus=1,
         fn_kwargs={"sigma": plan.sigma, "radius": radius, "keep_after": 1 if interpolate else 0,
