@@ -19,6 +19,8 @@ from genmedia.errors import InputError
 from genmedia.media.cmaf import EncodeSettings, rung_sar, sample_starts, size_for
 from genmedia.media.quality import FrameComparer
 
+pytestmark = pytest.mark.unit
+
 
 def _p(w: int, h: int, rate: float, q: float) -> RatePoint:
     return RatePoint(w, h, int(rate), rate, q, 0.9)

