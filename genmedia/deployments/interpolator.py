@@ -5,10 +5,13 @@ One class for both runtimes (docs/architecture.md). The flow comes from ``models
 * ``optical-flow`` (the default, no weights): OpenCV's DIS optical flow on a gray copy at most
   ``options.flow_width`` pixels wide (default 320), scaled up to the frame size;
 * ``raft``: torchvision's RAFT (``options.variant`` ``small`` or ``large``) with weights from the model
-  registry (one ``.pth``/``.safetensors`` state dict in the model directory).
+  registry (one ``.pth``/``.safetensors`` state dict in the model directory);
+* ``rife``: RIFE v3.9 (:mod:`genmedia.deployments.rife`, weights ``flownet.pkl`` from the model registry)
+  makes the in-between frames itself, all times of a pair in one batch (``options.scale`` sets the flow
+  resolution, 0.5 for 4K; ``options.refine`` adds its U-Net pass; ``options.dtype`` float16 on a GPU).
 
-Either way the in-between frame is synthesised by :func:`genmedia.enhance.interpolate.synthesise`.
-A pair whose flow does not explain it (the warped pair still differs by more than
+With a flow backend the in-between frame is synthesised by :func:`genmedia.enhance.interpolate.synthesise`.
+Every backend shares one guard, computed with DIS flow on small gray pictures: a pair whose flow does not explain it (the warped pair still differs by more than
 :data:`MIN_WARP_ERROR` and by more than half their plain difference) falls back to repeating the nearer frame, as does a pair of identical frames; a pair across a shot change is never
 blended (the window plan holds the last frame of the shot instead).
 """
@@ -16,7 +19,7 @@ blended (the window plan holds the last frame of the shot instead).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -27,7 +30,12 @@ from genmedia.enhance.pixels import small_gray, to_unit
 from genmedia.enhance.window import pack, rows
 from genmedia.errors import ConfigError
 
+if TYPE_CHECKING:
+    from genmedia.deployments.rife import Rife
+
 FLOW_BACKENDS = ("optical-flow", "classical")
+WEIGHT_SUFFIXES = (".pth", ".safetensors")
+RIFE_SUFFIXES = (".pkl", ".pth")
 MIN_RAFT_SIZE = 128
 """RAFT's correlation pyramid needs pictures at least this tall and wide."""
 MIN_WARP_ERROR = 6.0
@@ -88,10 +96,10 @@ class RaftFlow:
         return flow[0].permute(1, 2, 0).cpu().numpy()[:h, :w].astype(np.float32)
 
 
-def _weights(directory: Path) -> Path:
+def _weights(directory: Path, suffixes: tuple[str, ...] = WEIGHT_SUFFIXES) -> Path:
     from genmedia.deployments.upscaler import weights_file
 
-    return weights_file(directory)
+    return weights_file(directory, suffixes)
 
 
 class Interpolator:
@@ -103,15 +111,29 @@ class Interpolator:
         self.backend = entry.backend if entry else FLOW_BACKENDS[0]
         options = dict(entry.options) if entry else {}
         self.flow_width = int(options.get("flow_width", 320))
+        self.rife: Rife | None = None
         if self.backend in FLOW_BACKENDS:
             self.flow: DisFlow | RaftFlow = DisFlow()
         elif self.backend == "raft":
             from genmedia.models.registry import resolve
 
             self.flow = RaftFlow(_weights(resolve(cfg, key)), str(options.get("variant", "small")))
+        elif self.backend == "rife":
+            from genmedia.deployments.rife import Rife
+            from genmedia.models.registry import resolve
+
+            self.flow = DisFlow()  # the shared still / flow-fallback guard
+            self.rife = Rife(
+                _weights(resolve(cfg, key), RIFE_SUFFIXES),
+                scale=float(options.get("scale", 1.0)),
+                refine=bool(options.get("refine", False)),
+                dtype=str(options.get("dtype", "float16")),
+            )
         else:
-            raise ConfigError(f"models.{key}.backend: unknown interpolator backend {self.backend!r}; use optical-flow or raft")
-        self.name = self.flow.name
+            raise ConfigError(
+                f"models.{key}.backend: unknown interpolator backend {self.backend!r}; use optical-flow, raft or rife"
+            )
+        self.name = self.rife.name if self.rife else self.flow.name
 
     def pair(self, f0: np.ndarray, f1: np.ndarray) -> PairFlow | str:
         """The pair's flow, or why it is not blended: ``still`` (identical frames) or ``flow-fallback``."""
@@ -125,37 +147,40 @@ class Interpolator:
             return "flow-fallback"  # the flow does not explain the pair: repeat rather than smear
         return pair_flow(flow01, flow10)
 
+    def between(self, f0: np.ndarray, f1: np.ndarray, alphas: list[float]) -> tuple[list[np.ndarray], str]:
+        """Frames at each ``alpha`` in (0, 1) between ``f0`` and ``f1``, and how they were made: ``blend``,
+        or ``still`` / ``flow-fallback`` when the nearer frame is repeated instead."""
+        flows = self.pair(f0, f1)
+        if isinstance(flows, str):
+            return [f0 if a < 0.5 else f1 for a in alphas], flows
+        if self.rife is not None:
+            return list(self.rife(f0, f1, alphas)), "blend"
+        return [synthesise(f0, f1, flows, a) for a in alphas], "blend"
+
     def interpolate(self, f0: np.ndarray, f1: np.ndarray, alphas: list[float]) -> np.ndarray:
         """Frames at each ``alpha`` in (0, 1) between ``f0`` and ``f1`` (the nearer frame when the flow fails)."""
-        flows = self.pair(f0, f1)
-        out = []
-        for a in alphas:
-            if isinstance(flows, str):
-                out.append((f0 if a < 0.5 else f1).copy())
-            else:
-                out.append(synthesise(f0, f1, flows, a))
-        return np.stack(out)
+        return np.stack([f.copy() for f in self.between(f0, f1, alphas)[0]])
 
     def render(self, frames: np.ndarray, steps: list[Step]) -> tuple[np.ndarray, dict[str, int]]:
-        """Output frames for ``steps`` over a window's ``frames``; also counts of each kind of step."""
-        cache: dict[tuple[int, int], PairFlow | str] = {}
-        out, counts = [], {"copy": 0, "blend": 0, "cut-hold": 0, "still": 0, "flow-fallback": 0}
-        for step in steps:
-            if step.kind != "blend":
-                out.append(frames[step.src])
-                counts[step.kind] += 1
-                continue
-            key = (step.src, step.dst)
-            if key not in cache:
-                cache[key] = self.pair(frames[step.src], frames[step.dst])
-            flows = cache[key]
-            if isinstance(flows, str):
-                out.append(frames[step.src] if step.alpha < 0.5 else frames[step.dst])
-                counts[flows] += 1
+        """Output frames for ``steps`` over a window's ``frames``; also counts of each kind of step.
+
+        The blends of one pair are made together (one flow estimate, one network batch).
+        """
+        out: list[np.ndarray | None] = [None] * len(steps)
+        counts = {"copy": 0, "blend": 0, "cut-hold": 0, "still": 0, "flow-fallback": 0}
+        pairs: dict[tuple[int, int], list[int]] = {}
+        for i, step in enumerate(steps):
+            if step.kind == "blend":
+                pairs.setdefault((step.src, step.dst), []).append(i)
             else:
-                out.append(synthesise(frames[step.src], frames[step.dst], flows, step.alpha))
-                counts["blend"] += 1
-        return np.stack(out) if out else frames[:0], counts
+                out[i] = frames[step.src]
+                counts[step.kind] += 1
+        for (src, dst), indices in pairs.items():
+            made, kind = self.between(frames[src], frames[dst], [steps[i].alpha for i in indices])
+            for i, frame in zip(indices, made, strict=True):
+                out[i] = frame
+            counts[kind] += len(indices)
+        return (np.stack(out) if out else frames[:0]), counts
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data: turn each window row's frames into its output frames at ``fps_out``.

@@ -51,12 +51,12 @@ def lanczos_unsharp(frame: np.ndarray, width: int, height: int, amount: float = 
     return cv2.addWeighted(big, 1 + amount, blurred, -amount, 0)  # saturating, in the frame's own depth
 
 
-def weights_file(directory: Path) -> Path:
+def weights_file(directory: Path, suffixes: tuple[str, ...] = WEIGHT_SUFFIXES) -> Path:
     """The single checkpoint (or ncnn ``.param``) file in a model directory (ModelUnavailable if none or several)."""
-    found = sorted(p for p in directory.iterdir() if p.suffix.lower() in WEIGHT_SUFFIXES)
+    found = sorted(p for p in directory.iterdir() if p.suffix.lower() in suffixes)
     if len(found) != 1:
         what = "no checkpoint" if not found else f"{len(found)} checkpoints ({', '.join(p.name for p in found)})"
-        raise ModelUnavailable(f"{directory}: expected one {'/'.join(WEIGHT_SUFFIXES)} file, found {what}")
+        raise ModelUnavailable(f"{directory}: expected one {'/'.join(suffixes)} file, found {what}")
     return found[0]
 
 
