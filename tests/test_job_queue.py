@@ -153,7 +153,7 @@ def test_a_lost_job_is_queued_again_until_max_attempts(database_url: str, monkey
     assert again.status is JobState.queued and again.error.startswith("attempt 1 of 3 lost: no word from its worker for 120 s")
 
 
-def test_an_old_store_gains_the_queue_columns(tmp_path) -> None:  # noqa: ANN001
+def test_an_old_store_gains_the_queue_columns(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = create_engine(url)
     with engine.begin() as conn:  # the table as the previous release made it, with one job in it

@@ -316,21 +316,24 @@ def test_cancel_a_job(api: Api, tiny_clip: Path) -> None:
 
 
 def test_a_job_whose_worker_went_away_reads_as_lost_not_running(api: Api) -> None:
-    """A job started by a replica that died (its Ray task died with it) stops beating; polling says so."""
+    """A job started by a replica that died (its Ray task died with it) stops beating; polling says so (this one
+    had used its last attempt, so it fails; with attempts left it is queued again: test_job_queue)."""
     import datetime as dt
+    import uuid
 
-    from sqlalchemy import update
+    from sqlalchemy import insert
 
     from genmedia.jobs import records
 
     store = records.JobStore.from_config(api.cfg)
-    orphan = store.create("analyze", "s3://media/orphan.mp4", {})
-    store.start(orphan.id)
+    orphan = uuid.uuid4().hex
     silent_since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=api.cfg.jobs.lost_after_s + 5)
-    with store._engine.begin() as conn:  # noqa: SLF001 - age the record as if its worker had died long ago
-        conn.execute(update(records._jobs).where(records._jobs.c.id == orphan.id).values(updated_at=silent_since))  # noqa: SLF001
+    with store._engine.begin() as conn:  # noqa: SLF001 - running (never queued, so no dispatcher takes it), silent long ago
+        conn.execute(insert(records._jobs).values(  # noqa: SLF001
+            id=orphan, job="analyze", video="s3://media/orphan.mp4", params={}, status="running",
+            attempts=api.cfg.jobs.max_attempts, created_at=silent_since, updated_at=silent_since))
     with api.client() as c:
-        view = c.get(f"/v1/jobs/{orphan.id}").json()
+        view = c.get(f"/v1/jobs/{orphan}").json()
     assert view["status"] == "failed" and view["error"].startswith("job lost"), view
 
 

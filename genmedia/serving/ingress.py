@@ -2,20 +2,21 @@
 
 :func:`create_api` builds the FastAPI app from an :class:`ApiState`; :class:`Ingress` is the Serve
 deployment that builds that state once per replica (job store, model handles, key digests) and returns
-the app. Jobs run as Ray tasks (``genmedia.jobs.runner``) and are tracked in the job store, so any
-replica, or a restarted one, answers for any job id.
+the app. Jobs wait in the store's queue (``genmedia.jobs.queue``: priorities, fair share across API keys,
+admission control) and each replica's dispatcher (``genmedia.jobs.dispatcher``) starts them as Ray tasks,
+so any replica, or a restarted one, answers for (and runs) any job id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
@@ -26,13 +27,16 @@ from ray.serve.handle import DeploymentHandle
 
 from genmedia.config import Config
 from genmedia.errors import GenmediaError, InputError
-from genmedia.jobs import runner
+from genmedia.jobs.dispatcher import Dispatcher
+from genmedia.jobs.metrics import QueueMetrics
+from genmedia.jobs.queue import JobQueue, QueueFull, dedup_key
 from genmedia.jobs.records import JobRecord, JobState, JobStore
 from genmedia.pipelines.registry import JobUnavailable, available_jobs, get_job
+from genmedia.schemas import JobResult, JobStatus
 from genmedia.security import check_input_uri, key_allowed, safe_upload_name
 from genmedia.serving.models import decode_value, encode_value
 from genmedia.serving.schemas import InferRequest, JobAccepted, JobRequest, JobView, TranslateRequest, UploadView
-from genmedia.storage import CHUNK, atomic_local_file, filesystem, is_local, join_uri, local_path
+from genmedia.storage import CHUNK, JobOutput, atomic_local_file, filesystem, is_local, join_uri, local_path, params_hash
 
 disable_created_metrics()  # the *_created series only add noise to scrapes
 
@@ -47,28 +51,30 @@ class ApiState:
     key_digests: list[str]
     store: JobStore
     models: dict[str, DeploymentHandle] = field(default_factory=dict)
-    running: dict[str, Any] = field(default_factory=dict)
-    """Job id -> its Ray task's ObjectRef, for the jobs this replica started."""
-    watchers: set[asyncio.Task] = field(default_factory=set)
+    dispatcher: Dispatcher | None = None
+    """Starts this replica's share of the queued jobs (None: jobs wait for another replica)."""
 
 
 class _Metrics:
     """Prometheus metrics of one replica: requests, latency, in-flight requests, queued jobs, job counts."""
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStore, queue: JobQueue) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("genmedia_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("genmedia_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry)
         self.in_flight = Gauge("genmedia_http_in_flight", "HTTP requests being handled by this replica", registry=self.registry)
         self.queue = Gauge("genmedia_jobs_queue_depth", "Jobs waiting to run", registry=self.registry)
         self.jobs = Gauge("genmedia_jobs", "Jobs in the store by status", ["status"], registry=self.registry)
+        self.job_queue = QueueMetrics(self.registry)
         self.store = store
+        self.queue_view = queue
 
     def render(self) -> bytes:
         counts = self.store.counts()
         for status, n in counts.items():
             self.jobs.labels(status=status).set(n)
         self.queue.set(counts[JobState.queued.value])
+        self.job_queue.refresh(self.queue_view)
         return generate_latest(self.registry)
 
 
@@ -77,11 +83,17 @@ def _route_of(request: Request) -> str:
     return getattr(route, "path", "unmatched")
 
 
-def _job_view(record: JobRecord) -> JobView:
+def _job_view(record: JobRecord, queue_position: int | None = None) -> JobView:
     files = {}
     if record.result:
         files = {name: f"/v1/jobs/{record.id}/files/{name}" for name in record.result.files}
-    return JobView(**record.model_dump(), files=files)
+    return JobView(**record.model_dump(), files=files, queue_position=queue_position)
+
+
+def _owner(authorization: str | None) -> str | None:
+    """A short digest of the caller's API key: whose share of the queue a job counts against."""
+    key = (authorization or "").partition(" ")[2].strip()
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] if key else None
 
 
 def _model_error(key: str, e: Exception) -> HTTPException:
@@ -102,8 +114,12 @@ def create_api(state: ApiState) -> FastAPI:
         description="Thumbnails, trailers, subtitles and enhancement of videos, as jobs. "
         "Every /v1 route needs `Authorization: Bearer <key>`.",
     )
-    metrics = _Metrics(state.store)
     cfg = state.cfg
+    queue = JobQueue(state.store, cfg.jobs)
+    metrics = _Metrics(state.store, queue)
+    if state.dispatcher is not None:
+        state.dispatcher.metrics = metrics.job_queue
+    health = {"status": "ok", "jobs": available_jobs(), "models": sorted(state.models)}
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: Any) -> Any:
@@ -130,10 +146,9 @@ def create_api(state: ApiState) -> FastAPI:
             raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, Any]:
-        """Liveness: this replica answers and its job store is reachable."""
-        state.store.counts()
-        return {"status": "ok", "jobs": available_jobs(), "models": sorted(state.models)}
+    async def healthz() -> dict[str, Any]:
+        """Liveness: this replica answers (from memory; Serve's health check probes the job store)."""
+        return health
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
 
@@ -157,47 +172,79 @@ def create_api(state: ApiState) -> FastAPI:
         files = params.input_files() if hasattr(params, "input_files") else {}
         return params.model_copy(update={name: resolve_video(uri) for name, uri in files.items()}) if files else params
 
-    async def watch(job_id: str, ref: Any) -> None:
-        try:
-            await ref
-        except Exception as e:  # noqa: BLE001 - the worker died for good or the task was cancelled
-            await asyncio.to_thread(state.store.fail, job_id, f"job worker failed: {type(e).__name__}")
-        finally:
-            state.running.pop(job_id, None)
+    def content_id(video: str) -> tuple[str, str | None]:
+        """What identifies the input's content, and its video id when known: an upload's sha256; otherwise the URI
+        itself (a remote object is not read at submission), so only uploads can be answered from a manifest."""
+        if m := _UPLOAD_ID.match(video):
+            upload = state.store.get_upload(m.group(1))
+            if upload is not None and upload.sha256:
+                return f"sha256:{upload.sha256}", upload.sha256[:16]
+        return f"uri:{video}", None
 
-    @v1.post("/jobs", status_code=202, response_model=JobAccepted, tags=["jobs"])
-    async def submit_job(body: JobRequest) -> JobAccepted:
-        """Queue ``job`` on ``video`` (an allowed URI or an upload id); poll ``GET /v1/jobs/{id}``."""
-        video = await asyncio.to_thread(resolve_video, body.video)
+    def from_manifest(job: str, video: str, vid: str | None, params: Any) -> JobResult | None:
+        """The result of identical finished work, read from its manifest (no task started); None when there is none."""
+        if vid is None or (hasattr(params, "input_files") and params.input_files()):
+            return None  # other input files join the output key by their content: the job itself decides
+        output = JobOutput(cfg.storage.root, vid, job, params_hash(params.model_dump(mode="json")), cfg.storage)
+        if not output.is_done():
+            return None
+        manifest = output.read_manifest()
+        return JobResult(job=job, input=video, video_id=vid, params_hash=output.params_hash, output_uri=output.prefix,
+                         status=JobStatus.skipped, files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
+                         summary=manifest.get("summary", ""), details=manifest.get("details", {}))
+
+    def enqueue(body: JobRequest, owner: str | None) -> tuple[JobRecord, str | None]:
+        """Queue the job (or find its identical twin, or answer from its manifest): (record, id it duplicates)."""
+        content, vid = content_id(body.video)
+        video = resolve_video(body.video)
         spec = get_job(body.job)
-        params = spec.parse_params(body.params)
-        params = await asyncio.to_thread(resolve_input_files, params)
-        record = await asyncio.to_thread(state.store.create, spec.name, video, params.model_dump(mode="json"))
-        ref = runner.submit(cfg, state.store, record.id)
-        state.running[record.id] = ref
-        task = asyncio.create_task(watch(record.id, ref))
-        state.watchers.add(task)
-        task.add_done_callback(state.watchers.discard)
-        return JobAccepted(id=record.id, status=record.status.value, url=f"/v1/jobs/{record.id}")
+        params = resolve_input_files(spec.parse_params(body.params))
+        values = params.model_dump(mode="json")
+        if (result := from_manifest(spec.name, video, vid, params)) is not None:
+            record = state.store.create_finished(spec.name, video, values, result, priority=body.priority, owner=owner)
+            return record, None
+        submitted = queue.submit(spec.name, video, values, owner=owner, priority=body.priority,
+                                 dedup=dedup_key(spec.name, content, values))
+        return submitted.record, submitted.duplicate_of
+
+    @v1.post("/jobs", status_code=202, response_model=JobAccepted, tags=["jobs"],
+             responses={200: {"description": "Identical work is queued or running (`duplicate_of`), or its outputs "
+                                             "exist (status `skipped`)"},
+                        429: {"description": "The queue, or this API key's share of it, is full: see Retry-After"}})
+    async def submit_job(body: JobRequest, request: Request) -> Any:
+        """Queue ``job`` on ``video`` (an allowed URI or an upload id) at ``priority``; poll ``GET /v1/jobs/{id}``."""
+        try:
+            record, duplicate_of = await asyncio.to_thread(enqueue, body, _owner(request.headers.get("authorization")))
+        except QueueFull as e:
+            metrics.job_queue.refused.inc()
+            raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after_s)}) from None
+        if state.dispatcher is not None and duplicate_of is None:
+            state.dispatcher.wake()
+        accepted = JobAccepted(id=record.id, status=record.status.value, url=f"/v1/jobs/{record.id}", duplicate_of=duplicate_of,
+                               priority=record.priority)
+        fresh = duplicate_of is None and record.status is JobState.queued
+        return accepted if fresh else JSONResponse(accepted.model_dump(mode="json"), status_code=200)
 
     def get_record(job_id: str) -> JobRecord:
-        record = state.store.get(job_id, lost_after_s=cfg.jobs.lost_after_s) if re.fullmatch(r"[0-9a-f]{32}", job_id) else None
+        record = (state.store.get(job_id, lost_after_s=cfg.jobs.lost_after_s, max_attempts=cfg.jobs.max_attempts)
+                  if re.fullmatch(r"[0-9a-f]{32}", job_id) else None)
         if record is None:
             raise HTTPException(404, f"no job {job_id}")
         return record
 
     @v1.get("/jobs/{job_id}", response_model=JobView, tags=["jobs"])
     def job_status(job_id: str) -> JobView:
-        """A job's status, progress, result and download URLs of its outputs."""
-        return _job_view(get_record(job_id))
+        """A job's status, place in the queue, attempts, progress, result and download URLs of its outputs."""
+        record = get_record(job_id)
+        return _job_view(record, queue.position(record))
 
     @v1.delete("/jobs/{job_id}", response_model=JobView, tags=["jobs"])
     def cancel_job(job_id: str) -> JobView:
         """Cancel a queued or running job (a finished job is returned unchanged)."""
         get_record(job_id)
         record = state.store.cancel(job_id)
-        if (ref := state.running.get(job_id)) is not None:
-            ray.cancel(ref)
+        if state.dispatcher is not None:
+            state.dispatcher.cancel(job_id)
         return _job_view(record)  # type: ignore[arg-type]
 
     @v1.get("/jobs/{job_id}/files/{name:path}", tags=["jobs"])
@@ -232,10 +279,9 @@ def create_api(state: ApiState) -> FastAPI:
             raise HTTPException(413, f"upload larger than the {cap}-byte limit")
         upload_id, safe = uuid.uuid4().hex, safe_upload_name(name)
         uri = join_uri(cfg.storage.root, "uploads", upload_id, safe)
-        size = await _store_body(request, uri, cfg, cap)
-        if size == 0:
-            raise HTTPException(400, "empty upload")
-        record = await asyncio.to_thread(state.store.add_upload, upload_id, safe, uri, size)
+        digest = hashlib.sha256()
+        size = await _store_body(request, uri, cfg, cap, digest)
+        record = await asyncio.to_thread(state.store.add_upload, upload_id, safe, uri, size, digest.hexdigest())
         return UploadView(id=record.id, name=record.name, size=record.size)
 
     # ------------------------------------------------------------------------------ models
@@ -291,25 +337,29 @@ def _mount_abtest(app: FastAPI, cfg: Config, require_key: Any) -> None:
     app.include_router(router, dependencies=[Depends(require_key)])
 
 
-async def _copy_body(request: Request, f: Any, cap: int) -> int:
+async def _copy_body(request: Request, f: Any, cap: int, digest: Any) -> int:
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
             raise HTTPException(413, f"upload larger than the {cap}-byte limit")
         f.write(chunk)
+        digest.update(chunk)
+    if size == 0:
+        raise HTTPException(400, "empty upload")  # raised while writing: nothing is kept
     return size
 
 
-async def _store_body(request: Request, uri: str, cfg: Config, cap: int) -> int:
-    """Stream the request body to ``uri`` (whole or not at all), stopping with 413 past ``cap`` bytes; returns the size."""
+async def _store_body(request: Request, uri: str, cfg: Config, cap: int, digest: Any) -> int:
+    """Stream the request body to ``uri`` (whole or not at all), stopping with 413 past ``cap`` bytes, hashing it into
+    ``digest``; returns the size."""
     if is_local(uri):
         with atomic_local_file(local_path(uri)) as f:
-            return await _copy_body(request, f, cap)
+            return await _copy_body(request, f, cap, digest)
     fs, path = filesystem(uri, cfg.storage)
     f = fs.open(path, "wb")
     try:
-        size = await _copy_body(request, f, cap)
+        size = await _copy_body(request, f, cap, digest)
     except BaseException:
         f.discard()  # abandon the multipart upload: no partial object appears
         raise
@@ -322,12 +372,21 @@ class Ingress:
     """The Serve ingress deployment: one FastAPI app per replica over the shared job store."""
 
     def __init__(self, cfg: Config, key_digests: list[str], models: dict[str, DeploymentHandle]) -> None:
-        """Open the job store and keep the model handles; ``key_digests`` are sha256 digests of the API keys."""
-        self.state = ApiState(cfg=cfg, key_digests=key_digests, store=JobStore.from_config(cfg), models=models)
+        """Open the job store, start this replica's job dispatcher and keep the model handles; ``key_digests``
+        are sha256 digests of the API keys."""
+        store = JobStore.from_config(cfg)
+        self.state = ApiState(cfg=cfg, key_digests=key_digests, store=store, models=models,
+                              dispatcher=Dispatcher(cfg, store).start())
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_api(self.state)
 
     def check_health(self) -> None:
-        """Serve's health check: the job store must answer."""
+        """Serve's health check: the job store must answer and the job dispatcher must run."""
         self.state.store.counts()
+        if self.state.dispatcher is not None and not self.state.dispatcher.alive:
+            raise RuntimeError("the job dispatcher thread stopped")
+
+    def __del__(self) -> None:
+        if self.state.dispatcher is not None:
+            self.state.dispatcher.stop()
