@@ -11,7 +11,6 @@ normalised to the target loudness -> outputs with content types and immutable ca
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -21,12 +20,12 @@ import cv2
 import numpy as np
 import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from ray.util.annotations import RayDeprecationWarning
 
 from genmedia.config import Config
 from genmedia.errors import InputError
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
+from genmedia.pipelines.frames import decode_stage
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
@@ -106,13 +105,8 @@ def _rows(k: int, first: int, images: list[np.ndarray]) -> dict[str, np.ndarray]
 def build(cfg: Config, info: MediaInfo, edl: EditDecisionList, width: int, height: int) -> ray.data.Dataset:
     """The frames of every clip, decoded by one Ray task per clip (one CPU each: FFmpeg threads keep it busy),
     in clip order. Retries are bounded: a file that crashes the decoder crashes it again."""
-    ds = ray.data.from_items([{"clip": k} for k in range(len(edl.clips))], override_num_blocks=max(1, len(edl.clips)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RayDeprecationWarning)
-        ds = ds.map_batches(
-            decode_clips, batch_size=1, num_cpus=1, max_retries=cfg.limits.decode_attempts - 1,
-            fn_kwargs={"info": info, "edl_json": edl.model_dump_json(), "width": width, "height": height},
-        )
+    ds = decode_stage([{"clip": k} for k in range(len(edl.clips))], decode_clips, attempts=cfg.limits.decode_attempts,
+                      fn_kwargs={"info": info, "edl_json": edl.model_dump_json(), "width": width, "height": height})
     ds.context.execution_options.preserve_order = True
     return ds
 
