@@ -624,7 +624,14 @@ def _positions(shots: list[shotlib.Shot], frame_index: np.ndarray) -> tuple[np.n
 def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
     """Analyse ``video`` (a local path or URI) and write its outputs; skipped when already done."""
     params = params or params_from(cfg)
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)
+    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress,
+                   models=models_used(cfg, params))
+
+
+def models_used(cfg: Config, params: Params) -> list[str]:
+    """The config's model keys an analysis with ``params`` loads (its lineage, see ``run_job``)."""
+    keys = {"detector": [DETECTOR_KEY], CENTERFACE: [FACE_DETECTOR_KEY]}.get(face_backend(cfg, params), [])
+    return keys + [EMBEDDER_KEY] if params.embed != "off" and EMBEDDER_KEY in cfg.models else keys
 
 
 # ----------------------------------------------------------------------------------------------

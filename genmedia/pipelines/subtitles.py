@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
 from genmedia.deployments.transcriber import ChunkTranscript, TranscribeRequest, Transcriber
-from genmedia.errors import InputError
+from genmedia.errors import GenmediaError, InputError
 from genmedia.media.origin import Origin, local_media_path
 from genmedia.models.registry import resolve
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
@@ -44,6 +44,7 @@ from genmedia.subtitles import chunking, diarization, languages
 from genmedia.subtitles.denoise import spectral_gate
 from genmedia.subtitles.formats import FORMATS, Format, clean_text, render
 from genmedia.subtitles.segmentation import Cue, Rules, TimedWord, interpolate_words, segment_words
+from genmedia.subtitles.speaker_embedding import SpeakerEmbedder
 from genmedia.subtitles.transcript import Segment, Transcript
 from genmedia.subtitles.voiceprints import VoiceLibrary
 from genmedia.validation import OneLine
@@ -51,6 +52,7 @@ from genmedia.validation import OneLine
 JOB = "subtitles"
 TRANSCRIBER_KEY = "transcriber"
 TRANSLATOR_KEY = "translator"
+EMBEDDER_KEY = "speaker_embedder"
 TRANSCRIPT = "transcript.json"
 log = logging.getLogger(__name__)
 MAX_SHOT_CHANGES = 20_000
@@ -133,11 +135,14 @@ class ChunkTranscriber:
     """
 
     def __init__(self, cfg: Config, key: str = TRANSCRIBER_KEY, denoise: bool = True, diarize: bool = True,
-                 origin: Origin | None = None):
-        """``origin``: where to re-stage the input when its path is not on this actor's node."""
+                 origin: Origin | None = None, speaker_backend: str = diarization.MFCC):
+        """``origin``: where to re-stage the input when its path is not on this actor's node;
+        ``speaker_backend``: the speaker embeddings to compute (the driver checked their weights)."""
         resolve(cfg, key)  # unstaged weights fail here, with the registry's one-line message
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-transcriber")
         self._transcriber = self._threads.submit(Transcriber, cfg, key)
+        self._embedder = (self._threads.submit(SpeakerEmbedder, cfg, EMBEDDER_KEY)
+                          if diarize and speaker_backend != diarization.MFCC else None)
         self.denoise, self.diarize, self.origin = denoise, diarize, origin
 
     @property
@@ -145,11 +150,15 @@ class ChunkTranscriber:
         """The loaded model (waits for the background load)."""
         return self._transcriber.result()
 
+    def _features(self, audio: np.ndarray, offset: float) -> diarization.SpeechFeatures:
+        embedder = self._embedder.result() if self._embedder is not None else None
+        return diarization.describe(audio, offset=offset, embedder=embedder)
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         transcripts, features = [], []
         for path, start, end, request in zip(batch["path"], batch["start"], batch["end"], batch["request"]):
             audio = chunking.read_range(local_media_path(str(path), self.origin), float(start), float(end))
-            feats = self._threads.submit(diarization.describe, audio, offset=float(start)) if self.diarize else None
+            feats = self._threads.submit(self._features, audio, float(start)) if self.diarize else None
             clean = spectral_gate(audio) if self.denoise else audio
             req = TranscribeRequest.model_validate_json(str(request))
             transcripts.append(self.transcriber.transcribe(clean, offset=float(start), request=req).to_json())
@@ -158,9 +167,25 @@ class ChunkTranscriber:
                 "features": np.array(features, dtype=object)}
 
 
-def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params, origin: Origin | None = None) -> ray.data.Dataset:
+def speaker_backend(cfg: Config, warnings: list[str] | None = None) -> str:
+    """The speaker-embedding backend this job can use: the pretrained d-vector model when
+    ``models.speaker_embedder`` is configured and its weights stage, else the MFCC fallback (a warning
+    saying why is appended to ``warnings``)."""
+    if EMBEDDER_KEY not in cfg.models:
+        return diarization.MFCC
+    try:
+        resolve(cfg, EMBEDDER_KEY)
+    except GenmediaError as e:
+        if warnings is not None:
+            warnings.append(f"speakers labelled by MFCC statistics, not the pretrained voice model: {e}")
+        return diarization.MFCC
+    return cfg.model(EMBEDDER_KEY).backend
+
+
+def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params, origin: Origin | None = None,
+          speakers: str = diarization.MFCC) -> ray.data.Dataset:
     """The transcription dataset: one row per chunk in, its transcript and voice features out (``origin``:
-    where an actor on another node re-stages the input)."""
+    where an actor on another node re-stages the input; ``speakers``: the speaker-embedding backend)."""
     request = TranscribeRequest(
         language=languages.whisper_code(params.source_language) if params.source_language else None,
         vad=params.vad, beam_size=params.beam_size, per_segment_language=params.per_segment_language,
@@ -171,7 +196,8 @@ def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], param
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
     return ds.map_batches(
         ChunkTranscriber,
-        fn_constructor_kwargs={"cfg": cfg, "key": TRANSCRIBER_KEY, "denoise": params.denoise, "diarize": params.diarize, "origin": origin},
+        fn_constructor_kwargs={"cfg": cfg, "key": TRANSCRIBER_KEY, "denoise": params.denoise, "diarize": params.diarize, "origin": origin,
+                               "speaker_backend": speakers},
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(min_size=max(1, replicas.min), max_size=max(1, replicas.max)),
         **model_options(cfg, TRANSCRIBER_KEY),
@@ -179,13 +205,14 @@ def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], param
 
 
 def transcribe(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params,
-               progress: ProgressFn = no_progress, origin: Origin | None = None) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
+               progress: ProgressFn = no_progress, origin: Origin | None = None,
+               speakers: str = diarization.MFCC) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
     """Run stage 2 and return the chunks' transcripts in time order plus all voice features."""
     if not chunks:
-        return [], diarization.SpeechFeatures.empty()
+        return [], diarization.SpeechFeatures.empty(speakers)
     results: dict[int, tuple[ChunkTranscript, diarization.SpeechFeatures]] = {}
     progress("transcribe", 0, len(chunks))
-    for row in build(cfg, path, chunks, params, origin).iter_rows():
+    for row in build(cfg, path, chunks, params, origin, speakers).iter_rows():
         results[int(row["index"])] = (ChunkTranscript.from_json(row["transcript"]),
                                       diarization.SpeechFeatures.from_dict(json.loads(row["features"])))
         progress("transcribe", len(results), len(chunks))
@@ -267,7 +294,7 @@ def _name_speakers(cfg: Config, features: diarization.SpeechFeatures, segments: 
         return []
     if params.voiceprints:
         library = VoiceLibrary(cfg.pipelines.subtitles.voiceprints or cfg.storage.cache_path / "voiceprints.json")
-        names = library.name_speakers(found.voiceprints)
+        names = library.name_speakers(found.voiceprints, backend=found.backend)
     else:
         names = {k: f"Speaker {k + 1}" for k in found.speakers}
     for seg in segments:
@@ -299,7 +326,8 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     levels, chunks = chunking.scan(ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress)
     if levels.size == 0 or float(levels.max()) < -60.0:
         chunks = []  # digital silence: nothing to transcribe
-    results, features = transcribe(cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin)
+    speakers_by = speaker_backend(cfg, ctx.warnings) if params.diarize else None
+    results, features = transcribe(cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC)
     segments = sorted((s for r in results for s in r.segments), key=lambda s: s.start)
     removed = [s for r in results for s in r.removed]
     main = _main_language(segments, params.source_language and languages.whisper_code(params.source_language))
@@ -329,7 +357,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     transcript = Transcript(
         language=main, duration=info.duration, segments=segments, speakers=speakers,
         chunks=[(c.start, c.end) for c in chunks], removed=removed, model=cfg.model(TRANSCRIBER_KEY).model,
-        backend=cfg.model(TRANSCRIBER_KEY).backend,
+        backend=cfg.model(TRANSCRIBER_KEY).backend, speaker_backend=speakers_by if speakers else None,
     )
     ctx.output.write_text(TRANSCRIPT, json.dumps({**transcript.model_dump(), "tracks": tracks}, indent=1, ensure_ascii=False))
     doubtful = sum(1 for s in segments if s.doubtful)
@@ -339,7 +367,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "language": main, "languages": list(tracks), "speakers": speakers, "segments": len(segments),
         "cues": {k: v["cues"] for k, v in tracks.items()}, "chunks": len(chunks), "doubtful": doubtful,
         "removed": len(removed), "shot_changes": len(shots), "backend": transcript.backend, "model": transcript.model,
-        "denoise": params.denoise,
+        "denoise": params.denoise, "speaker_backend": speakers_by,
     }
     return JobOutcome(summary, details)
 
@@ -352,4 +380,11 @@ def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = 
     """
     params = params or Params()
     check_languages(params)
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), require_video=False, force=force, progress=progress)
+    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), require_video=False, force=force, progress=progress,
+                   models=models_used(params))
+
+
+def models_used(params: Params) -> list[str]:
+    """The model keys a subtitles job with ``params`` certainly loads (its lineage, see ``run_job``): the
+    transcriber, and the translator when a requested language is not the declared source language."""
+    return [TRANSCRIBER_KEY, TRANSLATOR_KEY] if _needs_translation(params) else [TRANSCRIBER_KEY]
