@@ -231,5 +231,6 @@ def cube_text(lut: np.ndarray, title: str) -> str:
     """A ``.cube`` 3D LUT file for ``lut`` from :func:`grade_lut` (``size``^3 data lines, red fastest)."""
     size = lut.shape[0]
     header = [f'TITLE "{title}"', f"LUT_3D_SIZE {size}", "DOMAIN_MIN 0.0 0.0 0.0", "DOMAIN_MAX 1.0 1.0 1.0"]
-    rows = [f"{r:.6f} {g:.6f} {b:.6f}" for r, g, b in lut.reshape(-1, 3)]
-    return "\n".join(header + rows) + "\n"
+    values = lut.reshape(-1, 3)
+    rows = ("%.6f %.6f %.6f\n" * len(values)) % tuple(values.ravel().tolist())  # one C-level format pass
+    return "\n".join(header) + "\n" + rows

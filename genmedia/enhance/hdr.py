@@ -10,9 +10,12 @@ puts reference white near 75 % signal. Output is non-linear R'G'B' in [0, 1] for
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Literal
 
+import av
+import av.sidedata.sidedata
 import numpy as np
 
 from genmedia.enhance.pixels import to_unit
@@ -37,8 +40,13 @@ _HLG_A, _HLG_B, _HLG_C = 0.17883277, 0.28466892, 0.55991073
 BT2020_PRIMARIES, BT2020_NCL = 9, 9
 TRC_CODES = {"pq": 16, "hlg": 18}
 TRC_NAMES = {"pq": "smpte2084", "hlg": "arib-std-b67"}
-_DISPLAY_P3_D65 = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
-"""Mastering display primaries (P3-D65, the usual HDR10 grading monitor) in x265 units of 0.00002."""
+DISPLAY_P3_D65 = (13250, 34500, 7500, 3000, 34000, 16000, 15635, 16450)
+"""Mastering display primaries G, B, R, white point (P3-D65, the usual HDR10 grading monitor) in units of 0.00002."""
+BT2020_PRIMARIES_XY = (8500, 39850, 6550, 2300, 35400, 14600, 15635, 16450)
+"""BT.2020 primaries and D65, same units and order."""
+_CHROMA_UNIT = 0.00002
+DEFAULT_MASTER_NITS = 1000.0
+"""The mastering peak assumed when a PQ source says none."""
 
 
 def pq_encode(nits: np.ndarray) -> np.ndarray:
@@ -61,6 +69,12 @@ def hlg_oetf(scene: np.ndarray) -> np.ndarray:
     )
 
 
+def hlg_inverse_oetf(signal: np.ndarray) -> np.ndarray:
+    """BT.2100 HLG inverse OETF: signal in [0, 1] -> normalised scene light in [0, 1]."""
+    e = np.clip(signal, 0, 1)
+    return np.where(e <= 0.5, e * e / 3, (np.exp((e - _HLG_C) / _HLG_A) + _HLG_B) / 12)
+
+
 def expand_luminance(y: np.ndarray, peak_nits: float) -> np.ndarray:
     """Relative SDR luminance (1 = SDR white) -> cd/m2: linear to the knee, then a smooth rise to ``peak_nits``."""
     base = SDR_WHITE_NITS * y
@@ -79,26 +93,72 @@ def sdr_to_hdr(frames: np.ndarray, transfer: Transfer, *, peak_nits: float = 100
 
 @dataclass(frozen=True)
 class HdrMetadata:
-    """HDR10 static metadata: mastering display (SMPTE ST 2086) and content light levels (CTA-861.3)."""
+    """HDR10 static metadata: mastering display (SMPTE ST 2086) and content light levels (CTA-861.3).
+
+    ``primaries`` are the mastering display's G, B, R and white point chromaticities (x, y) in units of
+    0.00002, the order x265 writes them (default: P3-D65, the usual HDR10 grading monitor).
+    """
 
     max_cll: int
     max_fall: int
     master_max_nits: float
     master_min_nits: float = 0.0050
+    primaries: tuple[int, ...] = DISPLAY_P3_D65
 
     def x265_params(self) -> str:
         """The x265 ``master-display`` / ``max-cll`` parameters (SEI messages in the bitstream)."""
+        gx, gy, bx, by, rx, ry, wx, wy = self.primaries
+        display = f"G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})"
         return (
-            f"master-display={_DISPLAY_P3_D65}L({round(self.master_max_nits * 10000)},{round(self.master_min_nits * 10000)})"
+            f"master-display={display}L({round(self.master_max_nits * 10000)},{round(self.master_min_nits * 10000)})"
             f":max-cll={self.max_cll},{self.max_fall}"
         )
 
     def svtav1_params(self) -> str:
         """The SVT-AV1 ``mastering-display`` / ``content-light`` parameters (AV1 metadata OBUs)."""
-        g, b, r = (0.265, 0.690), (0.150, 0.060), (0.680, 0.320)
-        wp = (0.3127, 0.3290)
-        md = f"G({g[0]},{g[1]})B({b[0]},{b[1]})R({r[0]},{r[1]})WP({wp[0]},{wp[1]})L({self.master_max_nits},{self.master_min_nits})"
+        gx, gy, bx, by, rx, ry, wx, wy = (round(v * _CHROMA_UNIT, 5) for v in self.primaries)
+        md = f"G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({self.master_max_nits},{self.master_min_nits})"
         return f"mastering-display={md}:content-light={self.max_cll},{self.max_fall}"
+
+    @property
+    def peak_nits(self) -> float:
+        """The brightest the content gets: MaxCLL when known, else the mastering display's peak."""
+        return float(self.max_cll) if self.max_cll > 0 else self.master_max_nits
+
+
+def metadata_from_side_data(mastering: bytes | None, light: bytes | None) -> HdrMetadata | None:
+    """HdrMetadata from FFmpeg's frame side data: ``AVMasteringDisplayMetadata`` (22 int32: R, G, B and
+    white point x/y and min/max luminance as rationals, then has_primaries, has_luminance) and
+    ``AVContentLightMetadata`` (MaxCLL, MaxFALL as uint32). None when neither is present."""
+    if mastering is None and light is None:
+        return None
+    cll, fall = struct.unpack("<2I", light[:8]) if light is not None and len(light) >= 8 else (0, 0)
+    max_nits, min_nits, primaries = DEFAULT_MASTER_NITS, 0.0050, DISPLAY_P3_D65
+    if mastering is not None and len(mastering) >= 88:
+        v = struct.unpack("<22i", mastering[:88])
+        ratio = [v[k] / v[k + 1] if v[k + 1] else 0.0 for k in range(0, 20, 2)]  # Rx Ry Gx Gy Bx By Wx Wy min max
+        if v[20]:  # has_primaries
+            rx, ry, gx, gy, bx, by, wx, wy = (round(r / _CHROMA_UNIT) for r in ratio[:8])
+            primaries = (gx, gy, bx, by, rx, ry, wx, wy)
+        if v[21]:  # has_luminance
+            min_nits, max_nits = ratio[8], ratio[9]
+    return HdrMetadata(int(cll), int(fall), max_nits, min_nits, primaries)
+
+
+def read_metadata(path: str, *, frames: int = 8) -> HdrMetadata | None:
+    """The HDR10 static metadata of the video at ``path``, from the side data of its first ``frames``
+    decoded frames (x265/x264 put it in SEI messages, containers' ``mdcv``/``clli`` boxes reach it too)."""
+    found: dict[str, bytes] = {}
+    wanted = {av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA: "mastering",
+              av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL: "light"}
+    with av.open(path, options={"protocol_whitelist": "file"}) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            for item in frame.side_data:
+                if item.type in wanted:
+                    found.setdefault(wanted[item.type], bytes(item))
+            if len(found) == len(wanted) or k + 1 >= frames:
+                break
+    return metadata_from_side_data(found.get("mastering"), found.get("light"))
 
 
 def hdr_nits(frames: np.ndarray, *, peak_nits: float = 1000.0) -> np.ndarray:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from genmedia.config import Config
 from genmedia.enhance import grade as gr
+from genmedia.enhance.hdr import read_metadata
 from genmedia.enhance.pixels import resize
 from genmedia.enhance.writer import OutputFormat
 from genmedia.errors import InputError
@@ -79,6 +80,9 @@ class Plan:
     decode_fmt: str
     fmt: OutputFormat
     hdr_in: str | None
+    frames_fmt: str = "rgb24"
+    """What the batch pipeline's frames travel as: the output's planar Y'CbCr (``yuv420p``/``yuv420p10le``)
+    from decode to encode when no stage needs RGB, else :attr:`decode_fmt` (``rgb24``/``rgb48le``)."""
     sigma: float = 0.0
     noise_measured: float | None = None
     shots: list[tuple[int, int]] = field(default_factory=list)
@@ -129,8 +133,18 @@ def plan_output(info: MediaInfo, params: Params, cfg: Config) -> Plan:
     if codec == "h264" and bit_depth > 8:
         warnings.append("10-bit input encoded as 8-bit H.264 (use --codec hevc or av1 to keep 10 bits)")
         bit_depth = 8
-    fmt = OutputFormat(codec=codec, bit_depth=bit_depth, hdr=hdr_out, crf=params.crf)
-    return Plan(out_w, out_h, fps_out, "rgb48le" if deep else "rgb24", fmt, hdr_in, warnings=warnings)
+    metadata = read_metadata(info.local_path) if hdr_in == "pq" else None  # HDR10 mastering/content light kept
+    fmt = OutputFormat(codec=codec, bit_depth=bit_depth, hdr=hdr_out, hdr_metadata=metadata, crf=params.crf)
+    upscaler = cfg.models.get("upscaler")
+    needs_rgb = (
+        fps_out is not None  # the interpolators work on RGB
+        or (params.grade_mode() != "off" and not hdr_in)  # grading (skipped for HDR input)
+        or (hdr_out is not None and not hdr_in)  # SDR -> HDR
+        or ((out_w, out_h) != (w, h) and upscaler is not None and upscaler.model is not None)  # a model upscaler
+        or w % 2 or h % 2
+    )
+    decode_fmt = "rgb48le" if deep else "rgb24"
+    return Plan(out_w, out_h, fps_out, decode_fmt, fmt, hdr_in, decode_fmt if needs_rgb else fmt.pix_fmt, warnings=warnings)
 
 
 def keyframe_samples(info: MediaInfo, count: int, fmt: str) -> np.ndarray:

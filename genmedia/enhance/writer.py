@@ -1,9 +1,10 @@
 """The enhanced video's writer: SDR (BT.709, 8 or 10 bit) or HDR (BT.2020 PQ/HLG, 10 bit), with the
 input's audio streams copied packet for packet, its rotation and sample aspect ratio carried over.
 
-Frames arrive as RGB (uint8, or uint16 for 10-bit and HDR output) with their presentation timestamps
-in the writer's time base, so both a re-timed output (``1/fps``, frame ``k`` at ``k``) and the
-source's own (possibly variable) timing are written exactly. Audio packets are interleaved as the
+Frames arrive either as planar YUV 4:2:0 in the output's own pixel format (``yuv420p``/``yuv420p10le``,
+N x H*3/2 x W: encoded as they are, no conversion) or as RGB (uint8, or uint16 for 10-bit and HDR
+output: converted to the output's Y'CbCr), with their presentation timestamps in the writer's time
+base, so both a re-timed output (``1/fps``, frame ``k`` at ``k``) and the source's own (possibly variable) timing are written exactly. Audio packets are interleaved as the
 video advances, so memory stays bounded on long files.
 """
 
@@ -18,7 +19,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from genmedia.enhance.hdr import BT2020_NCL, BT2020_PRIMARIES, TRC_CODES, TRC_NAMES, HdrMetadata
+from genmedia.enhance.hdr import (
+    BT2020_NCL,
+    BT2020_PRIMARIES,
+    TRC_CODES,
+    TRC_NAMES,
+    HdrMetadata,
+)
 from genmedia.media.encode import Codec, select_encoder
 
 _BT709, _RANGE_TV = 1, 1
@@ -146,6 +153,8 @@ class EnhancedWriter:
             self._container.mux(packet)
 
     def _frame(self, image: np.ndarray) -> av.VideoFrame:
+        if image.ndim == 2:  # planar YUV in the output format (the size is even: checked by write)
+            return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.fmt.pix_fmt)
         pad_h, pad_w = self.height - image.shape[0], self.width - image.shape[1]
         if pad_h or pad_w:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
@@ -157,10 +166,13 @@ class EnhancedWriter:
         return frame.reformat(format=self.fmt.pix_fmt, dst_colorspace=space, dst_color_range="MPEG")
 
     def write(self, frames: np.ndarray, pts: np.ndarray) -> None:
-        """Encode RGB ``frames`` (N x H x W x 3) presented at ``pts`` (in the time base)."""
-        expected = (self.source_height, self.source_width, 3)
-        if frames.shape[1:] != expected:
-            raise ValueError(f"{self.path}: frames must be N x {expected}, got {frames.shape}")
+        """Encode ``frames`` presented at ``pts`` (in the time base): RGB (N x H x W x 3), or planar YUV
+        4:2:0 in the output's pixel format (N x H*3/2 x W, even sizes only)."""
+        rgb = (self.source_height, self.source_width, 3)
+        yuv = (self.height * 3 // 2, self.width)
+        padded = (self.width, self.height) != (self.source_width, self.source_height)
+        if frames.shape[1:] not in (rgb, yuv) or (frames.ndim == 3 and padded):
+            raise ValueError(f"{self.path}: frames must be N x {rgb} (RGB) or N x {yuv} ({self.fmt.pix_fmt}), got {frames.shape}")
         tb = self._video.codec_context.time_base
         for image, ts in zip(frames, pts, strict=True):
             frame = self._frame(image)

@@ -26,6 +26,7 @@ import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
+from genmedia.enhance.tonemap import SdrPictures
 from genmedia.errors import ConfigError, GenmediaError, InputError
 from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
@@ -179,6 +180,7 @@ def frame_segment(info: MediaInfo, frame_index: int) -> Segment:
 def read_frames(batch: dict[str, np.ndarray], *, info: MediaInfo) -> dict[str, np.ndarray]:
     """Ray Data UDF: the full-size picture of each row's ``frame_index``, in display geometry (``image``)."""
     geometry = Geometry.of(info)
+    pictures = SdrPictures(info)  # HDR sources tone-mapped to SDR BT.709
     images = []
     for index in batch["frame_index"]:
         index = int(index)
@@ -186,7 +188,7 @@ def read_frames(batch: dict[str, np.ndarray], *, info: MediaInfo) -> dict[str, n
         picture = None
         for ts, frame in iter_frames(info, segment=frame_segment(info, index)):
             if ts == target:
-                picture = frame.to_ndarray(format="rgb24")
+                picture = pictures(frame)
                 break
         if picture is None:
             raise InputError(info.path, f"frame {index} could not be decoded")
@@ -230,26 +232,35 @@ class WritePrompts:
 
 
 def render(batch: dict[str, np.ndarray], *, cfg: Config, aspects: list[str], size: int, title: str | None,
-           formats: list[str], quality: int) -> dict[str, np.ndarray]:
-    """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``.
-    Each row's ``objects`` (JSON ``[x, y, w, h]`` fractions of the picture) are framed after faces; faces come
-    from ``cfg``'s face finder (CenterFace when staged, else Haar)."""
+           formats: list[str], quality: int, find_objects: bool = False) -> dict[str, np.ndarray]:
+    """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``
+    and ``objects_by``. Each row's ``objects`` (JSON ``[x, y, w, h]`` fractions of the picture) are framed after
+    faces; faces come from ``cfg``'s face finder (CenterFace when staged, else Haar). With ``find_objects`` (the
+    analysis had no detector) people, animals and vehicles come from the staged YOLOv3-tiny, when there is one."""
     from genmedia.analysis.faces import load_face_finder
+    from genmedia.analysis.objects import load_object_detector
     from genmedia.thumbnails.render import FACE_WIDTH, find_subjects, render_variant
 
     finder = load_face_finder(cfg, input_width=FACE_WIDTH)
+    detector = load_object_detector(cfg) if find_objects else None
     wanted = parse_aspects(aspects)
     names, data, metas = [], [], []
+    found_objects = list(batch["objects"])
     for i, image in enumerate(batch["image"]):
         flagged = "safety" in batch and json.loads(batch["safety"][i])["flagged"]
         if flagged:
             names.append([]), data.append([]), metas.append("{}")
             continue
         h, w = image.shape[:2]
-        objects = [Box(x * w, y * h, bw * w, bh * h) for x, y, bw, bh in json.loads(batch["objects"][i])]
+        if detector is not None:
+            found_objects[i] = json.dumps([[d.box[0] / w, d.box[1] / h, d.box[2] / w, d.box[3] / h]
+                                           for d in detector.detect(image, subjects_only=True)])
+        objects = [Box(x * w, y * h, bw * w, bh * h) for x, y, bw, bh in json.loads(found_objects[i])]
         files, meta = render_variant(image, find_subjects(image, finder, objects), wanted, size, title=title, formats=formats, quality=quality)
         names.append(list(files)), data.append(list(files.values())), metas.append(json.dumps(meta))
     out = {k: v for k, v in batch.items() if k != "image"}
+    out["objects"] = np.array(found_objects, dtype=object)
+    out["objects_by"] = np.array([detector.backend if detector is not None else "analysis"] * len(found_objects), dtype=object)
     out["file_names"] = np.array(names + [None], dtype=object)[:-1]
     out["file_data"] = np.array(data + [None], dtype=object)[:-1]
     out["aspects_json"] = np.array(metas, dtype=object)
@@ -284,7 +295,8 @@ def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: P
     settings = cfg.pipelines.thumbnails
     # Crops, overlays and encodes are light numpy/OpenCV work: a CPU each.
     return ds.map_batches(render, batch_size=2, num_cpus=1, fn_kwargs={
-        "cfg": cfg, "aspects": params.aspects, "size": params.size, "title": title, "formats": params.formats, "quality": settings.jpeg_quality})
+        "cfg": cfg, "find_objects": not objects and mode != "text2img",
+        "aspects": params.aspects, "size": params.size, "title": title, "formats": params.formats, "quality": settings.jpeg_quality})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -341,6 +353,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
                 "backend": str(batch["backend"][i]) if generative else KEYFRAME_BACKEND,
                 "objects": [Box(bx * display_w, by * display_h, bw * display_w, bh * display_h).as_list()
                             for bx, by, bw, bh in json.loads(batch["objects"][i])],
+                "objects_by": str(batch["objects_by"][i]),
                 "mode": mode, "aspects": aspects, "published": bool(aspects),
             }
             if generative:

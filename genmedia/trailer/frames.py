@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 
+from genmedia.enhance.tonemap import SdrPictures
 from genmedia.errors import InputError
 from genmedia.media.probe import MediaInfo
 from genmedia.trailer.edl import Clip, EditDecisionList
@@ -84,6 +85,7 @@ def decode_span(info: MediaInfo, start: float, count: int, rate: Fraction, width
     before it), so variable-frame-rate sources map onto the constant output rate. One seek, one decode.
     """
     cw, ch = coded_size(info, width, height)
+    pictures = SdrPictures(info)  # HDR sources tone-mapped to SDR BT.709
     try:
         container = av.open(info.local_path, options={"protocol_whitelist": "file"})
     except av.error.FFmpegError as e:
@@ -104,7 +106,7 @@ def decode_span(info: MediaInfo, start: float, count: int, rate: Fraction, width
         def current() -> np.ndarray:
             nonlocal picture
             if picture is None:
-                picture = upright(shown.reformat(width=cw, height=ch, format="rgb24").to_ndarray(), info.rotation)
+                picture = upright(pictures(shown, cw, ch), info.rotation)
             return picture
 
         for packet in container.demux(stream):
