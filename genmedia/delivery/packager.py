@@ -1,0 +1,154 @@
+"""Per-title ladder planning and CMAF packaging of one local video file (used by ``genmedia package`` and trailers).
+
+:func:`plan_ladder` samples a few short spans, encodes them at each candidate size (never above the
+source) and several rates with the rungs' own VBV cap, scores each encode with libavfilter's XPSNR and
+SSIM at display size, and picks for each of the profile's target qualities the size that reaches it at
+the lowest rate (``genmedia.delivery.ladder``); a typical fixed ladder is measured on the same samples so
+the saving is stated at equal measured quality. :func:`package_video` then encodes the chosen rungs in one
+pass into CMAF segments with a DASH MPD and HLS playlists over the same segments.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from genmedia.config import DeliveryConfig, LadderProfile
+from genmedia.delivery import ladder
+from genmedia.delivery.playlists import read_mpd, write_hls
+from genmedia.errors import InputError
+from genmedia.media import cmaf
+from genmedia.media.probe import MediaInfo
+from genmedia.media.quality import FrameComparer
+from genmedia.progress import ProgressFn, no_progress
+
+REFERENCE_SHORT_SIDE = 1080
+"""Quality is compared at display size, capped at this short side (a 4K source is scored at 1080p)."""
+
+
+def profile_named(dc: DeliveryConfig, name: str) -> LadderProfile:
+    """The delivery profile ``name``; InputError listing the configured ones."""
+    try:
+        return dc.profiles[name]
+    except KeyError:
+        raise InputError(name, f"unknown delivery profile; configured: {', '.join(sorted(dc.profiles))}") from None
+
+
+def candidate_sizes(info: MediaInfo, short_sides: list[int]) -> tuple[list[tuple[int, int]], list[str]]:
+    """Rung sizes for the profile's short sides that do not exceed the source (never upscaled), and notes."""
+    display = cmaf.display_size(info)
+    source_short = min(display)
+    sizes = list(dict.fromkeys(cmaf.size_for(display, s) for s in sorted(set(short_sides), reverse=True) if s <= source_short))
+    notes = []
+    skipped = sorted(s for s in set(short_sides) if s > source_short)
+    if skipped:
+        notes.append(f"rungs above the source's {source_short}p were not made: {', '.join(f'{s}p' for s in skipped)}")
+    if not sizes:
+        sizes = [cmaf.size_for(display, cmaf.even(source_short))]
+    return sizes, notes
+
+
+def _sample_seconds(dc: DeliveryConfig, duration: float) -> float:
+    return min(max(duration * dc.sample_fraction, dc.sample_seconds_min), dc.sample_seconds_max, duration)
+
+
+def measure_points(
+    spans: list[cmaf.Span], sizes: list[tuple[int, int]], rates: dict[tuple[int, int], list[int]], fps: float,
+    settings: cmaf.EncodeSettings, progress: ProgressFn = no_progress,
+) -> list[ladder.RatePoint]:
+    """Encode every span at every (size, rate), score it against the span, and return one point per (size, rate)."""
+    ref = (spans[0].frames[0].width, spans[0].frames[0].height)
+    seconds = sum(len(s.frames) for s in spans) / fps
+    jobs = [(size, rate) for size in sizes for rate in rates[size]]
+    points = []
+    for done, (size, rate) in enumerate(jobs):
+        comparer = FrameComparer(ref, size)
+        bits = 0
+        for span in spans:
+            decoded, used = cmaf.encode_sample(span.frames, size, rate, fps, settings)
+            bits += used
+            for reference, picture in zip(span.frames, decoded, strict=False):
+                comparer.add(reference, picture)
+        q = comparer.result()
+        points.append(ladder.RatePoint(size[0], size[1], rate, bits / seconds, q.xpsnr, q.ssim))
+        progress("ladder", done + 1, len(jobs))
+    return points
+
+
+def plan_ladder(
+    path: Path, info: MediaInfo, dc: DeliveryConfig, profile: LadderProfile, settings: cmaf.EncodeSettings,
+    *, progress: ProgressFn = no_progress, warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """Sample, measure and choose the ladder of the video at ``path``; the facts for ladder.json."""
+    sizes, notes = candidate_sizes(info, profile.short_sides)
+    if warnings is not None:
+        warnings.extend(notes)
+    display = cmaf.display_size(info)
+    ref_size = cmaf.size_for(display, min(REFERENCE_SHORT_SIDE, cmaf.even(min(display))))
+    total = _sample_seconds(dc, info.duration)
+    span_seconds = min(dc.span_seconds, info.duration)
+    spans = cmaf.read_spans(str(path), info, cmaf.sample_starts(info.duration, total, span_seconds), span_seconds, ref_size)
+    if not spans:
+        raise InputError(str(path), "no picture could be decoded for the ladder's samples")
+    fixed_rates = {cmaf.size_for(display, side): rate for side, rate in ladder.FIXED_LADDER}
+    rates = {}
+    for size in sizes:
+        grid = {cmaf.bits_per_pixel_rate(size, info.fps, bpp) for bpp in dc.rates_bpp}
+        if size in fixed_rates:
+            grid.add(fixed_rates[size])
+        rates[size] = sorted(grid)
+    points = measure_points(spans, sizes, rates, info.fps, settings, progress)
+    by_size = ladder.curves(points)
+    rungs = ladder.choose_ladder(by_size, profile.targets_xpsnr)
+    fixed = [p for p in points if fixed_rates.get(p.size) == p.target]
+    return {
+        "sizes": [f"{w}x{h}" for w, h in sizes],
+        "reference_size": f"{ref_size[0]}x{ref_size[1]}",
+        "samples": {"spans": len(spans), "seconds": round(sum(len(s.frames) for s in spans) / info.fps, 3),
+                    "starts": [s.start for s in spans]},
+        "metric": "xpsnr (dB, Y:U:V 4:1:1, scaled back to the reference size with bicubic); ssim beside it; "
+                  "VMAF is not in the bundled FFmpeg",
+        "points": [ladder.point_dict(p) for p in points],
+        "hull": [ladder.point_dict(p) for p in ladder.convex_hull(points)],
+        "rungs": [asdict(r) for r in rungs],
+        "fixed_ladder": ladder.fixed_ladder_saving(by_size, fixed) if fixed else None,
+    }
+
+
+def package_video(
+    path: Path, info: MediaInfo, folder: Path, dc: DeliveryConfig, profile: LadderProfile, settings: cmaf.EncodeSettings,
+    segment_seconds: float, *, progress: ProgressFn = no_progress, warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """Plan the ladder of ``path`` and package it into ``folder`` (CMAF segments, MPD, HLS playlists).
+
+    Returns the facts for ladder.json: the ladder plan, the rungs as encoded, each representation's
+    measured peak and average rate, the segment length and the time each step took.
+    """
+    started = time.perf_counter()
+    facts = plan_ladder(path, info, dc, profile, settings, progress=progress, warnings=warnings)
+    analysed = time.perf_counter()
+    rung_list = [((r["width"], r["height"]), r["bitrate"]) for r in facts["rungs"]]
+    made, segment = cmaf.package(str(path), info, rung_list, folder, segment_seconds=segment_seconds, settings=settings,
+                                 audio_bitrate=profile.audio_bitrate, audio_channels=profile.audio_channels,
+                                 progress=progress)
+    encoded = time.perf_counter()
+    facts["measured"] = write_hls(folder, read_mpd(folder / cmaf.MPD_NAME))
+    facts["encoded"] = [asdict(m) for m in made]
+    facts["segment_seconds"] = round(segment, 6)
+    facts["timing_s"] = {"ladder_analysis": round(analysed - started, 3), "encode_and_package": round(encoded - analysed, 3),
+                         "analysis_share": round((analysed - started) / max(encoded - analysed, 1e-9), 3)}
+    return facts
+
+
+def summary_of(facts: dict[str, Any]) -> str:
+    """One line: the rungs, the packaging and the saving against the fixed ladder."""
+    rungs = ", ".join(f"{min(r['width'], r['height'])}p@{r['bitrate'] // 1000}k" for r in facts["rungs"])
+    line = f"{len(facts['encoded'])} rungs ({rungs}), CMAF HLS + DASH, {facts['segment_seconds']:g} s segments"
+    if facts["fixed_ladder"]:
+        line += f"; {facts['fixed_ladder']['saving']:.0%} less bitrate than a fixed ladder at equal XPSNR"
+    return line
+
+
+__all__ = ["candidate_sizes", "measure_points", "package_video", "plan_ladder", "profile_named", "summary_of"]
