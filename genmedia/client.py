@@ -13,8 +13,11 @@ running loop use ``await c.wait_async(job)`` to keep the loop free.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,11 +30,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genmedia.config import Config, load_config
 from genmedia.errors import GenmediaError, InputError
+from genmedia.jobs.queue import parse_priority
 from genmedia.jobs.records import JobRecord, JobState, JobStore
 from genmedia.serving.schemas import JobView, UploadView
 from genmedia.storage import CHUNK, filesystem
 
-RETRY_STATUS = (502, 503, 504)
+RETRY_STATUS = (429, 502, 503, 504)
+MAX_RETRY_AFTER_S = 30.0
+"""The longest a server's Retry-After makes the SDK wait before trying again."""
 
 
 class ApiError(GenmediaError):
@@ -51,7 +57,7 @@ class JobFailed(GenmediaError):
 
 
 class _Backend(Protocol):
-    def submit(self, job: str, video: str, params: dict[str, Any]) -> str: ...
+    def submit(self, job: str, video: str, params: dict[str, Any], priority: str | int) -> str: ...
     def get(self, job_id: str) -> JobView: ...
     def cancel(self, job_id: str) -> JobView: ...
     def fetch(self, job: JobView, name: str, dest: Path) -> None: ...
@@ -59,7 +65,8 @@ class _Backend(Protocol):
 
 
 class _HttpBackend:
-    """The HTTP API, with retries of 502/503/504 and dropped connections (the server said: not accepted)."""
+    """The HTTP API, with retries of 429 (after its Retry-After), 502/503/504 and dropped connections (the server
+    said: not accepted)."""
 
     def __init__(self, url: str, api_key: str | None, timeout: float, retries: int) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -77,6 +84,9 @@ class _HttpBackend:
             else:
                 if resp.status_code not in RETRY_STATUS or attempt == retries:
                     break
+                if resp.status_code == 429 and (after := resp.headers.get("retry-after", "")).isdigit():
+                    time.sleep(min(float(after), MAX_RETRY_AFTER_S))
+                    continue
             time.sleep(min(0.5 * 2**attempt, 5))
         if resp.status_code >= 400:
             try:
@@ -93,10 +103,11 @@ class _HttpBackend:
                                 headers={"Content-Length": str(path.stat().st_size)})
         return UploadView.model_validate(resp.json())
 
-    def submit(self, job: str, video: str, params: dict[str, Any]) -> str:
+    def submit(self, job: str, video: str, params: dict[str, Any], priority: str | int) -> str:
         if Path(video).is_file():
             video = self.upload(Path(video)).id
-        return self.request("POST", "/v1/jobs", json={"job": job, "video": video, "params": params}).json()["id"]
+        body = {"job": job, "video": video, "params": params, "priority": priority}
+        return self.request("POST", "/v1/jobs", json=body).json()["id"]
 
     def get(self, job_id: str) -> JobView:
         return JobView.model_validate(self.request("GET", f"/v1/jobs/{job_id}").json())
@@ -117,21 +128,38 @@ class _HttpBackend:
 
 
 class _LocalBackend:
-    """Jobs run in this process (threads) on a local Ray, recorded in the config's job store."""
+    """Jobs run in this process (threads) on a local Ray, recorded in the config's job store; a free thread takes
+    the waiting job of the highest priority (oldest first)."""
 
     def __init__(self, cfg: Config, workers: int) -> None:
         self.cfg = cfg
         self.store = JobStore.from_config(cfg)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genmedia-job")
+        self.waiting: list[tuple[int, int, str]] = []
+        """Heap of (-priority, submission number, job id)."""
+        self.lock = threading.Lock()
+        self.submitted = itertools.count()
 
-    def submit(self, job: str, video: str, params: dict[str, Any]) -> str:
-        from genmedia.jobs.runner import execute
+    def submit(self, job: str, video: str, params: dict[str, Any], priority: str | int) -> str:
         from genmedia.pipelines.registry import get_job
 
+        try:
+            level = parse_priority(priority)
+        except ValueError as e:
+            raise InputError("priority", str(e)) from None
         spec = get_job(job)
-        record = self.store.create(spec.name, video, spec.parse_params(params).model_dump(mode="json"))
-        self.pool.submit(execute, self.cfg, self.store, record.id)
+        record = self.store.create(spec.name, video, spec.parse_params(params).model_dump(mode="json"), priority=level)
+        with self.lock:
+            heapq.heappush(self.waiting, (-level, next(self.submitted), record.id))
+        self.pool.submit(self._run_next)
         return record.id
+
+    def _run_next(self) -> None:
+        from genmedia.jobs.runner import execute
+
+        with self.lock:
+            _, _, job_id = heapq.heappop(self.waiting)
+        execute(self.cfg, self.store, job_id)
 
     def get(self, job_id: str) -> JobView:
         record = self.store.get(job_id, lost_after_s=self.cfg.jobs.lost_after_s)
@@ -185,33 +213,40 @@ class Client:
 
     # ----------------------------------------------------------------------------- jobs
 
-    def submit(self, job: str, video: str, params: dict[str, Any] | None = None) -> JobView:
-        """Queue ``job`` on ``video`` (a URI, an upload id, or over HTTP a local file, uploaded first); returns at once."""
-        return self._backend.get(self._backend.submit(job, str(video), params or {}))
+    def submit(self, job: str, video: str, params: dict[str, Any] | None = None, *, priority: str | int = "normal") -> JobView:
+        """Queue ``job`` on ``video`` (a URI, an upload id, or over HTTP a local file, uploaded first) at ``priority``
+        (``high``, ``normal``, ``low`` or 0-9, higher first); returns at once. Identical work already queued or
+        running comes back as that job (``duplicate_of`` over HTTP)."""
+        return self._backend.get(self._backend.submit(job, str(video), params or {}, priority))
 
-    def _run(self, job: str, video: str, wait: bool, timeout: float | None, params: dict[str, Any]) -> JobView:
-        view = self.submit(job, video, params)
+    def _run(self, job: str, video: str, wait: bool, timeout: float | None, priority: str | int, params: dict[str, Any]) -> JobView:
+        view = self.submit(job, video, params, priority=priority)
         return self.wait(view, timeout=timeout) if wait else view
 
-    def analyze(self, video: str, *, wait: bool = True, timeout: float | None = None, **params: Any) -> JobView:
+    def analyze(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
+               **params: Any) -> JobView:
         """Shots, motion, faces, audio and composition of ``video``."""
-        return self._run("analyze", video, wait, timeout, params)
+        return self._run("analyze", video, wait, timeout, priority, params)
 
-    def thumbnails(self, video: str, *, wait: bool = True, timeout: float | None = None, **params: Any) -> JobView:
+    def thumbnails(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
+                  **params: Any) -> JobView:
         """Thumbnail candidates (and variants) of ``video``."""
-        return self._run("thumbnails", video, wait, timeout, params)
+        return self._run("thumbnails", video, wait, timeout, priority, params)
 
-    def trailer(self, video: str, *, wait: bool = True, timeout: float | None = None, **params: Any) -> JobView:
+    def trailer(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
+               **params: Any) -> JobView:
         """A trailer cut from ``video``."""
-        return self._run("trailer", video, wait, timeout, params)
+        return self._run("trailer", video, wait, timeout, priority, params)
 
-    def subtitles(self, video: str, *, wait: bool = True, timeout: float | None = None, **params: Any) -> JobView:
+    def subtitles(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
+                 **params: Any) -> JobView:
         """Subtitles of ``video`` (transcribed, optionally translated)."""
-        return self._run("subtitles", video, wait, timeout, params)
+        return self._run("subtitles", video, wait, timeout, priority, params)
 
-    def enhance(self, video: str, *, wait: bool = True, timeout: float | None = None, **params: Any) -> JobView:
+    def enhance(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
+               **params: Any) -> JobView:
         """An enhanced (upscaled, denoised, interpolated) copy of ``video``."""
-        return self._run("enhance", video, wait, timeout, params)
+        return self._run("enhance", video, wait, timeout, priority, params)
 
     def job(self, job_id: str) -> JobView:
         """The job ``job_id`` now."""

@@ -49,3 +49,21 @@ def test_local_client_runs_waits_and_downloads(ray_session, tmp_path: Path) -> N
             client.analyze(str(clip), sample_fps=-1)
         with pytest.raises(InputError, match="uploads are for HTTP clients"):
             client.upload(clip)
+
+
+def test_local_client_starts_waiting_jobs_by_priority(ray_session, tmp_path: Path) -> None:  # noqa: ANN001
+    """One worker thread: while a job runs, a low then a high job wait; the high one starts first."""
+    clip = make_tiny_clip(tmp_path / "busy.mp4", seed=8)
+    with Client.local(ray_session, workers=1, progress=False) as client:
+        busy = client.analyze(str(clip), embed="off", sample_fps=1, wait=False)
+        low = client.analyze(str(tmp_path / "missing-low.mp4"), priority="low", wait=False)
+        high = client.analyze(str(tmp_path / "missing-high.mp4"), priority="high", wait=False)
+        with pytest.raises(InputError, match="priority must be one of high, normal, low"):
+            client.analyze(str(clip), priority="urgent", wait=False)
+        finished = client.wait(busy, timeout=300)
+        for job in (low, high):
+            with pytest.raises(JobFailed):
+                client.wait(job, timeout=300)
+        low, high = client.job(low.id), client.job(high.id)
+    assert (low.priority, high.priority) == (0, 9) and finished.status is JobState.done
+    assert high.started_at < low.started_at

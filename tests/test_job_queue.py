@@ -167,3 +167,16 @@ def test_an_old_store_gains_the_queue_columns(tmp_path) -> None:
     old = queue.store.get("a" * 32)
     assert old.priority == 5 and old.attempts == 0 and old.status is JobState.queued
     assert queue.claim(10).record.id == old.id
+
+
+def test_backfill_records_are_low_priority_and_not_in_the_api_queue(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A backfill streams its own records through Ray Data: the HTTP queue neither counts nor starts them."""
+    from genmedia.jobs.backfill import _prepare, main
+
+    queue = _queue(database_url, max_queued=1)
+    records, todo = _prepare(queue.store, "run-1", ["v1", "v2"], ["analyze"], {"analyze": {}})
+    assert len(todo) == 2 and {r.priority for r in queue.store.list(batch="run-1")} == {0}
+    assert queue.claim(10) is None and queue.depth_by_priority() == {} and queue.silent(0) == []
+    queue.submit("analyze", "api-job", {})  # the backfill's queued records do not fill the API's queue
+    assert main(["--input", "x", "--tasks", "analyze", "--priority", "urgent"]) != 0
+    assert "--priority" in capsys.readouterr().err

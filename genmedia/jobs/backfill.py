@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from genmedia.config import Config, load_config
 from genmedia.errors import GenmediaError, InputError
+from genmedia.jobs.queue import BACKFILL_PRIORITY, parse_priority
 from genmedia.jobs.records import JobRecord, JobState, JobStore
 from genmedia.pipelines.registry import get_job
 from genmedia.runtime import init_ray
@@ -111,7 +112,8 @@ def _process(row: dict[str, Any], cfg: Config, store_url: str) -> dict[str, Any]
     return {"job_id": record.id}
 
 
-def _prepare(store: JobStore, run_id: str, videos: list[str], tasks: list[str], params: dict[str, dict[str, Any]]) -> tuple[list[JobRecord], list[str]]:
+def _prepare(store: JobStore, run_id: str, videos: list[str], tasks: list[str], params: dict[str, dict[str, Any]],
+             priority: int = BACKFILL_PRIORITY) -> tuple[list[JobRecord], list[str]]:
     """This run's records (created or resumed) and the ids that still need work."""
     existing = {(r.video, r.job): r for r in store.list(batch=run_id, limit=10**9)}
     records, todo = [], []
@@ -119,7 +121,7 @@ def _prepare(store: JobStore, run_id: str, videos: list[str], tasks: list[str], 
         for task in tasks:
             record = existing.get((video, task))
             if record is None:
-                record = store.create(task, video, params[task], batch=run_id)
+                record = store.create(task, video, params[task], batch=run_id, priority=priority)
             elif record.status in (JobState.done, JobState.skipped, JobState.cancelled):
                 records.append(record)
                 continue
@@ -138,16 +140,18 @@ def run_backfill(
     params: dict[str, dict[str, Any]] | None = None,
     concurrency: int = 2,
     run_id: str | None = None,
+    priority: int = BACKFILL_PRIORITY,
     echo: Any = print,
 ) -> RunReport:
-    """Run ``tasks`` over every video of ``source``; returns (and writes) the run report."""
+    """Run ``tasks`` over every video of ``source``; returns (and writes) the run report. ``priority`` is recorded
+    on the run's records (low by default: beside the HTTP queue's jobs a backfill is background work)."""
     started = _dt.datetime.now(_dt.timezone.utc)
     specs = {task: get_job(task) for task in tasks}
     params = {task: specs[task].parse_params((params or {}).get(task)).model_dump(mode="json") for task in tasks}
     videos = list_inputs(source, cfg)
     run_id = run_id or run_id_for(source, tasks, params)
     store = JobStore.from_config(cfg)
-    records, todo = _prepare(store, run_id, videos, tasks, params)
+    records, todo = _prepare(store, run_id, videos, tasks, params, priority)
     echo(f"backfill {run_id}: {len(videos)} videos x {len(tasks)} tasks = {len(records)} items, "
          f"{len(records) - len(todo)} already finished, {len(todo)} to run")
     if todo:
@@ -236,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="{}", help='JSON: {"task": {param: value}}.')
     parser.add_argument("--concurrency", type=int, default=2, help="Videos processed at the same time.")
     parser.add_argument("--run-id", help="Resume (or name) this run; default: a hash of input, tasks and params.")
+    parser.add_argument("--priority", default="low", help="high, normal, low (the default) or 0-9, recorded on the run's jobs.")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
@@ -246,8 +251,13 @@ def main(argv: list[str] | None = None) -> int:
             params = json.loads(args.params)
         except ValueError:
             raise InputError("--params", "is not valid JSON") from None
+        try:
+            priority = parse_priority(int(args.priority) if args.priority.lstrip("-").isdigit() else args.priority)
+        except ValueError as e:
+            raise InputError("--priority", str(e)) from None
         started = time.perf_counter()
-        report = run_backfill(cfg, args.input, tasks, params=params, concurrency=args.concurrency, run_id=args.run_id)
+        report = run_backfill(cfg, args.input, tasks, params=params, concurrency=args.concurrency, run_id=args.run_id,
+                              priority=priority)
         print(f"finished in {time.perf_counter() - started:.1f} s: {json.dumps(report.counts)}", flush=True)
         return 0
     except GenmediaError as e:

@@ -9,7 +9,8 @@ have room (``jobs.max_running`` / ``jobs.running_per_type``, and cluster CPUs / 
 all), then the API key with the fewest running jobs (ties: the one served least recently), then that key's
 oldest job. On PostgreSQL the claim locks the row with ``SELECT ... FOR UPDATE SKIP LOCKED``, so several
 ingress replicas dispatch from one table without starting a job twice; on SQLite the claim is a conditional
-update that only one writer can win.
+update that only one writer can win. Backfill records (``batch`` set) live in the same table but are not part
+of this queue: a backfill streams its own records through Ray Data (``genmedia.jobs.backfill``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ PRIORITIES: dict[str, int] = {"high": 9, "normal": NORMAL_PRIORITY, "low": 0}
 MIN_PRIORITY, MAX_PRIORITY = 0, 9
 BACKFILL_PRIORITY = PRIORITIES["low"]
 """Backfills yield to interactive work unless told otherwise."""
+_API = _jobs.c.batch.is_(None)
+"""The queue holds the API's jobs; a backfill's records (``batch`` set) run in the backfill's own Ray Data pool."""
 _RACED = object()
 """Picked owner when the jobs seen a moment ago were all claimed by another dispatcher: look again."""
 CLAIM_TRIES = 5
@@ -106,7 +109,7 @@ class JobQueue:
         """Queue a job, or return the queued/running job with the same ``dedup`` key; QueueFull when there is no room."""
         if dedup is not None and (same := self._unfinished_with(dedup)) is not None:
             return Submitted(same, duplicate_of=same.id)
-        queued = _jobs.c.status == JobState.queued.value
+        queued = and_(_jobs.c.status == JobState.queued.value, _API)
         with self._engine.connect() as conn:
             total = conn.execute(select(func.count()).where(queued)).scalar_one()
             mine = conn.execute(select(func.count()).where(queued, _owner_is(owner))).scalar_one() if owner else 0
@@ -139,24 +142,24 @@ class JobQueue:
                     and_(c.priority == record.priority,
                          or_(c.created_at < record.created_at, and_(c.created_at == record.created_at, c.id < record.id))))
         with self._engine.connect() as conn:
-            return 1 + conn.execute(select(func.count()).where(c.status == JobState.queued.value, ahead)).scalar_one()
+            return 1 + conn.execute(select(func.count()).where(c.status == JobState.queued.value, _API, ahead)).scalar_one()
 
     def depth_by_priority(self) -> dict[int, int]:
         """Queued jobs per priority level (levels with none are left out)."""
-        query = select(_jobs.c.priority, func.count()).where(_jobs.c.status == JobState.queued.value).group_by(_jobs.c.priority)
+        query = select(_jobs.c.priority, func.count()).where(_jobs.c.status == JobState.queued.value, _API).group_by(_jobs.c.priority)
         with self._engine.connect() as conn:
             return {int(p): int(n) for p, n in conn.execute(query)}
 
     def running_by_type(self) -> dict[str, int]:
         """Running jobs per job type (types with none are left out)."""
-        query = select(_jobs.c.job, func.count()).where(_jobs.c.status == JobState.running.value).group_by(_jobs.c.job)
+        query = select(_jobs.c.job, func.count()).where(_jobs.c.status == JobState.running.value, _API).group_by(_jobs.c.job)
         with self._engine.connect() as conn:
             return {str(j): int(n) for j, n in conn.execute(query)}
 
     def silent(self, lost_after_s: float) -> list[str]:
         """Ids of running jobs with no heartbeat or progress for ``lost_after_s``."""
         cutoff = records._now() - _dt.timedelta(seconds=lost_after_s)
-        query = select(_jobs.c.id).where(_jobs.c.status == JobState.running.value, _jobs.c.updated_at < cutoff)
+        query = select(_jobs.c.id).where(_jobs.c.status == JobState.running.value, _API, _jobs.c.updated_at < cutoff)
         with self._engine.connect() as conn:
             return [r for (r,) in conn.execute(query)]
 
@@ -189,7 +192,7 @@ class JobQueue:
     def _pick(self, full: list[str]) -> tuple[int, Any] | None:
         """The (priority, owner) whose job starts next, by priority then fair share; None when nothing waits."""
         c = _jobs.c
-        waiting = [c.status == JobState.queued.value, *([c.job.not_in(full)] if full else [])]
+        waiting = [c.status == JobState.queued.value, _API, *([c.job.not_in(full)] if full else [])]
         with self._engine.connect() as conn:
             top = conn.execute(select(func.max(c.priority)).where(*waiting)).scalar()
             if top is None:
@@ -214,7 +217,8 @@ class JobQueue:
         """Claim the oldest queued job of the picked priority and owner; None when another dispatcher won it."""
         priority, owner = pick
         c = _jobs.c
-        waiting = [c.status == JobState.queued.value, c.priority == priority, _owner_is(owner), *([c.job.not_in(full)] if full else [])]
+        waiting = [c.status == JobState.queued.value, _API, c.priority == priority, _owner_is(owner),
+                   *([c.job.not_in(full)] if full else [])]
         head = select(c.id, c.updated_at).where(*waiting).order_by(c.created_at, c.id).limit(1).with_for_update(skip_locked=True)
         now = records._now()
         with self._engine.begin() as conn:
