@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 from genmedia.config import Config
-from genmedia.enhance.hdr import sdr_to_hdr
+from genmedia.enhance.hdr import BT2020_PRIMARIES_XY, HdrMetadata, read_metadata, sdr_to_hdr
 from genmedia.enhance.pixels import from_unit
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.errors import InputError
@@ -111,10 +112,15 @@ def test_odd_sized_frames_to_hlg_4_2_0(ray_session: Config, messy_media: dict[st
     assert (out["width"], out["height"]) == (642, 362)  # padded to the even size 4:2:0 needs
 
 
+SOURCE_HDR10 = HdrMetadata(max_cll=940, max_fall=180, master_max_nits=4000, master_min_nits=0.0001,
+                           primaries=BT2020_PRIMARIES_XY)
+"""Static metadata unlike the SDR->HDR defaults (P3-D65, 1000 cd/m2), so a carried copy is told from a new one."""
+
+
 def _hdr_clip(path: Path, source: str) -> None:
     info = probe(source)
     frames = np.concatenate([b.frames for b in decode_frames(info, fmt="rgb24")])
-    fmt = OutputFormat(codec="hevc", bit_depth=10, hdr="pq")
+    fmt = OutputFormat(codec="hevc", bit_depth=10, hdr="pq", hdr_metadata=SOURCE_HDR10)
     with EnhancedWriter(path, info.width, info.height, Fraction(24), Fraction(1, 24), fmt) as w:
         w.write(from_unit(sdr_to_hdr(frames, "pq"), np.uint16), np.arange(len(frames)))
 
@@ -128,6 +134,23 @@ def test_hdr_input_passes_through_as_hdr(ray_session: Config, messy_media: dict[
     before, after = _read(str(clip), keep={5}), _read(_output(result), keep={5})
     assert (after["trc"], after["primaries"], after["pix_fmt"]) == (16, 9, "yuv420p10le")
     assert abs(float(after["frames"][5].mean()) - float(before["frames"][5].mean())) < 3  # not washed out
+    assert read_metadata(_output(result)) == SOURCE_HDR10  # mastering display and content light carried
+    assert job.load_report(ray_session, result)["output"]["hdr_metadata"]["max_cll"] == 940
+
+
+def test_classical_denoise_and_upscale_stay_in_ycbcr(ray_session: Config, sample_clip: tuple[Path, Any]) -> None:
+    """Slow-ish (~20 s): the classical path as FFmpeg filters on yuv420p frames, decode to encode."""
+    path, truth = sample_clip
+    result = job.run(ray_session, str(path), job.Params(upscale=2, denoise=4.0, codec="h264"))
+    report = job.load_report(ray_session, result)
+    assert report["backends"]["upscaler"] == job.CLASSICAL_FILTERS and "atadenoise" in report["backends"]["denoiser"]
+    assert report["shots"]["source"] == "analysis" and report["shots"]["count"] >= len(truth.cuts) + 1
+    before, after = _read(str(path), keep={30, 200}), _read(_output(result), keep={30, 200})
+    assert (after["width"], after["height"], after["pix_fmt"]) == (640, 360, "yuv420p")
+    assert after["pts"] == before["pts"] and after["audio"] == ["aac"]
+    for k in (30, 200):  # the same pictures, twice the size (colours not shifted by a conversion)
+        small = cv2.resize(after["frames"][k], (320, 180), interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - before["frames"][k]).mean() < 6
 
 
 @pytest.mark.parametrize("name", ["nonsquare", "vfr"])
@@ -166,6 +189,28 @@ def test_lower_fps_and_missing_reference_are_refused_before_any_work(ray_session
         job.run(ray_session, str(sample_clip[0]), job.Params(grade="/nowhere/look.png"))
     with pytest.raises(InputError, match="HDR output needs a 10-bit codec"):
         job.run(ray_session, str(sample_clip[0]), job.Params(hdr="pq", codec="h264"))
+
+
+def test_a_job_probes_its_input_once(ray_session: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request is checked on the probe the job makes anyway (refusals still come before any work)."""
+    from genmedia.pipelines import job as job_runner
+
+    clip = tmp_path / "tiny.mp4"
+    with VideoWriter(clip, 64, 48, 24, encoder="cpu", preset="ultrafast") as w:
+        w.write_frames(np.full((6, 48, 64, 3), 90, np.uint8))
+    probed: list[str] = []
+
+    def counting_probe(path: Any, *args: Any, **kwargs: Any) -> Any:
+        probed.append(str(path))
+        return probe(path, *args, **kwargs)
+
+    monkeypatch.setattr(job_runner, "probe", counting_probe)
+    monkeypatch.setattr(job, "probe", counting_probe)
+    with pytest.raises(InputError, match="--fps 12 is lower than the source's 24 fps"):
+        job.run(ray_session, str(clip), job.Params(fps=12))
+    assert probed == [str(clip)]
+    result = job.run(ray_session, str(clip), job.Params(denoise="off"), force=True)
+    assert result.status == "done" and probed == [str(clip)] * 2
 
 
 def test_cli_refuses_to_upscale_8k_with_one_line(tmp_path: Path) -> None:

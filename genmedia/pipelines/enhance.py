@@ -5,17 +5,22 @@ one row each, see :mod:`genmedia.enhance.window`), so memory stays bounded by a 
 
 1. **decode** (a task per keyframe-aligned segment, 1 CPU each, segments in parallel): frames of the
    segment plus a halo of neighbours for the temporal stages; small-gray differences flag stutters.
-2. **denoise** (tasks, 1 CPU; pure numpy/OpenCV): motion-adaptive temporal + bilateral, strength
-   measured on keyframes when ``auto``; drops the halo.
-3. **upscale** (actors of :class:`~genmedia.deployments.upscaler.Upscaler`, resources from
-   ``models.upscaler``: a GPU share for Real-ESRGAN, a CPU for Lanczos).
+2. **denoise** (tasks, 1 CPU): FFmpeg's ``atadenoise`` in a libavfilter graph started afresh at every
+   shot boundary (no frame averaged with another shot), strength measured on keyframes when ``auto``;
+   drops the halo.
+3. **upscale**: with weights, actors of :class:`~genmedia.deployments.upscaler.Upscaler` (resources from
+   ``models.upscaler``); without, tasks running FFmpeg's Lanczos ``scale`` + ``unsharp``.
 4. **interpolate** (actors of :class:`~genmedia.deployments.interpolator.Interpolator`, resources from
    ``models.interpolator``): output frames at exact ``k / fps`` times, never blended across a shot.
 5. **grade** (tasks, 1 CPU): each shot's grade, computed beforehand from small pictures of the whole
    video, so it is constant within a shot.
 6. **hdr** (tasks, 1 CPU): BT.2020 PQ/HLG inverse tone mapping.
-7. **encode** (the driver, in window order): 8-bit BT.709 or 10-bit BT.2020 with HDR10 metadata;
-   source audio copied, rotation and sample aspect ratio kept.
+7. **encode** (the driver, in window order): 8-bit BT.709 or 10-bit BT.2020 with HDR10 metadata (an HDR10
+   source's own mastering display and content light); source audio copied, rotation and SAR kept.
+
+When no stage needs RGB (no model upscaler, interpolation, grading or SDR->HDR), frames travel as the
+output's planar Y'CbCr from decode to encode (:attr:`~genmedia.enhance.plan.Plan.frames_fmt`): no colour
+conversion at all, half the bytes of RGB per frame.
 
 Shots come from the analysis job (:func:`genmedia.pipelines.analyze.load_analysis`). Outputs:
 ``enhanced.mp4``, ``enhance.json`` (what was applied, backends, per-shot grades, metrics, throughput),
@@ -41,11 +46,13 @@ from genmedia.deployments.interpolator import Interpolator
 from genmedia.deployments.upscaler import Upscaler
 from genmedia.enhance import denoise as dn
 from genmedia.enhance import grade as gr
+from genmedia.enhance.filters import to_frame
 from genmedia.enhance.hdr import HdrMetadata, content_light, sdr_to_hdr
 from genmedia.enhance.interpolate import output_count, stutters
 from genmedia.enhance.metrics import psnr, ssim, vmaf_note
 from genmedia.enhance.pixels import from_unit, resize, small_gray
 from genmedia.enhance.plan import Params, Plan, keyframe_samples, plan_output, reference_stats
+from genmedia.enhance.resample import upscale_frames
 from genmedia.enhance.window import pack, rows
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.media.decode import Segment, decode_frames, decoder_threads
@@ -63,6 +70,7 @@ JOB = "enhance"
 VIDEO = "enhanced.mp4"
 REPORT = "enhance.json"
 LUT = "grade.cube"
+CLASSICAL_FILTERS = "classical (FFmpeg scale lanczos + unsharp)"
 DIFF_WIDTH = 160
 """Width of the gray pictures frame differences (stutter detection) are measured on."""
 
@@ -142,13 +150,17 @@ def decode_windows(
 
 
 def denoise_windows(batch: dict[str, np.ndarray], *, sigma: float, radius: int, keep_after: int, pts: np.ndarray) -> dict[str, np.ndarray]:
-    """Ray Data UDF: denoise each window's core (plus ``keep_after`` look-ahead frames) and drop the halo."""
+    """Ray Data UDF: denoise each window's core (plus ``keep_after`` look-ahead frames) and drop the halo;
+    the window's shots are denoised apart."""
     started = time.perf_counter()
     out = []
     for row in rows(batch):
         cs, ce = int(row["core_start"]), int(row["core_end"])
         keep = slice(cs, min(len(row["index"]), ce + keep_after))
-        frames = dn.denoise_frames(row["frames"], sigma, radius=radius, core=keep) if sigma > 0 else row["frames"][keep]
+        if sigma > 0:
+            frames = dn.denoise_frames(row["frames"], sigma, radius=radius, core=keep, shots=row["shot"])
+        else:
+            frames = row["frames"][keep]
         for key in ("index", "time", "shot", "stutter"):
             row[key] = row[key][keep]
         row.update(frames=frames, core_start=0, core_end=ce - cs, out_pts=pts[row["index"]] - pts[0])
@@ -213,6 +225,16 @@ def hdr_windows(batch: dict[str, np.ndarray], *, transfer: str, peak_nits: float
     return _timed(out, "hdr", started)
 
 
+def resample_windows(batch: dict[str, np.ndarray], *, width: int, height: int) -> dict[str, np.ndarray]:
+    """Ray Data UDF: the classical upscaler as FFmpeg filters, on the frames in whatever layout they travel."""
+    started = time.perf_counter()
+    out = []
+    for row in rows(batch):
+        row.update(frames=upscale_frames(row["frames"], width, height), backend_upscaler=CLASSICAL_FILTERS)
+        out.append(row)
+    return _timed(out, "upscale", started)
+
+
 def upscale_windows(batch: dict[str, np.ndarray], *, cfg: Config, width: int, height: int) -> dict[str, np.ndarray]:
     """Ray Data UDF for weight-free upscalers (cheap to construct, so no actor holds a CPU)."""
     return UpscaleStage(cfg, "upscaler", width, height)(batch)
@@ -236,8 +258,9 @@ def window_size(cfg: Config, info: MediaInfo, plan: Plan) -> int:
     """Frames per window: ``window_frames``, fewer when a window's output would pass ``window_mb``."""
     settings = cfg.pipelines.enhance
     depth = 2 if plan.decode_fmt == "rgb48le" or plan.fmt.hdr else 1
+    samples = 1.5 if plan.frames_fmt.startswith("yuv") else 3  # 4:2:0 carries half the samples of RGB
     frames_out = float(plan.fps_out) / info.fps if plan.fps_out is not None else 1.0
-    per_input_frame = plan.width * plan.height * 3 * depth * max(1.0, frames_out)
+    per_input_frame = plan.width * plan.height * samples * depth * max(1.0, frames_out)
     return int(max(4, min(settings.window_frames, settings.window_mb * 2**20 // per_input_frame)))
 
 
@@ -248,7 +271,7 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     fuse into one task per window where no model needs an actor, so windows are processed in parallel.
     """
     settings = cfg.pipelines.enhance
-    radius = settings.denoise_radius if plan.sigma > 0 else 0
+    radius = max(dn.MIN_RADIUS, settings.denoise_radius) if plan.sigma > 0 else 0
     interpolate = plan.fps_out is not None
     segments = [
         {"index": s.index, "first_frame": s.first_frame, "frame_count": s.frame_count}
@@ -258,7 +281,7 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     for k, (start, end) in enumerate(plan.shots):
         shot_of[start:end] = k
     ds = decode_stage(segments, decode_windows, attempts=cfg.limits.decode_attempts, fn_kwargs={
-        "info": info, "fmt": plan.decode_fmt, "window_frames": window_size(cfg, info, plan),
+        "info": info, "fmt": plan.frames_fmt, "window_frames": window_size(cfg, info, plan),
         "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
         "shot_of": shot_of, "threads": decoder_threads(cfg.pipelines.decode.threads, len(segments)),
     })
@@ -269,7 +292,9 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
         fn_kwargs={"sigma": plan.sigma, "radius": radius, "keep_after": 1 if interpolate else 0,
                    "pts": np.asarray(info.frame_pts, dtype=np.int64)},
     )
-    if (plan.width, plan.height) != (info.width, info.height):
+    if (plan.width, plan.height) != (info.width, info.height) and plan.frames_fmt.startswith("yuv"):
+        ds = ds.map_batches(resample_windows, batch_size=1, num_cpus=1, fn_kwargs={"width": plan.width, "height": plan.height})
+    elif (plan.width, plan.height) != (info.width, info.height):
         ds = _model_stage(ds, cfg, "upscaler", UpscaleStage, upscale_windows, {"width": plan.width, "height": plan.height})
     if interpolate:
         ds = _model_stage(ds, cfg, "interpolator", InterpolateStage, interpolate_windows, {"fps_out": float(plan.fps_out)})
@@ -387,6 +412,9 @@ def _encode(ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path,
 
 def _compare(reference: np.ndarray, frame: np.ndarray) -> tuple[float, float]:
     """PSNR and SSIM of an output frame (scaled to the reference's size, 8-bit) against a reference frame."""
+    if frame.ndim == 2:  # planar Y'CbCr: the picture as RGB first
+        fmt = "yuv420p10le" if frame.dtype == np.uint16 else "yuv420p"
+        frame = to_frame(frame, fmt).to_ndarray(format="rgb48le" if frame.dtype == np.uint16 else "rgb24")
     h, w = reference.shape[:2]
     test = resize(frame, w, h)
     if test.dtype == np.uint16:
@@ -403,7 +431,7 @@ def _prepare(ctx: JobContext, params: Params) -> Plan:
     samples = keyframe_samples(info, settings.noise_samples, plan.decode_fmt)
     plan.sigma, plan.noise_measured = dn.resolve_strength(params.denoise, samples)
     mode = params.grade_mode()
-    needs_shots = plan.fps_out is not None or mode != "off"
+    needs_shots = plan.fps_out is not None or mode != "off" or plan.sigma > 0  # temporal stages stop at cuts
     plan.shots, plan.shots_from = shot_list(ctx) if needs_shots else ([(0, info.frame_count)], "not needed")
     ctx.progress("prepare", 1, 2)
     if mode != "off" and plan.hdr_in:
@@ -474,7 +502,7 @@ def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: En
         applied.append(f"SDR->HDR {plan.fmt.hdr}")
     backends = {"encoder": writer.encoder_name, **sink.backends}
     if plan.sigma > 0:
-        backends["denoiser"] = "temporal motion-adaptive + bilateral"
+        backends["denoiser"] = "FFmpeg atadenoise (adaptive temporal averaging), restarted at each shot boundary"
     metrics: dict[str, Any] = {"vmaf": None, "vmaf_note": vmaf_note()}
     if sink.metric_pairs:
         metrics.update(reference=params.reference, frames=len(sink.metric_pairs),
@@ -509,10 +537,10 @@ def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: En
 def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
     """Enhance ``video`` (a path or URI) as ``params`` say; outputs under the storage root."""
     params = params or Params()
-    # Impossible requests (over the pixel limit, a lower frame rate, HDR in H.264) fail before any work.
-    plan_output(probe(stage_input(video, cfg.storage), cfg.limits), params, cfg)
+    # Impossible requests (over the pixel limit, a lower frame rate, HDR in H.264) fail before any work,
+    # on the job's one probe of the input.
     return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress,
-                   input_files=params.input_files())
+                   input_files=params.input_files(), check=lambda info: plan_output(info, params, cfg))
 
 
 def load_report(cfg: Config, result: JobResult) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def run_job(
     progress: ProgressFn = no_progress,
     input_files: Mapping[str, str] | None = None,
     models: Sequence[str] = (),
+    check: Callable[[MediaInfo], object] | None = None,
 ) -> JobResult:
     """Run ``work`` on ``source`` unless its outputs for these ``params`` already exist.
 
@@ -65,14 +66,17 @@ def run_job(
     makes a new job instead of being skipped. ``models`` names the config's model keys the job uses: they
     are resolved here, before any work (:func:`genmedia.models.lineage.identify`), their registered
     versions and file digests join the params hash and are recorded in the manifest and the result, and
-    ``work`` gets a config pinned to exactly those versions. Input errors (InputError) propagate to the
-    caller; the manifest is written only after ``work`` succeeds.
+    ``work`` gets a config pinned to exactly those versions. ``check`` gets the probed input before
+    anything else is done (hashing, Ray): a job refuses an impossible request there, on the one probe.
+    Input errors (InputError) propagate to the caller; the manifest is written only after ``work`` succeeds.
     """
     started = time.perf_counter()
     progress("probe", 0, 1)
     path = stage_input(source, cfg.storage)
     info = probe(path, cfg.limits, require_video=require_video).model_copy(update={"origin": origin_of(source, cfg.storage)})
     progress("probe", 1, 1)
+    if check is not None:
+        check(info)
     param_values = params.model_dump(mode="json")
     hashed = dict(param_values)
     if input_files:
