@@ -1,7 +1,8 @@
 """Model deployments: the same classes the Ray Data pipelines use, served with request batching.
 
 Each model key of the config (``transcriber``, ``translator``, ...) maps by convention to the class
-``genmedia.deployments.<key>.<CamelKey>`` with ``__init__(cfg, key)`` and a batch ``__call__``.
+``genmedia.deployments.<key>.<CamelKey>``, which keeps the model contract
+(:class:`genmedia.deployments.contract.ModelClass`: built with ``(cfg, key)``, called on a batch).
 :class:`ModelServer` loads one such model per replica and answers single requests (one row: column ->
 value) by gathering concurrent rows into one batch with ``@serve.batch`` and calling the model once.
 """
@@ -19,6 +20,7 @@ import numpy as np
 from ray import serve
 
 from genmedia.config import Config
+from genmedia.deployments.contract import Model, ModelClass
 
 
 def deployment_target(key: str) -> str | None:
@@ -33,8 +35,8 @@ def deployment_target(key: str) -> str | None:
     return f"{module}:{''.join(part.capitalize() for part in key.split('_'))}"
 
 
-def import_target(target: str) -> type:
-    """The class named by ``module:Class``."""
+def import_target(target: str) -> ModelClass:
+    """The model class named by ``module:Class``."""
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
 
@@ -96,7 +98,7 @@ class ModelServer:
     def __init__(self, cfg: Config, key: str, target: str) -> None:
         """Load model ``key`` of ``cfg`` from the class ``target`` (``module:Class``); weights resolve here, on the replica."""
         self.key = key
-        self.model = import_target(target)(cfg, key)
+        self.model: Model = import_target(target)(cfg, key)
         self.infer.set_max_batch_size(cfg.model(key).batch_size)
         self.loaded_at = time.time()
 
