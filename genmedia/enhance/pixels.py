@@ -38,9 +38,16 @@ def luma(frames: np.ndarray) -> np.ndarray:
 
 
 def small_gray(frame: np.ndarray, max_width: int) -> np.ndarray:
-    """One RGB frame as 8-bit gray, shrunk (area filter) to at most ``max_width`` pixels wide."""
-    gray = luma(frame)
+    """One frame as 8-bit gray, shrunk (area filter) to at most ``max_width`` pixels wide: the BT.709 luma
+    of an RGB frame (H x W x 3), or the Y plane of a planar Y'CbCr 4:2:0 frame (H*3/2 x W, 8 or 10 bit)."""
+    if frame.ndim == 2:
+        y = frame[: frame.shape[0] * 2 // 3]
+        return _shrink((y >> 2).astype(np.uint8) if y.dtype == np.uint16 else y, max_width)
+    return np.clip(_shrink(luma(frame), max_width) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _shrink(gray: np.ndarray, max_width: int) -> np.ndarray:
     h, w = gray.shape
     if w > max_width:
-        gray = cv2.resize(gray, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
-    return np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8)
+        return cv2.resize(gray, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
+    return gray
