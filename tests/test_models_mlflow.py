@@ -233,3 +233,4 @@ def test_lineage_in_the_manifest_and_a_moved_alias_is_a_new_output(
     moved = run_job(cfg, video, "lineage", _Params(), work, models=["tiny"])
     assert moved.status is JobStatus.done and moved.params_hash != done.params_hash
     assert moved.models[0].mlflow_version == second.version and moved.models[0].digest != use["digest"]
+

@@ -60,7 +60,8 @@ def list_models(
         table.add_column(column, overflow="fold")
     for row in rows:
         style = _STATE_STYLE.get(row.state, "")
-        table.add_row(row.key, row.model or "-", row.backend, row.source or "-", f"[{style}]{row.state}[/]")
+        source = f"{row.source} -> {row.resolved}" if row.resolved else row.source or "-"
+        table.add_row(row.key, row.model or "-", row.backend, source, f"[{style}]{row.state}[/]")
     Console().print(table)
 
 

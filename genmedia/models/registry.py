@@ -68,6 +68,8 @@ class ModelStatus:
     """One of ``verified``, ``missing``, ``mismatch``, ``no weights``."""
     path: str | None
     """The model's directory in the local store (None for backends without weights)."""
+    resolved: str | None = None
+    """What an ``mlflow://`` alias points at now (``mlflow://NAME/VERSION``); None for other sources."""
 
     def to_dict(self) -> dict[str, Any]:
         """The status as a JSON-ready dict."""
@@ -224,15 +226,17 @@ def staged_digests(directory: Path) -> dict[str, str]:
 
 
 def status(cfg: Config) -> list[ModelStatus]:
-    """The state of every model entry in ``cfg``, in config order."""
+    """The state of every model entry in ``cfg``, in config order (``mlflow://`` aliases looked up on the server)."""
     rows = []
     for key, entry in cfg.models.items():
         if not entry.model:
             rows.append(ModelStatus(key, None, entry.backend, entry.source, NO_WEIGHTS, None))
             continue
         directory = store_dir(cfg, key)
-        state, _ = _verify_dir(directory, mlflow_source.pin(cfg, key).models[key])
-        rows.append(ModelStatus(key, entry.model, entry.backend, entry.source, state, str(directory)))
+        pinned = mlflow_source.pin(cfg, key).models[key]
+        state, _ = _verify_dir(directory, pinned)
+        resolved = pinned.source if pinned.source != entry.source else None
+        rows.append(ModelStatus(key, entry.model, entry.backend, entry.source, state, str(directory), resolved))
     return rows
 
 
