@@ -10,6 +10,7 @@ so any replica, or a restarted one, answers for (and runs) any job id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
@@ -26,16 +27,19 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from genmedia.config import Config
-from genmedia.errors import GenmediaError, InputError
+from genmedia.errors import GenmediaError, InputError, ServiceUnavailable
 from genmedia.jobs.dispatcher import Dispatcher
 from genmedia.jobs.metrics import QueueMetrics
 from genmedia.jobs.queue import JobQueue, QueueFull, dedup_key
 from genmedia.jobs.records import JobRecord, JobState, JobStore
+from genmedia.models import registry as model_registry
 from genmedia.pipelines.registry import JobUnavailable, available_jobs, get_job
 from genmedia.schemas import JobResult, JobStatus
 from genmedia.security import check_input_uri, key_allowed, safe_upload_name
+from genmedia.serving.limits import install_limits
 from genmedia.serving.models import decode_value, encode_value
 from genmedia.serving.schemas import InferRequest, JobAccepted, JobRequest, JobView, TranslateRequest, UploadView
+from genmedia.serving.views import public_record
 from genmedia.storage import CHUNK, JobOutput, atomic_local_file, filesystem, is_local, join_uri, local_path, params_hash
 
 disable_created_metrics()  # the *_created series only add noise to scrapes
@@ -83,7 +87,8 @@ def _route_of(request: Request) -> str:
     return getattr(route, "path", "unmatched")
 
 
-def _job_view(record: JobRecord, queue_position: int | None = None) -> JobView:
+def _job_view(record: JobRecord, cfg: Config, queue_position: int | None = None) -> JobView:
+    record = public_record(record, cfg)  # API paths, not the server's local paths
     files = {}
     if record.result:
         files = {name: f"/v1/jobs/{record.id}/files/{name}" for name in record.result.files}
@@ -115,6 +120,7 @@ def create_api(state: ApiState) -> FastAPI:
         "Every /v1 route needs `Authorization: Bearer <key>`.",
     )
     cfg = state.cfg
+    install_limits(app, cfg.serve)
     queue = JobQueue(state.store, cfg.jobs)
     metrics = _Metrics(state.store, queue)
     if state.dispatcher is not None:
@@ -138,6 +144,8 @@ def create_api(state: ApiState) -> FastAPI:
 
     @app.exception_handler(GenmediaError)
     async def _genmedia_error(_: Request, e: GenmediaError) -> JSONResponse:
+        if isinstance(e, ServiceUnavailable):  # the model registry (MLflow) does not answer
+            return JSONResponse({"detail": str(e)}, status_code=503, headers={"Retry-After": "10"})
         code = 501 if isinstance(e, JobUnavailable) else 400 if isinstance(e, InputError) else 500
         return JSONResponse({"detail": str(e)}, status_code=code)
 
@@ -193,8 +201,9 @@ def create_api(state: ApiState) -> FastAPI:
                          status=JobStatus.skipped, files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
                          summary=manifest.get("summary", ""), details=manifest.get("details", {}))
 
-    def enqueue(body: JobRequest, owner: str | None) -> tuple[JobRecord, str | None]:
-        """Queue the job (or find its identical twin, or answer from its manifest): (record, id it duplicates)."""
+    def enqueue(body: JobRequest, owner: str | None) -> tuple[JobRecord, str | None, bool]:
+        """Queue the job (or find its identical twin, or answer from its manifest): (record, id it duplicates,
+        whether it was queued just now)."""
         content, vid = content_id(body.video)
         video = resolve_video(body.video)
         spec = get_job(body.job)
@@ -202,10 +211,10 @@ def create_api(state: ApiState) -> FastAPI:
         values = params.model_dump(mode="json")
         if (result := from_manifest(spec.name, video, vid, params)) is not None:
             record = state.store.create_finished(spec.name, video, values, result, priority=body.priority, owner=owner)
-            return record, None
+            return record, None, False
         submitted = queue.submit(spec.name, video, values, owner=owner, priority=body.priority,
                                  dedup=dedup_key(spec.name, content, values))
-        return submitted.record, submitted.duplicate_of
+        return submitted.record, submitted.duplicate_of, submitted.duplicate_of is None
 
     @v1.post("/jobs", status_code=202, response_model=JobAccepted, tags=["jobs"],
              responses={200: {"description": "Identical work is queued or running (`duplicate_of`), or its outputs "
@@ -214,16 +223,15 @@ def create_api(state: ApiState) -> FastAPI:
     async def submit_job(body: JobRequest, request: Request) -> Any:
         """Queue ``job`` on ``video`` (an allowed URI or an upload id) at ``priority``; poll ``GET /v1/jobs/{id}``."""
         try:
-            record, duplicate_of = await asyncio.to_thread(enqueue, body, _owner(request.headers.get("authorization")))
+            record, duplicate_of, queued = await asyncio.to_thread(enqueue, body, _owner(request.headers.get("authorization")))
         except QueueFull as e:
             metrics.job_queue.refused.inc()
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after_s)}) from None
-        if state.dispatcher is not None and duplicate_of is None:
+        if state.dispatcher is not None and queued:
             state.dispatcher.wake()
         accepted = JobAccepted(id=record.id, status=record.status.value, url=f"/v1/jobs/{record.id}", duplicate_of=duplicate_of,
                                priority=record.priority)
-        fresh = duplicate_of is None and record.status is JobState.queued
-        return accepted if fresh else JSONResponse(accepted.model_dump(mode="json"), status_code=200)
+        return accepted if queued else JSONResponse(accepted.model_dump(mode="json"), status_code=200)
 
     def get_record(job_id: str) -> JobRecord:
         record = (state.store.get(job_id, lost_after_s=cfg.jobs.lost_after_s, max_attempts=cfg.jobs.max_attempts)
@@ -236,7 +244,7 @@ def create_api(state: ApiState) -> FastAPI:
     def job_status(job_id: str) -> JobView:
         """A job's status, place in the queue, attempts, progress, result and download URLs of its outputs."""
         record = get_record(job_id)
-        return _job_view(record, queue.position(record))
+        return _job_view(record, cfg, queue.position(record))
 
     @v1.delete("/jobs/{job_id}", response_model=JobView, tags=["jobs"])
     def cancel_job(job_id: str) -> JobView:
@@ -245,7 +253,7 @@ def create_api(state: ApiState) -> FastAPI:
         record = state.store.cancel(job_id)
         if state.dispatcher is not None:
             state.dispatcher.cancel(job_id)
-        return _job_view(record)  # type: ignore[arg-type]
+        return _job_view(record, cfg)  # type: ignore[arg-type]
 
     @v1.get("/jobs/{job_id}/files/{name:path}", tags=["jobs"])
     def job_file(job_id: str, name: str) -> StreamingResponse:
@@ -308,6 +316,15 @@ def create_api(state: ApiState) -> FastAPI:
         outputs = await call_model(key, inputs)
         return {"model": key, "outputs": {name: encode_value(value) for name, value in outputs.items()}}
 
+    @v1.get("/models", tags=["models"])
+    def list_models() -> list[dict[str, Any]]:
+        """Every configured model: weights, backend, source (an ``mlflow://`` alias with the version it points at
+        now), whether its weights are staged and verified on this replica, and whether it is served here.
+
+        503 when the MLflow registry an alias needs does not answer.
+        """
+        return [{**row.to_dict(), "served": row.key in state.models} for row in model_registry.status(cfg)]
+
     @v1.post("/translate", tags=["models"])
     async def translate(body: TranslateRequest) -> dict[str, Any]:
         """Translate a short text with the configured translator."""
@@ -354,8 +371,13 @@ async def _store_body(request: Request, uri: str, cfg: Config, cap: int, digest:
     """Stream the request body to ``uri`` (whole or not at all), stopping with 413 past ``cap`` bytes, hashing it into
     ``digest``; returns the size."""
     if is_local(uri):
-        with atomic_local_file(local_path(uri)) as f:
-            return await _copy_body(request, f, cap, digest)
+        try:
+            with atomic_local_file(local_path(uri)) as f:
+                return await _copy_body(request, f, cap, digest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                local_path(uri).parent.rmdir()  # the upload's own folder, left empty
+            raise
     fs, path = filesystem(uri, cfg.storage)
     f = fs.open(path, "wb")
     try:
