@@ -201,7 +201,10 @@ class TrailerConfig(_Strict):
     crf: int | None = Field(None, ge=0, le=51, description="Constant quality (None: the encoder's default, 20 for x264).")
     preset: str | None = Field(None, description="Encoder speed preset (None: the encoder's default).")
     gop_seconds: float = Field(2.0, gt=0, description="Keyframe interval; HLS segments start on keyframes.")
-    hls_segment_seconds: float = Field(2.0, gt=0)
+    hls_segment_seconds: float = Field(2.0, gt=0, le=20, description="Segment length of the streaming package (--hls).")
+    max_bits_per_pixel: float | None = Field(
+        0.2, gt=0, le=2, description="VBV cap of each MP4 rendition, bits per pixel per frame (1080p30: 12.4 Mb/s); None: uncapped."
+    )
 
 
 class EnhanceConfig(_Strict):

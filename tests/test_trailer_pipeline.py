@@ -78,13 +78,18 @@ def test_trailer_of_the_sample_clip(cfg_file: Path, sample_clip) -> None:  # noq
     out = trailer(cfg_file, str(clip), "--duration", "3", "--qualities", "180p,144p", "--hls")
     assert out["status"] == "done" and out["details"]["encoder"] in ("libx264", "h264_nvenc")
     files = out["files"]
-    assert {"trailer_180p.mp4", "trailer_144p.mp4", "edit_decision_list.json", "poster.jpg", "hls/master.m3u8",
-            "hls/180p/index.m3u8", "hls/144p/index.m3u8"} <= set(files)
+    assert {"trailer_180p.mp4", "trailer_144p.mp4", "edit_decision_list.json", "poster.jpg", "package/master.m3u8",
+            "package/manifest.mpd", "package/ladder.json"} <= set(files)
     manifest = json.loads((local(out["output_uri"]) / "manifest.json").read_text())
     types = {f["name"]: f["content_type"] for f in manifest["files"]}
     assert types["trailer_180p.mp4"] == "video/mp4" and types["poster.jpg"] == "image/jpeg"
-    assert types["hls/master.m3u8"] == "application/vnd.apple.mpegurl" and types["hls/180p/seg_00000.ts"] == "video/mp2t"
+    assert types["package/master.m3u8"] == "application/vnd.apple.mpegurl"
+    assert types["package/manifest.mpd"] == "application/dash+xml" and types["package/chunk_0_00001.m4s"] == "video/iso.segment"
     assert all("immutable" in f["cache_control"] for f in manifest["files"])
+    # The streaming ladder comes from the delivery packager (tests/test_package_job.py reads it as a player);
+    # the MP4 renditions are constant quality under a VBV cap of 0.2 bits per pixel per frame.
+    assert {(r["width"], r["height"]) for r in out["details"]["streaming"]["rungs"]} <= {(320, 180), (256, 144)}
+    assert out["details"]["max_bitrate"] == {"180p": int(320 * 180 * 24 * 0.2), "144p": int(256 * 144 * 24 * 0.2)}
 
     edl = json.loads(local(files["edit_decision_list.json"]).read_text())
     rate = float(Fraction(edl["fps"]))

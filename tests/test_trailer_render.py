@@ -13,7 +13,7 @@ from genmedia.media.probe import MediaInfo, probe
 from genmedia.media.synthetic import make_nonsquare_clip, make_rotated_clip
 from genmedia.pipelines.trailer import decode_clips
 from genmedia.trailer import frames as tframes
-from genmedia.trailer import hls, mix
+from genmedia.trailer import mix
 from genmedia.trailer.edl import AudioPlan, Clip, EditDecisionList, EndCard
 from genmedia.trailer.render import encode_renditions
 
@@ -158,28 +158,3 @@ def test_anamorphic_source_keeps_its_display_shape(tmp_path: Path) -> None:
     files, _ = render(info, edl, rungs, tmp_path / "out")
     _, _, vfacts = decode_all(files["240p"])
     assert (vfacts["width"], vfacts["height"]) == (w, h) and vfacts["sar"] in (None, Fraction(1))
-
-
-def test_hls_master_and_variants(sample_clip, tmp_path: Path) -> None:
-    clip, truth = sample_clip
-    info = probe(clip)
-    rungs, _ = tframes.ladder(info, ["180p", "144p"])
-    edl = make_edl(info, [(1.6, 60, "dip", 8), (3.7, 60, "cut", 0)], 132, 320, 180)
-    files, _ = render(info, edl, rungs, tmp_path / "mp4")
-    written = hls.write_hls(files, rungs, tmp_path / "hls", segment_seconds=2.0)
-    master = (tmp_path / "hls" / "master.m3u8").read_text().splitlines()
-    assert written[-1].name == "master.m3u8" and master[0] == "#EXTM3U"
-    infs = [line for line in master if line.startswith("#EXT-X-STREAM-INF:")]
-    assert len(infs) == 2 and "RESOLUTION=320x180" in infs[0] and 'CODECS="avc1.' in infs[0] and "mp4a.40.2" in infs[0]
-    for rung in rungs:
-        playlist = (tmp_path / "hls" / rung.name / "index.m3u8").read_text()
-        assert f"{rung.name}/index.m3u8" in master and "#EXT-X-ENDLIST" in playlist
-        durations = [float(line[8:].split(",")[0]) for line in playlist.splitlines() if line.startswith("#EXTINF:")]
-        assert len(durations) >= 3 and sum(durations) == pytest.approx(132 / 24, abs=0.05)
-        assert max(durations) <= 2.0 + 1e-6
-        frames = 0
-        for seg in sorted((tmp_path / "hls" / rung.name).glob("seg_*.ts")):
-            with av.open(str(seg)) as c:
-                assert c.streams.audio and c.streams.video
-                frames += sum(1 for _ in c.decode(video=0))
-        assert frames == 132

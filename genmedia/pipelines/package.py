@@ -18,6 +18,7 @@ hull, chosen rungs, fixed-ladder comparison and the time each step took).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,7 +81,8 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
                                   progress=ctx.progress, warnings=ctx.warnings)
             publish_folder(out, tmp / FOLDER, FOLDER)
         facts["profile"] = params.profile
-        out.write_json(LADDER_NAME, facts)
+        out.write_bytes(LADDER_NAME, json.dumps(facts, indent=2).encode(), content_type=CONTENT_TYPES[".json"],
+                        cache_control=IMMUTABLE)
         saving = facts["fixed_ladder"]["saving"] if facts["fixed_ladder"] else None
         return JobOutcome(summary_of(facts), {"rungs": facts["rungs"], "fixed_ladder_saving": saving,
                                               "master": f"{FOLDER}/{MASTER_NAME}", "mpd": f"{FOLDER}/{cmaf.MPD_NAME}",

@@ -11,6 +11,7 @@ normalised to the target loudness -> outputs with content types and immutable ca
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -22,17 +23,20 @@ import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
+from genmedia.delivery.packager import package_video, profile_named
 from genmedia.errors import InputError
+from genmedia.media.cmaf import EncodeSettings
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import decode_stage
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.pipelines.package import publish_folder
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
 from genmedia.scratch import scratch_dir
 from genmedia.storage import filesystem, join_uri, stage_input
 from genmedia.trailer import frames as tframes
-from genmedia.trailer import hls, mix
+from genmedia.trailer import mix
 from genmedia.trailer.edl import AudioPlan, EditDecisionList
 from genmedia.trailer.material import from_analysis, words_from_transcript
 from genmedia.trailer.planner import NoMaterial, PlanRequest, plan_trailer
@@ -42,10 +46,10 @@ from genmedia.validation import OneLine
 JOB = "trailer"
 EDL_NAME = "edit_decision_list.json"
 POSTER_NAME = "poster.jpg"
+STREAM_FOLDER = "package"
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Output keys contain the input's content hash and the parameters' hash, so they never change."""
-CONTENT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".jpg": "image/jpeg",
-                 ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
+CONTENT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".jpg": "image/jpeg"}
 BATCH_FRAMES = 8
 
 
@@ -59,7 +63,8 @@ class Params(BaseModel):
     qualities: list[Annotated[OneLine, Field(max_length=16)]] = Field(default_factory=lambda: ["1080p", "720p", "480p"], min_length=1, max_length=8,
                                  description="Renditions by short side; none larger than the source.")
     style: Literal["action", "calm"] = "action"
-    hls: bool = Field(False, description="Also write an HLS rendition (master playlist, variants, TS segments).")
+    hls: bool = Field(False, description="Also package for streaming: a per-title ladder of the qualities in CMAF "
+                                         "segments with an HLS master playlist and a DASH MPD (package/).")
     title: OneLine | None = Field(None, max_length=80, description="End-card title (no control characters); default: the input's file name.")
     transcript: OneLine | None = Field(None, max_length=4096, description="A transcript.json with word times; default: the subtitles job's, if done.")
     spoiler_fraction: float | None = Field(None, ge=0, lt=0.9, description="Skip the source's last fraction (None: config).")
@@ -195,7 +200,7 @@ def _render(ctx: JobContext, params: Params, edl: EditDecisionList, rungs: list[
             ctx.progress("render", done, edl.frame_count)
 
     rendered = encode_renditions(edl, final_frames(), stereo, sr, rungs, tmp, encoder=tc.encoder, crf=tc.crf,
-                                 preset=tc.preset, gop_seconds=tc.gop_seconds)
+                                 preset=tc.preset, gop_seconds=tc.gop_seconds, max_bits_per_pixel=tc.max_bits_per_pixel)
     edl = edl.model_copy(update={"audio": edl.audio.model_copy(update={"measured_lufs": loudness})})
     out = ctx.output
     for name, path in rendered.files.items():
@@ -204,20 +209,34 @@ def _render(ctx: JobContext, params: Params, edl: EditDecisionList, rungs: list[
     poster = compositor.still if compositor.still is not None else np.zeros((top.height, top.width, 3), np.uint8)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(poster, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     out.write_bytes(POSTER_NAME, jpeg.tobytes(), content_type=CONTENT_TYPES[".jpg"], cache_control=IMMUTABLE)
-    if params.hls:
-        ctx.progress("hls", 0, 1)
-        root = tmp / "hls"
-        for path in hls.write_hls(rendered.files, rungs, root, tc.hls_segment_seconds):
-            name = "hls/" + path.relative_to(root).as_posix()
-            # playlists name their segments relatively, so every key stays immutable with the rest
-            out.write_file(name, path, content_type=CONTENT_TYPES[path.suffix], cache_control=IMMUTABLE)
-        ctx.progress("hls", 1, 1)
-    return {"encoder": rendered.encoder, "measured_lufs": loudness, "edl": edl}
+    streaming = _package_for_streaming(ctx, rendered.files[rungs[0].name], rungs, tmp) if params.hls else None
+    return {"encoder": rendered.encoder, "measured_lufs": loudness, "edl": edl, "streaming": streaming,
+            "max_bitrate": rendered.max_bitrate}
+
+
+def _package_for_streaming(ctx: JobContext, top: Path, rungs: list[tframes.Rung], tmp: Path) -> dict[str, Any]:
+    """The trailer as a per-title ladder of the requested qualities in CMAF segments (HLS + DASH, ``package/``).
+
+    The largest rendition is the ladder's source; the delivery config's default profile gives the targets.
+    Playlists name their segments relatively, so every key stays immutable with the rest.
+    """
+    cfg = ctx.cfg
+    dc = cfg.delivery
+    profile = profile_named(dc, "default").model_copy(update={"short_sides": [min(r.width, r.height) for r in rungs]})
+    settings = EncodeSettings(codec=dc.codec, preset=dc.preset, peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds)
+    info = probe(top, cfg.limits)
+    facts = package_video(top, info, tmp / STREAM_FOLDER, dc, profile, settings, cfg.pipelines.trailer.hls_segment_seconds,
+                          progress=ctx.progress)
+    publish_folder(ctx.output, tmp / STREAM_FOLDER, STREAM_FOLDER)
+    ctx.output.write_bytes(f"{STREAM_FOLDER}/ladder.json", json.dumps(facts, indent=2).encode(),
+                           content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE)
+    return {"master": f"{STREAM_FOLDER}/master.m3u8", "mpd": f"{STREAM_FOLDER}/manifest.mpd",
+            "rungs": facts["rungs"], "fixed_ladder_saving": (facts["fixed_ladder"] or {}).get("saving")}
 
 
 def run(cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
     """Make a trailer of ``video``; outputs: ``trailer_{quality}.mp4`` per rendition, ``edit_decision_list.json``,
-    ``poster.jpg``, ``hls/`` (with ``params.hls``) and ``manifest.json``.
+    ``poster.jpg``, ``package/`` (CMAF HLS + DASH ladder, with ``params.hls``) and ``manifest.json``.
 
     Raises InputError for an unusable video or music file (a music file without sound included).
     """
@@ -260,6 +279,7 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
             "duration": edl.duration, "frame_count": edl.frame_count, "fps": edl.fps, "clips": len(edl.clips),
             "sync": edl.sync, "renditions": {r.name: f"{r.width}x{r.height}" for r in rungs},
             "encoder": facts["encoder"], "loudness_lufs": facts["measured_lufs"], "hls": params.hls,
+            "streaming": facts["streaming"], "max_bitrate": facts["max_bitrate"],
             "audio": edl.audio.kind,
         })
 
