@@ -334,6 +334,9 @@ class ServeConfig(_Strict):
     )
     health_check_period_s: float = Field(10, gt=0)
     health_check_timeout_s: float = Field(30, gt=0)
+    ingress_replicas: Replicas = Field(
+        default_factory=Replicas, description="Autoscaling bounds of the ingress (HTTP API + a job dispatcher per replica)."
+    )
 
 
 class JobsConfig(_Strict):

@@ -109,3 +109,13 @@ def test_demo_hint_starts_the_server_and_submits_the_clip() -> None:
     assert "--data-binary @/tmp/genmedia-out/sample/sample.mp4 'http://127.0.0.1:8123/v1/uploads?name=sample.mp4'" in hint
     assert '\\"job\\": \\"analyze\\"' in hint and "http://127.0.0.1:8123/v1/jobs" in hint
     assert hint.count('-H "Authorization: Bearer devkey"') == 3
+
+
+def test_ingress_replicas_autoscale_between_the_config_bounds() -> None:
+    from genmedia.serving.app import ingress_options
+
+    fixed = ingress_options(load_config(None))
+    assert fixed["num_replicas"] == 1 and "autoscaling_config" not in fixed
+    scaled = ingress_options(load_config(None, serve={"ingress_replicas": {"min": 2, "max": 6}, "max_ongoing_requests": 40}))
+    assert "num_replicas" not in scaled
+    assert scaled["autoscaling_config"] == {"min_replicas": 2, "max_replicas": 6, "target_ongoing_requests": 20}

@@ -72,14 +72,21 @@ def model_deployment_options(cfg: Config, key: str, gpu_types: list[str]) -> dic
 
 
 def ingress_options(cfg: Config) -> dict[str, Any]:
-    """Serve deployment options of the ingress."""
-    return {
+    """Serve deployment options of the ingress: replicas between ``serve.ingress_replicas``' bounds, scaled on
+    requests in flight (half of ``serve.max_ongoing_requests`` per replica as the target)."""
+    bounds = cfg.serve.ingress_replicas
+    opts: dict[str, Any] = {
         "name": INGRESS,
-        "ray_actor_options": {"num_cpus": INGRESS_CPUS},
+        "ray_actor_options": {"num_cpus": INGRESS_CPUS} | ({"resources": dict(cfg.serve.ingress_resources)} if cfg.serve.ingress_resources else {}),
         "max_ongoing_requests": cfg.serve.max_ongoing_requests,
-        "num_replicas": 1,
         **_common_options(cfg),
     }
+    if bounds.min == bounds.max:
+        opts["num_replicas"] = bounds.min
+    else:
+        opts["autoscaling_config"] = {"min_replicas": bounds.min, "max_replicas": bounds.max,
+                                      "target_ongoing_requests": max(1, cfg.serve.max_ongoing_requests // 2)}
+    return opts
 
 
 def build_app(
