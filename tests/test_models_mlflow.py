@@ -1,6 +1,6 @@
 """MLflow as a model registry: register, promote, resolve by alias and by version, refuse files that do not
 match their recorded digests, lineage in a job's manifest; all against a real ``mlflow server`` (loopback,
-SQLite store, local artifact root) started once for this module.
+SQLite store, local artifact root) started once for this module; the HTTP API's model listing against it.
 
 Slow: the server takes ~40 s to start on a loaded 2-core machine; the Whisper base test moves ~150 MB through it.
 """
@@ -19,6 +19,7 @@ import torch
 import yaml
 from mlflow_server import mlflow_server
 from pydantic import BaseModel
+from test_models_api import _api
 
 from genmedia.config import Config, load_config
 from genmedia.errors import InputError, ModelUnavailable, ServiceUnavailable
@@ -234,3 +235,15 @@ def test_lineage_in_the_manifest_and_a_moved_alias_is_a_new_output(
     assert moved.status is JobStatus.done and moved.params_hash != done.params_hash
     assert moved.models[0].mlflow_version == second.version and moved.models[0].digest != use["digest"]
 
+
+@pytest.mark.slow
+def test_the_models_endpoint_shows_the_version_an_alias_points_at(server: tuple[str, Path], tmp_path: Path) -> None:
+    uri, _ = server
+    version, _ = _register_tiny(tmp_path / "publisher", uri, "tiny-listed", seed=7)
+    cfg = _consumer(tmp_path, uri, "mlflow://tiny-listed@production")
+    publish.promote(cfg, "tiny-listed", version.version, "production")
+    [row] = _api(cfg, tmp_path).get("/v1/models").json()
+    assert row["source"] == "mlflow://tiny-listed@production" and row["resolved"] == f"mlflow://tiny-listed/{version.version}"
+    assert (row["state"], row["served"]) == (registry.MISSING, False)
+    registry.pull(cfg, "tiny")
+    assert _api(cfg, tmp_path).get("/v1/models").json()[0]["state"] == registry.VERIFIED
