@@ -7,6 +7,7 @@ Two environment variables override the file: ``GENMEDIA_STORAGE_ROOT`` and ``GEN
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -80,6 +81,19 @@ class Resources(_Strict):
     num_gpus: float = Field(0, ge=0, le=8)
     num_cpus: float = Field(1, ge=0)
     memory_gb: float | None = Field(None, gt=0)
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources the replica needs, e.g. {edge: 0.01}: it then runs only on nodes started "
+        "with that resource (ray start --resources='{\"edge\": 100}'), which is how a profile pins work to a node tier.",
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _positive_amounts(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, amount in v.items():
+            if not name or not math.isfinite(amount) or amount <= 0:
+                raise ValueError(f"custom.{name}: expected a resource name with a positive amount")
+        return v
 
     @field_validator("num_gpus")
     @classmethod
@@ -336,6 +350,9 @@ class ServeConfig(_Strict):
     health_check_timeout_s: float = Field(30, gt=0)
     ingress_replicas: Replicas = Field(
         default_factory=Replicas, description="Autoscaling bounds of the ingress (HTTP API + a job dispatcher per replica)."
+    )
+    ingress_resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources each ingress replica needs (e.g. {edge: 0.01} to keep the API on edge nodes)."
     )
 
 

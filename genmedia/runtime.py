@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray.data import ActorPoolStrategy
 
-from genmedia.config import CPU, Config, ModelConfig
+from genmedia.config import CPU, Config, ModelConfig, Resources
 from genmedia.errors import ConfigError
 
 ACCELERATOR_PREFIX = "accelerator_type:"
@@ -59,18 +60,21 @@ def actor_options(model: ModelConfig, gpu_types: list[str] | str | None, *, name
     for gpu_type, res in model.resources.items():
         if gpu_type != CPU and gpu_type in available:
             opts: dict[str, Any] = {"num_gpus": res.num_gpus, "num_cpus": res.num_cpus, "accelerator_type": gpu_type}
-            return _with_memory(opts, res.memory_gb)
+            return _with_extras(opts, res)
     if CPU in model.resources:
         res = model.resources[CPU]
-        return _with_memory({"num_gpus": 0, "num_cpus": res.num_cpus}, res.memory_gb)
+        return _with_extras({"num_gpus": 0, "num_cpus": res.num_cpus}, res)
     wanted = ", ".join(model.resources) or "none"
     offered = ", ".join(available) or "no GPUs"
     raise ConfigError(f"models.{name}: asks for GPU types {wanted}, the cluster offers {offered}, and it has no 'cpu' entry")
 
 
-def _with_memory(opts: dict[str, Any], memory_gb: float | None) -> dict[str, Any]:
-    if memory_gb:
-        opts["memory"] = int(memory_gb * 1024**3)
+def _with_extras(opts: dict[str, Any], res: Resources) -> dict[str, Any]:
+    """Add the entry's memory request and custom resources (a node tier such as ``edge``) to ``opts``."""
+    if res.memory_gb:
+        opts["memory"] = int(res.memory_gb * 1024**3)
+    if res.custom:
+        opts["resources"] = dict(res.custom)
     return opts
 
 
