@@ -29,9 +29,11 @@ def init_ray(cfg: Config) -> None:
     """
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).parent / "assets" / "ray_data_logging.yaml"))
+    _quiet_ray_console()
     address = cfg.ray.address
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    # Ray's own logging (start-up notices, workers' output, core worker lines) goes to the session's log files
+    # (/tmp/ray/session_*/logs); the console shows genmedia's progress, warnings and one-line result.
+    kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address == "local" and not os.environ.get("RAY_ADDRESS"):
         ray.init(
             address="local",  # a new in-process Ray even when `ray start` clusters run on this machine
@@ -42,6 +44,16 @@ def init_ray(cfg: Config) -> None:
         )
     else:
         ray.init(address=None if address == "local" else address, **kwargs)
+
+
+def _quiet_ray_console() -> None:
+    """Ray Data logs to its file and shows only warnings on the console (genmedia's yaml), also when ``ray.data``
+    was imported before this (it reads ``RAY_DATA_LOGGING_CONFIG`` once, at import)."""
+    os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).parent / "assets" / "ray_data_logging.yaml"))
+    if "ray.data" in sys.modules:
+        from ray.data._internal.logging import configure_logging
+
+        configure_logging()
 
 
 def cluster_gpu_types() -> list[str]:
