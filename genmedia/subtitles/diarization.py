@@ -12,6 +12,18 @@
 5. Each speech region takes the majority label of its windows (a region with a clear change inside
    is split at the change), giving speaker turns.
 
+Two embedding backends, named in the features and the result (``backend``):
+
+* ``resemblyzer-ge2e`` (default when ``models.speaker_embedder`` is staged): unit d-vectors of 1.6 s windows
+  from the pretrained GE2E network (:mod:`genmedia.subtitles.speaker_embedding`); average-linkage
+  clustering on cosine distance stops at an absolute distance (:data:`DVECTOR_MERGE_DISTANCE`), so the
+  number of speakers does not grow with the length of the input; clusters with less than
+  :data:`MIN_SPEAKER_S` of speech join their nearest. Voiceprints are the speakers' mean d-vectors.
+* ``mfcc`` (fallback without the weights): steps 2-4 above.
+
+In both, a word is labelled with the speaker whose turns cover most of it, so a word spoken during
+overlapping speech goes to the voice that dominates the windows around it.
+
 Features are computed per chunk (:func:`describe`, in parallel workers, bounded memory); clustering
 (:func:`cluster`) runs once over all chunks' windows.
 """
@@ -20,10 +32,14 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genmedia.subtitles.chunking import HOP_S, loudness_db
+
+if TYPE_CHECKING:
+    from genmedia.subtitles.speaker_embedding import SpeakerEmbedder
 
 SAMPLE_RATE = 16000
 N_MFCC = 20
@@ -33,6 +49,11 @@ MIN_SPEAKER_S = 3.0
 """Less speech than this in a cluster is too little to call it a separate voice."""
 MAX_ITEMS = 400
 """Windows clustered at most; longer inputs merge neighbouring windows."""
+MFCC = "mfcc"
+DVECTOR_WINDOW_S = 1.6
+DVECTOR_STEP_S = 0.8
+DVECTOR_MERGE_DISTANCE = 0.45
+"""Average-linkage cosine distance of d-vector clusters above which they are different speakers."""
 
 
 @dataclass
@@ -46,11 +67,13 @@ class Turn:
 
 @dataclass
 class Diarization:
-    """Turns, plus each speaker's voiceprint (MFCC frame statistics) for matching across files."""
+    """Turns, plus each speaker's voiceprint for matching across files: MFCC frame statistics
+    (:class:`Gaussian`) with the ``mfcc`` backend, the mean unit d-vector (:class:`DVector`) otherwise."""
 
     turns: list[Turn]
-    voiceprints: dict[int, "Gaussian"] = field(default_factory=dict)
+    voiceprints: dict[int, Gaussian | DVector] = field(default_factory=dict)
     silhouette: float = 0.0
+    backend: str = MFCC
 
     @property
     def speakers(self) -> list[int]:
@@ -162,8 +185,8 @@ def embedding(cepstra: np.ndarray, f0: np.ndarray) -> np.ndarray:
     return np.concatenate([cepstra.mean(axis=0), cepstra.std(axis=0), [4 * log_f0]]).astype(np.float32)
 
 
-def _windows(regions: list[tuple[float, float]], step: float = STEP_S) -> list[tuple[float, float]]:
-    width = max(WINDOW_S, step)
+def _windows(regions: list[tuple[float, float]], step: float = STEP_S, window: float = WINDOW_S) -> list[tuple[float, float]]:
+    width = max(window, step)
     out = []
     for s, e in regions:
         if e - s <= width:
@@ -241,14 +264,14 @@ class Gaussian:
     s2: np.ndarray
 
     @classmethod
-    def of(cls, frames: np.ndarray) -> "Gaussian":
+    def of(cls, frames: np.ndarray) -> Gaussian:
         f = frames.astype(np.float64)
         return cls(float(len(f)), f.sum(axis=0), f.T @ f)
 
-    def __add__(self, other: "Gaussian") -> "Gaussian":
+    def __add__(self, other: Gaussian) -> Gaussian:
         return Gaussian(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2)
 
-    def capped(self, n: float) -> "Gaussian":
+    def capped(self, n: float) -> Gaussian:
         """The same mean and covariance as if from at most ``n`` frames."""
         k = min(1.0, n / max(self.n, 1.0))
         return Gaussian(self.n * k, self.s1 * k, self.s2 * k)
@@ -262,8 +285,40 @@ class Gaussian:
         return {"n": self.n, "s1": self.s1.tolist(), "s2": self.s2.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Gaussian":
+    def from_dict(cls, d: dict) -> Gaussian:
         return cls(float(d["n"]), np.asarray(d["s1"], dtype=np.float64), np.asarray(d["s2"], dtype=np.float64))
+
+
+@dataclass
+class DVector:
+    """A voice as the sum of its windows' unit d-vectors and their count (the mean's direction is the voice)."""
+
+    n: float
+    total: np.ndarray
+
+    @property
+    def unit(self) -> np.ndarray:
+        """The mean direction, unit length."""
+        return self.total / max(float(np.linalg.norm(self.total)), 1e-12)
+
+    def __add__(self, other: DVector) -> DVector:
+        return DVector(self.n + other.n, self.total + other.total)
+
+    def capped(self, n: float) -> DVector:
+        """The same direction as if from at most ``n`` windows."""
+        k = min(1.0, n / max(self.n, 1.0))
+        return DVector(self.n * k, self.total * k)
+
+    def similarity(self, other: DVector) -> float:
+        """Cosine similarity of the two voices' mean directions."""
+        return float(self.unit @ other.unit)
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "total": self.total.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DVector:
+        return cls(float(d["n"]), np.asarray(d["total"], dtype=np.float64))
 
 
 BIC_FRAMES = 3000
@@ -289,36 +344,47 @@ class SpeechFeatures:
     windows: list[tuple[float, float]]
     embeddings: np.ndarray
     stats: list[Gaussian]
+    """MFCC frame statistics per window (``mfcc`` backend only; empty for d-vectors)."""
+    backend: str = MFCC
 
     @classmethod
-    def empty(cls) -> "SpeechFeatures":
-        return cls([], [], np.zeros((0, 2 * (N_MFCC - 1) + 1), dtype=np.float32), [])
+    def empty(cls, backend: str = MFCC) -> SpeechFeatures:
+        return cls([], [], np.zeros((0, 2 * (N_MFCC - 1) + 1), dtype=np.float32), [], backend)
 
     @classmethod
-    def join(cls, parts: list["SpeechFeatures"]) -> "SpeechFeatures":
+    def join(cls, parts: list[SpeechFeatures]) -> SpeechFeatures:
         parts = [p for p in parts if p.windows]
         if not parts:
             return cls.empty()
+        if len({p.backend for p in parts}) > 1:
+            raise ValueError(f"speech features from different backends: {sorted({p.backend for p in parts})}")
         return cls([r for p in parts for r in p.regions], [w for p in parts for w in p.windows],
-                   np.concatenate([p.embeddings for p in parts]), [g for p in parts for g in p.stats])
+                   np.concatenate([p.embeddings for p in parts]), [g for p in parts for g in p.stats], parts[0].backend)
 
     def to_dict(self) -> dict:
         return {"regions": self.regions, "windows": self.windows, "embeddings": self.embeddings.tolist(),
-                "stats": [g.to_dict() for g in self.stats]}
+                "stats": [g.to_dict() for g in self.stats], "backend": self.backend}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SpeechFeatures":
+    def from_dict(cls, d: dict) -> SpeechFeatures:
+        backend = d.get("backend", MFCC)
         if not d["windows"]:
-            return cls.empty()
+            return cls.empty(backend)
         return cls([tuple(r) for r in d["regions"]], [tuple(w) for w in d["windows"]],
-                   np.asarray(d["embeddings"], dtype=np.float32), [Gaussian.from_dict(g) for g in d["stats"]])
+                   np.asarray(d["embeddings"], dtype=np.float32), [Gaussian.from_dict(g) for g in d["stats"]], backend)
 
 
-def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float = 0.0, step_s: float = STEP_S) -> SpeechFeatures:
-    """Speech regions, ~1.5 s windows, their embeddings and MFCC statistics (times + ``offset``)."""
+def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float = 0.0, step_s: float = STEP_S,
+             embedder: SpeakerEmbedder | None = None) -> SpeechFeatures:
+    """Speech regions, windows and their embeddings (times + ``offset``): with ``embedder``, d-vectors of
+    1.6 s windows every 0.8 s; without, MFCC/pitch embeddings and MFCC statistics of ~1.5 s windows."""
     regions = speech_regions(audio, sample_rate)
     if not regions:
-        return SpeechFeatures.empty()
+        return SpeechFeatures.empty(embedder.backend if embedder else MFCC)
+    if embedder is not None:
+        windows = _windows(regions, DVECTOR_STEP_S, DVECTOR_WINDOW_S)
+        return SpeechFeatures([(s + offset, e + offset) for s, e in regions], [(s + offset, e + offset) for s, e in windows],
+                              embedder.embed(audio, windows), [], embedder.backend)
     windows = _windows(regions, step_s)
     cep = mfcc(audio, sample_rate)[:, 1:]  # once for the whole audio; windows take slices
     f0 = pitch_track(audio, sample_rate)
@@ -352,7 +418,8 @@ def _coarsen(f: SpeechFeatures, max_items: int) -> SpeechFeatures:
         parts = [sum(parts[k : k + 2], []) for k in range(0, len(parts), 2)]
     windows = [(f.windows[p[0]][0], f.windows[p[-1]][1]) for p in parts]
     emb = np.stack([f.embeddings[p].mean(axis=0) for p in parts])
-    return SpeechFeatures(f.regions, windows, emb, [_total(f.stats, np.array(p)) for p in parts])
+    stats = [_total(f.stats, np.array(p)) for p in parts] if f.stats else []
+    return SpeechFeatures(f.regions, windows, emb, stats, f.backend)
 
 
 def _total(stats: list[Gaussian], idx: np.ndarray) -> Gaussian:
@@ -384,11 +451,69 @@ def _merge_by_bic(labels: np.ndarray, stats: list[Gaussian], min_frames: float) 
         labels[labels == b] = a
 
 
+def linkage(dist: np.ndarray, stop: float, max_clusters: int) -> np.ndarray:
+    """Average-linkage clustering that merges while the closest pair is nearer than ``stop`` (or while
+    there are more than ``max_clusters``): labels 0..k-1 in order of first appearance."""
+    n = dist.shape[0]
+    d = dist.astype(np.float64).copy()
+    np.fill_diagonal(d, np.inf)
+    sizes = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    owner = np.arange(n)
+    while alive.sum() > 1:
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        if d[i, j] >= stop and alive.sum() <= max_clusters:
+            break
+        i, j = min(i, j), max(i, j)
+        merged = (sizes[i] * d[i] + sizes[j] * d[j]) / (sizes[i] + sizes[j])
+        d[i], d[:, i] = merged, merged
+        d[i, i] = np.inf
+        d[j], d[:, j] = np.inf, np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        owner[owner == j] = i
+    return np.unique(owner, return_inverse=True)[1]
+
+
+def _absorb_small(labels: np.ndarray, embeddings: np.ndarray, seconds: np.ndarray, min_s: float) -> np.ndarray:
+    """Clusters with less than ``min_s`` of speech join the cluster whose mean d-vector is closest."""
+    labels = labels.copy()
+    while True:
+        ids = np.unique(labels)
+        if ids.size < 2:
+            return labels
+        speech = {c: float(seconds[labels == c].sum()) for c in ids}
+        small = min(ids, key=lambda c: speech[c])
+        if speech[small] >= min_s:
+            return labels
+        means = {c: embeddings[labels == c].mean(axis=0) for c in ids}
+        unit = {c: m / max(float(np.linalg.norm(m)), 1e-12) for c, m in means.items()}
+        target = max((c for c in ids if c != small), key=lambda c: float(unit[c] @ unit[small]))
+        labels[labels == small] = target
+
+
+def _cluster_dvectors(f: SpeechFeatures, max_speakers: int, min_speaker_s: float) -> Diarization:
+    """Speakers from d-vectors: absolute-threshold average linkage, small clusters absorbed (module docstring)."""
+    labels = np.zeros(len(f.windows), dtype=int)
+    if len(f.windows) >= 2 and max_speakers > 1:
+        labels = linkage(_cosine_distances(f.embeddings), DVECTOR_MERGE_DISTANCE, max_speakers)
+    seconds = np.array([e - s for s, e in f.windows]) * (DVECTOR_STEP_S / DVECTOR_WINDOW_S)  # overlap counted once
+    labels = _absorb_small(labels, f.embeddings, seconds, min_speaker_s)
+    turns = _turns(f.regions, f.windows, labels, DVECTOR_WINDOW_S)
+    order = {old: new for new, old in enumerate(dict.fromkeys(t.speaker for t in turns))}
+    turns = [Turn(t.start, t.end, order[t.speaker]) for t in turns]
+    prints = {new: DVector(float((labels == c).sum()), f.embeddings[labels == c].astype(np.float64).sum(axis=0))
+              for c, new in order.items()}
+    return Diarization(turns, prints, 0.0, f.backend)
+
+
 def cluster(features: SpeechFeatures, *, max_speakers: int = 8, min_speaker_s: float = MIN_SPEAKER_S) -> Diarization:
     """Speaker turns from the windows of a whole input (see the module docstring)."""
     f = _coarsen(features, MAX_ITEMS)
     if not f.windows:
-        return Diarization([])
+        return Diarization([], backend=features.backend)
+    if f.backend != MFCC:
+        return _cluster_dvectors(f, max_speakers, min_speaker_s)
     labels = np.zeros(len(f.windows), dtype=int)
     best = 0.0
     if len(f.windows) >= 3 and max_speakers > 1:
@@ -405,12 +530,14 @@ def cluster(features: SpeechFeatures, *, max_speakers: int = 8, min_speaker_s: f
     return Diarization(turns, prints, best)
 
 
-def diarize(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, max_speakers: int = 8) -> Diarization:
+def diarize(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, max_speakers: int = 8,
+            embedder: SpeakerEmbedder | None = None) -> Diarization:
     """Who speaks when in ``audio``: :func:`describe` then :func:`cluster`."""
-    return cluster(describe(audio, sample_rate), max_speakers=max_speakers)
+    return cluster(describe(audio, sample_rate, embedder=embedder), max_speakers=max_speakers)
 
 
-def _turns(regions: list[tuple[float, float]], windows: list[tuple[float, float]], labels: np.ndarray) -> list[Turn]:
+def _turns(regions: list[tuple[float, float]], windows: list[tuple[float, float]], labels: np.ndarray,
+           window_s: float = WINDOW_S) -> list[Turn]:
     """Speaker turns: each region split where its windows' label changes (halfway across the overlap of
     the two windows), a lone odd window ignored, and neighbouring turns of one speaker merged."""
     turns: list[Turn] = []
@@ -428,7 +555,7 @@ def _turns(regions: list[tuple[float, float]], windows: list[tuple[float, float]
                 runs[-1][1] = we
             else:
                 runs.append([ws, we, lab])
-        if len(runs) > 1 and any(r[1] - r[0] < WINDOW_S for r in runs):
+        if len(runs) > 1 and any(r[1] - r[0] < window_s for r in runs):
             majority = max({r[2] for r in runs}, key=lambda lab: sum(r[1] - r[0] for r in runs if r[2] == lab))
             runs = [[s, e, majority]]
         bounds = [s] + [(runs[k - 1][1] + runs[k][0]) / 2 for k in range(1, len(runs))] + [e]

@@ -48,6 +48,8 @@ class Transcript(BaseModel):
     removed: list[Segment] = Field(default_factory=list, description="Segments dropped as hallucinations.")
     backend: str = "faster-whisper"
     model: str | None = None
+    speaker_backend: str | None = None
+    """The speaker embeddings that labelled the speakers (``resemblyzer-ge2e``, or ``mfcc`` as the fallback)."""
 
     @property
     def text(self) -> str:
