@@ -40,6 +40,24 @@ def exposure(gray: np.ndarray) -> float:
     return float(max(0.0, 1.0 - 2.0 * abs(mean - 0.5)) * (1.0 - clipped))
 
 
+def _block_variance(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    mean = cv2.resize(x, size, interpolation=cv2.INTER_AREA)
+    return np.maximum(cv2.resize(x * x, size, interpolation=cv2.INTER_AREA) - mean * mean, 0.0)
+
+
+def sharpness_map(gray: np.ndarray, cell: int = 16) -> np.ndarray:
+    """Local focus: the variance of the Laplacian in each ``cell`` x ``cell`` block of a luma picture
+    (float32, one value per block, ``ceil(h / cell)`` x ``ceil(w / cell)``)."""
+    h, w = gray.shape[:2]
+    return _block_variance(cv2.Laplacian(gray, cv2.CV_32F), (max(1, -(-w // cell)), max(1, -(-h // cell))))
+
+
+def contrast_map(gray: np.ndarray, cell: int = 16) -> np.ndarray:
+    """Local contrast: the variance of the luma in each ``cell`` x ``cell`` block (as :func:`sharpness_map`)."""
+    h, w = gray.shape[:2]
+    return _block_variance(gray.astype(np.float32), (max(1, -(-w // cell)), max(1, -(-h // cell))))
+
+
 def sharpness(gray: np.ndarray) -> float:
     """Variance of the Laplacian (focus measure), on a log scale: ``log10(1 + var)``."""
     return float(np.log10(1.0 + cv2.Laplacian(gray, cv2.CV_32F).var()))

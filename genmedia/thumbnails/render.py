@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from genmedia.analysis.colour import contrast_map, sharpness_map
 from genmedia.analysis.faces import FaceFinder
 from genmedia.analysis.saliency import saliency_map
 from genmedia.thumbnails.aspects import Aspect
@@ -25,16 +26,19 @@ SALIENCY_WIDTH = 256
 
 @dataclass(frozen=True)
 class Subjects:
-    """What a picture shows, in its own (display) pixels: faces, salient objects (detector boxes), saliency."""
+    """What a picture shows, in its own (display) pixels: faces, salient objects (detector boxes), saliency and
+    where it is in focus (a per-cell Laplacian-variance map)."""
 
     faces: list[Box]
     saliency: np.ndarray
     objects: list[Box] = field(default_factory=list)
+    sharpness: np.ndarray | None = None
+    contrast: np.ndarray | None = None
 
 
 def find_subjects(image: np.ndarray, finder: FaceFinder, objects: list[Box] | None = None) -> Subjects:
-    """Faces (``finder``: CenterFace or Haar) and a saliency map of an RGB picture, with the given object boxes
-    (display pixels)."""
+    """Faces (``finder``: CenterFace or Haar), a saliency map and a focus map of an RGB picture, with the given
+    object boxes (display pixels)."""
     h, w = image.shape[:2]
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     k = min(1.0, FACE_WIDTH / w)
@@ -42,7 +46,9 @@ def find_subjects(image: np.ndarray, finder: FaceFinder, objects: list[Box] | No
     faces = [Box(*(float(v) / k for v in b)) for b in finder.find(small)]
     ks = min(1.0, SALIENCY_WIDTH / w)
     sal_in = cv2.resize(gray, (max(1, round(w * ks)), max(1, round(h * ks))), interpolation=cv2.INTER_AREA)
-    return Subjects(faces=faces, saliency=saliency_map(sal_in), objects=list(objects or []))
+    focus_in = cv2.resize(gray, small.shape[1::-1], interpolation=cv2.INTER_AREA) if k < 1 else gray
+    return Subjects(faces=faces, saliency=saliency_map(sal_in), objects=list(objects or []), sharpness=sharpness_map(focus_in),
+                    contrast=contrast_map(focus_in))
 
 
 def _box_in(box: Box, crop: Box, size: tuple[int, int]) -> Box:
@@ -69,7 +75,12 @@ def render_variant(image: np.ndarray, subjects: Subjects, aspects: list[Aspect],
     files: dict[str, bytes] = {}
     meta: dict[str, Any] = {}
     for aspect in aspects:
-        crop = smart_crop(w, h, aspect, faces=subjects.faces, objects=subjects.objects, saliency=subjects.saliency)
+        crop = smart_crop(w, h, aspect, faces=subjects.faces, objects=subjects.objects, saliency=subjects.saliency,
+                          sharpness=subjects.sharpness, contrast=subjects.contrast)
+        if not crop.fits:
+            meta[aspect.label] = {"skipped": f"the picture's only sharp subject ({crop.subject.as_list()}) does not fit a {aspect.label} crop",
+                                  "framed_on": crop.reason}
+            continue
         size = aspect.output_size(long_side)
         out = apply_crop(image, crop, size)
         entry: dict[str, Any] = {"crop": crop.box.as_list(), "size": list(size), "framed_on": crop.reason,
