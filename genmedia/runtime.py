@@ -18,6 +18,7 @@ from ray.data import ActorPoolStrategy
 
 from genmedia.config import CPU, Config, ModelConfig, Resources
 from genmedia.errors import ConfigError
+from genmedia.scratch import sweep as sweep_scratch
 
 ACCELERATOR_PREFIX = "accelerator_type:"
 
@@ -29,6 +30,7 @@ def init_ray(cfg: Config) -> None:
     """
     if ray.is_initialized():
         return
+    sweep_scratch(cfg.storage)  # start-up: scratch folders of killed runs on this host go
     _quiet_ray_console()
     address = cfg.ray.address
     # Ray's own logging (start-up notices, workers' output, core worker lines) goes to the session's log files

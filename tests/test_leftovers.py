@@ -83,3 +83,24 @@ def test_scratch_of_a_live_run_is_kept_and_removed_when_it_ends(tmp_path: Path) 
         (mine / "part.mp4").write_bytes(b"x")
         assert sweep(storage) == [] and mine.is_dir()  # the owner (this process) is alive; another host's is not judged
     assert not mine.exists() and dead.is_dir()
+
+
+def test_start_up_sweep_removes_dead_owners_only(tmp_path: Path) -> None:
+    """``init_ray`` sweeps at start-up; here the sweep itself: a dead pid, and a live pid whose start time differs
+    (the pid was reused), are gone; this process's own folder stays."""
+    import socket
+
+    import psutil
+
+    storage = StorageConfig(cache_dir=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    host, me = socket.gethostname(), psutil.Process()
+    base = scratch_root(storage) / "v" / "trailer" / "h"
+    dead = base / f"{host}_{done.stdout.strip()}_1_aaaa"
+    reused = base / f"{host}_{me.pid}_1_bbbb"
+    alive = base / f"{host}_{me.pid}_{int(me.create_time() * 1000)}_cccc"
+    for folder in (dead, reused, alive):
+        folder.mkdir(parents=True)
+        (folder / "trailer_180p.mp4").write_bytes(b"partial")
+    assert sorted(sweep(storage)) == sorted([dead, reused])
+    assert alive.is_dir() and not dead.exists() and not reused.exists()
