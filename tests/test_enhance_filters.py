@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from genmedia.enhance import denoise as dn
+from genmedia.enhance import grade as gr
 from genmedia.enhance.filters import (
     Chain,
     equal_runs,
@@ -21,6 +22,7 @@ from genmedia.enhance.filters import (
     to_frame,
 )
 from genmedia.enhance.metrics import psnr, ssim
+from genmedia.enhance.pixels import from_unit, to_unit
 from genmedia.enhance.resample import upscale_filters, upscale_frames
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.media.synthetic import _texture
@@ -129,3 +131,16 @@ def test_writer_encodes_ycbcr_frames_as_they_are(tmp_path: Path, scenes: tuple[n
     with av.open(str(path)) as container:
         decoded = np.stack([f.to_ndarray() for f in container.decode(video=0)])
     assert np.array_equal(decoded, yuv)  # lossless H.264: the planes went in untouched
+
+
+def test_lut3d_grading_agrees_with_the_float_grade(scenes: tuple[np.ndarray, np.ndarray]) -> None:
+    grade = gr.Grade(black=[0.03] * 3, white=[0.9] * 3, gains=[1.1, 1.0, 0.9], gamma=0.9, lab_scale=[1.1, 1.2, 0.9],
+                     lab_shift=[2, -3, 4], matrix=gr.PRESETS["teal-orange"].tolist())
+    frames = np.stack(scenes)
+    exact = from_unit(gr.apply_unit(to_unit(frames), grade), np.uint8)
+    for dtype, scale in ((np.uint8, 1), (np.uint16, 257)):
+        out = gr.apply_grade(frames.astype(dtype) * scale, grade)  # a Lab transfer: the lut3d path
+        assert out.dtype == dtype and out.shape == frames.shape
+        diff = np.abs(out.astype(np.float64) / scale - exact)
+        assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4
+    assert np.array_equal(gr.apply_grade(frames[0], grade), gr.apply_grade(frames, grade)[0])

@@ -12,9 +12,13 @@ YUV (``yuv420p``, ``yuv420p10le``) as one ``H*3/2 x W`` array (Y, then U, then V
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from itertools import pairwise
+from pathlib import Path
 
 import av
 import numpy as np
@@ -165,3 +169,19 @@ def equal_runs(labels: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     bounds = [0, *edges.tolist(), len(labels)]
     return list(pairwise(bounds))
+
+
+def cube_file(text: str) -> Path:
+    """A ``.cube`` LUT's text as a file in the temp folder for ``lut3d`` (named by its hash, written once, atomically)."""
+    path = Path(tempfile.gettempdir()) / f"genmedia-lut-{hashlib.sha256(text.encode()).hexdigest()[:20]}.cube"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_text(text)
+        partial.replace(path)
+    return path
+
+
+def lut3d(path: Path) -> Filter:
+    """FFmpeg's ``lut3d`` filter reading ``path`` (tetrahedral interpolation); the path escaped for the graph."""
+    escaped = str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
+    return ("lut3d", f"file={escaped}:interp=tetrahedral")

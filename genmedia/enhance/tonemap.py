@@ -15,16 +15,14 @@ cannot linearise PQ or HLG.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
 
-from genmedia.enhance.filters import Chain
+from genmedia.enhance.filters import Chain, cube_file, lut3d
 from genmedia.enhance.grade import cube_text
 from genmedia.enhance.hdr import (
     BT709_TO_BT2020,
@@ -89,15 +87,8 @@ def tonemap_lut(transfer: Transfer, peak_nits: float, size: int = LUT_SIZE) -> n
 
 @lru_cache(maxsize=8)
 def lut_file(transfer: Transfer, peak_nits: float) -> Path:
-    """The tone-mapping LUT as a ``.cube`` file in the temp folder (written once per process, atomically)."""
-    text = cube_text(tonemap_lut(transfer, peak_nits), f"genmedia {transfer} -> SDR BT.709, peak {peak_nits:g} cd/m2")
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"genmedia-tonemap-{digest}.cube"
-    if not path.exists():
-        partial = path.with_suffix(f".{os.getpid()}.part")
-        partial.write_text(text)
-        partial.replace(path)
-    return path
+    """The tone-mapping LUT as a ``.cube`` file in the temp folder (computed once per process)."""
+    return cube_file(cube_text(tonemap_lut(transfer, peak_nits), f"genmedia {transfer} -> SDR BT.709, peak {peak_nits:g} cd/m2"))
 
 
 class SdrPictures:
@@ -133,7 +124,7 @@ class SdrPictures:
             filters = [
                 ("scale", f"w={w}:h={h}:flags=bicubic:in_color_matrix=bt2020:in_range={'pc' if full else 'tv'}"),
                 ("format", "gbrp16le"),
-                ("lut3d", f"file={_escaped(lut_file(self.transfer, self.peak_nits))}:interp=tetrahedral"),
+                lut3d(lut_file(self.transfer, self.peak_nits)),
             ]
             chain = Chain(frame.width, frame.height, frame.format.name, filters, out_fmt="rgb24", colorspace="bt2020",
                           color_range="pc" if full else "tv")
@@ -148,8 +139,3 @@ class SdrPictures:
 def _metadata(path: str, mtime_ns: int, size: int) -> HdrMetadata | None:
     """:func:`read_metadata`, once per file version (a trailer decodes many spans of one source)."""
     return read_metadata(path)
-
-
-def _escaped(path: Path) -> str:
-    """A path as a libavfilter option value (``:`` and ``\\`` and ``'`` escaped)."""
-    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
