@@ -69,6 +69,19 @@ def test_tracking_uri_from_config_else_environment(monkeypatch: pytest.MonkeyPat
         tracking_uri(Config().storage)
 
 
+@pytest.mark.unit
+def test_credentials_come_from_mlflows_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "t0k")
+    with mlflow_source.Client("http://registry:5000", Config().storage) as client:
+        assert client.http.headers["Authorization"] == "Bearer t0k"
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ops")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    with mlflow_source.Client("http://registry:5000", Config().storage) as client:
+        request = client.http.build_request("GET", "/health")
+        assert next(client.http.auth.sync_auth_flow(request)).headers["Authorization"].startswith("Basic ")
+
+
 # ------------------------------------------------------------------------------------- helpers
 
 

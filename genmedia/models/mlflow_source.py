@@ -44,7 +44,7 @@ _API = "/api/2.0/mlflow"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
 """Error codes that mean "no such model, version or alias" (the server answers an unknown alias with the last)."""
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
+_REF = re.compile(r"^mlflow://(?P<name>[A-Za-z0-9][A-Za-z0-9._ -]*?)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[0-9]+))$")
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,10 @@ class Ref:
 
 def parse_ref(source: str) -> Ref:
     """Parse ``mlflow://NAME@ALIAS`` or ``mlflow://NAME/VERSION``; InputError for anything else."""
-    rest = source[len(SCHEME) :] if source.startswith(SCHEME) else ""
-    name, at, alias = rest.partition("@")
-    if not at:
-        name, _, alias = rest.rpartition("/")
-        version: str | None = alias
-        alias = ""
-        if not version or not version.isdigit():
-            raise InputError(source, "expected mlflow://NAME@ALIAS or mlflow://NAME/VERSION (a version number)")
-    else:
-        version = None
-    if not _NAME.match(name) or (at and not re.fullmatch(r"[A-Za-z0-9_-]+", alias)):
-        raise InputError(source, "expected mlflow://NAME@ALIAS or mlflow://NAME/VERSION")
-    return Ref(name, alias or None, version)
+    match = _REF.match(source)
+    if not match:
+        raise InputError(source, "expected mlflow://NAME@ALIAS or mlflow://NAME/VERSION (a version number)")
+    return Ref(match["name"], match["alias"], match["version"])
 
 
 @dataclass(frozen=True)
@@ -112,21 +103,12 @@ def tracking_uri(storage: StorageConfig) -> str:
     return uri.rstrip("/")
 
 
-def _auth() -> httpx.Auth | None:
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return _Bearer(token)
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    return httpx.BasicAuth(user, password or "") if user else None
-
-
-class _Bearer(httpx.Auth):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        yield request
+def _credentials() -> tuple[dict[str, str], httpx.BasicAuth | None]:
+    """Headers and auth from MLflow's own variables: ``MLFLOW_TRACKING_TOKEN`` or ``_USERNAME``/``_PASSWORD``."""
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return {"Authorization": f"Bearer {token}"}, None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    return {}, httpx.BasicAuth(user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
 
 
 class Client:
@@ -135,7 +117,8 @@ class Client:
     def __init__(self, uri: str, storage: StorageConfig, timeout_s: float = 30.0) -> None:
         self.uri = uri
         self.storage = storage
-        self.http = httpx.Client(base_url=uri, timeout=timeout_s, auth=_auth())
+        headers, auth = _credentials()
+        self.http = httpx.Client(base_url=uri, timeout=timeout_s, headers=headers, auth=auth)
 
     @classmethod
     def from_config(cls, storage: StorageConfig) -> Client:
