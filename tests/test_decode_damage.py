@@ -41,6 +41,7 @@ def test_decoder_counts_concealed_damage(sample_clip, flipped_clip: Path, thread
     assert any("damaged frame at" in e and "the decoder concealed" in e for e in errors)
 
 
+@pytest.mark.slow
 def test_analysis_reports_damaged_frames(ray_session, flipped_clip: Path) -> None:  # noqa: ANN001
     result = analyze.run(ray_session, str(flipped_clip), analyze.Params(embed="off", audio=False))
     assert result.status.value == "done", result.error

@@ -44,6 +44,7 @@ def _partial_mp4s(root: Path) -> list[Path]:
     return sorted(root.rglob("trailer_*.mp4"))
 
 
+@pytest.mark.slow
 def test_trailer_killed_mid_render_is_cleaned_by_the_next_run(ray_session, sample_clip, tmp_path: Path) -> None:  # noqa: ANN001
     """The slowest test here (~30 s): a real trailer render in a subprocess, SIGKILLed, then the job again in-process."""
     storage = ray_session.storage

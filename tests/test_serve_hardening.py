@@ -250,6 +250,7 @@ def _from_schema(schema: dict) -> object:
     return st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=16)
 
 
+@pytest.mark.slow
 def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
     """Property-based fuzz, bounded to about a minute (the slowest test here): for every route of the OpenAPI schema,
     bodies drawn from its request schema, from any JSON, and raw bytes (bad JSON, NaN, lone surrogates, NULs), path
