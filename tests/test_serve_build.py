@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from genmedia.cli import app
 from genmedia.config import load_config
-from genmedia.runtime import actor_options
 from genmedia.serving.models import deployment_target
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,10 +39,16 @@ def test_serve_build_writes_a_valid_serve_config_with_resolved_options() -> None
     assert deployments["Ingress"]["max_queued_requests"] == cfg.serve.max_queued_requests
     served = [key for key in cfg.models if deployment_target(key)]
     assert served and set(deployments) == {"Ingress", *served}
-    every_type = sorted(cfg.gpu_types())
+    # Written by hand from configs/aws-gpu.yaml: with every type the config names, each model's first entry.
+    assert deployments["transcriber"]["ray_actor_options"] == {"num_gpus": 0.5, "num_cpus": 2, "accelerator_type": "T4"}
     for key in served:
         d, model = deployments[key], cfg.model(key)
-        assert d["ray_actor_options"] == actor_options(model, every_type, name=key)
+        gpu_type = next((t for t in model.resources if t != "cpu"), "cpu")  # every type is offered: the first wins
+        res = model.resources[gpu_type]
+        expected = {"num_gpus": res.num_gpus, "num_cpus": res.num_cpus}
+        expected |= {"accelerator_type": gpu_type} if gpu_type != "cpu" else {}
+        expected |= {"memory": int(res.memory_gb * 1024**3)} if res.memory_gb else {}
+        assert d["ray_actor_options"] == expected, key
         assert d["max_queued_requests"] == cfg.serve.max_queued_requests and d["health_check_period_s"] > 0
         assert d["autoscaling_config"] == {"min_replicas": model.replicas.min, "max_replicas": model.replicas.max,
                                            "target_ongoing_requests": model.batch_size}
