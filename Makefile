@@ -9,7 +9,7 @@ MLFLOW_SERVER_REQUIREMENTS := tests/mlflow-server-requirements.txt
 export HF_HUB_OFFLINE := 1
 export YOLO_OFFLINE := 1
 
-.PHONY: demo test install clean mlflow-server
+.PHONY: demo test test-fast lint install clean mlflow-server
 
 install: $(STAMP)
 
@@ -29,6 +29,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The unit tests only (no Ray, no servers, no real models): under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m unit -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf genmedia-out .pytest_cache
