@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genmedia.errors import InputError
-from genmedia.media.audio import load_audio, write_audio_file
+from genmedia.media.audio import load_audio, read_range, write_audio_file
 from genmedia.subtitles import chunking
 
 SR = 16000
@@ -55,11 +55,11 @@ def test_read_range_stitches_exactly(tmp_path: Path) -> None:
     whole = load_audio(path, SR)
     levels, chunks = chunking.scan(path, target_s=30)
     assert len(chunks) == 3
-    pieces = [chunking.read_range(path, c.start, c.end) for c in chunks]
+    pieces = [read_range(path, c.start, c.end) for c in chunks]
     assert np.array_equal(np.concatenate(pieces), whole)  # sample-exact: times stitch with exact offsets
-    assert np.array_equal(chunking.read_range(path, 33.37, 41.0), whole[round(33.37 * SR) : 41 * SR])
+    assert np.array_equal(read_range(path, 33.37, 41.0), whole[round(33.37 * SR) : 41 * SR])
 
 
 def test_read_range_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
-        chunking.read_range(tmp_path / "missing.flac", 0, 1)
+        read_range(tmp_path / "missing.flac", 0, 1)
