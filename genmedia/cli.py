@@ -291,6 +291,9 @@ def enhance(
     crf: Annotated[Optional[int], typer.Option("--crf", help="Constant quality (lower is better).")] = None,
     reference: Annotated[Optional[str], typer.Option("--reference", help="A reference video: report PSNR/SSIM against it.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Process at the source frame rate; print achieved vs source fps.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="VIDEO is a live stream (udp://, tcp://...?listen=1 or a growing .m3u8): "
+                                       "write a live two-rung HLS output until it ends.")] = False,
+    max_seconds: Annotated[Optional[float], typer.Option("--max-seconds", help="With --live: stop after this much media time.")] = None,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -300,6 +303,9 @@ def enhance(
     from genmedia.pipelines import enhance as job
 
     cfg = config_for(config, out_root)
+    if live:
+        _enhance_live(cfg, video, upscale=upscale, denoise=denoise != "off", max_seconds=max_seconds, as_json=as_json)
+        return
     level: str | float = denoise
     if denoise not in ("auto", "off"):
         try:
@@ -309,6 +315,22 @@ def enhance(
     run_job_command(job, video, cfg, lambda: job.Params(
         upscale=upscale, target=target, denoise=level, fps=fps, hdr=hdr, grade=grade, codec=codec,
         crf=crf, reference=reference, realtime=realtime), force=force, as_json=as_json)
+
+
+def _enhance_live(cfg: Config, url: str, *, upscale: int, denoise: bool, max_seconds: float | None, as_json: bool) -> None:
+    """``genmedia enhance --live``: a status line every few seconds on stderr, the final report at the end."""
+    from genmedia.pipelines.live import LiveParams, run_live
+
+    try:
+        params = LiveParams(url=url, upscale=upscale, denoise=denoise, max_seconds=max_seconds)
+    except ValidationError as e:
+        raise InputError("enhance --live options", "; ".join(
+            f"--{str(x['loc'][0]).replace('_', '-')}: {x['msg']}" for x in e.errors())) from None
+    report = run_live(cfg, params, on_report=lambda r: err.print(r.line(), highlight=False))
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        out.print(f"{report.line()}; ended: {report.ended}; {report.folder}/master.m3u8", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -190,10 +190,10 @@ def test_psnr_and_ssim() -> None:
 
 
 def test_realtime_governor_sheds_quality_in_order_and_recovers() -> None:
-    from genmedia.pipelines.realtime import LADDER, RealtimeReport, _Governor
+    from genmedia.pipelines.realtime import LADDER, Governor, RealtimeReport
 
     report = RealtimeReport(source_fps=24)
-    gov = _Governor(0.5, report)
+    gov = Governor(0.5, report)
     for k in range(6):  # persistently behind: one step down per late frame, never past the last step
         gov.update(lag=1.0, now=k * 0.04, media_time=k / 24)
     assert [c["level"] for c in report.level_changes] == list(LADDER[1:])

@@ -92,15 +92,19 @@ class RealtimeReport:
         }
 
 
-class _Governor:
-    """Moves down the quality ladder when behind, back up after keeping up for a while."""
+class Governor:
+    """Moves down a quality ladder (best first) when behind, back up after keeping up for a while.
 
-    def __init__(self, max_lag: float, report: RealtimeReport):
-        self.level, self.max_lag, self.report = 0, max_lag, report
+    Level changes are appended to ``report.level_changes`` (at which media time, to which level, the lag).
+    """
+
+    def __init__(self, max_lag: float, report: Any, ladder: tuple[str, ...] = LADDER):
+        self.level, self.max_lag, self.report, self.ladder = 0, max_lag, report, ladder
         self._calm_since: float | None = None
 
     def update(self, lag: float, now: float, media_time: float) -> None:
-        if lag > self.max_lag and self.level < len(LADDER) - 1:
+        """Step down when ``lag`` exceeds the bound, up after RECOVER_AFTER_S of lag under a quarter of it."""
+        if lag > self.max_lag and self.level < len(self.ladder) - 1:
             self._set(self.level + 1, media_time, lag)
             self._calm_since = None
         elif lag < self.max_lag / 4 and self.level > 0:
@@ -113,11 +117,16 @@ class _Governor:
 
     def _set(self, level: int, media_time: float, lag: float) -> None:
         self.level = level
-        self.report.level_changes.append({"at_s": round(media_time, 3), "level": LADDER[level], "lag_s": round(lag, 3)})
+        self.report.level_changes.append({"at_s": round(media_time, 3), "level": self.ladder[level], "lag_s": round(lag, 3)})
+
+    @property
+    def name(self) -> str:
+        """The current level's name."""
+        return self.ladder[self.level]
 
     def allows(self, what: str) -> bool:
         """Whether ``what`` (a ladder step name) is still being done at the current level."""
-        return self.level < LADDER.index(what)
+        return self.level < self.ladder.index(what)
 
 
 class _SmoothedGrade:
@@ -147,7 +156,7 @@ def _blend(old: gr.FrameStats, new: gr.FrameStats, k: float) -> gr.FrameStats:
 class _Output:
     """Fills the output's time slots (``k / rate``) as processed frames arrive, interpolating when allowed."""
 
-    def __init__(self, writer: EnhancedWriter, rate: Fraction, total: int, interpolator: Any, governor: _Governor):
+    def __init__(self, writer: EnhancedWriter, rate: Fraction, total: int, interpolator: Any, governor: Governor):
         self.writer, self.rate, self.total = writer, float(rate), total
         self.interpolator, self.governor = interpolator, governor
         self.next = 0
@@ -186,7 +195,7 @@ def run_realtime(ctx: JobContext, params: Params, plan: Plan) -> JobOutcome:
         plan.fmt = replace(plan.fmt, hdr_metadata=HdrMetadata(round(settings.peak_nits), 0, settings.peak_nits))
     rate = plan.fps_out or to_fraction(info.fps)
     report = RealtimeReport(source_fps=info.fps)
-    governor = _Governor(settings.realtime_max_lag_s, report)
+    governor = Governor(settings.realtime_max_lag_s, report)
     t0 = float(info.frame_pts[0] * info.time_base_fraction)
     sigma: float | None = None if params.denoise == "auto" else dn.resolve_strength(params.denoise, np.zeros(0))[0]
     history: list[np.ndarray] = []
