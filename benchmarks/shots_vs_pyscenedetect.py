@@ -20,7 +20,15 @@ detection on it (plain and through Ray Data) and of the whole ``genmedia analyze
 fresh process tree sampled every 0.1 s: the driver, the largest other process (a Ray worker decoding
 a segment) and the sum over every process (driver, Ray's GCS and raylet, workers).
 
-Run: ``python benchmarks/shots_vs_pyscenedetect.py [--repeats 3] [--memory-1080p]``.
+``--whole-process`` compares whole commands instead, each a fresh process on the same machine, alternating:
+``genmedia analyze F --force`` (Ray start-up, probe, decode, every analysis stage, with the pretrained face
+detector staged and on) against ``scenedetect -i F detect-content`` (PySceneDetect's CLI), on a
+``--whole-minutes`` (default 10) 720p H.264 clip made by repeating one 24 s layout; it prints wall times,
+ratios and the load average before each run, then where an analysis spends its time, stage by stage in one
+process (importing genmedia, Ray start-up, probe, the segment-parallel decode with and without the sampled
+frames' work, i.e. thumbnails, saliency and faces).
+
+Run: ``python benchmarks/shots_vs_pyscenedetect.py [--repeats 3] [--memory-1080p] [--whole-process]``.
 """
 
 from __future__ import annotations
@@ -202,12 +210,78 @@ def shot_detection_command(path: Path, mode: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def whole_process(minutes: float, repeats: int) -> None:
+    """Whole ``genmedia analyze`` vs ``scenedetect detect-content`` processes on a ``minutes``-long 720p clip."""
+    copies = max(1, round(minutes * 60 / CLIP_SECONDS))
+    clip = CACHE / f"shots_720p_{copies}x24s_looped.mp4"
+    make_long_clip(clip, 1280, 720, copies)
+    out = CACHE / "whole-analyze-out"
+    genmedia = [sys.executable, "-c", "from genmedia.cli import main; main()"]
+    scenedetect = shutil.which("scenedetect") or str(Path(sys.executable).with_name("scenedetect"))
+    subprocess.run([*genmedia, "models", "pull", "face_detector"], check=True, capture_output=True)  # untimed, once
+    commands = {
+        "genmedia analyze": [*genmedia, "analyze", str(clip), "--out", str(out), "--force", "--json"],
+        "scenedetect detect-content": [scenedetect, "-q", "-i", str(clip), "detect-content"],
+    }
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg:
+        commands["ffmpeg -threads 2 decode"] = [ffmpeg, "-v", "error", "-threads", "2", "-i", str(clip), "-f", "null", "-"]
+    print(f"clip: {clip} ({copies * CLIP_SECONDS / 60:.1f} min, 1280x720 H.264); cpus: {os.cpu_count()}")
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    loads: list[float] = []
+    backends = None
+    for r in range(repeats):
+        for name, command in commands.items():
+            loads.append(os.getloadavg()[0])
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GENMEDIA_CONFIG": ""}, check=False)
+            seconds = time.perf_counter() - start
+            if done.returncode:
+                raise RuntimeError(f"{name} failed:\n{done.stderr[-2000:]}")
+            if name == "genmedia analyze":
+                backends = json.loads(done.stdout).get("details", {}).get("backends")
+            times[name].append(seconds)
+            print(f"  run {r + 1}: {name:<28} {seconds:7.1f} s (load average {loads[-1]:.1f})", flush=True)
+    base = statistics.median(times["scenedetect detect-content"])
+    print(f"\nmedian of {repeats} (alternating; load average {min(loads):.1f}-{max(loads):.1f} during the runs):")
+    for name, values in times.items():
+        t = statistics.median(values)
+        print(f"{name:<32}{t:8.1f} s {t / base:6.2f}x PySceneDetect")
+    print(f"analysis backends: {backends}")
+    profile(clip)
+
+
+def profile(clip: Path) -> None:
+    """Where an analysis spends its time: each stage timed in one fresh process."""
+    code = (
+        "import sys, time; t0 = time.perf_counter(); sys.path.insert(0, %r)\n"
+        "from genmedia.config import load_config; from genmedia.pipelines import analyze\n"
+        "from genmedia.runtime import init_ray; from genmedia.media.probe import probe\n"
+        "t1 = time.perf_counter(); print(f'import genmedia         {t1 - t0:6.1f} s')\n"
+        "cfg = load_config(None); init_ray(cfg); t2 = time.perf_counter(); print(f'Ray start-up            {t2 - t1:6.1f} s')\n"
+        "info = probe(%r); t3 = time.perf_counter(); print(f'probe                   {t3 - t2:6.1f} s')\n"
+        "p = analyze.params_from(cfg)\n"
+        "for samples in (False, True):\n"
+        "    t = time.perf_counter(); analyze.collect_signals(analyze.build(cfg, [info], p, samples=samples), [info])\n"
+        "    what = 'decode + per-frame signals' + (' + sampled frames (faces: ' + analyze.face_backend(cfg, p) + ')' if samples else '')\n"
+        "    print(f'{what:<24}{time.perf_counter() - t:6.1f} s')\n"
+    ) % (str(Path(__file__).resolve().parents[1]), str(clip))
+    print("\nstages, one process (second decode run warm):")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "GENMEDIA_CONFIG": ""}, check=False)
+    print(done.stdout or done.stderr[-2000:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", type=int, default=8, help="24 s layouts to concatenate (8 = 192 s)")
     parser.add_argument("--memory-1080p", action="store_true", help="also measure peak memory on a 10-minute 1080p clip")
+    parser.add_argument("--whole-process", action="store_true", help="only compare whole genmedia analyze vs scenedetect CLI processes")
+    parser.add_argument("--whole-minutes", type=float, default=10.0, help="length of the --whole-process clip")
     args = parser.parse_args()
+    if args.whole_process:
+        whole_process(args.whole_minutes, args.repeats)
+        return
 
     from genmedia.runtime import init_ray
 
