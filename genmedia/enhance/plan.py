@@ -24,6 +24,7 @@ from genmedia.media.decode import Segment, decode_frames
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.storage import stage_input
+from genmedia.validation import OneLine
 
 TARGETS = {"2160p": 2160, "4320p": 4320}
 """Output heights of the named targets."""
@@ -32,17 +33,17 @@ TARGETS = {"2160p": 2160, "4320p": 4320}
 class Params(BaseModel):
     """What to do to the video. The defaults change nothing but denoise (``auto``: only when noisy)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     upscale: Literal[1, 2, 4] = Field(1, description="Scale factor (1 = keep the size).")
     target: Literal["2160p", "4320p"] | None = Field(None, description="Output height instead of a factor.")
     denoise: Literal["auto", "off"] | float = Field("auto", description="auto, off, or a noise sigma in 8-bit units.")
     fps: float | None = Field(None, gt=0, le=240, description="Output frame rate (interpolated); None keeps the source's.")
     hdr: Literal["off", "pq", "hlg"] = "off"
-    grade: str = Field("off", description="auto, off, a preset name, or a reference image/video path.")
+    grade: OneLine = Field("off", max_length=4096, description="auto, off, a preset name, or a reference image/video path.")
     codec: Literal["h264", "hevc", "av1"] | None = Field(None, description="None: h264, or hevc for 10-bit/HDR output.")
     crf: int | None = Field(None, ge=0, le=63)
-    reference: str | None = Field(None, description="A reference video: PSNR/SSIM of the output against it.")
+    reference: OneLine | None = Field(None, max_length=4096, description="A reference video: PSNR/SSIM of the output against it.")
     realtime: bool = Field(False, description="Process at the source's frame rate, degrading when behind.")
 
     @field_validator("denoise")
