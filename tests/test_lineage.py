@@ -14,7 +14,7 @@ from genmedia.config import Config, load_config
 from genmedia.errors import ModelUnavailable
 from genmedia.models import registry
 from genmedia.models.lineage import content_digest, hash_part, identify
-from genmedia.pipelines import analyze, subtitles
+from genmedia.pipelines import analyze, enhance, subtitles
 
 
 def _config(tmp_path: Path, source: Path) -> Config:
@@ -65,6 +65,11 @@ def test_pipelines_name_the_models_they_load() -> None:
     })  # fmt: skip
     assert analyze.models_used(cfg, analyze.Params()) == ["detector", "scene_embedder"]
     assert analyze.models_used(cfg, analyze.Params(embed="off", faces="haar")) == []
+    cfg = load_config(None, models={"upscaler": {"backend": "classical"}, "interpolator": {"backend": "classical"}})
+    assert enhance.models_used(cfg, enhance.Params()) == []
+    assert enhance.models_used(cfg, enhance.Params(upscale=2, fps=60)) == ["upscaler", "interpolator"]
+    assert enhance.models_used(cfg, enhance.Params(target="2160p")) == ["upscaler"]
+    assert enhance.models_used(load_config(None, models={}), enhance.Params(upscale=2)) == []
 
 
 @pytest.mark.slow

@@ -540,7 +540,15 @@ def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = 
     # Impossible requests (over the pixel limit, a lower frame rate, HDR in H.264) fail before any work,
     # on the job's one probe of the input.
     return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress,
-                   input_files=params.input_files(), check=lambda info: plan_output(info, params, cfg))
+                   input_files=params.input_files(), check=lambda info: plan_output(info, params, cfg),
+                   models=models_used(cfg, params))
+
+
+def models_used(cfg: Config, params: Params) -> list[str]:
+    """The config's model keys an enhancement with ``params`` loads (its lineage, see ``run_job``): the upscaler
+    when the size changes, the interpolator when a frame rate is asked for."""
+    wanted = {"upscaler": params.upscale != 1 or params.target is not None, "interpolator": params.fps is not None}
+    return [key for key, used in wanted.items() if used and key in cfg.models]
 
 
 def load_report(cfg: Config, result: JobResult) -> dict[str, Any]:
