@@ -28,6 +28,8 @@ from genmedia.models.mlflow_source import Ref, parse_ref, tracking_uri
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.schemas import JobStatus
 
+pytestmark = pytest.mark.ray
+
 WHISPER_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 
 
@@ -80,6 +82,17 @@ def test_credentials_come_from_mlflows_own_variables(monkeypatch: pytest.MonkeyP
     with mlflow_source.Client("http://registry:5000", Config().storage) as client:
         request = client.http.build_request("GET", "/health")
         assert next(client.http.auth.sync_auth_flow(request)).headers["Authorization"].startswith("Basic ")
+
+
+@pytest.mark.unit
+def test_the_production_config_resolves_its_hub_models_by_mlflow_alias() -> None:
+    cfg = load_config(Path(__file__).resolve().parent.parent / "configs/aws-gpu.yaml")
+    assert tracking_uri(cfg.storage).startswith("http")
+    aliased = {k: parse_ref(str(e.source)) for k, e in cfg.models.items() if str(e.source).startswith(mlflow_source.SCHEME)}
+    assert {"transcriber", "translator", "detector", "image_generator", "text_writer"} <= set(aliased)
+    assert {ref.alias for ref in aliased.values()} == {"production"}
+    assert all(e.files for e in cfg.models.values() if e.model and e.source and not e.source.startswith(mlflow_source.SCHEME)), (
+        "weights not from the registry are pinned by sha256 in the config")
 
 
 # ------------------------------------------------------------------------------------- helpers
