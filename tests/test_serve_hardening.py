@@ -21,6 +21,8 @@ from serve_fixtures import API_KEY, Api, free_port, poll_job, serve_test_config,
 from genmedia.jobs.records import JobStore
 from genmedia.serving.app import APP_NAME, build_app
 
+pytestmark = pytest.mark.ray
+
 
 @pytest.fixture(scope="module")
 def api(ray_session) -> Iterator[Api]:  # noqa: ANN001
@@ -286,9 +288,10 @@ def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
     ])
     deadline = time.monotonic() + FUZZ_SECONDS
     failures: list[str] = []
+    sent: list[int] = []
     client = api.client()
 
-    @settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(requests)
     def one(request: tuple) -> None:
         if time.monotonic() > deadline:
@@ -304,6 +307,7 @@ def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
             resp = client.request(method, url, params=query, content=content, headers={"Content-Type": "application/json"})
         else:
             resp = client.request(method, url, params=query)
+        sent.append(resp.status_code)
         if resp.status_code >= 500:
             failures.append(f"{method} {url} {body!r:.200} -> {resp.status_code} {resp.text[:200]}")
 
@@ -312,6 +316,8 @@ def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
     finally:
         client.close()
     assert failures == [], "\n".join(failures[:10])
+    assert len(sent) >= 50, f"only {len(sent)} requests were sent"  # the fuzz really ran
+    print(f"fuzz: {len(sent)} requests, statuses {sorted(set(sent))}")
     assert httpx.get(f"{api.url}/healthz", timeout=30).status_code == 200
     with api.client() as c:
         assert c.get("/v1/jobs/" + "0" * 32).status_code == 404
