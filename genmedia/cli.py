@@ -219,7 +219,7 @@ def subtitles(
     languages: Annotated[str, typer.Option("--languages", "-l", help="Subtitle languages, comma-separated (ISO 639-1/3, FLORES-200 or names); default: the speech's own.")] = "",
     source_language: Annotated[Optional[str], typer.Option("--source-language", help="The speech's language, if known (skips detection).")] = None,
     formats: Annotated[str, typer.Option("--formats", help="srt, vtt, ass (comma-separated).")] = "srt,vtt,ass",
-    denoise: Annotated[bool, typer.Option("--denoise/--no-denoise", help="Spectral-gating noise reduction before ASR.")] = True,
+    denoise: Annotated[bool, typer.Option("--denoise/--no-denoise", help="Also decode noisy chunks after RNNoise and keep the more confident transcript (off: it can cost words).")] = False,
     diarize: Annotated[bool, typer.Option("--diarize/--no-diarize", help="Label speakers.")] = True,
     max_speakers: Annotated[int, typer.Option("--max-speakers", help="Most speakers to look for.")] = 8,
     voiceprints: Annotated[bool, typer.Option("--voiceprints/--no-voiceprints", help="Name speakers from the voiceprint library (and add new voices).")] = True,

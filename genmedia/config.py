@@ -395,6 +395,12 @@ def _default_models() -> dict[str, ModelConfig]:
             files={"pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"},
             options={"cpu_threads": 1},
         ),
+        "denoiser": ModelConfig(
+            backend="rnnoise",
+            model="rnnoise",
+            source="pypi:pyrnnoise==0.4.5",
+            files={"librnnoise.so": "de5120abce147a72ba343296744ae7cc0a97298e19307c7d3f01cce8c34b18ff"},
+        ),
         "face_detector": ModelConfig(
             backend="centerface",
             model="centerface",

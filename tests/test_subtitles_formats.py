@@ -12,6 +12,8 @@ import webvtt
 from genmedia.subtitles.formats import clean_text, render
 from genmedia.subtitles.segmentation import Cue
 
+pytestmark = pytest.mark.unit
+
 CUES = [
     Cue(0.0, 1.25, ["Hello, world."], speaker="Speaker 1"),
     Cue(1.33, 4.07, ["Tom & Jerry <3 {x} a\\b", "--> not an arrow"], speaker="Anna"),
@@ -51,3 +53,11 @@ def test_clean_text_removes_markup() -> None:
     assert clean_text("  a {\\i1}b<i>c</i>  --> d ") == "a (/i1)b‹i›c‹/i› --› d"
     with pytest.raises(ValueError, match="unknown subtitle format"):
         render(CUES, "txt")  # type: ignore[arg-type]
+
+
+def test_dialogue_cue_keeps_each_speaker() -> None:
+    cue = Cue(1.0, 2.5, ["- Hello.", "- Hi, Anna."], None, "en", line_speakers=["Anna", "Ben"])
+    vtt = render([cue], "vtt")
+    assert "<v Anna>- Hello.\n<v Ben>- Hi, Anna." in vtt
+    ass = pysubs2.SSAFile.from_string(render([cue], "ass"))
+    assert ass.events[0].name == "Anna / Ben" and ass.events[0].plaintext == "- Hello.\n- Hi, Anna."

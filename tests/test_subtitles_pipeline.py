@@ -15,14 +15,17 @@ import numpy as np
 import pysubs2
 import pytest
 import webvtt
-from subtitle_rules import rule_violations
+from subtitle_rules import rule_violations, speaker_violations
 
 from genmedia.config import Config
 from genmedia.errors import InputError
 from genmedia.media.audio import write_audio_file
 from genmedia.pipelines import subtitles
 from genmedia.schemas import JobStatus
+from genmedia.subtitles.segmentation import Cue, Rules, TimedWord
 from genmedia.subtitles.wer import wer
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,6 +52,7 @@ def test_word_error_rate_on_the_two_speaker_sample(two_speaker_subtitles, two_sp
     print(f"WER {error:.3f}: {hypothesis}")
     assert error <= 0.15
     assert transcript["language"] == "en" and transcript["model"] == "whisper-base"
+    assert transcript["speaker_backend"] == result.details["speaker_backend"] == "resemblyzer-ge2e"
 
 
 def test_speakers_follow_the_turns(two_speaker_subtitles, two_speaker_sample) -> None:  # noqa: ANN001
@@ -74,7 +78,12 @@ def test_every_cue_obeys_the_rules_and_formats_agree(two_speaker_subtitles) -> N
     assert rule_violations(cues, fps=25.0) == []
     transcript = json.loads(Path(two_speaker_subtitles.files["transcript.json"]).read_text())
     words = " ".join(w["text"] for s in transcript["segments"] for w in s["words"])
-    assert " ".join(t.replace("\n", " ") for *_, t in cues).split() == words.split()  # every word, in order
+    spoken = [t for *_, text in cues for t in text.split() if t != "-"]  # dialogue cues dash their lines
+    assert spoken == words.split()  # every word, in order
+    timed = [TimedWord(w["text"], w["start"], w["end"], w["speaker"]) for s in transcript["segments"] for w in s["words"]]
+    kept = [Cue(c["start"], c["end"], c["text"].split("\n"), c["speaker"], None, line_speakers=c["line_speakers"])
+            for c in transcript["tracks"]["en"]["cue_list"]]
+    assert speaker_violations(kept, Rules(), timed) == []  # one speaker a cue (or a dashed dialogue), no needless splits
     first_word = transcript["segments"][0]["words"][0]
     assert cues[0][0] == pytest.approx(first_word["start"], abs=0.011)  # timing from word timestamps
 

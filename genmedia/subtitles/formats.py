@@ -3,7 +3,8 @@
 Cue text is made safe for all three formats once (:func:`clean_text`), so every format shows the same
 characters: braces would be ASS override blocks, angle brackets SRT/WebVTT tags, a backslash an ASS
 escape. WebVTT escapes ``&`` as ``&amp;`` (what its spec requires) and names the speaker with a voice span
-(``<v Name>``); ASS puts the speaker in the event's Name field.
+(``<v Name>``, one per line in a two-speaker dialogue cue); ASS puts the speaker in the event's Name
+field (a dialogue cue's two names joined by " / ").
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ def _events(cues: Sequence[Cue], fmt: Format) -> list[pysubs2.SSAEvent]:
         lines = [clean_text(line) for line in cue.lines]
         if fmt == "vtt":
             lines = [line.replace("&", "&amp;") for line in lines]
-            if cue.speaker:
+            if cue.line_speakers:  # a dialogue cue: each line in its speaker's voice span
+                lines = [f"<v {clean_text(who)}>{line}" if who else line for who, line in zip(cue.line_speakers, lines)]
+            elif cue.speaker:
                 lines[0] = f"<v {clean_text(cue.speaker)}>{lines[0]}"
+        speaker = " / ".join(clean_text(who or "") for who in cue.line_speakers) if cue.line_speakers else clean_text(cue.speaker or "")
         events.append(
             pysubs2.SSAEvent(
                 start=round(cue.start * 1000),
                 end=round(cue.end * 1000),
                 text="\\N".join(lines),
-                name=clean_text(cue.speaker or "") if fmt == "ass" else "",
+                name=speaker if fmt == "ass" else "",
             )
         )
     return events

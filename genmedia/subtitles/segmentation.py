@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 SENTENCE_END = ".?!…。？！"
+DIALOGUE_DASH = "- "
 CLAUSE_END = ",;:、，；：)"
 _BREAK_BEFORE = frozenset(
     "and but or nor so yet because although though while whereas which who whom whose that where when "
@@ -84,7 +85,10 @@ class TimedWord:
 
 @dataclass
 class Cue:
-    """One subtitle event: times in seconds (whole centiseconds) and its lines."""
+    """One subtitle event: times in seconds (whole centiseconds) and its lines.
+
+    A cue holds one speaker, except a two-line dialogue cue (each line starts with ``DIALOGUE_DASH``,
+    ``line_speakers`` names each line's speaker and ``speaker`` is None)."""
 
     start: float
     end: float
@@ -92,6 +96,7 @@ class Cue:
     speaker: str | None = None
     language: str | None = None
     flags: list[str] = field(default_factory=list)
+    line_speakers: list[str | None] | None = None
 
     @property
     def text(self) -> str:
@@ -186,6 +191,20 @@ def _break_score(words: Sequence[TimedWord], k: int) -> float:
     return score + min(pause, 1.0)
 
 
+def _best_cut(words: Sequence[TimedWord]) -> int:
+    """Where to end a cue that cannot take ``words[-1]``: after the last sentence end if there is one,
+    else after the last clause boundary in the second half, else at the most natural point of the
+    second half (never after the first word of a group that has more)."""
+    ends = [k for k in range(1, len(words)) if _sentence_end(words[k - 1])]
+    if ends:
+        return ends[-1]
+    half = range(max(1, (len(words) - 1) // 2), len(words))
+    clauses = [k for k in half if words[k - 1].text.strip()[-1:] in CLAUSE_END]
+    if clauses:
+        return clauses[-1]
+    return max(half, key=lambda k: _break_score(words, k))
+
+
 def _fits(words: Sequence[TimedWord], rules: Rules) -> bool:
     span = _cs_ceil(words[-1].end) - _cs_floor(words[0].start)
     return span <= round(rules.max_duration * 100) and break_lines([w.text.strip() for w in words], rules) is not None
@@ -195,8 +214,9 @@ def group_words(words: Sequence[TimedWord], rules: Rules) -> list[list[TimedWord
     """Split a word sequence into cue-sized groups.
 
     A group ends at a speaker or language change, a long pause, or a sentence end once it holds some
-    text; when the next word would not fit (lines or duration), the group is cut at its most natural
-    point in its second half and the rest starts the next group.
+    text; when the next word would not fit (lines or duration), the group is cut after its last sentence
+    end, else at a clause boundary or the most natural point of its second half, and the rest starts
+    the next group.
     """
     groups: list[list[TimedWord]] = []
     current: list[TimedWord] = []
@@ -215,8 +235,7 @@ def group_words(words: Sequence[TimedWord], rules: Rules) -> list[list[TimedWord
                 groups.append(current)
                 current = []
             elif not _fits([*current, word], rules):
-                cut = max(range(max(1, len(current) // 2), len(current) + 1),
-                          key=lambda k: _break_score([*current, word], k))
+                cut = _best_cut([*current, word])
                 groups.append(current[:cut])
                 current = current[cut:]
                 while current and not _fits([*current, word], rules):  # a tail that still cannot take the word
@@ -282,8 +301,47 @@ def _snapped_end(end: int, cuts: Sequence[int], rules: Rules) -> bool:
     return c is None or end == c - rules.gap_cs
 
 
-def time_cues(groups: Sequence[Sequence[TimedWord]], rules: Rules, shot_changes: Sequence[float] = ()) -> list[Cue]:
-    """Give each word group its lines and on-screen time.
+@dataclass(frozen=True)
+class Dialogue:
+    """Two speakers' short turns shown together as one two-line cue, each line starting with a dash."""
+
+    first: list[TimedWord]
+    second: list[TimedWord]
+
+    def lines(self, rules: Rules) -> list[str]:
+        return [DIALOGUE_DASH + rules.joiner.join(w.text.strip() for w in part) for part in (self.first, self.second)]
+
+
+def pair_dialogue(groups: Sequence[list[TimedWord]], rules: Rules) -> list[list[TimedWord] | Dialogue]:
+    """Join a turn too short to read before the other speaker answers with that answer, as a dialogue cue.
+
+    Two neighbouring groups of different speakers become one :class:`Dialogue` when the first one's
+    reading time runs past the start of the second (a quick exchange), both fit on one line with the
+    dash, the pair is no longer than the maximum duration and is readable at the reading speed.
+    """
+    out: list[list[TimedWord] | Dialogue] = []
+    i = 0
+    while i < len(groups):
+        first = groups[i]
+        second = groups[i + 1] if i + 1 < len(groups) else None
+        if second is not None and rules.max_lines >= 2 and first[0].speaker != second[0].speaker:
+            pair = Dialogue(list(first), list(second))
+            lines = pair.lines(rules)
+            span = _cs_ceil(second[-1].end) - _cs_floor(first[0].start)
+            quick = _cs_floor(first[0].start) + rules.needed_cs(len(lines[0]) - len(DIALOGUE_DASH)) > _cs_floor(second[0].start)
+            fits = all(len(line) <= rules.max_chars_per_line for line in lines)
+            readable = rules.needed_cs(len(rules.joiner.join(lines))) <= round(rules.max_duration * 100)
+            if quick and fits and readable and span <= round(rules.max_duration * 100) and second[0].start - first[-1].end < rules.max_pause:
+                out.append(pair)
+                i += 2
+                continue
+        out.append(first)
+        i += 1
+    return out
+
+
+def time_cues(groups: Sequence[Sequence[TimedWord] | Dialogue], rules: Rules, shot_changes: Sequence[float] = ()) -> list[Cue]:
+    """Give each word group (or dialogue pair) its lines and on-screen time.
 
     A cue starts at its first word (or 2 frames after the previous cue) and stays until its last word
     ends, long enough for the reading speed and the minimum duration; edges near shot changes snap.
@@ -291,20 +349,28 @@ def time_cues(groups: Sequence[Sequence[TimedWord]], rules: Rules, shot_changes:
     cuts = sorted({round(t * 100) for t in shot_changes})
     cues: list[Cue] = []
     prev_end: int | None = None
-    for i, group in enumerate(groups):
+    for i, unit in enumerate(groups):
+        group = [*unit.first, *unit.second] if isinstance(unit, Dialogue) else unit
         tokens = [w.text.strip() for w in group]
-        lines = break_lines(tokens, rules) or _clip(tokens, rules)
+        lines = unit.lines(rules) if isinstance(unit, Dialogue) else break_lines(tokens, rules) or _clip(tokens, rules)
         chars = len(rules.joiner.join(lines))
         need = rules.needed_cs(chars)
         lo = 0 if prev_end is None else prev_end + rules.gap_cs
         start = max(_cs_floor(group[0].start), lo)
         end = max(_cs_ceil(group[-1].end), start + need)
         end = min(end, start + round(rules.max_duration * 100))
-        nxt = _cs_floor(groups[i + 1][0].start) - rules.gap_cs if i + 1 < len(groups) else None
+        following = groups[i + 1] if i + 1 < len(groups) else None
+        if isinstance(following, Dialogue):
+            following = following.first
+        nxt = _cs_floor(following[0].start) - rules.gap_cs if following is not None else None
         hi = max(nxt, end) if nxt is not None else None
         if cuts:
             start, end = _snap(start, end, need, lo, hi, cuts, rules)
-        cues.append(Cue(start / 100, end / 100, lines, group[0].speaker, group[0].language))
+        if isinstance(unit, Dialogue):
+            cues.append(Cue(start / 100, end / 100, lines, None, group[0].language,
+                            line_speakers=[unit.first[0].speaker, unit.second[0].speaker]))
+        else:
+            cues.append(Cue(start / 100, end / 100, lines, group[0].speaker, group[0].language))
         prev_end = end
     return cues
 
@@ -318,7 +384,7 @@ def _clip(tokens: Sequence[str], rules: Rules) -> list[str]:
 
 def segment_words(words: Sequence[TimedWord], rules: Rules, shot_changes: Sequence[float] = ()) -> list[Cue]:
     """Timed words -> cues obeying ``rules`` (see the module docstring)."""
-    return time_cues(group_words(words, rules), rules, shot_changes)
+    return time_cues(pair_dialogue(group_words(words, rules), rules), rules, shot_changes)
 
 
 # ------------------------------------------------------------------------- text without timestamps
