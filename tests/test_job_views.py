@@ -28,8 +28,9 @@ def _record(root: str, cache: str) -> JobRecord:
                      created_at=now, updated_at=now)
 
 
-def test_local_storage_shows_api_paths(tmp_path) -> None:  # noqa: ANN001
-    root, cache = str(tmp_path / "out"), str(tmp_path / "cache")
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_local_storage_shows_api_paths(tmp_path, scheme: str) -> None:  # noqa: ANN001
+    root, cache = f"{scheme}{tmp_path / 'out'}", str(tmp_path / "cache")
     cfg = load_config(None, storage={"root": root, "cache_dir": cache}, serve={"show_storage_uris": True})
     view = public_record(_record(root, cache), cfg)
     text = view.model_dump_json()

@@ -34,16 +34,19 @@ def public_record(record: JobRecord, cfg: Config) -> JobRecord:
     result = record.result
     if result is not None and not show:
         for name, uri in result.files.items():
-            replacements.append((_location(uri), f"/v1/jobs/{record.id}/files/{name}"))
+            api = f"/v1/jobs/{record.id}/files/{name}"
+            replacements += [(uri, api), (_location(uri), api)]
         if result.output_uri:
-            replacements.append((_location(result.output_uri), f"/v1/jobs/{record.id}/files"))
+            api = f"/v1/jobs/{record.id}/files"
+            replacements += [(result.output_uri, api), (_location(result.output_uri), api)]
     text = json.dumps(record.model_dump(mode="json"), ensure_ascii=False)
     for needle, api in sorted(replacements, key=lambda r: -len(r[0])):
         text = text.replace(_json_text(needle), _json_text(api))
     if not show:
-        uploads = re.escape(_json_text(join_uri(root, "uploads")))
-        text = re.sub(uploads + r"/([0-9a-f]{32})/([A-Za-z0-9._-]+)", r"upload:\1 (\2)", text)
-        text = text.replace(_json_text(root), "<storage>")
+        for prefix in dict.fromkeys((cfg.storage.root.rstrip("/"), root)):  # as configured (file://...) and as a path
+            uploads = re.escape(_json_text(join_uri(prefix, "uploads")))
+            text = re.sub(uploads + r"/([0-9a-f]{32})/([A-Za-z0-9._-]+)", r"upload:\1 (\2)", text)
+            text = text.replace(_json_text(prefix), "<storage>")
     cache = cfg.storage.cache_path.expanduser().resolve().as_posix()
     text = text.replace(_json_text(cache), "<cache>").replace(_json_text(str(cfg.storage.cache_path)), "<cache>")
     public = JobRecord.model_validate_json(text)
