@@ -34,12 +34,10 @@ class LiveEnded(Exception):
 
 def open_live(url: str, open_timeout_s: float, read_timeout_s: float) -> av.container.InputContainer:
     """Open a live input; InputError naming the URL when it is unsupported or sends no stream in time."""
-    options = {"fflags": "nobuffer"}
     if url.startswith(LIVE_SCHEMES):
-        fmt = "mpegts"
+        fmt, options = "mpegts", {"fflags": "nobuffer"}  # no probe backlog: pictures as they arrive
     elif url.endswith(".m3u8") and "://" not in url:
-        fmt = "hls"
-        options |= {"protocol_whitelist": "file", "live_start_index": "0"}
+        fmt, options = "hls", {"protocol_whitelist": "file", "live_start_index": "0"}
     else:
         raise InputError(url, "live input must be udp://HOST:PORT, tcp://HOST:PORT?listen=1 (MPEG-TS) or a local .m3u8 "
                               "playlist; SRT and RTMP are not in the bundled FFmpeg")

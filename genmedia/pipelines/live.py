@@ -12,7 +12,8 @@ second of keeping up:
 
 1. ``skip-denoise`` - no denoising;
 2. ``fast-upscale`` - bilinear scaling, no sharpening;
-3. ``drop-frames`` - input pictures are skipped (the last output repeats), the last resort.
+3. ``drop-frames`` - input pictures are skipped while behind (the last output repeats; at least
+   ``MIN_PICTURES_PER_S`` a second are still shown), the last resort.
 
 So the expensive enhancement goes before any frame does. Every ``report_every_s`` the achieved frame rate,
 the processing latency and the level are written to ``live.json`` (and passed to ``on_report``); the final
@@ -22,8 +23,10 @@ the processing latency and the level are written to ``live.json`` (and passed to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -49,6 +52,8 @@ from genmedia.validation import OneLine
 LIVE_LADDER = ("full", "skip-denoise", "fast-upscale", "drop-frames")
 """Quality levels of live enhancement, best first; each sheds one more thing than the one before."""
 STATUS_NAME = "live.json"
+MIN_PICTURES_PER_S = 4
+"""Even when dropping, at least this many input pictures per second of media are enhanced and shown."""
 RUNG_BITS_PER_PIXEL = (0.08, 0.1)
 """Average rate of the top and lower rungs, bits per pixel per frame (the lower rung is small: more per pixel)."""
 
@@ -153,75 +158,118 @@ def live_folder(cfg: Config, params: LiveParams) -> Path:
     return local_path(cfg.storage.root) / "live" / key
 
 
+class _LiveRun:
+    """One live run: the governor, the enhancer and the writer, fed one decoded frame at a time."""
+
+    def __init__(self, cfg: Config, params: LiveParams, folder: Path, fps: Fraction, audio: bool,
+                 on_report: Callable[[LiveReport], None] | None) -> None:
+        self.params, self.folder, self.fps, self.audio, self.on_report = params, folder, fps, audio, on_report
+        self.report = LiveReport(url=params.url, folder=str(folder), source_fps=float(fps))
+        self.governor = Governor(cfg.pipelines.enhance.realtime_max_lag_s, self.report, LIVE_LADDER)
+        dc = cfg.delivery
+        self.settings = EncodeSettings(codec=dc.codec, preset="veryfast", peak_factor=dc.peak_factor,
+                                       buffer_seconds=dc.buffer_seconds)
+        self.writer: LiveHlsWriter | None = None
+        self.enhancer: _Enhancer | None = None
+        self.last: list[av.VideoFrame] | None = None
+        self.next_slot, self.seen_slot, self.t0, self.started, self.reported = 0, 0, 0.0, time.perf_counter(), 0.0
+
+    def _start(self, frame: av.VideoFrame, now: float) -> None:
+        top = (even(frame.width * self.params.upscale), even(frame.height * self.params.upscale))
+        sizes = [top, (even(top[0] / 2), even(top[1] / 2))]
+        rates = [bits_per_pixel_rate(s, float(self.fps), bpp) for s, bpp in zip(sizes, RUNG_BITS_PER_PIXEL, strict=True)]
+        self.writer = LiveHlsWriter(self.folder, list(zip(sizes, rates, strict=True)), self.fps,
+                                    segment_seconds=self.params.segment_seconds, window=self.params.window,
+                                    settings=self.settings, audio=self.audio, audio_bitrate=96_000)
+        self.enhancer = _Enhancer(frame, sizes, self.params.denoise)
+        self.t0 = frame.time if frame.time is not None and math.isfinite(frame.time) else 0.0
+        self.started = now
+
+    def audio_frame(self, frame: av.AudioFrame) -> None:
+        """Encode a decoded audio frame once the video has started."""
+        if self.writer is not None:
+            self.writer.write_audio(frame)
+
+    def video_frame(self, frame: av.VideoFrame) -> None:
+        """Enhance one picture at the governor's level (or drop it when far behind) and write its slots."""
+        now = time.perf_counter()
+        if self.writer is None:
+            self._start(frame, now)
+        report, governor = self.report, self.governor
+        known = frame.time is not None and math.isfinite(frame.time)
+        media_t = frame.time - self.t0 if known else self.next_slot / float(self.fps)  # a flushed picture may have no time
+        lag = (now - self.started) - media_t  # how far the pictures being processed trail the sender
+        report.frames_in += 1
+        governor.update(lag, now, media_t)
+        report.level = governor.name
+        slot = max(self.next_slot, round(media_t * float(self.fps)))
+        self.seen_slot = max(self.seen_slot, slot)
+        keep_every = max(1, round(float(self.fps) / MIN_PICTURES_PER_S))
+        if (not governor.allows("drop-frames") and self.last is not None and lag > governor.max_lag
+                and slot - self.next_slot + 1 < keep_every):
+            report.frames_dropped += 1  # its slot is filled by the last picture when the next one is written
+            return
+        pictures = self.enhancer(frame, "fast-upscale" if governor.name == "drop-frames" else governor.name)
+        for hole in range(self.next_slot, slot):  # dropped or missing pictures: the last one stays on screen
+            self.writer.write(self.last or pictures, hole)
+        self.writer.write(pictures, slot)
+        report.frames_out += slot + 1 - self.next_slot
+        self.next_slot, self.last = slot + 1, pictures
+        report.frames_processed += 1
+        report.latencies.append(time.perf_counter() - now)
+        report.wall_s = time.perf_counter() - self.started
+        if report.wall_s - self.reported >= self.params.report_every_s:
+            self.reported = report.wall_s
+            self.status()
+        if self.params.max_seconds is not None and media_t >= self.params.max_seconds:
+            raise LiveEnded(f"max_seconds ({self.params.max_seconds:g} s of media) reached")
+
+    def finish(self) -> None:
+        """Fill the slots of pictures dropped at the end with the last one, then end the playlists."""
+        if self.writer is None:
+            return
+        if self.last is not None:
+            for hole in range(self.next_slot, self.seen_slot + 1):
+                self.writer.write(self.last, hole)
+                self.report.frames_out += 1
+        self.writer.close()
+
+    def status(self) -> None:
+        """Write live.json (atomically) and pass the report to ``on_report``."""
+        tmp = self.folder / f".{STATUS_NAME}.tmp"
+        tmp.write_text(json.dumps(self.report.to_dict(), indent=2), encoding="utf-8")
+        tmp.replace(self.folder / STATUS_NAME)
+        if self.on_report is not None:
+            self.on_report(self.report)
+
+
 def run_live(cfg: Config, params: LiveParams, *, on_report: Callable[[LiveReport], None] | None = None) -> LiveReport:
     """Enhance the live stream ``params.url`` until it ends (or ``max_seconds``); return the final report."""
     folder = live_folder(cfg, params)
     container = open_live(params.url, params.open_timeout_s, params.read_timeout_s)
     shutil.rmtree(folder, ignore_errors=True)  # a new run of the same stream starts a new live output
-    report = LiveReport(url=params.url, folder=str(folder))
-    governor = Governor(cfg.pipelines.enhance.realtime_max_lag_s, report, LIVE_LADDER)
-    dc = cfg.delivery
-    settings = EncodeSettings(codec=dc.codec, preset="veryfast", peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds)
     video = container.streams.video[0]
-    audio = bool(container.streams.audio)
-    fps = output_rate(float(video.average_rate or video.guessed_rate or 25))
-    report.source_fps = float(fps)
-    writer: LiveHlsWriter | None = None
-    enhancer: _Enhancer | None = None
-    last: list[av.VideoFrame] | None = None
-    next_slot, t0, started, reported = 0, None, time.perf_counter(), 0.0
+    run = _LiveRun(cfg, params, folder, output_rate(float(video.average_rate or video.guessed_rate or 25)),
+                   bool(container.streams.audio), on_report)
     try:
-        for packet in live_packets(container, audio):
-            for frame in _decoded(packet, report):
-                if isinstance(frame, av.AudioFrame):
-                    if writer is not None:
-                        writer.write_audio(frame)
-                    continue
-                now = time.perf_counter()
-                if writer is None:
-                    top = (even(frame.width * params.upscale), even(frame.height * params.upscale))
-                    sizes = [top, (even(top[0] / 2), even(top[1] / 2))]
-                    rates = [bits_per_pixel_rate(s, float(fps), bpp) for s, bpp in zip(sizes, RUNG_BITS_PER_PIXEL, strict=True)]
-                    writer = LiveHlsWriter(folder, list(zip(sizes, rates, strict=True)), fps, segment_seconds=params.segment_seconds,
-                                           window=params.window, settings=settings, audio=audio, audio_bitrate=96_000)
-                    enhancer = _Enhancer(frame, sizes, params.denoise)
-                    t0, started = frame.time or 0.0, now
-                media_t = (frame.time or 0.0) - t0
-                lag = (now - started) - media_t  # how far the pictures being processed trail the sender
-                report.frames_in += 1
-                governor.update(lag, now, media_t)
-                report.level = governor.name
-                slot = max(next_slot, round(media_t * float(fps)))
-                if not governor.allows("drop-frames") and last is not None and lag > governor.max_lag:
-                    report.frames_dropped += 1
-                    continue
-                pictures = enhancer(frame, "fast-upscale" if governor.name == "drop-frames" else governor.name)
-                for hole in range(next_slot, slot):  # dropped or missing pictures: the last one stays on screen
-                    writer.write(last or pictures, hole)
-                writer.write(pictures, slot)
-                report.frames_out += slot + 1 - next_slot
-                next_slot, last = slot + 1, pictures
-                report.frames_processed += 1
-                report.latencies.append(time.perf_counter() - now)
-                report.wall_s = time.perf_counter() - started
-                if report.wall_s - reported >= params.report_every_s:
-                    reported = report.wall_s
-                    _write_status(folder, report, on_report)
-                if params.max_seconds is not None and media_t >= params.max_seconds:
-                    raise LiveEnded(f"max_seconds ({params.max_seconds:g} s of media) reached")
+        for packet in live_packets(container, run.audio):
+            for frame in _decoded(packet, run.report):
+                run.video_frame(frame) if isinstance(frame, av.VideoFrame) else run.audio_frame(frame)
     except LiveEnded as e:
-        report.ended = str(e)
+        run.report.ended = str(e)
+        with contextlib.suppress(LiveEnded):
+            for frame in video.codec_context.decode(None):  # the decoder's last pictures
+                run.video_frame(frame)
     except KeyboardInterrupt:
-        report.ended = "interrupted"
+        run.report.ended = "interrupted"
     finally:
         container.close()
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise InputError(params.url, f"the live input ended before a picture arrived ({report.ended})")
-    report.wall_s = time.perf_counter() - started
-    _write_status(folder, report, on_report)
-    return report
+        run.finish()
+    if run.writer is None:
+        raise InputError(params.url, f"the live input ended before a picture arrived ({run.report.ended})")
+    run.report.wall_s = time.perf_counter() - run.started
+    run.status()
+    return run.report
 
 
 def _decoded(packet: av.Packet, report: LiveReport) -> list[av.VideoFrame | av.AudioFrame]:
@@ -231,14 +279,6 @@ def _decoded(packet: av.Packet, report: LiveReport) -> list[av.VideoFrame | av.A
     except av.error.InvalidDataError:
         report.packets_skipped += 1
         return []
-
-
-def _write_status(folder: Path, report: LiveReport, on_report: Callable[[LiveReport], None] | None) -> None:
-    tmp = folder / f".{STATUS_NAME}.tmp"
-    tmp.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
-    tmp.replace(folder / STATUS_NAME)
-    if on_report is not None:
-        on_report(report)
 
 
 __all__ = ["LIVE_LADDER", "LiveParams", "LiveReport", "live_folder", "run_live"]
