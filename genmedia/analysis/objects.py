@@ -74,6 +74,9 @@ class DarknetObjects:
                           rows[:, 2] * side, rows[:, 3] * side], axis=1) / k
         keep = np.asarray(cv2.dnn.NMSBoxesBatched(boxes.tolist(), scores.tolist(), classes.tolist(), self.confidence, self.overlap)
                           if len(boxes) else [], np.int64).reshape(-1)
+        x0, y0 = np.clip(boxes[:, 0], 0, w), np.clip(boxes[:, 1], 0, h)
+        x1, y1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, w), np.clip(boxes[:, 1] + boxes[:, 3], 0, h)
+        boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)  # in the picture (a box may overhang the border)
         found = [Detection(tuple(float(v) for v in boxes[k]), float(scores[k]), self.names[int(classes[k])]) for k in keep]
         found = [d for d in found if not subjects_only or d.label in SUBJECT_CLASSES]
         return sorted(found, key=lambda d: -d.score)
