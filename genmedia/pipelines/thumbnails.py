@@ -32,7 +32,7 @@ from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_options
+from genmedia.runtime import model_options, model_stage
 from genmedia.schemas import JobResult
 from genmedia.thumbnails import candidates as cands
 from genmedia.thumbnails.aspects import parse_aspects
@@ -284,14 +284,10 @@ def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: P
     ds = ds.map_batches(read_frames, batch_size=2, num_cpus=1, fn_kwargs={"info": info})
     if mode != "keyframe" and WRITER_KEY in cfg.models:
         # Prompts by the text model when one is configured (its own resources), else the templates stand.
-        writer = cfg.model(WRITER_KEY)
-        ds = ds.map_batches(WritePrompts, fn_constructor_kwargs={"cfg": cfg, "key": WRITER_KEY}, batch_size=writer.batch_size,
-                            concurrency=(max(1, writer.replicas.min), writer.replicas.max), **model_options(cfg, WRITER_KEY))
+        ds = ds.map_batches(WritePrompts, **model_stage(cfg, WRITER_KEY))
     if mode != "keyframe":
-        entry = cfg.model(GENERATOR_KEY)
         # The generator's resources come from its config entry (a whole L4 in production, CPUs here).
-        ds = ds.map_batches(Generate, fn_constructor_kwargs={"cfg": cfg, "key": GENERATOR_KEY}, batch_size=entry.batch_size,
-                            concurrency=(max(1, entry.replicas.min), entry.replicas.max), **model_options(cfg, GENERATOR_KEY))
+        ds = ds.map_batches(Generate, **model_stage(cfg, GENERATOR_KEY))
     settings = cfg.pipelines.thumbnails
     # Crops, overlays and encodes are light numpy/OpenCV work: a CPU each.
     return ds.map_batches(render, batch_size=2, num_cpus=1, fn_kwargs={
