@@ -13,6 +13,8 @@ from genmedia.abtest.service import ABTestService
 from genmedia.abtest.store import Store
 from genmedia.config import ABTestConfig
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:

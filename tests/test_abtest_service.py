@@ -16,6 +16,8 @@ from genmedia.abtest.store import Store
 from genmedia.config import ABTestConfig, Config, load_config
 from genmedia.errors import InputError
 
+pytestmark = pytest.mark.slow
+
 VARIANTS = ["v0", "v1", "v2"]
 
 

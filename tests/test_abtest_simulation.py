@@ -3,7 +3,11 @@ loses fewer clicks than uniform assignment."""
 
 from __future__ import annotations
 
+import pytest
+
 from genmedia.abtest.simulate import summarise
+
+pytestmark = pytest.mark.slow
 
 TRUE_CTRS = [0.04, 0.05, 0.065]
 RUNS = 100

@@ -14,6 +14,8 @@ from genmedia.media.encode import VideoWriter
 from genmedia.media.probe import probe
 from genmedia.pipelines.analyze import detect_shots_in_file
 
+pytestmark = pytest.mark.unit
+
 FPS = 24
 W, H = 320, 180
 

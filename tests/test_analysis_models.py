@@ -17,6 +17,8 @@ from genmedia.deployments.scene_embedder import DEFAULT_MOODS, SceneEmbedder
 from genmedia.errors import ModelUnavailable
 from genmedia.models import registry
 
+pytestmark = pytest.mark.ray
+
 TINY_CLIP = {
     "embed_dim": 16,
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},

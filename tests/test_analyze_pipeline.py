@@ -23,6 +23,8 @@ from genmedia.media.probe import probe
 from genmedia.pipelines import analyze
 from genmedia.schemas import JobStatus
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 def _local(uri: str) -> Path:
     return Path(uri.removeprefix("file://"))

@@ -11,6 +11,8 @@ from genmedia.errors import InputError
 from genmedia.media.audio import has_audio, iter_audio, load_audio, write_audio_file
 from genmedia.media.encode import VideoWriter
 
+pytestmark = pytest.mark.unit
+
 
 def _tone(freq: float, seconds: float, rate: int, amplitude: float = 0.4) -> np.ndarray:
     t = np.arange(round(seconds * rate)) / rate

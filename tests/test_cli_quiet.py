@@ -13,6 +13,8 @@ import ray
 import yaml
 from serve_fixtures import make_tiny_clip
 
+pytestmark = pytest.mark.ray
+
 RAY_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d|core_worker|raylet|streaming_executor|\bINFO\b|\(pid=|Ray Data|Dataset")
 
 

@@ -16,6 +16,8 @@ from genmedia.errors import InputError
 from genmedia.jobs.records import JobState
 from genmedia.serving.schemas import JobView
 
+pytestmark = pytest.mark.ray
+
 
 def test_public_api() -> None:
     assert genmedia.__all__ == ["Client", "load_config"]

@@ -9,6 +9,8 @@ import pytest
 from genmedia.config import Config, load_config
 from genmedia.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

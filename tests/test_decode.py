@@ -9,6 +9,8 @@ from genmedia.config import DecodeConfig
 from genmedia.media.decode import decode_frames, decoder_threads, luma_stride, plan_segments
 from genmedia.media.probe import probe
 
+pytestmark = pytest.mark.ray
+
 
 def _all(info, **kwargs):  # noqa: ANN001, ANN202
     batches = list(decode_frames(info, **kwargs))

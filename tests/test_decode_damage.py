@@ -14,6 +14,8 @@ from genmedia.media.decode import iter_frames
 from genmedia.media.probe import probe
 from genmedia.pipelines import analyze
 
+pytestmark = pytest.mark.ray
+
 FLIP = 64 * 1024
 
 

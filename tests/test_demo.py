@@ -9,6 +9,10 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 class _Links(HTMLParser):
     def __init__(self) -> None:

@@ -13,6 +13,8 @@ from genmedia.media.synthetic import load_sample_speech
 from genmedia.subtitles import diarization
 from genmedia.subtitles.voiceprints import VoiceLibrary
 
+pytestmark = pytest.mark.unit
+
 SR = 16000
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from genmedia.media.encode import VideoWriter, encode_frames, nvenc_error, to_fraction
 
+pytestmark = pytest.mark.unit
+
 
 def _frames(n: int, height: int, width: int) -> np.ndarray:
     """Smooth gradients with a moving square: easy to compress, so quality checks are meaningful."""

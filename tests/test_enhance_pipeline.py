@@ -26,6 +26,8 @@ from genmedia.media.encode import VideoWriter
 from genmedia.media.probe import probe
 from genmedia.pipelines import enhance as job
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 GENMEDIA = [sys.executable, "-m", "genmedia.cli"]
 
 

@@ -18,6 +18,8 @@ from genmedia.errors import ConfigError, ModelUnavailable
 from genmedia.models import registry
 from genmedia.pipelines import thumbnails as job
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

@@ -19,6 +19,8 @@ from genmedia.media.synthetic import _texture
 from genmedia.models import registry
 from genmedia.storage import sha256_file
 
+pytestmark = pytest.mark.unit
+
 
 def _pan(n: int, step: int = 6, seed: int = 0, width: int = 160, height: int = 96) -> np.ndarray:
     """``n`` frames of a texture panning ``step`` pixels per frame."""

@@ -19,6 +19,8 @@ from genmedia.jobs.queue import JobQueue
 from genmedia.jobs.records import JobState, JobStore
 from genmedia.schemas import JobResult, JobStatus
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test tasks below run in Ray workers
 
 

@@ -13,6 +13,8 @@ from genmedia.jobs import records
 from genmedia.jobs.queue import JobQueue, QueueFull, dedup_key, parse_priority
 from genmedia.jobs.records import JobState, JobStore
 
+pytestmark = pytest.mark.unit
+
 
 def _queue(url: str, **settings: object) -> JobQueue:
     return JobQueue(JobStore(url), JobsConfig(**{"max_running": 100, **settings}))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.schemas import JobStatus
+
+pytestmark = pytest.mark.ray
 
 
 class _Params(BaseModel):

@@ -21,6 +21,8 @@ from genmedia.config import load_config
 from genmedia.jobs.backfill import list_inputs, run_id_for
 from genmedia.jobs.records import JobState, JobStore
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RAY = str(BIN / "ray")

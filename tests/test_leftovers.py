@@ -20,6 +20,8 @@ from genmedia.cli import app
 from genmedia.config import StorageConfig
 from genmedia.scratch import scratch_dir, scratch_root, sweep
 
+pytestmark = pytest.mark.ray
+
 # Runs the real trailer command, but stalls the render after 30 frames (as a long render would) and says so.
 _STALLED_TRAILER = """
 import sys, time

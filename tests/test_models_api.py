@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from genmedia.config import Config, load_config
 
+pytestmark = pytest.mark.unit
+
 
 def _api(cfg: Config, tmp_path: Path) -> TestClient:
     """The HTTP API over ``cfg`` (a job store in ``tmp_path``), with an accepted key set on every request."""

@@ -13,6 +13,8 @@ from genmedia.config import ModelConfig, Resources, load_config
 from genmedia.errors import ConfigError
 from genmedia.runtime import actor_options, model_stage
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

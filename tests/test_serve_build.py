@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 from serve_fixtures import free_port
@@ -16,6 +17,8 @@ from typer.testing import CliRunner
 from genmedia.cli import app
 from genmedia.config import load_config
 from genmedia.serving.models import deployment_target
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 AWS = REPO / "configs" / "aws-gpu.yaml"

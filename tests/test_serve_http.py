@@ -24,6 +24,8 @@ from genmedia.deployments.upscaler import lanczos_unsharp
 from genmedia.serving.app import APP_NAME, build_app
 from genmedia.serving.models import decode_value, encode_value
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 def _deploy(cfg) -> None:  # noqa: ANN001
     serve.run(build_app(cfg, gpu_types=[]), name=APP_NAME, route_prefix="/", blocking=False)

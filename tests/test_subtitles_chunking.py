@@ -12,6 +12,8 @@ from genmedia.errors import InputError
 from genmedia.media.audio import load_audio, read_range, write_audio_file
 from genmedia.subtitles import chunking
 
+pytestmark = pytest.mark.unit
+
 SR = 16000
 
 

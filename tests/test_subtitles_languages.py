@@ -7,6 +7,8 @@ import pytest
 from genmedia.errors import InputError
 from genmedia.subtitles import languages
 
+pytestmark = pytest.mark.unit
+
 
 def test_all_202_flores_codes_match_nllb_language_tokens() -> None:
     from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES

@@ -19,6 +19,8 @@ from genmedia.thumbnails.geometry import Box, Geometry
 from genmedia.thumbnails.overlay import draw_title, min_font_px
 from genmedia.thumbnails.prompts import STYLES, build_prompt
 
+pytestmark = pytest.mark.unit
+
 
 # ------------------------------------------------------------------------------------------ aspects
 

@@ -14,6 +14,8 @@ from genmedia.thumbnails.crop import smart_crop
 from genmedia.thumbnails.geometry import Box
 from genmedia.thumbnails.render import find_subjects, render_variant
 
+pytestmark = pytest.mark.unit
+
 W, H = 1280, 720
 
 

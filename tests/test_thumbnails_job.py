@@ -22,6 +22,8 @@ from genmedia.media.synthetic import _draw_face, make_rotated_clip
 from genmedia.pipelines import thumbnails as job
 from genmedia.schemas import JobStatus
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 SIZES = {"16:9": (640, 360), "1:1": (640, 640), "9:16": (360, 640), "4:5": (512, 640)}
 
 

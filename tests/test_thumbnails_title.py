@@ -18,6 +18,8 @@ from genmedia.models import registry
 from genmedia.pipelines import analyze
 from genmedia.pipelines import thumbnails as job
 
+pytestmark = pytest.mark.ray
+
 TINY_CLIP = {
     "embed_dim": 16,
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},

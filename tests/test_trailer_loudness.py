@@ -7,6 +7,8 @@ import pytest
 
 from genmedia.trailer.loudness import integrated_loudness, k_weighting, limit_peaks, normalize_loudness
 
+pytestmark = pytest.mark.unit
+
 SR = 48000
 
 

@@ -21,6 +21,8 @@ from genmedia.media.audio import write_audio_file
 from genmedia.media.synthetic import make_rotated_clip
 from genmedia.trailer.loudness import integrated_loudness
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 runner = CliRunner()
 
 

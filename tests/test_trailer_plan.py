@@ -16,6 +16,8 @@ from genmedia.trailer.material import words_from_transcript
 from genmedia.trailer.planner import NoMaterial, PlanRequest, plan_trailer
 from genmedia.trailer.sync import beat_span, inside_word, place_clip
 
+pytestmark = pytest.mark.unit
+
 FPS = 24
 
 

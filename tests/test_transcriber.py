@@ -18,6 +18,8 @@ from genmedia.subtitles.hallucination import check
 from genmedia.subtitles.transcript import Segment, Word
 from genmedia.subtitles.wer import wer
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 SR = 16000
 DATA = Path(__file__).parent / "data"
 
