@@ -18,6 +18,8 @@ from genmedia.config import Config, ModelConfig, StorageConfig
 from genmedia.errors import ModelUnavailable
 from genmedia.models.registry import pull, store_dir
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def face_cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
@@ -76,3 +78,33 @@ def test_weights_that_cannot_be_loaded_name_the_model_and_the_pull_command(tmp_p
         load_face_finder(cfg)
     with pytest.raises(ModelUnavailable, match="genmedia models pull face_detector"):
         CenterFace(tmp_path / "absent.onnx")
+
+
+def test_the_analysis_job_finds_real_faces_with_centerface_when_staged(ray_session, face_cfg: Config, tmp_path: Path) -> None:  # noqa: ANN001
+    """A 2 s clip of the zidane photo (two faces, one turned): the analysis names CenterFace and finds both on
+    its 320-pixel thumbnails; with the same clip and no staged weights it says Haar and how to stage CenterFace.
+    Slow-ish: two small analysis jobs on the session's Ray."""
+    from fractions import Fraction
+
+    import cv2
+    import numpy as np
+
+    from genmedia.media.encode import VideoWriter
+    from genmedia.pipelines import analyze
+
+    rgb, truth = labelled_faces()["ultralytics:zidane.jpg"]
+    frame = cv2.resize(rgb, (640, 360), interpolation=cv2.INTER_AREA)
+    clip = tmp_path / "zidane.mp4"
+    with VideoWriter(clip, 640, 360, Fraction(24), encoder="cpu", preset="ultrafast") as w:
+        w.write_frames(np.repeat(frame[None], 48, axis=0))
+    params = analyze.Params(audio=False, embed="off")
+    staged = ray_session.model_copy(update={"storage": ray_session.storage.model_copy(update={"cache_dir": face_cfg.storage.cache_dir})})
+    result = analyze.run(staged, str(clip), params, force=True)
+    assert result.details["backends"]["faces"] == CENTERFACE
+    features = analyze.load_analysis(staged, str(clip), params).features
+    expected = [[x / 1280, y / 720, w / 1280, h / 720] for x, y, w, h in truth]
+    for boxes in features["face_boxes"]:
+        assert match_faces([list(b) for b in boxes], expected) == (2, 0, 0)
+    plain = analyze.run(ray_session, str(clip), params, force=True)
+    assert plain.details["backends"]["faces"] == HAAR
+    assert any("genmedia models pull face_detector" in w for w in plain.warnings)
