@@ -21,7 +21,7 @@ AWS_FAMILY_GPU = {"g4dn": "T4", "g5": "A10G", "g6": "L4", "g6e": "L40S", "p4d": 
 def _advertised() -> dict[str, str]:
     cluster = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     types = {}
-    for name, node in cluster["available_node_types"].items():
+    for node in cluster["available_node_types"].values():
         for resource in node.get("resources", {}):
             if resource.startswith(ACCELERATOR_PREFIX):
                 types[resource[len(ACCELERATOR_PREFIX):]] = node["node_config"]["InstanceType"]

@@ -280,7 +280,8 @@ def _snap(start: int, end: int, need: int, lo: int, hi: int | None, cuts: Sequen
     for limit in (hi, None):
 
         def allowed(s: int, e: int) -> bool:
-            return s >= lo and need <= e - s <= longest and (limit is None or e <= max(limit, end))
+            # Called only within this iteration, so the current limit and end are the ones meant.
+            return s >= lo and need <= e - s <= longest and (limit is None or e <= max(limit, end))  # noqa: B023
 
         c = _near(cuts, start, rules.snap_cs)
         if c is not None and allowed(c, max(end, c + need)):
