@@ -27,7 +27,14 @@ hallucination control): the cost of the plumbing alone. ``--denoise-wer`` also m
 noise reduction: WER of the bare model with and without spectral gating, on the clean recording and
 with white noise added at 10 dB SNR.
 
-Run: ``python benchmarks/subtitles_rtf.py [--loops 8] [--repeats 1] [--breakdown] [--bare-in-driver] [--denoise-wer]``.
+``--whole-process`` instead times what a user waits for: ``genmedia subtitles INPUT`` (the CLI, Ray
+start-up, actor launch and model load included) against a bare faster-whisper script with the same model
+file and settings, each a fresh Python process, alternated ``--repeats`` times; ``--real`` takes the
+real CMU ARCTIC voices of ``tests/data/speech`` (a conversation of the two, looped) instead of the
+espeak-ng recording.
+
+Run: ``python benchmarks/subtitles_rtf.py [--loops 8] [--repeats 1] [--breakdown] [--bare-in-driver] [--denoise-wer]``
+or ``python benchmarks/subtitles_rtf.py --whole-process [--real] [--loops 8] [--repeats 3]``.
 """
 
 from __future__ import annotations
@@ -62,6 +69,65 @@ def make_input(loops: int) -> tuple[Path, str]:
         pause = np.zeros(SR, dtype=np.float32)
         write_audio_file(path, np.concatenate([x for _ in range(loops) for x in (one, pause)]), SR)
     return path, " ".join([_truth()] * loops)
+
+
+def make_real_input(loops: int) -> Path:
+    """A conversation of the two real ARCTIC voices (A B A B, 0.5 s pauses) looped to about ``loops`` x 32 s."""
+    from genmedia.media.audio import load_audio, write_audio_file
+
+    path = CACHE / f"arctic_x{loops}.flac"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        a, b = (load_audio(MEDIA / "speech" / f"arctic_a000{n}.flac", SR) for n in (7, 9))
+        pause = np.zeros(SR // 2, dtype=np.float32)
+        turn = np.concatenate([a, pause, b, pause, a, pause, b, pause])
+        write_audio_file(path, np.tile(turn, max(1, round(loops * 32 * SR / turn.size))), SR)
+    return path
+
+
+BARE_SCRIPT = """
+import sys
+from faster_whisper import WhisperModel
+model = WhisperModel(sys.argv[1], device="cpu", compute_type=sys.argv[3], cpu_threads=int(sys.argv[4]))
+segments, _ = model.transcribe(sys.argv[2], beam_size=int(sys.argv[5]), word_timestamps=True, vad_filter=True)
+print(" ".join(s.text.strip() for s in segments))
+"""
+"""A user's bare faster-whisper script: model path, input, compute type, threads, beam."""
+
+
+def whole_process(path: Path, repeats: int) -> None:
+    """Fresh-process wall time of ``genmedia subtitles`` vs the bare script, alternated, with the load."""
+    import subprocess
+    import sys
+
+    from genmedia.config import load_config
+    from genmedia.media.probe import probe
+    from genmedia.models.registry import resolve
+
+    cfg = load_config(None, storage={"cache_dir": str(CACHE / "cache")})
+    entry = cfg.model("transcriber")
+    model = str(resolve(cfg, "transcriber"))
+    duration = probe(path, cfg.limits, require_video=False).duration
+    work = Path(tempfile.mkdtemp(prefix="genmedia-subtitles-whole-"))
+    config = work / "bench.yaml"  # the embedded defaults, with the benchmark's model store
+    config.write_text(f"storage:\n  cache_dir: {CACHE / 'cache'}\n", encoding="utf-8")
+    env = {**os.environ, "GENMEDIA_CONFIG": str(config), "RAY_ADDRESS": "", "GENMEDIA_STORAGE_ROOT": str(work / "out")}
+    commands = {
+        "bare faster-whisper script": [sys.executable, "-c", BARE_SCRIPT, model, str(path), entry.options.get("compute_type", "default"),
+                                       str(int(entry.resources["cpu"].num_cpus)), str(int(entry.options.get("beam_size", 5)))],
+        "genmedia subtitles": [sys.executable, "-m", "genmedia.cli", "subtitles", str(path), "--out", str(work / "out"),
+                               "--no-voiceprints", "--force", "--json"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env, cwd=MEDIA.parent.parent)
+            times[name].append(time.perf_counter() - started)
+            print(f"  {name}: {times[name][-1]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
+    b, p = (statistics.median(times[k]) for k in commands)
+    print(f"input {path.name} {duration:.0f} s; whole process, median of {repeats}: bare {b:.1f} s, genmedia {p:.1f} s, "
+          f"ratio {p / b:.2f}x (target <= 1.10x); load average {os.getloadavg()[0]:.1f}")
 
 
 def bare(cfg, path: Path) -> tuple[float, str]:  # noqa: ANN001
@@ -133,9 +199,14 @@ def main() -> None:
     parser.add_argument("--bare-in-driver", action="store_true", help="Also time bare faster-whisper in this process (niceness 0).")
     parser.add_argument("--breakdown", action="store_true", help="Also time the pipeline with its extra analyses off.")
     parser.add_argument("--denoise-wer", action="store_true")
+    parser.add_argument("--whole-process", action="store_true", help="Time the CLI and a bare script as fresh processes.")
+    parser.add_argument("--real", action="store_true", help="With --whole-process: the real ARCTIC voices, looped.")
     args = parser.parse_args()
     if not (MEDIA / "speech_two_speakers.flac").exists():
         raise SystemExit(f"{MEDIA}/speech_two_speakers.flac is needed and absent")
+    if args.whole_process:
+        whole_process(make_real_input(args.loops) if args.real else make_input(args.loops)[0], args.repeats)
+        return
 
     from genmedia.config import load_config
     from genmedia.media.probe import probe
