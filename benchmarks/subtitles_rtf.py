@@ -130,7 +130,7 @@ def whole_process(path: Path, repeats: int) -> None:
           f"ratio {p / b:.2f}x (target <= 1.10x); load average {os.getloadavg()[0]:.1f}")
 
 
-def bare(cfg, path: Path) -> tuple[float, str]:  # noqa: ANN001
+def bare(cfg, path: Path) -> tuple[float, str]:
     """:func:`bare_here` in a Ray worker with the transcriber actor's resources (threads and OS priority)."""
     import ray
 
@@ -139,7 +139,7 @@ def bare(cfg, path: Path) -> tuple[float, str]:  # noqa: ANN001
     return ray.get(ray.remote(bare_here).options(**model_options(cfg, "transcriber")).remote(cfg, path))
 
 
-def bare_here(cfg, path: Path) -> tuple[float, str]:  # noqa: ANN001
+def bare_here(cfg, path: Path) -> tuple[float, str]:
     """Bare faster-whisper: load the model, transcribe the file (its own decoding), consume every segment."""
     from faster_whisper import WhisperModel
 
@@ -158,7 +158,7 @@ LEAN = {"denoise": False, "diarize": False, "per_segment_language": "off", "hall
 """The pipeline's extra analyses, switched off (``--breakdown``)."""
 
 
-def pipeline(cfg, path: Path, **options: object) -> tuple[float, str]:  # noqa: ANN001
+def pipeline(cfg, path: Path, **options: object) -> tuple[float, str]:
     """The whole subtitles job (``options`` override its parameters); returns seconds and text."""
     import json
 
@@ -172,7 +172,7 @@ def pipeline(cfg, path: Path, **options: object) -> tuple[float, str]:  # noqa: 
     return elapsed, " ".join(s["text"] for s in doc["segments"])
 
 
-def denoise_wer(cfg) -> None:  # noqa: ANN001
+def denoise_wer(cfg) -> None:
     from genmedia.deployments.transcriber import TranscribeRequest, Transcriber
     from genmedia.media.audio import load_audio
     from genmedia.subtitles.denoise import spectral_gate

@@ -12,13 +12,13 @@ from genmedia.media.probe import probe
 pytestmark = pytest.mark.ray
 
 
-def _all(info, **kwargs):  # noqa: ANN001, ANN202
+def _all(info, **kwargs):
     batches = list(decode_frames(info, **kwargs))
     return (np.concatenate([b.frames for b in batches]), np.concatenate([b.index for b in batches]),
             np.concatenate([b.time for b in batches]))
 
 
-def test_every_frame_once_with_exact_timestamps(sample_clip) -> None:  # noqa: ANN001
+def test_every_frame_once_with_exact_timestamps(sample_clip) -> None:
     path, truth = sample_clip
     info = probe(path)
     frames, index, times = _all(info, fmt="rgb24", batch_size=50)
@@ -27,14 +27,14 @@ def test_every_frame_once_with_exact_timestamps(sample_clip) -> None:  # noqa: A
     assert times == pytest.approx(np.arange(truth.n_frames) / truth.fps, abs=1e-6)
 
 
-def test_variable_frame_rate_times_come_from_timestamps(messy_media) -> None:  # noqa: ANN001
+def test_variable_frame_rate_times_come_from_timestamps(messy_media) -> None:
     facts = messy_media["vfr"]
     _, index, times = _all(probe(facts.path), fmt="gray", width=64)
     assert index.tolist() == list(range(facts.n_frames))
     assert times == pytest.approx(list(facts.pts), abs=1e-6)
 
 
-def test_gray_analysis_frames_are_the_strided_luma_plane(sample_clip) -> None:  # noqa: ANN001
+def test_gray_analysis_frames_are_the_strided_luma_plane(sample_clip) -> None:
     import av
 
     path, truth = sample_clip
@@ -49,12 +49,12 @@ def test_gray_analysis_frames_are_the_strided_luma_plane(sample_clip) -> None:  
                 break
 
 
-def test_rgb_is_scaled_to_the_size_asked(sample_clip) -> None:  # noqa: ANN001
+def test_rgb_is_scaled_to_the_size_asked(sample_clip) -> None:
     frames, _, _ = _all(probe(sample_clip[0]), fmt="rgb24", width=64, height=36, batch_size=7)
     assert frames.shape[1:] == (36, 64, 3)
 
 
-def test_segments_decode_exactly_the_sequential_frames(sample_clip) -> None:  # noqa: ANN001
+def test_segments_decode_exactly_the_sequential_frames(sample_clip) -> None:
     info = probe(sample_clip[0])
     segments = plan_segments(info, 1.0)
     assert len(segments) > 1, "the sample clip should have several keyframe-aligned segments"
@@ -68,13 +68,13 @@ def test_segments_decode_exactly_the_sequential_frames(sample_clip) -> None:  # 
     assert joined.tobytes() == seq.tobytes()
 
 
-def test_ten_bit_luma_is_brought_to_eight_bits(messy_media) -> None:  # noqa: ANN001
+def test_ten_bit_luma_is_brought_to_eight_bits(messy_media) -> None:
     facts = messy_media["ten_bit"]
     gray, index, _ = _all(probe(facts.path), fmt="gray", width=80)
     assert gray.dtype == np.uint8 and len(index) == facts.n_frames and gray.max() > 100
 
 
-def test_corrupt_middle_decodes_past_the_damage_and_says_so(messy_media) -> None:  # noqa: ANN001
+def test_corrupt_middle_decodes_past_the_damage_and_says_so(messy_media) -> None:
     facts = messy_media["corrupt_middle"]
     info = probe(facts.path)
     errors: list[str] = []
@@ -83,7 +83,7 @@ def test_corrupt_middle_decodes_past_the_damage_and_says_so(messy_media) -> None
     assert len(index) > info.frame_count // 2
 
 
-def test_parallel_decode_on_ray_yields_every_frame(ray_session, sample_clip) -> None:  # noqa: ANN001
+def test_parallel_decode_on_ray_yields_every_frame(ray_session, sample_clip) -> None:
     from genmedia.pipelines.frames import frames_dataset
 
     info = probe(sample_clip[0])
@@ -97,7 +97,7 @@ def test_parallel_decode_on_ray_yields_every_frame(ray_session, sample_clip) -> 
     assert len(segments) == len(plan_segments(info, 2.0)) > 1
 
 
-def test_decode_stage_gives_up_after_the_configured_attempts(ray_session, tmp_path) -> None:  # noqa: ANN001
+def test_decode_stage_gives_up_after_the_configured_attempts(ray_session, tmp_path) -> None:
     """Ray Data would retry a task whose worker died forever; the decode stage stops after ``attempts`` (slow: two worker crashes)."""
     import ray
 
@@ -124,7 +124,7 @@ def test_decoder_threads_one_per_task_when_segments_run_in_parallel() -> None:
     assert decoder_threads(0, segments=1) == 0, "a lone segment lets FFmpeg use every core"
 
 
-def test_a_short_video_is_split_so_its_segments_fill_the_cpus(ray_session, sample_clip) -> None:  # noqa: ANN001
+def test_a_short_video_is_split_so_its_segments_fill_the_cpus(ray_session, sample_clip) -> None:
     from genmedia.pipelines.frames import video_segments
 
     info = probe(sample_clip[0])  # 24 s; the test cluster has 2 CPUs
@@ -135,7 +135,7 @@ def test_a_short_video_is_split_so_its_segments_fill_the_cpus(ray_session, sampl
     assert len(video_segments(info, DecodeConfig(segment_seconds=2, min_segment_seconds=30))) > 2, "segment_seconds caps the length"
 
 
-def test_a_worker_without_the_drivers_copy_stages_the_input_itself(s3_server: str, s3_bucket: str, sample_clip, tmp_path) -> None:  # noqa: ANN001
+def test_a_worker_without_the_drivers_copy_stages_the_input_itself(s3_server: str, s3_bucket: str, sample_clip, tmp_path) -> None:
     """Multi-node without shared storage: the driver staged s3://... on its node; a task elsewhere gets
     the same MediaInfo, finds no file at its path and stages the URI on its own node."""
     import boto3

@@ -19,7 +19,7 @@ SR = 16000
 
 
 @pytest.fixture(scope="module")
-def two_speakers(two_speaker_sample) -> tuple[np.ndarray, list]:  # noqa: ANN001
+def two_speakers(two_speaker_sample) -> tuple[np.ndarray, list]:
     path, truth = two_speaker_sample
     return load_audio(path, SR), truth
 
@@ -34,12 +34,12 @@ def _check_turns(turns, truth) -> None:
         assert abs(turn.start - start) <= 0.5 and abs(turn.end - end) <= 0.5, (turn, start, end)
 
 
-def test_two_speakers_five_turns(two_speakers) -> None:  # noqa: ANN001
+def test_two_speakers_five_turns(two_speakers) -> None:
     audio, truth = two_speakers
     _check_turns(diarization.diarize(audio).turns, truth)
 
 
-def test_chunked_features_cluster_like_the_whole(two_speakers) -> None:  # noqa: ANN001
+def test_chunked_features_cluster_like_the_whole(two_speakers) -> None:
     audio, truth = two_speakers
     parts = [(0.0, 13.69), (13.69, 25.88), (25.88, len(audio) / SR)]
     features = diarization.SpeechFeatures.join([
@@ -49,7 +49,7 @@ def test_chunked_features_cluster_like_the_whole(two_speakers) -> None:  # noqa:
     _check_turns(diarization.cluster(features).turns, truth)
 
 
-def test_long_inputs_cluster_merged_windows(two_speakers, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_long_inputs_cluster_merged_windows(two_speakers, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inputs with more windows than MAX_ITEMS merge neighbouring windows before clustering."""
     audio, truth = two_speakers
     features = diarization.describe(audio)
@@ -57,7 +57,7 @@ def test_long_inputs_cluster_merged_windows(two_speakers, monkeypatch: pytest.Mo
     _check_turns(diarization.cluster(features).turns, truth)
 
 
-def test_one_voice_is_one_speaker(two_speakers) -> None:  # noqa: ANN001
+def test_one_voice_is_one_speaker(two_speakers) -> None:
     audio, _ = two_speakers
     a_only = np.concatenate([audio[: int(5.9 * SR)], audio[int(13.9 * SR) : int(18.7 * SR)], audio[int(26.1 * SR) :]])
     assert len(diarization.diarize(a_only).speakers) == 1
@@ -70,7 +70,7 @@ def test_speaker_at() -> None:
     assert d.speaker_at(0.5, 1.0) == 0 and d.speaker_at(1.9, 3.0) == 1 and d.speaker_at(2.1, 2.2) in (0, 1)
 
 
-def test_voiceprints_keep_names_across_files(two_speakers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_voiceprints_keep_names_across_files(two_speakers, tmp_path: Path) -> None:
     audio, _ = two_speakers
     library = VoiceLibrary(tmp_path / "voices.json")
     first = diarization.diarize(audio[: int(13.5 * SR)])  # "episode 1": A then B

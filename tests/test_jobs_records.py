@@ -142,7 +142,7 @@ def test_api_keys_from_env_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _resolve_to(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
-    def fake(host, *args, **kwargs):  # noqa: ANN001, ANN202
+    def fake(host, *args, **kwargs):
         return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
@@ -217,7 +217,7 @@ def test_http_inputs_are_fetched_from_the_address_that_was_checked(monkeypatch: 
     lookups: list[str] = []
     real_dns = socket.getaddrinfo
 
-    def counting_dns(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def counting_dns(host, *args, **kwargs):
         if host != "media.test":
             return real_dns(host, *args, **kwargs)
         lookups.append(host)
