@@ -294,6 +294,7 @@ def enhance(
     live: Annotated[bool, typer.Option("--live", help="VIDEO is a live stream (udp://, tcp://...?listen=1 or a growing .m3u8): "
                                        "write a live two-rung HLS output until it ends.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option("--max-seconds", help="With --live: stop after this much media time.")] = None,
+    package: Annotated[bool, typer.Option("--package", help="Also package for streaming: per-title ladder, CMAF HLS + DASH.")] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -314,7 +315,7 @@ def enhance(
             raise InputError(denoise, "--denoise: expected auto, off or a number") from None
     run_job_command(job, video, cfg, lambda: job.Params(
         upscale=upscale, target=target, denoise=level, fps=fps, hdr=hdr, grade=grade, codec=codec,
-        crf=crf, reference=reference, realtime=realtime), force=force, as_json=as_json)
+        crf=crf, reference=reference, realtime=realtime, package=package), force=force, as_json=as_json)
 
 
 def _enhance_live(cfg: Config, url: str, *, upscale: int, denoise: bool, max_seconds: float | None, as_json: bool) -> None:

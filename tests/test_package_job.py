@@ -183,3 +183,17 @@ def test_variable_frame_rate_keeps_each_picture_at_its_time(cfg_file: Path, tmp_
         expected = max(i for i, t in enumerate(facts.pts) if t <= (n + 0.5) / fps)
         nearest = int(np.argmin([np.mean((picture - s) ** 2) for s in source]))
         assert nearest == expected, (n, nearest, expected)
+
+
+def test_enhanced_video_is_packaged_with_the_same_ladder(cfg_file: Path, clip: Path) -> None:
+    """``genmedia enhance --package``: the enhanced file goes through the delivery packager too."""
+    result = runner.invoke(app, ["enhance", str(clip), "--denoise", "off", "--package", "--config", str(cfg_file), "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    out = json.loads(result.stdout)
+    folder = Path(out["files"]["package/master.m3u8"].removeprefix("file://")).parent
+    master = m3u8.parse((folder / "master.m3u8").read_text(), strict=True)
+    assert {p["stream_info"]["resolution"] for p in master["playlists"]} <= {"640x360", "416x234"}
+    count, _ = _frames(folder / master["playlists"][0]["uri"])
+    assert count == _frames(clip)[0]
+    report = json.loads(Path(out["files"]["enhance.json"].removeprefix("file://")).read_text())
+    assert report["streaming"]["master"] == "package/master.m3u8"

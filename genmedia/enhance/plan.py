@@ -45,6 +45,8 @@ class Params(BaseModel):
     crf: int | None = Field(None, ge=0, le=63)
     reference: OneLine | None = Field(None, max_length=4096, description="A reference video: PSNR/SSIM of the output against it.")
     realtime: bool = Field(False, description="Process at the source's frame rate, degrading when behind.")
+    package: bool = Field(False, description="Also package the enhanced video for streaming: a per-title ladder in CMAF "
+                                             "segments with an HLS master playlist and a DASH MPD (package/); SDR only.")
 
     @field_validator("denoise")
     @classmethod

@@ -60,6 +60,7 @@ from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import decode_stage, frames_dataset, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.pipelines.package import package_output
 from genmedia.pipelines.realtime import run_realtime
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import model_stage
@@ -471,12 +472,14 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         sink, writer = _encode(ctx, plan, ds, video_path, reference)
         main_s = time.perf_counter() - main_started
         ctx.output.write_file(VIDEO, video_path)
+        streaming = _package(ctx, params, plan, video_path, Path(tmp))
     if writer.audio_dropped:
         ctx.warnings.append(f"audio streams not copied (codecs MP4 cannot carry as they are): {', '.join(writer.audio_dropped)}")
     report = _report(ctx, params, plan, sink, writer, prepare_s, main_s)
     if plan.grades is not None:
         ctx.output.write_text(LUT, gr.cube_text(gr.grade_lut(plan.grades[0]), f"genmedia {params.grade} grade, shot 0"))
         report["grade"]["lut"] = f"{LUT} (the first shot's grade; every shot's parameters are listed above)"
+    report["streaming"] = streaming
     ctx.output.write_json(REPORT, report)
     info = ctx.info
     summary = (
@@ -484,6 +487,17 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         f"{plan.fmt.codec}{' ' + plan.fmt.hdr.upper() if plan.fmt.hdr else ''}; {', '.join(report['applied']) or 'nothing applied'}"
     )
     return JobOutcome(summary, {"applied": report["applied"], "backends": report["backends"], "metrics": report["metrics"]})
+
+
+def _package(ctx: JobContext, params: Params, plan: Plan, video: Path, tmp: Path) -> dict[str, Any] | None:
+    """With ``params.package``, the enhanced video as a per-title ladder in CMAF (``package/``); HDR is not
+    packaged (the ladder's rungs are 8-bit SDR H.264), which the warnings say."""
+    if not params.package:
+        return None
+    if plan.fmt.hdr:
+        ctx.warnings.append("not packaged for streaming: the ladder's rungs are 8-bit SDR H.264 and this output is HDR")
+        return None
+    return package_output(ctx, video, tmp)
 
 
 def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: EnhancedWriter,

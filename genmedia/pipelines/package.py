@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,7 @@ from genmedia.delivery.packager import package_video, profile_named, summary_of
 from genmedia.delivery.playlists import MASTER_NAME
 from genmedia.errors import InputError
 from genmedia.media import cmaf
+from genmedia.media.probe import probe
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
@@ -58,6 +60,29 @@ def publish_folder(out: JobOutput, folder: Path, prefix: str) -> None:
     """Write every file of a packaged folder under ``prefix/`` with its content type and immutable caching."""
     for path in sorted(folder.iterdir()):
         out.write_file(f"{prefix}/{path.name}", path, content_type=CONTENT_TYPES[path.suffix], cache_control=IMMUTABLE)
+
+
+def package_output(ctx: JobContext, video: Path, tmp: Path, *, short_sides: list[int] | None = None,
+                   segment_seconds: float | None = None) -> dict[str, Any]:
+    """Package a video this job made (a trailer rendition, an enhanced file) for streaming, beside its outputs.
+
+    The per-title ladder of the delivery config's default profile (``short_sides`` replaces its sizes) in
+    CMAF segments with an HLS master playlist and a DASH MPD under ``package/``, plus ``package/ladder.json``.
+    Returns what the job's result should say about it.
+    """
+    cfg = ctx.cfg
+    dc = cfg.delivery
+    profile = profile_named(dc, "default")
+    if short_sides:
+        profile = profile.model_copy(update={"short_sides": short_sides})
+    settings = cmaf.EncodeSettings(codec=dc.codec, preset=dc.preset, peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds)
+    facts = package_video(video, probe(video, cfg.limits), tmp / FOLDER, dc, profile, settings,
+                          segment_seconds or dc.segment_seconds, progress=ctx.progress, warnings=ctx.warnings)
+    publish_folder(ctx.output, tmp / FOLDER, FOLDER)
+    ctx.output.write_bytes(f"{FOLDER}/{LADDER_NAME}", json.dumps(facts, indent=2).encode(),
+                           content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE)
+    return {"master": f"{FOLDER}/{MASTER_NAME}", "mpd": f"{FOLDER}/{cmaf.MPD_NAME}", "rungs": facts["rungs"],
+            "fixed_ladder_saving": (facts["fixed_ladder"] or {}).get("saving")}
 
 
 def run(cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
@@ -91,4 +116,4 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
     return run_job(cfg, video, JOB, params, work, force=force, progress=progress)
 
 
-__all__ = ["JOB", "Params", "publish_folder", "run"]
+__all__ = ["JOB", "Params", "package_output", "publish_folder", "run"]

@@ -11,7 +11,6 @@ normalised to the target loudness -> outputs with content types and immutable ca
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -23,14 +22,12 @@ import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
-from genmedia.delivery.packager import package_video, profile_named
 from genmedia.errors import InputError
-from genmedia.media.cmaf import EncodeSettings
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import decode_stage
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
-from genmedia.pipelines.package import publish_folder
+from genmedia.pipelines.package import package_output
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
 from genmedia.scratch import scratch_dir
@@ -46,7 +43,6 @@ from genmedia.validation import OneLine
 JOB = "trailer"
 EDL_NAME = "edit_decision_list.json"
 POSTER_NAME = "poster.jpg"
-STREAM_FOLDER = "package"
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Output keys contain the input's content hash and the parameters' hash, so they never change."""
 CONTENT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".jpg": "image/jpeg"}
@@ -203,35 +199,16 @@ def _render(ctx: JobContext, params: Params, edl: EditDecisionList, rungs: list[
                                  preset=tc.preset, gop_seconds=tc.gop_seconds, max_bits_per_pixel=tc.max_bits_per_pixel)
     edl = edl.model_copy(update={"audio": edl.audio.model_copy(update={"measured_lufs": loudness})})
     out = ctx.output
-    for name, path in rendered.files.items():
+    for path in rendered.files.values():
         out.write_file(path.name, path, content_type=CONTENT_TYPES[".mp4"], cache_control=IMMUTABLE)
     out.write_bytes(EDL_NAME, edl.model_dump_json(indent=2).encode(), content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE)
     poster = compositor.still if compositor.still is not None else np.zeros((top.height, top.width, 3), np.uint8)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(poster, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     out.write_bytes(POSTER_NAME, jpeg.tobytes(), content_type=CONTENT_TYPES[".jpg"], cache_control=IMMUTABLE)
-    streaming = _package_for_streaming(ctx, rendered.files[rungs[0].name], rungs, tmp) if params.hls else None
+    streaming = package_output(ctx, rendered.files[rungs[0].name], tmp, short_sides=[min(r.width, r.height) for r in rungs],
+                               segment_seconds=tc.hls_segment_seconds) if params.hls else None
     return {"encoder": rendered.encoder, "measured_lufs": loudness, "edl": edl, "streaming": streaming,
             "max_bitrate": rendered.max_bitrate}
-
-
-def _package_for_streaming(ctx: JobContext, top: Path, rungs: list[tframes.Rung], tmp: Path) -> dict[str, Any]:
-    """The trailer as a per-title ladder of the requested qualities in CMAF segments (HLS + DASH, ``package/``).
-
-    The largest rendition is the ladder's source; the delivery config's default profile gives the targets.
-    Playlists name their segments relatively, so every key stays immutable with the rest.
-    """
-    cfg = ctx.cfg
-    dc = cfg.delivery
-    profile = profile_named(dc, "default").model_copy(update={"short_sides": [min(r.width, r.height) for r in rungs]})
-    settings = EncodeSettings(codec=dc.codec, preset=dc.preset, peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds)
-    info = probe(top, cfg.limits)
-    facts = package_video(top, info, tmp / STREAM_FOLDER, dc, profile, settings, cfg.pipelines.trailer.hls_segment_seconds,
-                          progress=ctx.progress)
-    publish_folder(ctx.output, tmp / STREAM_FOLDER, STREAM_FOLDER)
-    ctx.output.write_bytes(f"{STREAM_FOLDER}/ladder.json", json.dumps(facts, indent=2).encode(),
-                           content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE)
-    return {"master": f"{STREAM_FOLDER}/master.m3u8", "mpd": f"{STREAM_FOLDER}/manifest.mpd",
-            "rungs": facts["rungs"], "fixed_ladder_saving": (facts["fixed_ladder"] or {}).get("saving")}
 
 
 def run(cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
