@@ -57,8 +57,10 @@ def test_content_digest_is_order_free_and_sees_names_and_contents() -> None:
 
 @pytest.mark.unit
 def test_pipelines_name_the_models_they_load() -> None:
-    assert subtitles.models_used(subtitles.Params()) == ["transcriber"]
-    assert subtitles.models_used(subtitles.Params(languages=["fr"], source_language="en")) == ["transcriber", "translator"]
+    whisper_only = load_config(None, models={"transcriber": Config().models["transcriber"].model_dump()})
+    assert subtitles.models_used(whisper_only, subtitles.Params(denoise=True)) == ["transcriber"]
+    french = subtitles.Params(languages=["fr"], source_language="en", diarize=False)
+    assert subtitles.models_used(whisper_only, french) == ["transcriber", "translator"]
     cfg = load_config(None, models={
         "detector": {"backend": "ultralytics", "model": "yolo", "source": "/models/yolo"},
         "scene_embedder": {"backend": "open-clip", "model": "clip", "source": "/models/clip"},
@@ -73,9 +75,11 @@ def test_pipelines_name_the_models_they_load() -> None:
 
 
 @pytest.mark.slow
-def test_a_subtitles_job_records_the_whisper_weights_it_used(two_speaker_subtitles) -> None:  # noqa: ANN001
-    [use] = two_speaker_subtitles.models
-    assert (use.key, use.backend, use.model) == ("transcriber", "faster-whisper", "whisper-base")
-    assert use.source == Config().model("transcriber").source and use.mlflow_version is None and len(use.digest) == 64
+def test_a_subtitles_job_records_the_weights_it_used(two_speaker_subtitles) -> None:  # noqa: ANN001
+    whisper, voices = two_speaker_subtitles.models  # the default config: Whisper base and the GE2E speaker embedder
+    assert (whisper.key, whisper.backend, whisper.model) == ("transcriber", "faster-whisper", "whisper-base")
+    assert whisper.source == Config().model("transcriber").source and whisper.mlflow_version is None
+    assert voices.key == "speaker_embedder" and voices.source == Config().model("speaker_embedder").source
+    assert all(len(str(u.digest)) == 64 for u in (whisper, voices))
     manifest = json.loads(Path(two_speaker_subtitles.output_uri, "manifest.json").read_text())
-    assert manifest["models"] == [use.model_dump(mode="json")]
+    assert manifest["models"] == [u.model_dump(mode="json") for u in (whisper, voices)]

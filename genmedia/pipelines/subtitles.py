@@ -399,10 +399,24 @@ def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = 
     params = params or Params()
     check_languages(params)
     return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), require_video=False, force=force, progress=progress,
-                   models=models_used(params))
+                   models=models_used(cfg, params))
 
 
-def models_used(params: Params) -> list[str]:
+def models_used(cfg: Config, params: Params) -> list[str]:
     """The model keys a subtitles job with ``params`` certainly loads (its lineage, see ``run_job``): the
-    transcriber, and the translator when a requested language is not the declared source language."""
-    return [TRANSCRIBER_KEY, TRANSLATOR_KEY] if _needs_translation(params) else [TRANSCRIBER_KEY]
+    transcriber; the speaker embedder and the RNNoise denoiser when asked for and their weights stage (else
+    the job uses its named fallbacks); the translator when a requested language is not the declared one."""
+    keys = [TRANSCRIBER_KEY]
+    if params.diarize and speaker_backend(cfg) != diarization.MFCC:
+        keys.append(EMBEDDER_KEY)
+    if params.denoise and DENOISER_KEY in cfg.models and _stages(cfg, DENOISER_KEY):
+        keys.append(DENOISER_KEY)
+    return [*keys, TRANSLATOR_KEY] if _needs_translation(params) else keys
+
+
+def _stages(cfg: Config, key: str) -> bool:
+    try:
+        resolve(cfg, key)
+    except GenmediaError:
+        return False
+    return True
