@@ -133,8 +133,15 @@ class Upscaler:
         self.backend = entry.backend if entry else CLASSICAL
         options = dict(entry.options) if entry else {}
         self.batch_size = entry.batch_size if entry else 8
-        self.model: SpandrelModel | None = None
-        if self.backend in SPANDREL_BACKENDS:
+        self.model: Any = None
+        if self.backend in SPANDREL_BACKENDS and options.get("runtime") == "onnx":
+            from genmedia.deployments.onnx_sr import OnnxSRModel  # edge nodes: onnxruntime on the CPU, fp32 or int8
+            from genmedia.models.registry import resolve
+
+            self.model = OnnxSRModel(weights_file(resolve(cfg, key)), cfg.storage.cache_path,
+                                     int8=bool(options.get("int8", False)), threads=int(options.get("threads", 0)))
+            self.name = f"{self.backend} ({self.model.architecture} x{self.model.scale})"
+        elif self.backend in SPANDREL_BACKENDS:
             from genmedia.models.registry import resolve
 
             self.model = SpandrelModel(
