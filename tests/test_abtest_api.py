@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,22 @@ def test_full_flow_over_http(client: TestClient) -> None:
         "experiment_id": exp["id"], "variant": "b", "reason": "winner", "posteriors": "global"}
     final = client.get("/v1/thumbnails/vid1/stats").json()
     assert final["status"] == "concluded" and final["winner"] == "b" and final["winner_probability"] > 0.95
+
+
+def test_context_over_http_is_stored_and_used(client: TestClient, tmp_path: Path) -> None:
+    client.post("/v1/thumbnails/vid3/experiments", json={"variants": ["a", "b"]})
+    body = {"event_id": "e1", "variant": "a", "segment": "eu", "context": {"device": "tv", "hour": 20, "views": 3}}
+    assert client.post("/v1/thumbnails/vid3/impressions", json=body).json()["accepted"]
+    r = client.get("/v1/thumbnails/vid3/choose", params={"segment": "eu", "device": "tv", "hour": 20})
+    assert r.status_code == 200 and r.json()["posteriors"] == "global"  # too little context data yet
+    assert client.get("/v1/thumbnails/vid3/choose", params={"hour": 24}).status_code == 422
+    bad = {"event_id": "e2", "variant": "a", "context": {"device": "tv", "colour": "red"}}
+    assert client.post("/v1/thumbnails/vid3/impressions", json=bad).status_code == 422
+    from sqlalchemy import create_engine, text
+
+    with create_engine(f"sqlite:///{tmp_path / 'ab.sqlite'}").connect() as conn:
+        stored = conn.execute(text("select context from ab_event_contexts")).scalars().all()
+    assert [json.loads(c) for c in stored] == [{"segment": "eu", "device": "tv", "hour": 20, "views": 3}]
 
 
 @pytest.mark.parametrize(

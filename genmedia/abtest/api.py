@@ -2,7 +2,7 @@
 
     POST /v1/thumbnails/{video}/experiments        create an experiment with its variants
     GET  /v1/thumbnails/{video}/experiment         the active (else latest) experiment
-    GET  /v1/thumbnails/{video}/choose?user=&segment=   the variant to show
+    GET  /v1/thumbnails/{video}/choose?user=&segment=&device=&region=&hour=&views=&clicks=   the variant to show
     POST /v1/thumbnails/{video}/impressions        record an impression (idempotent by event_id)
     POST /v1/thumbnails/{video}/clicks             record a click (idempotent by event_id)
     GET  /v1/thumbnails/{video}/stats?segment=     impressions, clicks, CTR, P(best), credible intervals
@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from genmedia.abtest.contextual import Context
 from genmedia.abtest.service import ABTestService, Choice, Conflict, EventAck, ExperimentInfo, NotFound, Stats
 from genmedia.abtest.store import CLICK, IMPRESSION
 from genmedia.config import load_config
@@ -54,6 +55,7 @@ class Event(BaseModel):
     variant: str = Field(pattern=NAME)
     user: str | None = Field(None, max_length=200)
     segment: str | None = Field(None, pattern=NAME)
+    context: Context | None = Field(None, description="The viewer's context; a click repeats its impression's.")
 
 
 Video = Annotated[str, Path(pattern=NAME, description="The video's id (e.g. its genmedia video_id).")]
@@ -88,21 +90,29 @@ def get_experiment(video: Video, service: Service) -> ExperimentInfo:
 
 @router.get("/{video}/choose")
 def choose(video: Video, service: Service, segment: Segment = None,
-           user: Annotated[str | None, Query(max_length=200)] = None) -> Choice:
-    """The variant to show now (Thompson sampling; the winner once one is declared)."""
-    return _call(service.choose, video, user=user, segment=segment)
+           user: Annotated[str | None, Query(max_length=200)] = None,
+           device: Annotated[str | None, Query(max_length=40)] = None,
+           region: Annotated[str | None, Query(max_length=40)] = None,
+           hour: Annotated[int | None, Query(ge=0, le=23)] = None,
+           views: Annotated[int, Query(ge=0)] = 0, clicks: Annotated[int, Query(ge=0)] = 0) -> Choice:
+    """The variant to show now (contextual or Thompson sampling; a winner where one is declared)."""
+    fields = {"device": device, "region": region, "hour": hour, "views": views, "clicks": clicks}
+    context = Context(**fields) if any(v not in (None, 0) for v in fields.values()) else None
+    return _call(service.choose, video, user=user, segment=segment, context=context)
 
 
 @router.post("/{video}/impressions")
 def impression(video: Video, body: Event, service: Service) -> EventAck:
     """Record that a variant was shown; a repeated event_id is acknowledged and ignored."""
-    return _call(service.record, video, IMPRESSION, body.event_id, body.variant, user=body.user, segment=body.segment)
+    return _call(service.record, video, IMPRESSION, body.event_id, body.variant, user=body.user, segment=body.segment,
+                 context=body.context)
 
 
 @router.post("/{video}/clicks")
 def click(video: Video, body: Event, service: Service) -> EventAck:
     """Record that a shown variant was clicked; a repeated event_id is acknowledged and ignored."""
-    return _call(service.record, video, CLICK, body.event_id, body.variant, user=body.user, segment=body.segment)
+    return _call(service.record, video, CLICK, body.event_id, body.variant, user=body.user, segment=body.segment,
+                 context=body.context)
 
 
 @router.get("/{video}/stats")

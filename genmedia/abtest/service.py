@@ -1,9 +1,15 @@
 """The A/B testing service: experiments per video, choosing a variant to show, recording events, stats.
 
 Used in-process (SDK, tests, simulation) and behind :mod:`genmedia.abtest.api`'s HTTP router. A choice
-draws from the posteriors of the request's segment when that segment has enough data for every variant,
-else from the global posteriors; once a variant's probability of being best passes the configured bar
-(after ``min_impressions`` impressions in all) it is declared the winner and always shown.
+with a viewer context uses the contextual bandit (:mod:`genmedia.abtest.contextual`) once every variant
+has ``context_min_impressions`` impressions that carried a context; otherwise it draws from the posteriors
+of the request's segment when that segment has enough data for every variant, else from the global ones.
+
+Winners are declared per scope. A segment with ``min_impressions`` of its own (and
+``segment_min_impressions`` per variant) gets its own winner once one variant's P(best) there passes the
+bar. The global winner (pooled data; it concludes the experiment) applies everywhere except in segments
+with a winner of their own and segments whose own data show it losing (its P(best) there below
+``1 - winner_probability``): those keep their own bandit, so one audience's winner never blocks another's.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from genmedia.abtest import bandit
+from genmedia.abtest import bandit, contextual
+from genmedia.abtest.contextual import Context
 from genmedia.abtest.store import ACTIVE, CLICK, IMPRESSION, Counts, Experiment, Store, default_url
 from genmedia.config import ABTestConfig, Config
 from genmedia.errors import InputError
@@ -32,6 +39,8 @@ class ExperimentSettings(BaseModel):
     winner_probability: float = Field(gt=0.5, lt=1)
     min_impressions: int = Field(ge=1)
     segment_min_impressions: int = Field(ge=1)
+    context_min_impressions: int = Field(300, ge=1, description="Per variant, impressions with a context before "
+                                         "the contextual bandit decides (else the Beta posteriors).")
 
 
 class ExperimentInfo(BaseModel):
@@ -44,6 +53,7 @@ class ExperimentInfo(BaseModel):
     settings: ExperimentSettings
     winner: str | None = None
     winner_probability: float | None = None
+    segment_winners: dict[str, str] = Field(default_factory=dict, description="Winners declared on a segment's own data.")
 
 
 class Choice(BaseModel):
@@ -52,7 +62,8 @@ class Choice(BaseModel):
     experiment_id: str
     variant: str
     reason: Literal["thompson", "explore", "winner"]
-    posteriors: str = Field(description="Whose posteriors decided: 'global' or the segment's name.")
+    posteriors: str = Field(description="What decided: 'contextual', 'global' or the segment's name (for a "
+                            "winner: the scope it was declared in).")
 
 
 class EventAck(BaseModel):
@@ -85,6 +96,7 @@ class Stats(BaseModel):
     variants: list[VariantStats]
     winner: str | None = None
     winner_probability: float | None = None
+    segment_winners: dict[str, str] = Field(default_factory=dict, description="Winners declared on a segment's own data.")
 
 
 class NotFound(LookupError):
@@ -109,6 +121,7 @@ class ABTestService:
         self.defaults = defaults
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()  # numpy Generators are not thread-safe
+        self._models: dict[str, tuple[int, contextual.LinearThompson]] = {}  # experiment id -> (last seq, model)
 
     @classmethod
     def from_config(cls, cfg: Config, *, seed: int | None = None) -> "ABTestService":
@@ -143,42 +156,100 @@ class ABTestService:
             raise NotFound(f"{video}: no A/B experiment")
         return exp
 
-    @staticmethod
-    def _info(exp: Experiment) -> ExperimentInfo:
+    def _info(self, exp: Experiment) -> ExperimentInfo:
+        segment_winners = {seg: w for seg, (w, _) in self.store.segment_winners(exp.id).items()}
         return ExperimentInfo(id=exp.id, video=exp.video, status=exp.status, variants=exp.variants,
                               settings=ExperimentSettings(**exp.settings), winner=exp.winner,
-                              winner_probability=exp.winner_probability)
+                              winner_probability=exp.winner_probability, segment_winners=segment_winners)
 
     # ------------------------------------------------------------------ serving
 
-    def choose(self, video: str, *, user: str | None = None, segment: str | None = None) -> Choice:
-        """The variant to show for ``video`` to ``user`` in ``segment``.
+    def choose(self, video: str, *, user: str | None = None, segment: str | None = None,
+               context: Context | None = None) -> Choice:
+        """The variant to show for ``video`` to ``user`` in ``segment`` with the viewer's ``context``.
 
-        A concluded experiment shows its winner. Otherwise Thompson sampling with the explore floor, on
-        the segment's posteriors when it has enough data, else the global ones. A given user keeps the same
-        variant while the posteriors are (nearly) unchanged.
+        A winner declared for the request's scope is shown (see the module docstring). Otherwise Thompson
+        sampling with the explore floor: contextual once it has enough data, else on the segment's Beta
+        posteriors when it has enough data, else on the global ones. A given user keeps the same variant
+        while the data are (nearly) unchanged.
         """
         exp = self._experiment(video)
-        if exp.status != ACTIVE:
-            return Choice(experiment_id=exp.id, variant=exp.winner or exp.variants[0], reason="winner", posteriors=GLOBAL)
+        rich = context is not None and not context.model_copy(update={"segment": None}).is_empty()
+        context = _merge(context, segment)
+        segment = context.segment if context else segment
         settings = ExperimentSettings(**exp.settings)
         counts = self.store.counts(exp.id)
-        declared = self._maybe_conclude(exp, settings, counts)
+        declared = self._winner_for(exp, settings, counts, segment)
         if declared is not None:
-            return Choice(experiment_id=exp.id, variant=declared, reason="winner", posteriors=GLOBAL)
-        post, used = self._posteriors(exp, settings, counts, segment)
+            return Choice(experiment_id=exp.id, variant=declared[0], reason="winner", posteriors=declared[1])
         impressions = sum(c[IMPRESSION] for c in counts.values())
         if user:
             digest = hashlib.sha256(f"{exp.id}/{user}/{impressions // STICKY_EPOCH}".encode()).digest()
-            index, explored = bandit.thompson_choice(post, np.random.default_rng(int.from_bytes(digest[:8], "big")), settings.explore_floor)
+            rng, lock = np.random.default_rng(int.from_bytes(digest[:8], "big")), threading.Lock()
         else:
-            with self._lock:
-                index, explored = bandit.thompson_choice(post, self._rng, settings.explore_floor)
-        return Choice(experiment_id=exp.id, variant=exp.variants[index], reason="explore" if explored else "thompson", posteriors=used)
+            rng, lock = self._rng, self._lock
+        model = self._context_model(exp) if rich else None
+        with lock:
+            if rng.random() < settings.explore_floor * len(exp.variants):
+                index, explored, used = int(rng.integers(len(exp.variants))), True, GLOBAL
+            elif model is not None and model.impressions.min() >= settings.context_min_impressions:
+                index, explored, used = int(model.choose(contextual.features(context), rng)[0]), False, "contextual"
+            else:
+                post, used = self._posteriors(exp, settings, counts, segment)
+                index, explored = bandit.thompson_choice(post, rng, 0.0)
+        return Choice(experiment_id=exp.id, variant=exp.variants[index], reason="explore" if explored else "thompson",
+                      posteriors=used)
+
+    def _context_model(self, exp: Experiment) -> contextual.LinearThompson:
+        """The experiment's contextual model, brought up to date with the events stored since last time."""
+        with self._lock:
+            last, model = self._models.get(exp.id, (0, None))
+            if model is None:
+                model = contextual.LinearThompson(len(exp.variants))
+            events = self.store.context_events(exp.id, last)
+            index = {v: i for i, v in enumerate(exp.variants)}
+            for kind in (IMPRESSION, CLICK):
+                rows = [e for e in events if e.kind == kind and e.variant in index]
+                if rows:
+                    arms = np.array([index[e.variant] for e in rows])
+                    x = np.stack([contextual.features(Context(**e.context)) for e in rows])
+                    (model.add_impressions if kind == IMPRESSION else model.add_clicks)(arms, x)
+            self._models[exp.id] = (events[-1].seq if events else last, model)
+            return model
+
+    def _winner_for(self, exp: Experiment, settings: ExperimentSettings, counts: Counts,
+                    segment: str | None) -> tuple[str, str] | None:
+        """The (winner, scope) that applies to a request from ``segment``, else None."""
+        seg_n = seg_c = None
+        if segment:
+            own = self.store.segment_winners(exp.id).get(segment)
+            if own is not None:
+                return own[0], segment
+            seg_n, seg_c = self._totals(exp, counts, segment)
+            if seg_n.min() >= settings.segment_min_impressions and seg_n.sum() >= settings.min_impressions:
+                p_best = self._p_best(seg_n, seg_c)
+                best = bandit.winner(p_best, seg_n, threshold=settings.winner_probability,
+                                     min_impressions=settings.min_impressions)
+                if best is not None:
+                    return self.store.declare_segment_winner(exp.id, segment, exp.variants[best], float(p_best[best])), segment
+        overall = exp.winner if exp.status != ACTIVE else self._maybe_conclude(exp, settings, counts)
+        if overall is None:
+            return None
+        measured = seg_n is not None and seg_n.min() >= settings.segment_min_impressions and overall in exp.variants
+        if measured and self._p_best(seg_n, seg_c)[exp.variants.index(overall)] < 1 - settings.winner_probability:
+            return None  # measured to lose in this segment
+        return overall, GLOBAL
+
+    def _p_best(self, n: np.ndarray, c: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return bandit.prob_best(bandit.Posteriors.from_counts(n, c), self._rng, self.defaults.monte_carlo_draws)
 
     def record(self, video: str, kind: Literal["impression", "click"], event_id: str, variant: str, *,
-               user: str | None = None, segment: str | None = None) -> EventAck:
-        """Record an impression or click of ``variant``; a repeated ``event_id`` is ignored."""
+               user: str | None = None, segment: str | None = None, context: Context | None = None) -> EventAck:
+        """Record an impression or click of ``variant``; a repeated ``event_id`` is ignored.
+
+        A click must carry the same ``context`` as its impression (the contextual model sums both).
+        """
         if kind not in (IMPRESSION, CLICK):
             raise InputError(kind, "event kind must be 'impression' or 'click'")
         if not event_id or len(event_id) > 128:
@@ -186,7 +257,11 @@ class ABTestService:
         exp = self._experiment(video)
         if variant not in exp.variants:
             raise InputError(variant, f"not a variant of {video}'s experiment ({', '.join(exp.variants)})")
-        accepted = self.store.add_event(exp.id, event_id, kind, variant, segment, user)
+        given = context is not None
+        context = _merge(context, segment)
+        segment = context.segment if context else segment
+        stored = context.model_dump(exclude_defaults=True) if given else None
+        accepted = self.store.add_event(exp.id, event_id, kind, variant, segment, user, stored)
         return EventAck(event_id=event_id, accepted=accepted)
 
     # ------------------------------------------------------------------ figures
@@ -211,7 +286,8 @@ class ABTestService:
             for i, v in enumerate(exp.variants)
         ]
         return Stats(experiment_id=exp.id, video=exp.video, status=exp.status, segment=segment or GLOBAL,
-                     posteriors=segment or GLOBAL, variants=rows, winner=exp.winner, winner_probability=exp.winner_probability)
+                     posteriors=segment or GLOBAL, variants=rows, winner=exp.winner, winner_probability=exp.winner_probability,
+                     segment_winners=self._info(exp).segment_winners)
 
     @staticmethod
     def _totals(exp: Experiment, counts: Counts, segment: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -238,8 +314,7 @@ class ABTestService:
         n, c = self._totals(exp, counts, None)
         if n.sum() < settings.min_impressions:
             return None
-        with self._lock:
-            p_best = bandit.prob_best(bandit.Posteriors.from_counts(n, c), self._rng, self.defaults.monte_carlo_draws)
+        p_best = self._p_best(n, c)
         best = bandit.winner(p_best, n, threshold=settings.winner_probability, min_impressions=settings.min_impressions)
         if best is None:
             return None
@@ -248,3 +323,14 @@ class ABTestService:
     def close(self) -> None:
         """Release the store's connections."""
         self.store.close()
+
+
+def _merge(context: Context | None, segment: str | None) -> Context | None:
+    """The context with ``segment`` filled in (an explicit context segment must agree with it)."""
+    if segment is None:
+        return context
+    if context is None:
+        return Context(segment=segment)
+    if context.segment not in (None, segment):
+        raise InputError(segment, f"segment disagrees with the context's segment {context.segment!r}")
+    return context.model_copy(update={"segment": segment})

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, func, select
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -64,6 +64,44 @@ class EventRow(Base):
     segment: Mapped[str | None] = mapped_column(String(100), nullable=True)
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ContextRow(Base):
+    """The viewer's context of one event (a table of its own, so older databases need no migration)."""
+
+    __tablename__ = "ab_event_contexts"
+    __table_args__ = (Index("ix_ab_event_contexts_seq", "experiment_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("ab_events.event_id"), unique=True)
+    experiment_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    variant: Mapped[str] = mapped_column(String(100))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ScopeWinnerRow(Base):
+    """A winner declared on one segment's own data (the global winner lives on the experiment row)."""
+
+    __tablename__ = "ab_segment_winners"
+    __table_args__ = (UniqueConstraint("experiment_id", "segment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("ab_experiments.id"))
+    segment: Mapped[str] = mapped_column(String(100))
+    winner: Mapped[str] = mapped_column(String(100))
+    probability: Mapped[float] = mapped_column(Float)
+    declared_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class ContextEvent:
+    """An event with its context, in store order (``seq`` grows)."""
+
+    seq: int
+    kind: str
+    variant: str
+    context: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -140,12 +178,16 @@ class Store:
             return Experiment.of(row)
 
     def add_event(self, experiment_id: str, event_id: str, kind: str, variant: str,
-                  segment: str | None, user: str | None) -> bool:
-        """Store one event; False when an event with this id was already stored (nothing changes)."""
+                  segment: str | None, user: str | None, context: dict[str, Any] | None = None) -> bool:
+        """Store one event (and its context, if any); False when an event with this id was already stored."""
         try:
             with self._session() as s:
                 s.add(EventRow(event_id=event_id, experiment_id=experiment_id, kind=kind, variant=variant,
                                segment=segment, user=user))
+                if context:
+                    s.flush()
+                    s.add(ContextRow(event_id=event_id, experiment_id=experiment_id, kind=kind, variant=variant,
+                                     context=dict(context)))
         except IntegrityError:
             with self._session() as s:
                 if s.get(EventRow, event_id) is None:
@@ -165,6 +207,31 @@ class Store:
             for segment, variant, kind, n in s.execute(query):
                 out.setdefault((segment, variant), {IMPRESSION: 0, CLICK: 0})[kind] = int(n)
         return out
+
+    def context_events(self, experiment_id: str, after: int = 0) -> list[ContextEvent]:
+        """The experiment's events that carry a context, with ``seq`` above ``after``, in order."""
+        query = (
+            select(ContextRow.seq, ContextRow.kind, ContextRow.variant, ContextRow.context)
+            .where(ContextRow.experiment_id == experiment_id, ContextRow.seq > after).order_by(ContextRow.seq)
+        )
+        with self._session() as s:
+            return [ContextEvent(seq, kind, variant, dict(ctx)) for seq, kind, variant, ctx in s.execute(query)]
+
+    def segment_winners(self, experiment_id: str) -> dict[str, tuple[str, float]]:
+        """Segment -> (winner, its P(best)) for every segment with a declared winner."""
+        query = select(ScopeWinnerRow.segment, ScopeWinnerRow.winner, ScopeWinnerRow.probability).where(
+            ScopeWinnerRow.experiment_id == experiment_id)
+        with self._session() as s:
+            return {seg: (w, float(p)) for seg, w, p in s.execute(query)}
+
+    def declare_segment_winner(self, experiment_id: str, segment: str, winner: str, probability: float) -> str:
+        """Record a segment's winner; the first declaration stands. Returns the segment's winner."""
+        try:
+            with self._session() as s:
+                s.add(ScopeWinnerRow(experiment_id=experiment_id, segment=segment, winner=winner, probability=probability))
+        except IntegrityError:
+            pass
+        return self.segment_winners(experiment_id)[segment][0]
 
     def close(self) -> None:
         """Release the connection pool."""
