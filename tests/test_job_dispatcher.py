@@ -99,9 +99,9 @@ def test_tiny_jobs_start_in_priority_and_fair_share_order_within_the_bounds(ray_
     for job in ("slow", "fast"):  # a type at its bound lets a lower priority of another type start meanwhile
         started = [r.priority for r in order if r.job == job]
         assert started == sorted(started, reverse=True), f"{job}: higher priorities start first"
-    fast = [r.owner for r in order if r.priority == 5 and r.job == "fast"][:24]
-    shares = [fast.count(key) for key in "abc"]
-    assert max(shares) - min(shares) <= 2, f"the keys take turns (first in, first out would give a all 24): {fast}"
+    normal = [r.owner for r in order if r.priority == 5][:30]
+    shares = [normal.count(key) for key in "abc"]
+    assert max(shares) - min(shares) <= 3, f"the keys take turns (first in, first out would give a all 30): {normal}"
     for job, limit in (("slow", 1), ("fast", 2)):
         spans = [(r.started_at.timestamp(), r.updated_at.timestamp()) for r in jobs if r.job == job]
         assert _max_overlap(spans) <= limit, job

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ray import serve
-from serve_fixtures import Api, free_port, make_tiny_clip, poll_job, serve_test_config, wait_healthy
+from serve_fixtures import API_KEY, Api, free_port, make_tiny_clip, poll_job, serve_test_config, wait_healthy
 
 from genmedia.serving.app import APP_NAME, build_app
 
@@ -80,6 +80,10 @@ def test_queue_positions_duplicates_full_queue_and_manifest_answers(api: Api, tm
         view = c.get(f"/v1/jobs/{again['id']}").json()
         assert view["attempts"] == 0 and view["worker"] is None and set(view["files"]) == set(views[0]["files"])
         text = c.get("/metrics").text
+    from genmedia import Client
+
+    with Client(api.url, api_key=API_KEY, progress=False) as client:  # the SDK sends the priority
+        assert client.submit("analyze", "s3://inputs/none.mp4", priority="high").priority == 9
     families = {f.name: f for f in text_string_to_metric_families(text)}
     waits = [s.value for s in families["genmedia_jobs_queue_wait_seconds"].samples if s.name.endswith("_count")]
     assert sum(waits) >= len(accepted)
