@@ -58,7 +58,7 @@ def test_full_flow_over_http(client: TestClient) -> None:
     for i in range(60):
         client.post("/v1/thumbnails/vid1/impressions", json={"event_id": f"ia{i}", "variant": "a"})
     assert client.get("/v1/thumbnails/vid1/choose").json() == {
-        "experiment_id": exp["id"], "variant": "b", "reason": "winner", "posteriors": "global"}
+        "experiment_id": exp["id"], "variant": "b", "reason": "winner", "posteriors": "global", "image_url": None}
     final = client.get("/v1/thumbnails/vid1/stats").json()
     assert final["status"] == "concluded" and final["winner"] == "b" and final["winner_probability"] > 0.95
 

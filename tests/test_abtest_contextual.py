@@ -107,3 +107,28 @@ def test_contextual_policy_has_less_regret_than_global_thompson_and_uniform() ->
     print(contextual, thompson, uniform)
     assert contextual < 0.7 * thompson
     assert contextual < 0.7 * uniform
+
+
+def test_choose_returns_the_image_url_of_the_requested_aspect(tmp_path: Path) -> None:
+    from genmedia.abtest.publish import publish_thumbnails
+
+    svc = service(tmp_path)
+    doc = {"video_id": "vid", "variants": [
+        {"id": f"v{i}", "published": i != 2, "aspects": {"16:9": {"file": f"v{i}/16x9.jpg"}, "1:1": {"file": f"v{i}/1x1.jpg"}}}
+        for i in range(3)]}
+    first = publish_thumbnails(svc, doc, "s3://bucket/thumbs/vid/")
+    assert first.variants == ["v0", "v1"] and first.images["v1"]["1:1"] == "s3://bucket/thumbs/vid/v1/1x1.jpg"
+    choice = svc.choose("vid", aspect="16:9")
+    assert choice.image_url == f"s3://bucket/thumbs/vid/{choice.variant}/16x9.jpg"
+    with pytest.raises(InputError, match="no image at this aspect"):
+        svc.choose("vid", aspect="9:16")
+    svc.record("vid", "impression", "e1", "v0")
+    # Same variants: the experiment (and its data) is kept, with the new URLs.
+    again = publish_thumbnails(svc, doc, "https://cdn.example/vid")
+    assert again.id == first.id and again.images["v0"]["16:9"] == "https://cdn.example/vid/v0/16x9.jpg"
+    # Other variants: the old experiment is replaced by a new one.
+    doc["variants"][2]["published"] = True
+    third = publish_thumbnails(svc, doc, "https://cdn.example/vid")
+    assert third.id != first.id and third.variants == ["v0", "v1", "v2"] and third.status == "active"
+    with pytest.raises(InputError, match="does not have"):
+        svc.create("other", ["a", "b"], {"c": {"1:1": "x"}})

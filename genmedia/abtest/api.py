@@ -44,6 +44,9 @@ class CreateExperiment(BaseModel):
     winner_probability: float | None = Field(None, gt=0.5, lt=1)
     min_impressions: int | None = Field(None, ge=1)
     segment_min_impressions: int | None = Field(None, ge=1)
+    context_min_impressions: int | None = Field(None, ge=1)
+    images: dict[str, dict[str, Annotated[str, Field(min_length=1, max_length=2000)]]] | None = Field(
+        None, description="Variant -> {aspect: image URL}; choose returns the URL for a requested aspect.")
 
 
 class Event(BaseModel):
@@ -79,7 +82,7 @@ def _call(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - maps service errors to
 @router.post("/{video}/experiments", status_code=status.HTTP_201_CREATED)
 def create_experiment(video: Video, body: CreateExperiment, service: Service) -> ExperimentInfo:
     """Start an A/B experiment for the video (409 if one is active)."""
-    return _call(service.create, video, body.variants, **body.model_dump(exclude={"variants"}))
+    return _call(service.create, video, body.variants, body.images, **body.model_dump(exclude={"variants", "images"}))
 
 
 @router.get("/{video}/experiment")
@@ -94,11 +97,13 @@ def choose(video: Video, service: Service, segment: Segment = None,
            device: Annotated[str | None, Query(max_length=40)] = None,
            region: Annotated[str | None, Query(max_length=40)] = None,
            hour: Annotated[int | None, Query(ge=0, le=23)] = None,
-           views: Annotated[int, Query(ge=0)] = 0, clicks: Annotated[int, Query(ge=0)] = 0) -> Choice:
+           views: Annotated[int, Query(ge=0)] = 0, clicks: Annotated[int, Query(ge=0)] = 0,
+           aspect: Annotated[str | None, Query(max_length=16, description="e.g. 16:9: return its image URL.")] = None,
+           ) -> Choice:
     """The variant to show now (contextual or Thompson sampling; a winner where one is declared)."""
     fields = {"device": device, "region": region, "hour": hour, "views": views, "clicks": clicks}
     context = Context(**fields) if any(v not in (None, 0) for v in fields.values()) else None
-    return _call(service.choose, video, user=user, segment=segment, context=context)
+    return _call(service.choose, video, user=user, segment=segment, context=context, aspect=aspect)
 
 
 @router.post("/{video}/impressions")

@@ -54,6 +54,7 @@ class ExperimentInfo(BaseModel):
     winner: str | None = None
     winner_probability: float | None = None
     segment_winners: dict[str, str] = Field(default_factory=dict, description="Winners declared on a segment's own data.")
+    images: dict[str, dict[str, str]] = Field(default_factory=dict, description="Variant -> {aspect: image URL}.")
 
 
 class Choice(BaseModel):
@@ -64,6 +65,7 @@ class Choice(BaseModel):
     reason: Literal["thompson", "explore", "winner"]
     posteriors: str = Field(description="What decided: 'contextual', 'global' or the segment's name (for a "
                             "winner: the scope it was declared in).")
+    image_url: str | None = Field(None, description="The variant's image at the requested aspect, when known.")
 
 
 class EventAck(BaseModel):
@@ -130,8 +132,12 @@ class ABTestService:
 
     # ------------------------------------------------------------------ experiments
 
-    def create(self, video: str, variants: list[str], **settings: float | int | None) -> ExperimentInfo:
-        """Start an experiment for ``video``; Conflict if one is active, InputError on bad variants."""
+    def create(self, video: str, variants: list[str], images: dict[str, dict[str, str]] | None = None,
+               **settings: float | int | None) -> ExperimentInfo:
+        """Start an experiment for ``video``; Conflict if one is active, InputError on bad variants.
+
+        ``images``: variant -> {aspect: url}, returned by :meth:`choose` for a requested aspect.
+        """
         _check_name("video", video)
         for v in variants:
             _check_name("variant", v)
@@ -141,10 +147,27 @@ class ABTestService:
         chosen = ExperimentSettings(**{**base, **{k: v for k, v in settings.items() if v is not None}})
         if chosen.explore_floor * len(variants) > 1:
             raise InputError(video, f"explore_floor {chosen.explore_floor} exceeds 1/{len(variants)} (the uniform share)")
+        _check_images(video, variants, images or {})
         exp = self.store.create(video, variants, chosen.model_dump())
         if exp is None:
             raise Conflict(f"{video}: already has an active experiment")
+        self.store.set_images(exp.id, images or {})
         return self._info(exp)
+
+    def publish(self, video: str, images: dict[str, dict[str, str]]) -> ExperimentInfo:
+        """Create or update ``video``'s experiment for these variants (variant -> {aspect: url}).
+
+        The active experiment with the same variants keeps its data and gets the new URLs; one with other
+        variants is ended (status 'replaced') and a new experiment starts.
+        """
+        exp = self.store.current(video)
+        if exp is not None and exp.status == ACTIVE and set(exp.variants) == set(images):
+            _check_images(video, exp.variants, images)
+            self.store.set_images(exp.id, images)
+            return self._info(exp)
+        if exp is not None and exp.status == ACTIVE:
+            self.store.retire(exp.id)
+        return self.create(video, list(images), images)
 
     def experiment(self, video: str) -> ExperimentInfo:
         """The video's active (else latest) experiment; NotFound if it never had one."""
@@ -160,12 +183,23 @@ class ABTestService:
         segment_winners = {seg: w for seg, (w, _) in self.store.segment_winners(exp.id).items()}
         return ExperimentInfo(id=exp.id, video=exp.video, status=exp.status, variants=exp.variants,
                               settings=ExperimentSettings(**exp.settings), winner=exp.winner,
-                              winner_probability=exp.winner_probability, segment_winners=segment_winners)
+                              winner_probability=exp.winner_probability, segment_winners=segment_winners,
+                              images=self.store.images(exp.id))
 
     # ------------------------------------------------------------------ serving
 
     def choose(self, video: str, *, user: str | None = None, segment: str | None = None,
-               context: Context | None = None) -> Choice:
+               context: Context | None = None, aspect: str | None = None) -> Choice:
+        """The variant (and its image at ``aspect``) for ``video`` to ``user`` with ``context``; see :meth:`_choose`."""
+        choice = self._choose(video, user=user, segment=segment, context=context)
+        if aspect is None:
+            return choice
+        by_aspect = self.store.images(choice.experiment_id).get(choice.variant, {})
+        if by_aspect and aspect not in by_aspect:
+            raise InputError(aspect, f"no image at this aspect for {video} (has {', '.join(sorted(by_aspect))})")
+        return choice.model_copy(update={"image_url": by_aspect.get(aspect)})
+
+    def _choose(self, video: str, *, user: str | None, segment: str | None, context: Context | None) -> Choice:
         """The variant to show for ``video`` to ``user`` in ``segment`` with the viewer's ``context``.
 
         A winner declared for the request's scope is shown (see the module docstring). Otherwise Thompson
@@ -323,6 +357,16 @@ class ABTestService:
     def close(self) -> None:
         """Release the store's connections."""
         self.store.close()
+
+
+def _check_images(video: str, variants: list[str], images: dict[str, dict[str, str]]) -> None:
+    """InputError when ``images`` names an unknown variant or is not aspect -> URL strings."""
+    for variant, by_aspect in images.items():
+        if variant not in variants:
+            raise InputError(variant, f"images name a variant that {video}'s experiment does not have")
+        if not isinstance(by_aspect, dict) or not all(isinstance(a, str) and isinstance(u, str) and u
+                                                      for a, u in by_aspect.items()):
+            raise InputError(variant, "images must map each variant to {aspect: url} strings")
 
 
 def _merge(context: Context | None, segment: str | None) -> Context | None:

@@ -22,7 +22,7 @@ from genmedia.config import Config
 from genmedia.db import make_engine, sqlite_url
 
 IMPRESSION, CLICK = "impression", "click"
-ACTIVE, CONCLUDED = "active", "concluded"
+ACTIVE, CONCLUDED, REPLACED = "active", "concluded", "replaced"
 
 
 def _now() -> _dt.datetime:
@@ -92,6 +92,19 @@ class ScopeWinnerRow(Base):
     winner: Mapped[str] = mapped_column(String(100))
     probability: Mapped[float] = mapped_column(Float)
     declared_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ImageRow(Base):
+    """The image URL of one variant at one aspect ratio."""
+
+    __tablename__ = "ab_variant_images"
+    __table_args__ = (UniqueConstraint("experiment_id", "variant", "aspect"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("ab_experiments.id"))
+    variant: Mapped[str] = mapped_column(String(100))
+    aspect: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(2000))
 
 
 @dataclass(frozen=True)
@@ -232,6 +245,31 @@ class Store:
         except IntegrityError:
             pass
         return self.segment_winners(experiment_id)[segment][0]
+
+    def set_images(self, experiment_id: str, images: dict[str, dict[str, str]]) -> None:
+        """Replace the experiment's image URLs: variant -> {aspect: url}."""
+        with self._session() as s:
+            for row in s.scalars(select(ImageRow).where(ImageRow.experiment_id == experiment_id)):
+                s.delete(row)
+            s.flush()
+            s.add_all(ImageRow(experiment_id=experiment_id, variant=v, aspect=a, url=u)
+                      for v, by_aspect in images.items() for a, u in by_aspect.items())
+
+    def images(self, experiment_id: str) -> dict[str, dict[str, str]]:
+        """Variant -> {aspect: url} of the experiment."""
+        out: dict[str, dict[str, str]] = {}
+        query = select(ImageRow.variant, ImageRow.aspect, ImageRow.url).where(ImageRow.experiment_id == experiment_id)
+        with self._session() as s:
+            for variant, aspect, url in s.execute(query):
+                out.setdefault(variant, {})[aspect] = url
+        return out
+
+    def retire(self, experiment_id: str) -> None:
+        """End an active experiment without a winner (its variants were replaced)."""
+        with self._session() as s:
+            row = s.get(ExperimentRow, experiment_id, with_for_update=True)
+            if row.status == ACTIVE:
+                row.status, row.active_video, row.concluded_at = REPLACED, None, _now()
 
     def close(self) -> None:
         """Release the connection pool."""
