@@ -211,6 +211,40 @@ class Client:
         """Release connections (HTTP) or wait for running jobs (local)."""
         self._backend.close()
 
+    # ----------------------------------------------------------------------------- thumbnail A/B tests
+
+    def _ab(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(self._backend, _HttpBackend):
+            raise InputError("Client.local", "A/B methods talk to a server: use Client(url, api_key)")
+        return self._backend.request(method, f"/v1/thumbnails/{path}", **kwargs).json()
+
+    def experiment(self, video: str, variants: list[str] | None = None, *, images: dict[str, dict[str, str]] | None = None,
+                   **settings: float | int) -> dict[str, Any]:
+        """The video's experiment; with ``variants`` (and optional ``images``: variant -> {aspect: url}), start one."""
+        if variants is None:
+            return self._ab("GET", f"{video}/experiment")
+        body = {"variants": variants, **({"images": images} if images else {}), **settings}
+        return self._ab("POST", f"{video}/experiments", json=body, retries=0)
+
+    def choose(self, video: str, *, user: str | None = None, segment: str | None = None, aspect: str | None = None,
+               **context: str | int) -> dict[str, Any]:
+        """The variant to show (and its image URL at ``aspect``); ``context``: device, region, hour, views, clicks."""
+        params = {k: v for k, v in {"user": user, "segment": segment, "aspect": aspect, **context}.items() if v is not None}
+        return self._ab("GET", f"{video}/choose", params=params)
+
+    def record(self, video: str, kind: str, event_id: str, variant: str, *, user: str | None = None,
+               segment: str | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record an ``impression`` or ``click`` (idempotent by ``event_id``, so retried safely)."""
+        if kind not in ("impression", "click"):
+            raise InputError(kind, "event kind must be 'impression' or 'click'")
+        body = {k: v for k, v in {"event_id": event_id, "variant": variant, "user": user, "segment": segment,
+                                  "context": context}.items() if v is not None}
+        return self._ab("POST", f"{video}/{kind}s", json=body)
+
+    def stats(self, video: str, *, segment: str | None = None) -> dict[str, Any]:
+        """Impressions, clicks, CTR, P(best) and credible intervals per variant (globally or for ``segment``)."""
+        return self._ab("GET", f"{video}/stats", params={"segment": segment} if segment else {})
+
     # ----------------------------------------------------------------------------- jobs
 
     def submit(self, job: str, video: str, params: dict[str, Any] | None = None, *, priority: str | int = "normal") -> JobView:

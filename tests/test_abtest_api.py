@@ -96,3 +96,21 @@ def test_bad_requests_are_rejected_with_422(client: TestClient, method: str, url
     client.post("/v1/thumbnails/vid1/experiments", json={"variants": ["a", "b"]})
     r = getattr(client, method)(url, json=body)
     assert r.status_code == 422, r.text
+
+
+def test_sdk_methods_over_http(client: TestClient) -> None:
+    from genmedia.client import ApiError, Client
+
+    sdk = Client("http://testserver", progress=False)
+    sdk._backend.http = client  # the router in-process, through the SDK's own request/retry code
+    exp = sdk.experiment("vid4", ["a", "b"], images={"a": {"1:1": "https://cdn/a.jpg"}, "b": {"1:1": "https://cdn/b.jpg"}})
+    assert sdk.experiment("vid4")["id"] == exp["id"]
+    choice = sdk.choose("vid4", aspect="1:1", device="tv", hour=20)
+    assert choice["image_url"] == f"https://cdn/{choice['variant']}.jpg"
+    assert sdk.record("vid4", "impression", "e1", choice["variant"], context={"device": "tv", "hour": 20})["accepted"]
+    assert sdk.record("vid4", "click", "c1", choice["variant"], context={"device": "tv", "hour": 20})["accepted"]
+    rows = {v["variant"]: v for v in sdk.stats("vid4")["variants"]}
+    assert (rows[choice["variant"]]["impressions"], rows[choice["variant"]]["clicks"]) == (1, 1)
+    with pytest.raises(ApiError) as err:
+        sdk.choose("nope")
+    assert err.value.status == 404
