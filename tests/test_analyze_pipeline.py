@@ -35,7 +35,10 @@ def cli_run(ray_session, sample_clip, tmp_path_factory):  # noqa: ANN001, ANN201
     """``genmedia analyze CLIP --json`` through the CLI (in-process, on the session's Ray)."""
     path, truth = sample_clip
     out = tmp_path_factory.mktemp("analyze-out")
-    result = CliRunner().invoke(app, ["analyze", str(path), "--out", str(out), "--json"])
+    # The session's model store: the synthetic face is for the Haar cascade; a CenterFace the user staged ignores it.
+    config = out / "genmedia.yaml"
+    config.write_text(json.dumps({"storage": {"cache_dir": ray_session.storage.cache_dir}}))
+    result = CliRunner().invoke(app, ["analyze", str(path), "--config", str(config), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout[result.stdout.index("{"):]), truth, out
 
