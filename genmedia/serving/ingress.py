@@ -229,7 +229,9 @@ def create_api(state: ApiState) -> FastAPI:
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after_s)}) from None
         if state.dispatcher is not None and queued:
             state.dispatcher.wake()
-        accepted = JobAccepted(id=record.id, status=record.status.value, url=f"/v1/jobs/{record.id}", duplicate_of=duplicate_of,
+        # A job queued just now answers "queued" even when a dispatcher has already started it.
+        status = JobState.queued.value if queued else record.status.value
+        accepted = JobAccepted(id=record.id, status=status, url=f"/v1/jobs/{record.id}", duplicate_of=duplicate_of,
                                priority=record.priority)
         return accepted if queued else JSONResponse(accepted.model_dump(mode="json"), status_code=200)
 
