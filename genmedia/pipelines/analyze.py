@@ -25,7 +25,6 @@ import io
 import json
 import logging
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,7 +33,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import ray
-from ray.util.annotations import RayDeprecationWarning
 
 from genmedia.analysis import shots as shotlib
 from genmedia.analysis.colour import chroma_means, colourfulness, exposure, sharpness
@@ -42,15 +40,16 @@ from genmedia.analysis.composition import composition_score
 from genmedia.analysis.faces import BACKEND as HAAR, CENTERFACE, FACE_DETECTOR_KEY, FaceFinder, HaarFaces, face_finder_name, load_face_finder
 from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
-from genmedia.config import AnalyzeConfig, Config
+from genmedia.config import AnalyzeConfig, Config, ModelConfig
+from genmedia.deployments.contract import ModelClass
 from genmedia.errors import InputError, ModelUnavailable
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
 from genmedia.media.origin import Origin, local_media_path, origin_of
 from genmedia.media.probe import MediaInfo, probe
-from genmedia.pipelines.frames import segment_in, video_segments
+from genmedia.pipelines.frames import decode_stage, segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_options
+from genmedia.runtime import model_stage
 from genmedia.schemas import JobResult
 from genmedia.storage import JobOutput, stage_input
 
@@ -249,23 +248,14 @@ def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = No
     faces_by = face_backend(cfg, params) if samples else None
     videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist() if samples else ()), thumb_size(i, params.thumb_width)) for i in infos]
     rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode)]
-    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-    with warnings.catch_warnings():
-        # Bounded retries (a file that crashes the decoder crashes it again); see pipelines/frames.py.
-        warnings.simplefilter("ignore", RayDeprecationWarning)
-        ds = ds.map_batches(
-            analyse_segments,
-            batch_size=1,
-            num_cpus=1,  # one segment per core: segments in parallel, a single-threaded decoder each
-            max_retries=cfg.limits.decode_attempts - 1,
-            fn_kwargs={
-                "videos": videos,
-                "width": decode.analysis_width,
-                "threads": decoder_threads(decode.threads, len(rows)),
-                "faces": faces_by if faces_by != "detector" else None,
-                "cfg": cfg,
-            },
-        )
+    # One segment per core: segments in parallel, a single-threaded decoder each, bounded attempts.
+    ds = decode_stage(rows, analyse_segments, attempts=cfg.limits.decode_attempts, fn_kwargs={
+        "videos": videos,
+        "width": decode.analysis_width,
+        "threads": decoder_threads(decode.threads, len(rows)),
+        "faces": faces_by if faces_by != "detector" else None,
+        "cfg": cfg,
+    })
     # One operator: Ray Data's per-operator resource reservation (which keeps a chain of operators fed)
     # held the second segment task back ~1 s here, a third of a 3-minute clip's analysis on 2 CPUs.
     ds.context.op_resource_reservation_enabled = False
@@ -394,20 +384,16 @@ def decode_thumbs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"frame_index": batch["frame_index"], "image": np.stack(images)}
 
 
-def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type, key: str) -> pd.DataFrame:
+CLASSICAL_MODEL = ModelConfig(backend="classical", batch_size=32)
+"""Stands in for a model the config does not list (the weight-free backend): one actor, one CPU."""
+
+
+def _model_stage(cfg: Config, frames: pd.DataFrame, cls: ModelClass, key: str) -> pd.DataFrame:
     """Run deployment ``cls`` (Detector, SceneEmbedder) over the thumbnails of ``frames`` as Ray Data actors."""
     if frames.empty:
         return pd.DataFrame()
     ds = ray.data.from_items([{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)])
-    entry = cfg.models.get(key)
-    options = model_options(cfg, key) if entry else {"num_cpus": 1}
-    ds = ds.map_batches(decode_thumbs, batch_size=16).map_batches(
-        cls,
-        fn_constructor_kwargs={"cfg": cfg, "key": key},
-        batch_size=entry.batch_size if entry else 32,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=entry.replicas.max if entry else 1),
-        **options,
-    )
+    ds = ds.map_batches(decode_thumbs, batch_size=16).map_batches(cls, **model_stage(cfg, key, default=CLASSICAL_MODEL))
     return pd.concat([pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in ds.iter_batches(batch_size=None, batch_format="numpy")], ignore_index=True)
 
 

@@ -7,6 +7,8 @@ sources are turned upright, so every rendition plays the right way round and uns
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 
 from genmedia.enhance.tonemap import SdrPictures
-from genmedia.errors import InputError
+from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
 from genmedia.trailer.edl import Clip, EditDecisionList
 
@@ -82,54 +84,45 @@ def decode_span(info: MediaInfo, start: float, count: int, rate: Fraction, width
     """``count`` upright RGB frames of ``width x height`` on the grid ``start + j / rate``.
 
     Each output tick shows the source frame on screen at that time (the latest one starting at or
-    before it), so variable-frame-rate sources map onto the constant output rate. One seek, one decode.
+    before it), so variable-frame-rate sources map onto the constant output rate. One seek (to the last
+    keyframe at or before ``start``), one decode, through the media layer.
     """
     cw, ch = coded_size(info, width, height)
     pictures = SdrPictures(info)  # HDR sources tone-mapped to SDR BT.709
-    try:
-        container = av.open(info.local_path, options={"protocol_whitelist": "file"})
-    except av.error.FFmpegError as e:
-        raise InputError(info.path, f"cannot be opened for decoding ({e})") from None
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if threads:
-            stream.codec_context.thread_count = threads
-        tb = stream.time_base
-        tolerance = 0.25 / float(rate)
-        container.seek(max(0, int(start / tb)), stream=stream, backward=True)
-        ticks = [start + j / float(rate) for j in range(count)]
-        emitted = 0
-        shown: av.VideoFrame | None = None
-        picture: np.ndarray | None = None
+    tb = info.time_base_fraction
+    tolerance = 0.25 / float(rate)
+    ticks = [start + j / float(rate) for j in range(count)]
+    emitted = 0
+    shown: av.VideoFrame | None = None
+    picture: np.ndarray | None = None
 
-        def current() -> np.ndarray:
-            nonlocal picture
-            if picture is None:
-                picture = upright(pictures(shown, cw, ch), info.rotation)
-            return picture
+    def current() -> np.ndarray:
+        nonlocal picture
+        if picture is None:
+            picture = upright(pictures(shown, cw, ch), info.rotation)
+        return picture
 
-        for packet in container.demux(stream):
-            try:
-                decoded = packet.decode()
-            except av.error.FFmpegError:
-                continue
-            for frame in decoded:
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * tb)
-                while emitted < count and shown is not None and t > ticks[emitted] + tolerance:
-                    yield current()
-                    emitted += 1
-                if emitted == count:
-                    return
-                if shown is None or t <= ticks[emitted] + tolerance:
-                    shown, picture = frame, None
-        while emitted < count and shown is not None:  # the stream ended: hold the last picture
-            yield current()
-            emitted += 1
-    finally:
-        container.close()
+    with contextlib.closing(iter_frames(info, segment=_from_keyframe(info, start), threads=threads)) as frames:
+        for ts, frame in frames:
+            t = float(ts * tb)
+            while emitted < count and shown is not None and t > ticks[emitted] + tolerance:
+                yield current()
+                emitted += 1
+            if emitted == count:
+                return
+            if shown is None or t <= ticks[emitted] + tolerance:
+                shown, picture = frame, None
+    while emitted < count and shown is not None:  # the stream ended: hold the last picture
+        yield current()
+        emitted += 1
+
+
+def _from_keyframe(info: MediaInfo, start: float) -> Segment:
+    """The frames from the last keyframe at or before ``start`` (seconds on the stream's clock) to the end."""
+    pts = info.frame_pts
+    key = max((k for k in info.keyframe_pts if k * info.time_base_fraction <= start), default=pts[0])
+    first = bisect.bisect_left(pts, key)
+    return Segment(index=0, start_pts=key, end_pts=None, first_frame=first, frame_count=len(pts) - first)
 
 
 def clip_span(edl: EditDecisionList, k: int) -> tuple[int, int]:
