@@ -51,8 +51,8 @@ def main() -> None:
         print(f"  bicubic            PSNR {np.mean(bicubic):6.2f} dB")
         runners = {
             "torch fp32": SpandrelModel(weights, dtype="float32", device="cpu"),
-            "onnxruntime fp32": OnnxSRModel(weights, cfg.storage.cache_path),
-            "onnxruntime int8": OnnxSRModel(weights, cfg.storage.cache_path, int8=True),
+            "onnxruntime fp32": OnnxSRModel(weights, cfg.storage.cache_path, threads=2),
+            "onnxruntime int8": OnnxSRModel(weights, cfg.storage.cache_path, int8=True, threads=2),
         }
         outputs = {}
         for name, model in runners.items():
