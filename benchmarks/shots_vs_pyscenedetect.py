@@ -200,7 +200,7 @@ def peak_memory(args: list[str]) -> dict[str, float]:
 
 def shot_detection_command(path: Path, mode: str) -> list[str]:
     """A fresh Python process running genmedia's shot detection on ``path`` (``plain`` or ``ray``)."""
-    code = (
+    code = (  # noqa: UP031 - a code template whose values are filled in with %r
         "import sys; sys.path.insert(0, %r)\n"
         "import shots_vs_pyscenedetect as b\n"
         "from genmedia.media.probe import probe; info = probe(%r)\n"
@@ -253,7 +253,7 @@ def whole_process(minutes: float, repeats: int) -> None:
 
 def profile(clip: Path) -> None:
     """Where an analysis spends its time: each stage timed in one fresh process."""
-    code = (
+    code = (  # noqa: UP031 - a code template whose values are filled in with %r
         "import sys, time; t0 = time.perf_counter(); sys.path.insert(0, %r)\n"
         "from genmedia.config import load_config; from genmedia.pipelines import analyze\n"
         "from genmedia.runtime import init_ray; from genmedia.media.probe import probe\n"

@@ -173,7 +173,7 @@ def pipeline(cfg, path: Path, **options: object) -> tuple[float, str]:
 
 
 def denoise_wer(cfg) -> None:
-    from genmedia.deployments.transcriber import TranscribeRequest, Transcriber
+    from genmedia.deployments.transcriber import Transcriber, TranscribeRequest
     from genmedia.media.audio import load_audio
     from genmedia.subtitles.denoise import spectral_gate
     from genmedia.subtitles.wer import wer

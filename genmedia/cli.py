@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -20,8 +20,8 @@ from rich.console import Console
 
 from genmedia.config import Config, load_config
 from genmedia.errors import GenmediaError, InputError
-from genmedia.progress import progress_bars
 from genmedia.models.cli import app as models_app
+from genmedia.progress import progress_bars
 from genmedia.schemas import JobResult
 from genmedia.serving.cli import app as serve_app
 
@@ -38,8 +38,8 @@ app.add_typer(serve_app, name="serve", help="Run the HTTP API on Ray Serve; `ser
 err = Console(stderr=True)
 out = Console()
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default: embedded local config).")]
-OutOption = Annotated[Optional[str], typer.Option("--out", "-o", help="Output root (overrides storage.root).")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: embedded local config).")]
+OutOption = Annotated[str | None, typer.Option("--out", "-o", help="Output root (overrides storage.root).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
 
 
@@ -122,11 +122,11 @@ def analyze(
     out_root: OutOption = None,
     as_json: JsonOption = False,
     force: ForceOption = False,
-    sample_fps: Annotated[Optional[float], typer.Option("--sample-fps", help="Analysed frames per second (faces, colour, composition).")] = None,
-    min_shot: Annotated[Optional[float], typer.Option("--min-shot", help="Minimum shot length, seconds.")] = None,
-    sensitivity: Annotated[Optional[float], typer.Option("--sensitivity", help="Cut sensitivity (>1 finds more cuts).")] = None,
-    faces: Annotated[Optional[str], typer.Option("--faces", help="auto | haar | detector.")] = None,
-    embed: Annotated[Optional[str], typer.Option("--embed", help="shots | samples | off.")] = None,
+    sample_fps: Annotated[float | None, typer.Option("--sample-fps", help="Analysed frames per second (faces, colour, composition).")] = None,
+    min_shot: Annotated[float | None, typer.Option("--min-shot", help="Minimum shot length, seconds.")] = None,
+    sensitivity: Annotated[float | None, typer.Option("--sensitivity", help="Cut sensitivity (>1 finds more cuts).")] = None,
+    faces: Annotated[str | None, typer.Option("--faces", help="auto | haar | detector.")] = None,
+    embed: Annotated[str | None, typer.Option("--embed", help="shots | samples | off.")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip the audio analysis.")] = False,
 ) -> None:
     """Scene analysis: shots.json, features.parquet, audio.json and contact_sheet.png for VIDEO."""
@@ -143,13 +143,13 @@ def analyze(
 def trailer(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
     duration: Annotated[float, typer.Option("--duration", "-d", help="Target length in seconds.")] = 30.0,
-    music: Annotated[Optional[str], typer.Option("--music", help="A music track to cut to (default: the video's own sound).")] = None,
+    music: Annotated[str | None, typer.Option("--music", help="A music track to cut to (default: the video's own sound).")] = None,
     qualities: Annotated[str, typer.Option("--qualities", help="Renditions by short side, e.g. 1080p,720p,480p.")] = "1080p,720p,480p",
     style: Annotated[str, typer.Option("--style", help="action (fast, accelerating cuts) or calm (longer clips, cross-fades).")] = "action",
     hls: Annotated[bool, typer.Option("--hls", help="Also write an HLS rendition (master playlist + variants).")] = False,
-    title: Annotated[Optional[str], typer.Option("--title", help="End-card title (default: the file name).")] = None,
-    transcript: Annotated[Optional[str], typer.Option("--transcript", help="transcript.json with word times (default: the subtitles job's, if done).")] = None,
-    spoilers: Annotated[Optional[float], typer.Option("--skip-end", help="Never use this last fraction of the video (default from the config).")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="End-card title (default: the file name).")] = None,
+    transcript: Annotated[str | None, typer.Option("--transcript", help="transcript.json with word times (default: the subtitles job's, if done).")] = None,
+    spoilers: Annotated[float | None, typer.Option("--skip-end", help="Never use this last fraction of the video (default from the config).")] = None,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -169,8 +169,8 @@ def trailer(
 def package(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
     profile: Annotated[str, typer.Option("--profile", help="Delivery profile of the config: default, mobile, ...")] = "default",
-    codec: Annotated[Optional[str], typer.Option("--codec", help="Video codec of the rungs (default from the config).")] = None,
-    segment_seconds: Annotated[Optional[float], typer.Option("--segment-seconds", help="Segment length (default from the config).")] = None,
+    codec: Annotated[str | None, typer.Option("--codec", help="Video codec of the rungs (default from the config).")] = None,
+    segment_seconds: Annotated[float | None, typer.Option("--segment-seconds", help="Segment length (default from the config).")] = None,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -191,7 +191,7 @@ def thumbnails(
     aspects: Annotated[str, typer.Option("--aspects", help="Aspect ratios, comma-separated.")] = "16:9,1:1,9:16,4:5",
     size: Annotated[int, typer.Option("--size", help="Longer side of every output in pixels (16:9 -> 1280x720).")] = 1280,
     formats: Annotated[str, typer.Option("--formats", help="jpeg, webp or both (comma-separated).")] = "jpeg,webp",
-    title: Annotated[Optional[str], typer.Option("--title", help="Title drawn on the thumbnails (long ones are shortened).")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title drawn on the thumbnails (long ones are shortened).")] = None,
     style: Annotated[str, typer.Option("--style", help="Style preset of generative variants.")] = "cinematic",
     mode: Annotated[str, typer.Option("--mode", help="auto, keyframe, img2img or text2img (auto: img2img when a generator is configured).")] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first generative variant.")] = 0,
@@ -217,7 +217,7 @@ def thumbnails(
 def subtitles(
     media: Annotated[str, typer.Argument(help="A video or audio file: local path, file:// or s3:// URI.")],
     languages: Annotated[str, typer.Option("--languages", "-l", help="Subtitle languages, comma-separated (ISO 639-1/3, FLORES-200 or names); default: the speech's own.")] = "",
-    source_language: Annotated[Optional[str], typer.Option("--source-language", help="The speech's language, if known (skips detection).")] = None,
+    source_language: Annotated[str | None, typer.Option("--source-language", help="The speech's language, if known (skips detection).")] = None,
     formats: Annotated[str, typer.Option("--formats", help="srt, vtt, ass (comma-separated).")] = "srt,vtt,ass",
     denoise: Annotated[bool, typer.Option("--denoise/--no-denoise", help="Also decode noisy chunks after RNNoise and keep the more confident transcript (off: it can cost words).")] = False,
     diarize: Annotated[bool, typer.Option("--diarize/--no-diarize", help="Label speakers.")] = True,
@@ -225,8 +225,8 @@ def subtitles(
     voiceprints: Annotated[bool, typer.Option("--voiceprints/--no-voiceprints", help="Name speakers from the voiceprint library (and add new voices).")] = True,
     segment_language: Annotated[str, typer.Option("--segment-language", help="Language detection per segment: off, auto (doubtful segments) or all.")] = "auto",
     hallucination_control: Annotated[bool, typer.Option("--hallucination-control/--no-hallucination-control", help="Re-decode and flag invented text.")] = True,
-    beam_size: Annotated[Optional[int], typer.Option("--beam-size", help="Beam width (default: the model entry's).")] = None,
-    shot_changes: Annotated[Optional[str], typer.Option("--shot-changes", help="Shot-change times in seconds to snap cues to (default: from the analysis of a video).")] = None,
+    beam_size: Annotated[int | None, typer.Option("--beam-size", help="Beam width (default: the model entry's).")] = None,
+    shot_changes: Annotated[str | None, typer.Option("--shot-changes", help="Shot-change times in seconds to snap cues to (default: from the analysis of a video).")] = None,
     no_shots: Annotated[bool, typer.Option("--no-shots", help="Do not snap cues to shot changes.")] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,
@@ -282,18 +282,18 @@ def voices_rename(
 def enhance(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
     upscale: Annotated[int, typer.Option("--upscale", help="Scale factor: 1, 2 or 4.")] = 1,
-    target: Annotated[Optional[str], typer.Option("--target", help="Output height instead of a factor: 2160p or 4320p.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Output height instead of a factor: 2160p or 4320p.")] = None,
     denoise: Annotated[str, typer.Option("--denoise", help="auto (measured), off, or a noise sigma in 8-bit units.")] = "auto",
-    fps: Annotated[Optional[float], typer.Option("--fps", help="Interpolate to this frame rate (e.g. 60, 120).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Interpolate to this frame rate (e.g. 60, 120).")] = None,
     hdr: Annotated[str, typer.Option("--hdr", help="off, pq (HDR10) or hlg: SDR->HDR, 10-bit.")] = "off",
     grade: Annotated[str, typer.Option("--grade", help="auto, off, a preset (warm, cool, vivid, muted, noir, teal-orange) or a reference image/video.")] = "off",
-    codec: Annotated[Optional[str], typer.Option("--codec", help="h264, hevc or av1 (default: h264; hevc for 10-bit/HDR).")] = None,
-    crf: Annotated[Optional[int], typer.Option("--crf", help="Constant quality (lower is better).")] = None,
-    reference: Annotated[Optional[str], typer.Option("--reference", help="A reference video: report PSNR/SSIM against it.")] = None,
+    codec: Annotated[str | None, typer.Option("--codec", help="h264, hevc or av1 (default: h264; hevc for 10-bit/HDR).")] = None,
+    crf: Annotated[int | None, typer.Option("--crf", help="Constant quality (lower is better).")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", help="A reference video: report PSNR/SSIM against it.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Process at the source frame rate; print achieved vs source fps.")] = False,
     live: Annotated[bool, typer.Option("--live", help="VIDEO is a live stream (udp://, tcp://...?listen=1 or a growing .m3u8): "
                                        "write a live two-rung HLS output until it ends.")] = False,
-    max_seconds: Annotated[Optional[float], typer.Option("--max-seconds", help="With --live: stop after this much media time.")] = None,
+    max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="With --live: stop after this much media time.")] = None,
     package: Annotated[bool, typer.Option("--package", help="Also package for streaming: per-title ladder, CMAF HLS + DASH.")] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,

@@ -193,7 +193,7 @@ class Client:
         self.progress = progress
 
     @classmethod
-    def local(cls, config: str | os.PathLike[str] | Config | None = None, *, workers: int = 1, progress: bool = True) -> "Client":
+    def local(cls, config: str | os.PathLike[str] | Config | None = None, *, workers: int = 1, progress: bool = True) -> Client:
         """A client that runs jobs in this process on a local Ray (or the config's Ray address)."""
         cfg = config if isinstance(config, Config) else load_config(config)
         client = cls.__new__(cls)
@@ -201,7 +201,7 @@ class Client:
         client.progress = progress
         return client
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -110,7 +110,7 @@ class Replicas(_Strict):
     max: int = Field(1, ge=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Replicas":
+    def _ordered(self) -> Replicas:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
         return self
@@ -144,7 +144,7 @@ class ModelConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _weights_need_a_source(self) -> "ModelConfig":
+    def _weights_need_a_source(self) -> ModelConfig:
         if self.model and not self.source:
             raise ValueError(f"model {self.model!r} names weights but no source to pull them from")
         return self

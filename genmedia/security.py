@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from genmedia.config import Config, ServeConfig
 from genmedia.errors import ConfigError, InputError
 
-
 # ------------------------------------------------------------------------------------- API keys
 
 

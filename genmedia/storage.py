@@ -402,7 +402,7 @@ class JobOutput:
             "video_id": self.video_id,
             "job": self.job,
             "params_hash": self.params_hash,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "files": [{"name": n, **meta} for n, meta in self._files.items()],
         }
         clash = sorted(set(extra or {}) & set(manifest))

@@ -168,10 +168,9 @@ def test_bad_input_is_rejected(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
     path = tmp_path / "partial.mp4"
-    with pytest.raises(RuntimeError, match="boom"):
-        with VideoWriter(path, 64, 64, 24) as writer:
-            writer.write_frames(_frames(3, 64, 64))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), VideoWriter(path, 64, 64, 24) as writer:
+        writer.write_frames(_frames(3, 64, 64))
+        raise RuntimeError("boom")
     assert not path.exists()
 
 

@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from thumbnail_models import (tiny_generator_model, tiny_open_clip_dir, tiny_phi3_dir, tiny_safety_model, tiny_sdxl_dir,
-                             tiny_writer_model)
+from thumbnail_models import (
+    tiny_generator_model,
+    tiny_open_clip_dir,
+    tiny_phi3_dir,
+    tiny_safety_model,
+    tiny_sdxl_dir,
+    tiny_writer_model,
+)
 
 from genmedia.config import Config, load_config
 from genmedia.errors import ConfigError, ModelUnavailable

@@ -23,7 +23,7 @@ def _record(root: str, cache: str) -> JobRecord:
     result = JobResult(job="analyze", input=video, status=JobStatus.done, output_uri=prefix,
                        files={"shots.json": f"{prefix}/shots.json"}, warnings=[f"{video}: 3 of 9 frames are damaged",
                                                                                f"staged at {cache}/inputs/x"])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return JobRecord(id=ID, job="analyze", video=video, params={"music": video}, status=JobState.done, result=result,
                      created_at=now, updated_at=now)
 

@@ -78,7 +78,7 @@ def _rrdb_layers(model: ESRGAN) -> list[NcnnLayer]:
 
 def _compact_layers(model: Compact, scale: int) -> list[NcnnLayer]:
     layers: list[NcnnLayer] = []
-    for i, layer in enumerate(model.body):
+    for layer in model.body:
         if isinstance(layer, torch.nn.Conv2d):
             layers.append(_conv(layer.weight.detach(), layer.bias.detach()))
         else:

@@ -329,7 +329,7 @@ def test_a_job_whose_worker_went_away_reads_as_lost_not_running(api: Api) -> Non
 
     store = records.JobStore.from_config(api.cfg)
     orphan = uuid.uuid4().hex
-    silent_since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=api.cfg.jobs.lost_after_s + 5)
+    silent_since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=api.cfg.jobs.lost_after_s + 5)
     with store._engine.begin() as conn:  # noqa: SLF001 - running (never queued, so no dispatcher takes it), silent long ago
         conn.execute(insert(records._jobs).values(  # noqa: SLF001
             id=orphan, job="analyze", video="s3://media/orphan.mp4", params={}, status="running",

@@ -150,10 +150,9 @@ def test_local_writes_are_atomic_and_the_manifest_comes_last(tmp_path: Path, mon
 
 def test_a_failed_write_leaves_neither_file_nor_temp(tmp_path: Path) -> None:
     target = tmp_path / "d" / "out.bin"
-    with pytest.raises(RuntimeError):
-        with storage.atomic_local_file(target) as f:
-            f.write(b"half")
-            raise RuntimeError("encoder died")
+    with pytest.raises(RuntimeError), storage.atomic_local_file(target) as f:
+        f.write(b"half")
+        raise RuntimeError("encoder died")
     assert list(target.parent.iterdir()) == []
 
 

@@ -11,9 +11,7 @@ from genmedia.subtitles.segmentation import Rules, TimedWord, break_lines, inter
 
 pytestmark = pytest.mark.unit
 
-VOCAB = ("the storm moved across the coast and by noon the harbor was closed to all boats because "
-         "families had to leave their homes before water reached main road volunteers served hot soup "
-         "extraordinarily, tomorrow. really? yes! however, we will be back").split()
+VOCAB = ["the", "storm", "moved", "across", "the", "coast", "and", "by", "noon", "the", "harbor", "was", "closed", "to", "all", "boats", "because", "families", "had", "to", "leave", "their", "homes", "before", "water", "reached", "main", "road", "volunteers", "served", "hot", "soup", "extraordinarily,", "tomorrow.", "really?", "yes!", "however,", "we", "will", "be", "back"]
 
 
 def _speech(seed: int, n: int = 400, *, rate: float = 2.6, pause_every: int = 9, speakers: int = 2) -> list[TimedWord]:
@@ -102,9 +100,9 @@ def test_a_sentence_end_is_preferred_to_cutting_a_sentence() -> None:
 
 def test_line_breaks_at_natural_points() -> None:
     rules = Rules()
-    assert break_lines("Thank you very much for coming tonight, and welcome to the show".split(), rules) == [
+    assert break_lines(["Thank", "you", "very", "much", "for", "coming", "tonight,", "and", "welcome", "to", "the", "show"], rules) == [
         "Thank you very much for coming tonight,", "and welcome to the show"]
-    assert break_lines("We walked along the river because the bridge was closed".split(), rules) == [
+    assert break_lines(["We", "walked", "along", "the", "river", "because", "the", "bridge", "was", "closed"], rules) == [
         "We walked along the river", "because the bridge was closed"]
     for layout in (break_lines(w.split(), rules) for w in ("I saw the man with the telescope on the hill near the old town",
                                                             "She gave it to a friend of the family in the early spring")):
@@ -114,7 +112,7 @@ def test_line_breaks_at_natural_points() -> None:
 
 def test_shot_changes_snap_cue_edges() -> None:
     rules = Rules(fps=25.0, snap_frames=6)
-    words = [TimedWord(w, 2.05 + i * 0.3, 2.3 + i * 0.3) for i, w in enumerate("This line starts just after a cut.".split())]
+    words = [TimedWord(w, 2.05 + i * 0.3, 2.3 + i * 0.3) for i, w in enumerate(["This", "line", "starts", "just", "after", "a", "cut."])]
     cues = segment_words(words, rules, shot_changes=[2.0, 4.3])
     assert cues[0].start == 2.0  # moved back onto the cut 5 frames earlier
     assert cues[0].end == pytest.approx(4.3 - 0.08, abs=1e-9)  # ends 2 frames before the next cut

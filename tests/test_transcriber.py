@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genmedia.config import Config
-from genmedia.deployments.transcriber import ChunkTranscript, TranscribeRequest, Transcriber
+from genmedia.deployments.transcriber import ChunkTranscript, Transcriber, TranscribeRequest
 from genmedia.media.audio import load_audio
 from genmedia.media.synthetic import load_sample_speech, sample_speech_text
 from genmedia.subtitles.denoise import spectral_gate
@@ -96,7 +96,7 @@ def test_invented_text_in_silence_is_redecoded_and_dropped(transcriber: Transcri
     end = len(audio) / SR
     fake = Segment(start=end - 2.5, end=end - 0.5, text="Thank you for watching.", language="en",
                    words=[Word(text=w, start=end - 2.5 + 0.4 * i, end=end - 2.2 + 0.4 * i, probability=0.8)
-                          for i, w in enumerate("Thank you for watching.".split())])
+                          for i, w in enumerate(["Thank", "you", "for", "watching."])])
     kept, removed = transcriber._control(audio, [*heard, fake], TranscribeRequest())
     assert [s.text for s in removed] == ["Thank you for watching."]
     assert "text during silence" in removed[0].doubtful

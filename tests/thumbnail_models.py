@@ -37,7 +37,12 @@ def _toy_clip_tokenizer(directory: Path):  # noqa: ANN202 - a transformers CLIPT
 def tiny_sdxl_dir(directory: Path) -> Path:
     """Save a tiny random SDXL(-Turbo-shaped) pipeline in diffusers format to ``directory``; return it."""
     import torch
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
@@ -102,9 +107,7 @@ def tiny_phi3_dir(directory: Path) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
 
-    words = ("a cinematic film still of scene from the video storm sea night city person face dramatic light poster "
-             "vibrant bold colour sharp focus write one short prompt for an image generator thumbnail title style answer "
-             "with only on line like key moment").split()
+    words = ["a", "cinematic", "film", "still", "of", "scene", "from", "the", "video", "storm", "sea", "night", "city", "person", "face", "dramatic", "light", "poster", "vibrant", "bold", "colour", "sharp", "focus", "write", "one", "short", "prompt", "for", "an", "image", "generator", "thumbnail", "title", "style", "answer", "with", "only", "on", "line", "like", "key", "moment"]
     special = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
     vocab = {t: i for i, t in enumerate(special + sorted(set(words)))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))

@@ -24,7 +24,7 @@ class Posteriors:
     beta: np.ndarray
 
     @classmethod
-    def from_counts(cls, impressions: np.ndarray, clicks: np.ndarray) -> "Posteriors":
+    def from_counts(cls, impressions: np.ndarray, clicks: np.ndarray) -> Posteriors:
         """Posteriors from impression and click counts (clicks are capped at impressions)."""
         n = np.asarray(impressions, dtype=np.float64)
         c = np.minimum(np.asarray(clicks, dtype=np.float64), n)

@@ -126,7 +126,7 @@ class ABTestService:
         self._models: dict[str, tuple[int, contextual.LinearThompson]] = {}  # experiment id -> (last seq, model)
 
     @classmethod
-    def from_config(cls, cfg: Config, *, seed: int | None = None) -> "ABTestService":
+    def from_config(cls, cfg: Config, *, seed: int | None = None) -> ABTestService:
         """A service on the configured store (SQLite in the cache dir by default)."""
         return cls(Store(default_url(cfg)), cfg.pipelines.thumbnails.abtest, seed=seed)
 

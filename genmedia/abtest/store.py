@@ -26,7 +26,7 @@ ACTIVE, CONCLUDED, REPLACED = "active", "concluded", "replaced"
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -131,7 +131,7 @@ class Experiment:
     created_at: _dt.datetime
 
     @classmethod
-    def of(cls, row: ExperimentRow) -> "Experiment":
+    def of(cls, row: ExperimentRow) -> Experiment:
         return cls(row.id, row.video, row.status, list(row.variants), dict(row.settings), row.winner,
                    row.winner_probability, row.created_at)
 

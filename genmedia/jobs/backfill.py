@@ -145,7 +145,7 @@ def run_backfill(
 ) -> RunReport:
     """Run ``tasks`` over every video of ``source``; returns (and writes) the run report. ``priority`` is recorded
     on the run's records (low by default: beside the HTTP queue's jobs a backfill is background work)."""
-    started = _dt.datetime.now(_dt.timezone.utc)
+    started = _dt.datetime.now(_dt.UTC)
     specs = {task: get_job(task) for task in tasks}
     params = {task: specs[task].parse_params((params or {}).get(task)).model_dump(mode="json") for task in tasks}
     videos = list_inputs(source, cfg)
@@ -169,9 +169,7 @@ def _execute(cfg: Config, store: JobStore, todo: list[str], concurrency: int, ec
     # One video per task; the task only drives its job's own Ray Data stages, which request the CPUs/GPUs.
     ds = ds.map(_process, fn_kwargs={"cfg": cfg, "store_url": store.url}, num_cpus=0,
                 compute=ray.data.TaskPoolStrategy(size=concurrency), max_retries=cfg.jobs.max_retries)
-    done = 0
-    for row in ds.iter_rows():
-        done += 1
+    for done, row in enumerate(ds.iter_rows(), start=1):
         record = store.get(row["job_id"])
         if record is not None:
             echo(f"[{done}/{len(todo)}] {record.status.value:<9} {record.job:<10} {record.video}"
@@ -192,7 +190,7 @@ def _report(cfg: Config, store: JobStore, run_id: str, source: str, tasks: list[
     counts = Counter(i.status.value for i in items)
     report = RunReport(
         run_id=run_id, input=source, tasks=tasks, started_at=started.isoformat(timespec="seconds"),
-        finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        finished_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         counts={s.value: counts.get(s.value, 0) for s in (JobState.done, JobState.skipped, JobState.failed, JobState.cancelled)},
         items=items,
     )

@@ -140,12 +140,12 @@ _RESULT_STATE = {JobStatus.done: JobState.done, JobStatus.skipped: JobState.skip
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _utc(value: _dt.datetime) -> _dt.datetime:
     # SQLite hands back naive datetimes; they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
 def default_store_url(cfg: Config) -> str:
@@ -166,7 +166,7 @@ class JobStore:
         _add_missing_columns(self._engine)
 
     @classmethod
-    def from_config(cls, cfg: Config) -> "JobStore":
+    def from_config(cls, cfg: Config) -> JobStore:
         """The store the config names (:func:`default_store_url`)."""
         return cls(default_store_url(cfg))
 

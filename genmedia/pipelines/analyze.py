@@ -37,7 +37,15 @@ import ray
 from genmedia.analysis import shots as shotlib
 from genmedia.analysis.colour import chroma_means, colourfulness, exposure, sharpness
 from genmedia.analysis.composition import composition_score
-from genmedia.analysis.faces import BACKEND as HAAR, CENTERFACE, FACE_DETECTOR_KEY, FaceFinder, HaarFaces, face_finder_name, load_face_finder
+from genmedia.analysis.faces import BACKEND as HAAR
+from genmedia.analysis.faces import (
+    CENTERFACE,
+    FACE_DETECTOR_KEY,
+    FaceFinder,
+    HaarFaces,
+    face_finder_name,
+    load_face_finder,
+)
 from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config, ModelConfig

@@ -33,7 +33,7 @@ import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
-from genmedia.deployments.transcriber import ChunkTranscript, TranscribeRequest, Transcriber
+from genmedia.deployments.transcriber import ChunkTranscript, Transcriber, TranscribeRequest
 from genmedia.errors import GenmediaError, InputError
 from genmedia.media.audio import read_range
 from genmedia.media.origin import Origin, local_media_path

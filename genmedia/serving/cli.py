@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -18,15 +18,15 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default: embedded local config).")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: embedded local config).")]
 
 
 @app.callback()
 def serve(
     ctx: typer.Context,
     config: ConfigOption = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: serve.host, 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: serve.port, 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: serve.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: serve.port, 8000).")] = None,
 ) -> None:
     """Start the server and block until Ctrl-C. API keys come from $GENMEDIA_API_KEYS or serve.api_keys."""
     if ctx.invoked_subcommand:
@@ -42,15 +42,15 @@ def serve(
 @app.command("build")
 def build(
     config: ConfigOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Serve config here (default: stdout).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the Serve config here (default: stdout).")] = None,
     gpu_types: Annotated[
-        Optional[str], typer.Option(help="Comma-separated GPU types the cluster offers (default: every type the config names).")
+        str | None, typer.Option(help="Comma-separated GPU types the cluster offers (default: every type the config names).")
     ] = None,
     config_path: Annotated[
-        Optional[str], typer.Option(help="Path of the config file on the cluster (default: --config as given).")
+        str | None, typer.Option(help="Path of the config file on the cluster (default: --config as given).")
     ] = None,
     host: Annotated[str, typer.Option(help="Address the Serve proxies listen on.")] = "0.0.0.0",
-    port: Annotated[Optional[int], typer.Option(help="Port (default: serve.port).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serve.port).")] = None,
 ) -> None:
     """Write a Serve config YAML for ``serve run`` / ``serve deploy`` / a KubeRay RayService."""
     from ray.serve.schema import ServeDeploySchema

@@ -20,7 +20,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from ray import serve
 from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
@@ -40,7 +48,16 @@ from genmedia.serving.limits import install_limits
 from genmedia.serving.models import decode_value, encode_value
 from genmedia.serving.schemas import InferRequest, JobAccepted, JobRequest, JobView, TranslateRequest, UploadView
 from genmedia.serving.views import public_record
-from genmedia.storage import CHUNK, JobOutput, atomic_local_file, filesystem, is_local, join_uri, local_path, params_hash
+from genmedia.storage import (
+    CHUNK,
+    JobOutput,
+    atomic_local_file,
+    filesystem,
+    is_local,
+    join_uri,
+    local_path,
+    params_hash,
+)
 
 disable_created_metrics()  # the *_created series only add noise to scrapes
 

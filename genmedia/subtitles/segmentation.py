@@ -20,10 +20,9 @@ SENTENCE_END = ".?!…。？！"
 DIALOGUE_DASH = "- "
 CLAUSE_END = ",;:、，；：)"
 _BREAK_BEFORE = frozenset(
-    "and but or nor so yet because although though while whereas which who whom whose that where when "
-    "if unless until before after since than as to of in on at for with from by about into through".split()
+    ["and", "but", "or", "nor", "so", "yet", "because", "although", "though", "while", "whereas", "which", "who", "whom", "whose", "that", "where", "when", "if", "unless", "until", "before", "after", "since", "than", "as", "to", "of", "in", "on", "at", "for", "with", "from", "by", "about", "into", "through"]
 )
-_NO_BREAK_AFTER = frozenset("a an the my your his her its our their this these those to of very".split())
+_NO_BREAK_AFTER = frozenset(["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "to", "of", "very"])
 
 
 @dataclass(frozen=True)

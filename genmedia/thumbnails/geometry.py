@@ -41,23 +41,23 @@ class Box:
     def centre(self) -> tuple[float, float]:
         return self.x + self.w / 2, self.y + self.h / 2
 
-    def union(self, other: "Box") -> "Box":
+    def union(self, other: Box) -> Box:
         """The smallest box holding both."""
         x, y = min(self.x, other.x), min(self.y, other.y)
         return Box(x, y, max(self.right, other.right) - x, max(self.bottom, other.bottom) - y)
 
-    def intersection_area(self, other: "Box") -> float:
+    def intersection_area(self, other: Box) -> float:
         """Area shared with ``other``."""
         w = min(self.right, other.right) - max(self.x, other.x)
         h = min(self.bottom, other.bottom) - max(self.y, other.y)
         return max(0.0, w) * max(0.0, h)
 
-    def contains(self, other: "Box", tol: float = 0.5) -> bool:
+    def contains(self, other: Box, tol: float = 0.5) -> bool:
         """Whether ``other`` lies inside this box (within ``tol`` pixels)."""
         return (other.x >= self.x - tol and other.y >= self.y - tol
                 and other.right <= self.right + tol and other.bottom <= self.bottom + tol)
 
-    def scaled(self, sx: float, sy: float) -> "Box":
+    def scaled(self, sx: float, sy: float) -> Box:
         """This box with x scaled by ``sx`` and y by ``sy``."""
         return Box(self.x * sx, self.y * sy, self.w * sx, self.h * sy)
 
@@ -76,7 +76,7 @@ class Geometry:
     rotation: int = 0
 
     @classmethod
-    def of(cls, info: MediaInfo) -> "Geometry":
+    def of(cls, info: MediaInfo) -> Geometry:
         """The geometry of a probed video."""
         return cls(info.width, info.height, Fraction(info.sample_aspect_ratio.replace(":", "/")), info.rotation % 360)
 
