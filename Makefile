@@ -27,12 +27,13 @@ mlflow-server:
 demo: $(STAMP)
 	$(BIN)/genmedia demo
 
-test: $(STAMP)
+# Lint first (seconds), then every test: unit, ray and slow.
+test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
 # The unit tests only (no Ray, no servers, no real models): under a minute.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m unit -q
+	$(BIN)/python -m pytest -m "unit and not slow" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,10 +29,14 @@ def main() -> None:
     for policy in ("contextual", "thompson", "uniform"):
         start = time.perf_counter()
         results[policy] = contextual_regret(args.impressions, args.runs, policy)
-        print(f"{policy:>10}: mean regret {results[policy]:7.1f} clicks "
-              f"({results[policy] / args.impressions:.4f}/impression)  [{time.perf_counter() - start:.1f} s]")
-    print(f"contextual / global Thompson: {results['contextual'] / results['thompson']:.2f}; "
-          f"contextual / uniform: {results['contextual'] / results['uniform']:.2f}")
+        print(
+            f"{policy:>10}: mean regret {results[policy]:7.1f} clicks "
+            f"({results[policy] / args.impressions:.4f}/impression)  [{time.perf_counter() - start:.1f} s]"
+        )
+    print(
+        f"contextual / global Thompson: {results['contextual'] / results['thompson']:.2f}; "
+        f"contextual / uniform: {results['contextual'] / results['uniform']:.2f}"
+    )
 
 
 if __name__ == "__main__":

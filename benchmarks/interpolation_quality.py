@@ -71,7 +71,9 @@ def minterpolate(frames: np.ndarray, fps: int) -> tuple[dict[int, np.ndarray], f
     """
     h, w = frames.shape[1:3]
     graph = av.filter.Graph()
-    source = graph.add("buffer", f"video_size={w}x{h}:pix_fmt=yuv444p:time_base=1/{fps}:pixel_aspect=1/1:frame_rate={fps}/2")
+    source = graph.add(
+        "buffer", f"video_size={w}x{h}:pix_fmt=yuv444p:time_base=1/{fps}:pixel_aspect=1/1:frame_rate={fps}/2"
+    )
     chain = [graph.add("minterpolate", f"fps={fps}:{MINTERPOLATE}"), graph.add("buffersink")]
     source.link_to(chain[0])
     chain[0].link_to(chain[1])
@@ -106,7 +108,12 @@ def evaluate(name: str, make, frames: np.ndarray, picks: list[int]) -> tuple[flo
         out = make(frames[i - 1], frames[i + 1])
         cpu, wall = cpu + time.process_time() - c0, wall + time.perf_counter() - t0
         scores.append((psnr(frames[i], out), ssim(frames[i], out)))
-    return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])), cpu / len(picks), wall / len(picks)
+    return (
+        float(np.mean([s[0] for s in scores])),
+        float(np.mean([s[1] for s in scores])),
+        cpu / len(picks),
+        wall / len(picks),
+    )
 
 
 def rife_config(cache: Path, refine: bool) -> Config:
@@ -133,7 +140,9 @@ def main() -> None:
     for refine in (False, True) if args.refine else (False,):
         rife = Interpolator(rife_config(args.cache, refine))
         methods[rife.name] = lambda a, b, rife=rife: rife.interpolate(a, b, [0.5])[0]
-    print(f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} CPUs); torch threads {torch.get_num_threads()}")
+    print(
+        f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} CPUs); torch threads {torch.get_num_threads()}"
+    )
     print("| clip | method | PSNR dB | SSIM | CPU s per frame (wall) |")
     print("| --- | --- | --- | --- | --- |")
     for clip in ("bigbuckbunny.mp4", "bikes.mp4"):
@@ -149,8 +158,11 @@ def main() -> None:
         made, cpu, wall = minterpolate(frames, 25)
         scores = [(psnr(frames[i], made[i]), ssim(frames[i], made[i])) for i in picks]
         n = len(made)
-        print(f"| {clip} {size} | minterpolate | {np.mean([v[0] for v in scores]):.2f} | {np.mean([v[1] for v in scores]):.4f} "
-              f"| {cpu / n:.3f} ({wall / n:.3f}) |", flush=True)
+        print(
+            f"| {clip} {size} | minterpolate | {np.mean([v[0] for v in scores]):.2f} | {np.mean([v[1] for v in scores]):.4f} "
+            f"| {cpu / n:.3f} ({wall / n:.3f}) |",
+            flush=True,
+        )
     print(f"load after: {os.getloadavg()[0]:.1f}")
 
 

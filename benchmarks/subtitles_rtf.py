@@ -113,10 +113,28 @@ def whole_process(path: Path, repeats: int) -> None:
     config.write_text(f"storage:\n  cache_dir: {CACHE / 'cache'}\n", encoding="utf-8")
     env = {**os.environ, "GENMEDIA_CONFIG": str(config), "RAY_ADDRESS": "", "GENMEDIA_STORAGE_ROOT": str(work / "out")}
     commands = {
-        "bare faster-whisper script": [sys.executable, "-c", BARE_SCRIPT, model, str(path), entry.options.get("compute_type", "default"),
-                                       str(int(entry.resources["cpu"].num_cpus)), str(int(entry.options.get("beam_size", 5)))],
-        "genmedia subtitles": [sys.executable, "-m", "genmedia.cli", "subtitles", str(path), "--out", str(work / "out"),
-                               "--no-voiceprints", "--force", "--json"],
+        "bare faster-whisper script": [
+            sys.executable,
+            "-c",
+            BARE_SCRIPT,
+            model,
+            str(path),
+            entry.options.get("compute_type", "default"),
+            str(int(entry.resources["cpu"].num_cpus)),
+            str(int(entry.options.get("beam_size", 5))),
+        ],
+        "genmedia subtitles": [
+            sys.executable,
+            "-m",
+            "genmedia.cli",
+            "subtitles",
+            str(path),
+            "--out",
+            str(work / "out"),
+            "--no-voiceprints",
+            "--force",
+            "--json",
+        ],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
@@ -126,8 +144,10 @@ def whole_process(path: Path, repeats: int) -> None:
             times[name].append(time.perf_counter() - started)
             print(f"  {name}: {times[name][-1]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
     b, p = (statistics.median(times[k]) for k in commands)
-    print(f"input {path.name} {duration:.0f} s; whole process, median of {repeats}: bare {b:.1f} s, genmedia {p:.1f} s, "
-          f"ratio {p / b:.2f}x (target <= 1.10x); load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"input {path.name} {duration:.0f} s; whole process, median of {repeats}: bare {b:.1f} s, genmedia {p:.1f} s, "
+        f"ratio {p / b:.2f}x (target <= 1.10x); load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def bare(cfg, path: Path) -> tuple[float, str]:
@@ -147,9 +167,15 @@ def bare_here(cfg, path: Path) -> tuple[float, str]:
 
     entry = cfg.model("transcriber")
     started = time.perf_counter()
-    model = WhisperModel(str(resolve(cfg, "transcriber")), device="cpu", compute_type=entry.options.get("compute_type", "default"),
-                         cpu_threads=int(entry.resources["cpu"].num_cpus))
-    segments, _ = model.transcribe(str(path), beam_size=int(entry.options.get("beam_size", 5)), word_timestamps=True, vad_filter=True)
+    model = WhisperModel(
+        str(resolve(cfg, "transcriber")),
+        device="cpu",
+        compute_type=entry.options.get("compute_type", "default"),
+        cpu_threads=int(entry.resources["cpu"].num_cpus),
+    )
+    segments, _ = model.transcribe(
+        str(path), beam_size=int(entry.options.get("beam_size", 5)), word_timestamps=True, vad_filter=True
+    )
     text = " ".join(s.text.strip() for s in segments)
     return time.perf_counter() - started, text
 
@@ -194,12 +220,18 @@ def denoise_wer(cfg) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loops", type=int, default=8, help="Copies of the 32 s recording (default 8: about 4.4 minutes).")
+    parser.add_argument(
+        "--loops", type=int, default=8, help="Copies of the 32 s recording (default 8: about 4.4 minutes)."
+    )
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--bare-in-driver", action="store_true", help="Also time bare faster-whisper in this process (niceness 0).")
+    parser.add_argument(
+        "--bare-in-driver", action="store_true", help="Also time bare faster-whisper in this process (niceness 0)."
+    )
     parser.add_argument("--breakdown", action="store_true", help="Also time the pipeline with its extra analyses off.")
     parser.add_argument("--denoise-wer", action="store_true")
-    parser.add_argument("--whole-process", action="store_true", help="Time the CLI and a bare script as fresh processes.")
+    parser.add_argument(
+        "--whole-process", action="store_true", help="Time the CLI and a bare script as fresh processes."
+    )
     parser.add_argument("--real", action="store_true", help="With --whole-process: the real ARCTIC voices, looped.")
     args = parser.parse_args()
     if not (MEDIA / "speech_two_speakers.flac").exists():
@@ -214,20 +246,28 @@ def main() -> None:
     from genmedia.subtitles.wer import wer
 
     work = Path(tempfile.mkdtemp(prefix="genmedia-subtitles-bench-"))
-    cfg = load_config(None, storage={"root": str(work / "out"), "cache_dir": str(CACHE / "cache")}, ray={"num_cpus": os.cpu_count() or 2})
+    cfg = load_config(
+        None,
+        storage={"root": str(work / "out"), "cache_dir": str(CACHE / "cache")},
+        ray={"num_cpus": os.cpu_count() or 2},
+    )
     path, truth = make_input(args.loops)
     duration = probe(path, cfg.limits, require_video=False).duration
     started = time.perf_counter()
     init_ray(cfg)
-    print(f"input: {path.name}, {duration:.1f} s; Ray start-up {time.perf_counter() - started:.1f} s (not counted); "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"input: {path.name}, {duration:.1f} s; Ray start-up {time.perf_counter() - started:.1f} s (not counted); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     sides = {"bare faster-whisper": bare, "genmedia pipeline": pipeline}
     if args.bare_in_driver:
         sides["bare, in the driver"] = bare_here
     if args.breakdown:
         sides["pipeline, extras off"] = lambda c, p: pipeline(c, p, **LEAN)
     warm = make_input(1)[0]
-    print("warm-up on 32 s (not counted): " + ", ".join(f"{name} {fn(cfg, warm)[0]:.1f} s" for name, fn in sides.items()))
+    print(
+        "warm-up on 32 s (not counted): " + ", ".join(f"{name} {fn(cfg, warm)[0]:.1f} s" for name, fn in sides.items())
+    )
     runs: dict[str, list[float]] = {name: [] for name in sides}
     texts: dict[str, str] = {}
     for _ in range(args.repeats):  # alternate so machine load hits all alike
@@ -238,10 +278,14 @@ def main() -> None:
     for name, times in runs.items():
         t = statistics.median(times)
         each = ", ".join(f"{x:.1f}" for x in times)
-        print(f"{name:20s} {t:7.1f} s  RTF {t / duration:.3f}  ({duration / t:.1f}x real time)  WER {wer(truth, texts[name]):.1%}  "
-              f"(runs: {each})")
-    print(f"pipeline overhead over bare faster-whisper: {(p - b) / b:+.1%} (target <= +10%) on {os.cpu_count()} CPU cores, "
-          f"Whisper base int8; load average {os.getloadavg()[0]:.1f} at the end")
+        print(
+            f"{name:20s} {t:7.1f} s  RTF {t / duration:.3f}  ({duration / t:.1f}x real time)  WER {wer(truth, texts[name]):.1%}  "
+            f"(runs: {each})"
+        )
+    print(
+        f"pipeline overhead over bare faster-whisper: {(p - b) / b:+.1%} (target <= +10%) on {os.cpu_count()} CPU cores, "
+        f"Whisper base int8; load average {os.getloadavg()[0]:.1f} at the end"
+    )
     if args.denoise_wer:
         denoise_wer(cfg)
 

@@ -63,11 +63,21 @@ def main() -> None:
     started = time.perf_counter()
     for c in chosen:
         frame = job.read_frames({"frame_index": [c.frame_index]}, info=info)["image"][0]
-        render_variant(frame, find_subjects(frame, haar), aspects, params.size, title=params.title, formats=params.formats, quality=88)
+        render_variant(
+            frame,
+            find_subjects(frame, haar),
+            aspects,
+            params.size,
+            title=params.title,
+            formats=params.formats,
+            quality=88,
+        )
     direct_per_variant = (time.perf_counter() - started) / len(chosen)
 
-    print(f"thumbnails job ({made} variants x {len(aspects)} aspects, 1280 px, JPEG+WebP, title): "
-          f"median {statistics.median(runs):.2f} s -> {job_per_variant:.2f} s per variant (target < 2 s)")
+    print(
+        f"thumbnails job ({made} variants x {len(aspects)} aspects, 1280 px, JPEG+WebP, title): "
+        f"median {statistics.median(runs):.2f} s -> {job_per_variant:.2f} s per variant (target < 2 s)"
+    )
     print(f"same work in-process, no Ray: {direct_per_variant:.2f} s per variant")
     ffmpeg = shutil.which("ffmpeg")
     if not ffmpeg:
@@ -75,11 +85,29 @@ def main() -> None:
         return
     frames = info.frame_count // made
     started = time.perf_counter()
-    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(clip), "-vf", f"thumbnail={frames},scale=1280:720",
-                    "-frames:v", str(made), "-vsync", "vfr", str(args.out / "ffmpeg_%02d.jpg")], check=True)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-vf",
+            f"thumbnail={frames},scale=1280:720",
+            "-frames:v",
+            str(made),
+            "-vsync",
+            "vfr",
+            str(args.out / "ffmpeg_%02d.jpg"),
+        ],
+        check=True,
+    )
     peer = (time.perf_counter() - started) / made
     print(f"peer ffmpeg thumbnail filter: {peer:.2f} s per thumbnail (one aspect, no faces/crops/title)")
-    print(f"ratio genmedia job / ffmpeg: {job_per_variant / peer:.2f}x; in-process / ffmpeg: {direct_per_variant / peer:.2f}x")
+    print(
+        f"ratio genmedia job / ffmpeg: {job_per_variant / peer:.2f}x; in-process / ffmpeg: {direct_per_variant / peer:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def make_source(minutes: float) -> Path:
     tmp = out.with_suffix(".partial.mp4")
     with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as dst:
         templates = av.open(str(parts[0]))
-        streams = {s.index: dst.add_stream_from_template(s) for s in (templates.streams.video[0], templates.streams.audio[0])}
+        streams = {
+            s.index: dst.add_stream_from_template(s) for s in (templates.streams.video[0], templates.streams.audio[0])
+        }
         templates.close()
         for k in range(count):
             with av.open(str(parts[k % len(parts)])) as src:
@@ -87,7 +89,9 @@ def ffmpeg_decode(path: Path) -> float | None:
     if not shutil.which("ffmpeg"):
         return None
     started = time.perf_counter()
-    subprocess.run(["ffmpeg", "-v", "error", "-threads", "2", "-i", str(path), "-map", "0:v", "-f", "null", "-"], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-threads", "2", "-i", str(path), "-map", "0:v", "-f", "null", "-"], check=True
+    )
     return time.perf_counter() - started
 
 
@@ -104,8 +108,18 @@ def encode_floor(path: Path, seconds: float) -> tuple[float, str]:
     audio = np.zeros((2, 48000), np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        writers = [VideoWriter(Path(tmp) / f"{h}.mp4", w, h, Fraction(24), audio_rate=48000, audio_channels=2,
-                               options={"g": "48", "keyint_min": "48", "sc_threshold": "0", "bf": "2"}) for w, h in sizes]
+        writers = [
+            VideoWriter(
+                Path(tmp) / f"{h}.mp4",
+                w,
+                h,
+                Fraction(24),
+                audio_rate=48000,
+                audio_channels=2,
+                options={"g": "48", "keyint_min": "48", "sc_threshold": "0", "bf": "2"},
+            )
+            for w, h in sizes
+        ]
         for i in range(n):
             image = frames[i % len(frames)]
             writers[0].write_frames(image)
@@ -154,9 +168,14 @@ def main() -> None:
     print(f"result: {result.summary}")
     print(f"ray start-up (not counted):            {ray_start:7.1f} s")
     print(f"floor: plain PyAV decode of the source {decode_s:7.1f} s ({frames / decode_s:.0f} frames/s)")
-    print("floor: ffmpeg -threads 2 decode        " + (f"{ff:7.1f} s" if ff is not None else "    n/a (no ffmpeg binary on PATH)"))
+    print(
+        "floor: ffmpeg -threads 2 decode        "
+        + (f"{ff:7.1f} s" if ff is not None else "    n/a (no ffmpeg binary on PATH)")
+    )
     print(f"floor: encode {args.duration:g} s of output (720p+480p, {encoder}) {encode_s:5.1f} s")
-    print(f"genmedia: analysis                     {analysis_s:7.1f} s  ({analysis_s / decode_s:.2f}x the decode floor)")
+    print(
+        f"genmedia: analysis                     {analysis_s:7.1f} s  ({analysis_s / decode_s:.2f}x the decode floor)"
+    )
     print(f"genmedia: plan + render + sound        {render_s:7.1f} s  ({render_s / encode_s:.2f}x the encode floor)")
     print(f"genmedia: whole job                    {total:7.1f} s")
     print(f"ratio: whole job / (decode + encode floor) = {total / floor:.2f}x (target <= 2x)")

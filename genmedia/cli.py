@@ -38,7 +38,9 @@ app.add_typer(serve_app, name="serve", help="Run the HTTP API on Ray Serve; `ser
 err = Console(stderr=True)
 out = Console()
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: embedded local config).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (default: embedded local config).")
+]
 OutOption = Annotated[str | None, typer.Option("--out", "-o", help="Output root (overrides storage.root).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
 
@@ -62,8 +64,16 @@ def print_result(result: JobResult, as_json: bool) -> None:
     out.print(result.summary_line(), highlight=False, soft_wrap=True)
 
 
-def run_job_command(job: ModuleType, video: str, cfg: Config, make_params: Callable[[], BaseModel], *, force: bool, as_json: bool,
-                    options: Mapping[str, str] | None = None) -> None:
+def run_job_command(
+    job: ModuleType,
+    video: str,
+    cfg: Config,
+    make_params: Callable[[], BaseModel],
+    *,
+    force: bool,
+    as_json: bool,
+    options: Mapping[str, str] | None = None,
+) -> None:
     """The tail of every job command: build the job's params from the options (a validation error is bad
     input, reported as ``--option: reason`` with the option as the user typed it; ``options`` maps a parameter
     to its option where the two names differ), run the job with progress bars, print the result."""
@@ -122,9 +132,13 @@ def analyze(
     out_root: OutOption = None,
     as_json: JsonOption = False,
     force: ForceOption = False,
-    sample_fps: Annotated[float | None, typer.Option("--sample-fps", help="Analysed frames per second (faces, colour, composition).")] = None,
+    sample_fps: Annotated[
+        float | None, typer.Option("--sample-fps", help="Analysed frames per second (faces, colour, composition).")
+    ] = None,
     min_shot: Annotated[float | None, typer.Option("--min-shot", help="Minimum shot length, seconds.")] = None,
-    sensitivity: Annotated[float | None, typer.Option("--sensitivity", help="Cut sensitivity (>1 finds more cuts).")] = None,
+    sensitivity: Annotated[
+        float | None, typer.Option("--sensitivity", help="Cut sensitivity (>1 finds more cuts).")
+    ] = None,
     faces: Annotated[str | None, typer.Option("--faces", help="auto | haar | detector.")] = None,
     embed: Annotated[str | None, typer.Option("--embed", help="shots | samples | off.")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip the audio analysis.")] = False,
@@ -133,23 +147,50 @@ def analyze(
     from genmedia.pipelines import analyze as job
 
     cfg = config_for(config, out_root)
-    run_job_command(job, video, cfg, lambda: job.params_from(
-        cfg, sample_fps=sample_fps, min_shot_seconds=min_shot, cut_sensitivity=sensitivity,
-        faces=faces, embed=embed, audio=False if no_audio else None), force=force, as_json=as_json,
-        options={"min_shot_seconds": "--min-shot", "cut_sensitivity": "--sensitivity", "audio": "--no-audio"})
+    run_job_command(
+        job,
+        video,
+        cfg,
+        lambda: job.params_from(
+            cfg,
+            sample_fps=sample_fps,
+            min_shot_seconds=min_shot,
+            cut_sensitivity=sensitivity,
+            faces=faces,
+            embed=embed,
+            audio=False if no_audio else None,
+        ),
+        force=force,
+        as_json=as_json,
+        options={"min_shot_seconds": "--min-shot", "cut_sensitivity": "--sensitivity", "audio": "--no-audio"},
+    )
 
 
 @app.command()
 def trailer(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
     duration: Annotated[float, typer.Option("--duration", "-d", help="Target length in seconds.")] = 30.0,
-    music: Annotated[str | None, typer.Option("--music", help="A music track to cut to (default: the video's own sound).")] = None,
-    qualities: Annotated[str, typer.Option("--qualities", help="Renditions by short side, e.g. 1080p,720p,480p.")] = "1080p,720p,480p",
-    style: Annotated[str, typer.Option("--style", help="action (fast, accelerating cuts) or calm (longer clips, cross-fades).")] = "action",
-    hls: Annotated[bool, typer.Option("--hls", help="Also write an HLS rendition (master playlist + variants).")] = False,
+    music: Annotated[
+        str | None, typer.Option("--music", help="A music track to cut to (default: the video's own sound).")
+    ] = None,
+    qualities: Annotated[
+        str, typer.Option("--qualities", help="Renditions by short side, e.g. 1080p,720p,480p.")
+    ] = "1080p,720p,480p",
+    style: Annotated[
+        str, typer.Option("--style", help="action (fast, accelerating cuts) or calm (longer clips, cross-fades).")
+    ] = "action",
+    hls: Annotated[
+        bool, typer.Option("--hls", help="Also write an HLS rendition (master playlist + variants).")
+    ] = False,
     title: Annotated[str | None, typer.Option("--title", help="End-card title (default: the file name).")] = None,
-    transcript: Annotated[str | None, typer.Option("--transcript", help="transcript.json with word times (default: the subtitles job's, if done).")] = None,
-    spoilers: Annotated[float | None, typer.Option("--skip-end", help="Never use this last fraction of the video (default from the config).")] = None,
+    transcript: Annotated[
+        str | None,
+        typer.Option("--transcript", help="transcript.json with word times (default: the subtitles job's, if done)."),
+    ] = None,
+    spoilers: Annotated[
+        float | None,
+        typer.Option("--skip-end", help="Never use this last fraction of the video (default from the config)."),
+    ] = None,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -159,18 +200,38 @@ def trailer(
     from genmedia.pipelines import trailer as job
 
     cfg = config_for(config, out_root)
-    run_job_command(job, video, cfg, lambda: job.Params(
-        duration=duration, music=music, qualities=[q for q in qualities.split(",") if q.strip()],
-        style=style, hls=hls, title=title, transcript=transcript, spoiler_fraction=spoilers), force=force, as_json=as_json,
-        options={"spoiler_fraction": "--skip-end"})
+    run_job_command(
+        job,
+        video,
+        cfg,
+        lambda: job.Params(
+            duration=duration,
+            music=music,
+            qualities=[q for q in qualities.split(",") if q.strip()],
+            style=style,
+            hls=hls,
+            title=title,
+            transcript=transcript,
+            spoiler_fraction=spoilers,
+        ),
+        force=force,
+        as_json=as_json,
+        options={"spoiler_fraction": "--skip-end"},
+    )
 
 
 @app.command()
 def package(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
-    profile: Annotated[str, typer.Option("--profile", help="Delivery profile of the config: default, mobile, ...")] = "default",
-    codec: Annotated[str | None, typer.Option("--codec", help="Video codec of the rungs (default from the config).")] = None,
-    segment_seconds: Annotated[float | None, typer.Option("--segment-seconds", help="Segment length (default from the config).")] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Delivery profile of the config: default, mobile, ...")
+    ] = "default",
+    codec: Annotated[
+        str | None, typer.Option("--codec", help="Video codec of the rungs (default from the config).")
+    ] = None,
+    segment_seconds: Annotated[
+        float | None, typer.Option("--segment-seconds", help="Segment length (default from the config).")
+    ] = None,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -180,8 +241,14 @@ def package(
     from genmedia.pipelines import package as job
 
     cfg = config_for(config, out_root)
-    run_job_command(job, video, cfg, lambda: job.Params(profile=profile, codec=codec, segment_seconds=segment_seconds),
-                    force=force, as_json=as_json)
+    run_job_command(
+        job,
+        video,
+        cfg,
+        lambda: job.Params(profile=profile, codec=codec, segment_seconds=segment_seconds),
+        force=force,
+        as_json=as_json,
+    )
 
 
 @app.command()
@@ -189,11 +256,20 @@ def thumbnails(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
     variants: Annotated[int, typer.Option("--variants", "-n", help="How many variants (distinct key frames).")] = 6,
     aspects: Annotated[str, typer.Option("--aspects", help="Aspect ratios, comma-separated.")] = "16:9,1:1,9:16,4:5",
-    size: Annotated[int, typer.Option("--size", help="Longer side of every output in pixels (16:9 -> 1280x720).")] = 1280,
+    size: Annotated[
+        int, typer.Option("--size", help="Longer side of every output in pixels (16:9 -> 1280x720).")
+    ] = 1280,
     formats: Annotated[str, typer.Option("--formats", help="jpeg, webp or both (comma-separated).")] = "jpeg,webp",
-    title: Annotated[str | None, typer.Option("--title", help="Title drawn on the thumbnails (long ones are shortened).")] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Title drawn on the thumbnails (long ones are shortened).")
+    ] = None,
     style: Annotated[str, typer.Option("--style", help="Style preset of generative variants.")] = "cinematic",
-    mode: Annotated[str, typer.Option("--mode", help="auto, keyframe, img2img or text2img (auto: img2img when a generator is configured).")] = "auto",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", help="auto, keyframe, img2img or text2img (auto: img2img when a generator is configured)."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first generative variant.")] = 0,
     same_shot: Annotated[bool, typer.Option("--same-shot", help="Allow several variants from one shot.")] = False,
     config: ConfigOption = None,
@@ -208,25 +284,76 @@ def thumbnails(
     from genmedia.pipelines import thumbnails as job
 
     cfg = config_for(config, out_root)
-    run_job_command(job, video, cfg, lambda: job.Params(
-        variants=variants, aspects=labels, size=size, formats=[f.strip() for f in formats.split(",") if f.strip()],
-        title=title, style=style, mode=mode, seed=seed, same_shot=same_shot), force=force, as_json=as_json)
+    run_job_command(
+        job,
+        video,
+        cfg,
+        lambda: job.Params(
+            variants=variants,
+            aspects=labels,
+            size=size,
+            formats=[f.strip() for f in formats.split(",") if f.strip()],
+            title=title,
+            style=style,
+            mode=mode,
+            seed=seed,
+            same_shot=same_shot,
+        ),
+        force=force,
+        as_json=as_json,
+    )
 
 
 @app.command()
 def subtitles(
     media: Annotated[str, typer.Argument(help="A video or audio file: local path, file:// or s3:// URI.")],
-    languages: Annotated[str, typer.Option("--languages", "-l", help="Subtitle languages, comma-separated (ISO 639-1/3, FLORES-200 or names); default: the speech's own.")] = "",
-    source_language: Annotated[str | None, typer.Option("--source-language", help="The speech's language, if known (skips detection).")] = None,
+    languages: Annotated[
+        str,
+        typer.Option(
+            "--languages",
+            "-l",
+            help="Subtitle languages, comma-separated (ISO 639-1/3, FLORES-200 or names); default: the speech's own.",
+        ),
+    ] = "",
+    source_language: Annotated[
+        str | None, typer.Option("--source-language", help="The speech's language, if known (skips detection).")
+    ] = None,
     formats: Annotated[str, typer.Option("--formats", help="srt, vtt, ass (comma-separated).")] = "srt,vtt,ass",
-    denoise: Annotated[bool, typer.Option("--denoise/--no-denoise", help="Also decode noisy chunks after RNNoise and keep the more confident transcript (off: it can cost words).")] = False,
+    denoise: Annotated[
+        bool,
+        typer.Option(
+            "--denoise/--no-denoise",
+            help="Also decode noisy chunks after RNNoise and keep the more confident transcript (off: it can cost words).",
+        ),
+    ] = False,
     diarize: Annotated[bool, typer.Option("--diarize/--no-diarize", help="Label speakers.")] = True,
     max_speakers: Annotated[int, typer.Option("--max-speakers", help="Most speakers to look for.")] = 8,
-    voiceprints: Annotated[bool, typer.Option("--voiceprints/--no-voiceprints", help="Name speakers from the voiceprint library (and add new voices).")] = True,
-    segment_language: Annotated[str, typer.Option("--segment-language", help="Language detection per segment: off, auto (doubtful segments) or all.")] = "auto",
-    hallucination_control: Annotated[bool, typer.Option("--hallucination-control/--no-hallucination-control", help="Re-decode and flag invented text.")] = True,
-    beam_size: Annotated[int | None, typer.Option("--beam-size", help="Beam width (default: the model entry's).")] = None,
-    shot_changes: Annotated[str | None, typer.Option("--shot-changes", help="Shot-change times in seconds to snap cues to (default: from the analysis of a video).")] = None,
+    voiceprints: Annotated[
+        bool,
+        typer.Option(
+            "--voiceprints/--no-voiceprints", help="Name speakers from the voiceprint library (and add new voices)."
+        ),
+    ] = True,
+    segment_language: Annotated[
+        str,
+        typer.Option(
+            "--segment-language", help="Language detection per segment: off, auto (doubtful segments) or all."
+        ),
+    ] = "auto",
+    hallucination_control: Annotated[
+        bool,
+        typer.Option("--hallucination-control/--no-hallucination-control", help="Re-decode and flag invented text."),
+    ] = True,
+    beam_size: Annotated[
+        int | None, typer.Option("--beam-size", help="Beam width (default: the model entry's).")
+    ] = None,
+    shot_changes: Annotated[
+        str | None,
+        typer.Option(
+            "--shot-changes",
+            help="Shot-change times in seconds to snap cues to (default: from the analysis of a video).",
+        ),
+    ] = None,
     no_shots: Annotated[bool, typer.Option("--no-shots", help="Do not snap cues to shot changes.")] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,
@@ -241,12 +368,28 @@ def subtitles(
         shots = [float(t) for t in shot_changes.split(",") if t.strip()] if shot_changes else None
     except ValueError:
         raise InputError(str(shot_changes), "--shot-changes: expected comma-separated seconds") from None
-    run_job_command(job, media, cfg, lambda: job.Params(
-        languages=languages, source_language=source_language, formats=[f.strip() for f in formats.split(",") if f.strip()],
-        denoise=denoise, diarize=diarize, max_speakers=max_speakers, voiceprints=voiceprints,
-        per_segment_language=segment_language, hallucination_control=hallucination_control, beam_size=beam_size,
-        snap_to_shots=not no_shots, shot_changes=shots,
-    ), force=force, as_json=as_json, options={"per_segment_language": "--segment-language", "snap_to_shots": "--no-shots"})
+    run_job_command(
+        job,
+        media,
+        cfg,
+        lambda: job.Params(
+            languages=languages,
+            source_language=source_language,
+            formats=[f.strip() for f in formats.split(",") if f.strip()],
+            denoise=denoise,
+            diarize=diarize,
+            max_speakers=max_speakers,
+            voiceprints=voiceprints,
+            per_segment_language=segment_language,
+            hallucination_control=hallucination_control,
+            beam_size=beam_size,
+            snap_to_shots=not no_shots,
+            shot_changes=shots,
+        ),
+        force=force,
+        as_json=as_json,
+        options={"per_segment_language": "--segment-language", "snap_to_shots": "--no-shots"},
+    )
 
 
 voices_app = typer.Typer(no_args_is_help=True, help="The voiceprint library that keeps speaker names across files.")
@@ -282,19 +425,45 @@ def voices_rename(
 def enhance(
     video: Annotated[str, typer.Argument(help="A video: local path, file:// or s3:// URI.")],
     upscale: Annotated[int, typer.Option("--upscale", help="Scale factor: 1, 2 or 4.")] = 1,
-    target: Annotated[str | None, typer.Option("--target", help="Output height instead of a factor: 2160p or 4320p.")] = None,
-    denoise: Annotated[str, typer.Option("--denoise", help="auto (measured), off, or a noise sigma in 8-bit units.")] = "auto",
+    target: Annotated[
+        str | None, typer.Option("--target", help="Output height instead of a factor: 2160p or 4320p.")
+    ] = None,
+    denoise: Annotated[
+        str, typer.Option("--denoise", help="auto (measured), off, or a noise sigma in 8-bit units.")
+    ] = "auto",
     fps: Annotated[float | None, typer.Option("--fps", help="Interpolate to this frame rate (e.g. 60, 120).")] = None,
     hdr: Annotated[str, typer.Option("--hdr", help="off, pq (HDR10) or hlg: SDR->HDR, 10-bit.")] = "off",
-    grade: Annotated[str, typer.Option("--grade", help="auto, off, a preset (warm, cool, vivid, muted, noir, teal-orange) or a reference image/video.")] = "off",
-    codec: Annotated[str | None, typer.Option("--codec", help="h264, hevc or av1 (default: h264; hevc for 10-bit/HDR).")] = None,
+    grade: Annotated[
+        str,
+        typer.Option(
+            "--grade",
+            help="auto, off, a preset (warm, cool, vivid, muted, noir, teal-orange) or a reference image/video.",
+        ),
+    ] = "off",
+    codec: Annotated[
+        str | None, typer.Option("--codec", help="h264, hevc or av1 (default: h264; hevc for 10-bit/HDR).")
+    ] = None,
     crf: Annotated[int | None, typer.Option("--crf", help="Constant quality (lower is better).")] = None,
-    reference: Annotated[str | None, typer.Option("--reference", help="A reference video: report PSNR/SSIM against it.")] = None,
-    realtime: Annotated[bool, typer.Option("--realtime", help="Process at the source frame rate; print achieved vs source fps.")] = False,
-    live: Annotated[bool, typer.Option("--live", help="VIDEO is a live stream (udp://, tcp://...?listen=1 or a growing .m3u8): "
-                                       "write a live two-rung HLS output until it ends.")] = False,
-    max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="With --live: stop after this much media time.")] = None,
-    package: Annotated[bool, typer.Option("--package", help="Also package for streaming: per-title ladder, CMAF HLS + DASH.")] = False,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="A reference video: report PSNR/SSIM against it.")
+    ] = None,
+    realtime: Annotated[
+        bool, typer.Option("--realtime", help="Process at the source frame rate; print achieved vs source fps.")
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="VIDEO is a live stream (udp://, tcp://...?listen=1 or a growing .m3u8): "
+            "write a live two-rung HLS output until it ends.",
+        ),
+    ] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", help="With --live: stop after this much media time.")
+    ] = None,
+    package: Annotated[
+        bool, typer.Option("--package", help="Also package for streaming: per-title ladder, CMAF HLS + DASH.")
+    ] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -313,25 +482,48 @@ def enhance(
             level = float(denoise)
         except ValueError:
             raise InputError(denoise, "--denoise: expected auto, off or a number") from None
-    run_job_command(job, video, cfg, lambda: job.Params(
-        upscale=upscale, target=target, denoise=level, fps=fps, hdr=hdr, grade=grade, codec=codec,
-        crf=crf, reference=reference, realtime=realtime, package=package), force=force, as_json=as_json)
+    run_job_command(
+        job,
+        video,
+        cfg,
+        lambda: job.Params(
+            upscale=upscale,
+            target=target,
+            denoise=level,
+            fps=fps,
+            hdr=hdr,
+            grade=grade,
+            codec=codec,
+            crf=crf,
+            reference=reference,
+            realtime=realtime,
+            package=package,
+        ),
+        force=force,
+        as_json=as_json,
+    )
 
 
-def _enhance_live(cfg: Config, url: str, *, upscale: int, denoise: bool, max_seconds: float | None, as_json: bool) -> None:
+def _enhance_live(
+    cfg: Config, url: str, *, upscale: int, denoise: bool, max_seconds: float | None, as_json: bool
+) -> None:
     """``genmedia enhance --live``: a status line every few seconds on stderr, the final report at the end."""
     from genmedia.pipelines.live import LiveParams, run_live
 
     try:
         params = LiveParams(url=url, upscale=upscale, denoise=denoise, max_seconds=max_seconds)
     except ValidationError as e:
-        raise InputError("enhance --live options", "; ".join(
-            f"--{str(x['loc'][0]).replace('_', '-')}: {x['msg']}" for x in e.errors())) from None
+        raise InputError(
+            "enhance --live options",
+            "; ".join(f"--{str(x['loc'][0]).replace('_', '-')}: {x['msg']}" for x in e.errors()),
+        ) from None
     report = run_live(cfg, params, on_report=lambda r: err.print(r.line(), highlight=False))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
-        out.print(f"{report.line()}; ended: {report.ended}; {report.folder}/master.m3u8", highlight=False, soft_wrap=True)
+        out.print(
+            f"{report.line()}; ended: {report.ended}; {report.folder}/master.m3u8", highlight=False, soft_wrap=True
+        )
 
 
 def main() -> None:
@@ -349,7 +541,11 @@ def main() -> None:
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if os.environ.get("GENMEDIA_DEBUG"):
             raise
-        err.print(f"[red]genmedia: internal error:[/red] {type(e).__name__}: {e} (GENMEDIA_DEBUG=1 shows a traceback)", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]genmedia: internal error:[/red] {type(e).__name__}: {e} (GENMEDIA_DEBUG=1 shows a traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

@@ -99,8 +99,14 @@ class _HttpBackend:
     def upload(self, path: Path) -> UploadView:
         with open(path, "rb") as f:
             # A streamed body cannot be replayed, so uploads are not retried.
-            resp = self.request("POST", "/v1/uploads", retries=0, params={"name": path.name}, content=f,
-                                headers={"Content-Length": str(path.stat().st_size)})
+            resp = self.request(
+                "POST",
+                "/v1/uploads",
+                retries=0,
+                params={"name": path.name},
+                content=f,
+                headers={"Content-Length": str(path.stat().st_size)},
+            )
         return UploadView.model_validate(resp.json())
 
     def submit(self, job: str, video: str, params: dict[str, Any], priority: str | int) -> str:
@@ -187,13 +193,17 @@ def _local_view(record: JobRecord) -> JobView:
 class Client:
     """genmedia jobs from Python: ``Client(url, api_key)`` over HTTP, or ``Client.local(config)`` in-process."""
 
-    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 60, retries: int = 3, progress: bool = True) -> None:
+    def __init__(
+        self, url: str, api_key: str | None = None, *, timeout: float = 60, retries: int = 3, progress: bool = True
+    ) -> None:
         """A client of the server at ``url``; ``api_key`` defaults to ``$GENMEDIA_API_KEY``."""
         self._backend: _Backend = _HttpBackend(url, api_key or os.environ.get("GENMEDIA_API_KEY"), timeout, retries)
         self.progress = progress
 
     @classmethod
-    def local(cls, config: str | os.PathLike[str] | Config | None = None, *, workers: int = 1, progress: bool = True) -> Client:
+    def local(
+        cls, config: str | os.PathLike[str] | Config | None = None, *, workers: int = 1, progress: bool = True
+    ) -> Client:
         """A client that runs jobs in this process on a local Ray (or the config's Ray address)."""
         cfg = config if isinstance(config, Config) else load_config(config)
         client = cls.__new__(cls)
@@ -218,27 +228,60 @@ class Client:
             raise InputError("Client.local", "A/B methods talk to a server: use Client(url, api_key)")
         return self._backend.request(method, f"/v1/thumbnails/{path}", **kwargs).json()
 
-    def experiment(self, video: str, variants: list[str] | None = None, *, images: dict[str, dict[str, str]] | None = None,
-                   **settings: float | int) -> dict[str, Any]:
+    def experiment(
+        self,
+        video: str,
+        variants: list[str] | None = None,
+        *,
+        images: dict[str, dict[str, str]] | None = None,
+        **settings: float | int,
+    ) -> dict[str, Any]:
         """The video's experiment; with ``variants`` (and optional ``images``: variant -> {aspect: url}), start one."""
         if variants is None:
             return self._ab("GET", f"{video}/experiment")
         body = {"variants": variants, **({"images": images} if images else {}), **settings}
         return self._ab("POST", f"{video}/experiments", json=body, retries=0)
 
-    def choose(self, video: str, *, user: str | None = None, segment: str | None = None, aspect: str | None = None,
-               **context: str | int) -> dict[str, Any]:
+    def choose(
+        self,
+        video: str,
+        *,
+        user: str | None = None,
+        segment: str | None = None,
+        aspect: str | None = None,
+        **context: str | int,
+    ) -> dict[str, Any]:
         """The variant to show (and its image URL at ``aspect``); ``context``: device, region, hour, views, clicks."""
-        params = {k: v for k, v in {"user": user, "segment": segment, "aspect": aspect, **context}.items() if v is not None}
+        params = {
+            k: v for k, v in {"user": user, "segment": segment, "aspect": aspect, **context}.items() if v is not None
+        }
         return self._ab("GET", f"{video}/choose", params=params)
 
-    def record(self, video: str, kind: str, event_id: str, variant: str, *, user: str | None = None,
-               segment: str | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(
+        self,
+        video: str,
+        kind: str,
+        event_id: str,
+        variant: str,
+        *,
+        user: str | None = None,
+        segment: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Record an ``impression`` or ``click`` (idempotent by ``event_id``, so retried safely)."""
         if kind not in ("impression", "click"):
             raise InputError(kind, "event kind must be 'impression' or 'click'")
-        body = {k: v for k, v in {"event_id": event_id, "variant": variant, "user": user, "segment": segment,
-                                  "context": context}.items() if v is not None}
+        body = {
+            k: v
+            for k, v in {
+                "event_id": event_id,
+                "variant": variant,
+                "user": user,
+                "segment": segment,
+                "context": context,
+            }.items()
+            if v is not None
+        }
         return self._ab("POST", f"{video}/{kind}s", json=body)
 
     def stats(self, video: str, *, segment: str | None = None) -> dict[str, Any]:
@@ -247,38 +290,77 @@ class Client:
 
     # ----------------------------------------------------------------------------- jobs
 
-    def submit(self, job: str, video: str, params: dict[str, Any] | None = None, *, priority: str | int = "normal") -> JobView:
+    def submit(
+        self, job: str, video: str, params: dict[str, Any] | None = None, *, priority: str | int = "normal"
+    ) -> JobView:
         """Queue ``job`` on ``video`` (a URI, an upload id, or over HTTP a local file, uploaded first) at ``priority``
         (``high``, ``normal``, ``low`` or 0-9, higher first); returns at once. Identical work already queued or
         running comes back as that job (``duplicate_of`` over HTTP)."""
         return self._backend.get(self._backend.submit(job, str(video), params or {}, priority))
 
-    def _run(self, job: str, video: str, wait: bool, timeout: float | None, priority: str | int, params: dict[str, Any]) -> JobView:
+    def _run(
+        self, job: str, video: str, wait: bool, timeout: float | None, priority: str | int, params: dict[str, Any]
+    ) -> JobView:
         view = self.submit(job, video, params, priority=priority)
         return self.wait(view, timeout=timeout) if wait else view
 
-    def analyze(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
-               **params: Any) -> JobView:
+    def analyze(
+        self,
+        video: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        priority: str | int = "normal",
+        **params: Any,
+    ) -> JobView:
         """Shots, motion, faces, audio and composition of ``video``."""
         return self._run("analyze", video, wait, timeout, priority, params)
 
-    def thumbnails(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
-                  **params: Any) -> JobView:
+    def thumbnails(
+        self,
+        video: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        priority: str | int = "normal",
+        **params: Any,
+    ) -> JobView:
         """Thumbnail candidates (and variants) of ``video``."""
         return self._run("thumbnails", video, wait, timeout, priority, params)
 
-    def trailer(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
-               **params: Any) -> JobView:
+    def trailer(
+        self,
+        video: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        priority: str | int = "normal",
+        **params: Any,
+    ) -> JobView:
         """A trailer cut from ``video``."""
         return self._run("trailer", video, wait, timeout, priority, params)
 
-    def subtitles(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
-                 **params: Any) -> JobView:
+    def subtitles(
+        self,
+        video: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        priority: str | int = "normal",
+        **params: Any,
+    ) -> JobView:
         """Subtitles of ``video`` (transcribed, optionally translated)."""
         return self._run("subtitles", video, wait, timeout, priority, params)
 
-    def enhance(self, video: str, *, wait: bool = True, timeout: float | None = None, priority: str | int = "normal",
-               **params: Any) -> JobView:
+    def enhance(
+        self,
+        video: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        priority: str | int = "normal",
+        **params: Any,
+    ) -> JobView:
         """An enhanced (upscaled, denoised, interpolated) copy of ``video``."""
         return self._run("enhance", video, wait, timeout, priority, params)
 
@@ -364,9 +446,15 @@ class _ProgressDisplay:
 
     def __init__(self, enabled: bool) -> None:
         console = Console(stderr=True)
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-                             TimeElapsedColumn(), console=console, transient=False,
-                             disable=not (enabled and (console.is_terminal or console.is_jupyter)))
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not (enabled and (console.is_terminal or console.is_jupyter)),
+        )
         self.task: Any = None
 
     def __enter__(self) -> Callable[[JobView], None]:

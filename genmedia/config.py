@@ -156,10 +156,14 @@ class DecodeConfig(_Strict):
     batch_size: int = Field(64, ge=1, description="Frames per batch handed to a stage.")
     segment_seconds: float = Field(60, gt=0, description="Target length of a parallel decode segment.")
     min_segment_seconds: float = Field(
-        10, gt=0, description="A video shorter than segment_seconds x the cluster's CPUs is cut into one segment per CPU, none shorter than this."
+        10,
+        gt=0,
+        description="A video shorter than segment_seconds x the cluster's CPUs is cut into one segment per CPU, none shorter than this.",
     )
     threads: int = Field(
-        0, ge=0, description="Decoder threads per segment task; 0: one when a dataset has several segments (they fill the cores), else FFmpeg's choice."
+        0,
+        ge=0,
+        description="Decoder threads per segment task; 0: one when a dataset has several segments (they fill the cores), else FFmpeg's choice.",
     )
     analysis_width: int = Field(256, ge=16, description="Width of the small picture analysis works on.")
 
@@ -171,7 +175,9 @@ class ABTestConfig(_Strict):
     explore_floor: float = Field(0.02, ge=0, le=0.5, description="Least probability any variant is shown.")
     winner_probability: float = Field(0.95, gt=0.5, lt=1, description="P(best) above which a winner is declared.")
     min_impressions: int = Field(2000, ge=1, description="Impressions (all variants) before a winner may be declared.")
-    segment_min_impressions: int = Field(200, ge=1, description="Per variant, before a segment uses its own posteriors.")
+    segment_min_impressions: int = Field(
+        200, ge=1, description="Per variant, before a segment uses its own posteriors."
+    )
     monte_carlo_draws: int = Field(20000, ge=1000, description="Posterior draws for P(best) and intervals.")
 
 
@@ -180,28 +186,44 @@ class ThumbnailsConfig(_Strict):
 
     max_title_chars: int = Field(80, ge=8, description="Longer titles are truncated with a warning.")
     jpeg_quality: int = Field(88, ge=30, le=100)
-    min_exposure: float = Field(0.2, ge=0, le=1, description="Analysed frames exposed worse than this (black, blown) are never used.")
-    blur_ratio: float = Field(0.6, ge=0, le=1, description="Frames whose sharpness is below this share of the clip's 90th percentile are blurred.")
+    min_exposure: float = Field(
+        0.2, ge=0, le=1, description="Analysed frames exposed worse than this (black, blown) are never used."
+    )
+    blur_ratio: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Frames whose sharpness is below this share of the clip's 90th percentile are blurred.",
+    )
     transition_margin_s: float = Field(0.4, ge=0, description="Frames this close to a fade or dissolve are never used.")
     cut_margin_s: float = Field(0.1, ge=0, description="Frames this close to a hard cut are never used.")
-    min_gap_s: float = Field(1.0, ge=0, description="Two variants from one shot (when allowed) are at least this far apart.")
+    min_gap_s: float = Field(
+        1.0, ge=0, description="Two variants from one shot (when allowed) are at least this far apart."
+    )
     abtest: ABTestConfig = Field(default_factory=ABTestConfig)
 
 
 class AnalyzeConfig(_Strict):
     """Scene analysis (``genmedia analyze``): shots, motion, audio, faces, composition, embeddings."""
 
-    sample_fps: float = Field(2.0, gt=0, le=60, description="Analysed frames per second (faces, colour, composition, thumbnails).")
+    sample_fps: float = Field(
+        2.0, gt=0, le=60, description="Analysed frames per second (faces, colour, composition, thumbnails)."
+    )
     min_shot_seconds: float = Field(0.5, ge=0, le=600, description="Shorter shots merge into a neighbour (0 to 600 s).")
     cut_sensitivity: float = Field(1.0, gt=0, le=10, description="Above 1 finds more (weaker) cuts, below 1 fewer.")
     fades: bool = Field(True, description="Detect fades through black.")
     dissolves: bool = Field(True, description="Detect cross-dissolves.")
     faces: Literal["auto", "haar", "centerface", "detector"] = Field(
-        "auto", description="auto: the detector model when the config names one, else CenterFace (models.face_detector) when staged, else Haar cascades."
+        "auto",
+        description="auto: the detector model when the config names one, else CenterFace (models.face_detector) when staged, else Haar cascades.",
     )
-    embed: Literal["shots", "samples", "off"] = Field("shots", description="Embed one key frame per shot, every analysed frame, or none.")
+    embed: Literal["shots", "samples", "off"] = Field(
+        "shots", description="Embed one key frame per shot, every analysed frame, or none."
+    )
     audio: bool = Field(True, description="Analyse the audio track (when there is one).")
-    thumb_width: int = Field(320, ge=32, le=1920, description="Width of analysed frames' RGB thumbnails (detector, embedder, contact sheet).")
+    thumb_width: int = Field(
+        320, ge=32, le=1920, description="Width of analysed frames' RGB thumbnails (detector, embedder, contact sheet)."
+    )
 
 
 class TrailerConfig(_Strict):
@@ -209,16 +231,25 @@ class TrailerConfig(_Strict):
 
     spoiler_fraction: float = Field(0.1, ge=0, lt=0.9, description="Never use the last fraction of the source.")
     max_clips_per_shot: int = Field(1, ge=1, description="Variety: clips from one shot (raised only if shots run out).")
-    target_lufs: float = Field(-16.0, ge=-40, le=-5, description="Integrated loudness of the trailer's sound (BS.1770).")
+    target_lufs: float = Field(
+        -16.0, ge=-40, le=-5, description="Integrated loudness of the trailer's sound (BS.1770)."
+    )
     music_source_gain_db: float = Field(-9.0, le=0, description="Level of the source's own sound under a music track.")
     audio_rate: int = Field(48000, ge=8000, le=96000)
-    encoder: Literal["auto", "cpu", "nvenc"] = Field("auto", description="auto: h264_nvenc when it opens, else libx264.")
-    crf: int | None = Field(None, ge=0, le=51, description="Constant quality (None: the encoder's default, 20 for x264).")
+    encoder: Literal["auto", "cpu", "nvenc"] = Field(
+        "auto", description="auto: h264_nvenc when it opens, else libx264."
+    )
+    crf: int | None = Field(
+        None, ge=0, le=51, description="Constant quality (None: the encoder's default, 20 for x264)."
+    )
     preset: str | None = Field(None, description="Encoder speed preset (None: the encoder's default).")
     gop_seconds: float = Field(2.0, gt=0, description="Keyframe interval; HLS segments start on keyframes.")
     hls_segment_seconds: float = Field(2.0, gt=0, le=20, description="Segment length of the streaming package (--hls).")
     max_bits_per_pixel: float | None = Field(
-        0.2, gt=0, le=2, description="VBV cap of each MP4 rendition, bits per pixel per frame (1080p30: 12.4 Mb/s); None: uncapped."
+        0.2,
+        gt=0,
+        le=2,
+        description="VBV cap of each MP4 rendition, bits per pixel per frame (1080p30: 12.4 Mb/s); None: uncapped.",
     )
 
 
@@ -226,10 +257,14 @@ class EnhanceConfig(_Strict):
     """Video enhancement settings that are not per-request parameters."""
 
     window_frames: int = Field(16, ge=2, description="Frames per window (the unit the enhancement stages pass).")
-    window_mb: int = Field(256, ge=16, description="Most MiB of output frames in one window: fewer frames per window at 4K/8K.")
+    window_mb: int = Field(
+        256, ge=16, description="Most MiB of output frames in one window: fewer frames per window at 4K/8K."
+    )
     denoise_radius: int = Field(2, ge=0, le=4, description="Neighbour frames each side the temporal denoiser uses.")
     grade_sample_width: int = Field(192, ge=32, description="Width of the small pictures grading statistics use.")
-    noise_samples: int = Field(6, ge=1, description="Frames (at keyframes) the automatic denoise strength is measured on.")
+    noise_samples: int = Field(
+        6, ge=1, description="Frames (at keyframes) the automatic denoise strength is measured on."
+    )
     metrics_frames: int = Field(8, ge=1, description="Frames PSNR/SSIM are measured on.")
     peak_nits: float = Field(1000, ge=400, le=10000, description="Peak luminance of SDR->HDR output (cd/m2).")
     realtime_max_lag_s: float = Field(0.5, gt=0, description="Real-time mode degrades when this far behind the source.")
@@ -238,7 +273,9 @@ class EnhanceConfig(_Strict):
 class SubtitlesConfig(_Strict):
     """Subtitles (``genmedia subtitles``): chunking of long audio and the timed-text rules per language."""
 
-    chunk_seconds: float = Field(300, ge=30, description="Longest transcription chunk; chunks are cut in a pause and run in parallel.")
+    chunk_seconds: float = Field(
+        300, ge=30, description="Longest transcription chunk; chunks are cut in a pause and run in parallel."
+    )
     max_chars_per_line: int = Field(42, ge=8, le=120)
     max_lines: int = Field(2, ge=1, le=4)
     chars_per_second: float = Field(17.0, gt=0, le=60, description="Reading speed a cue must not exceed.")
@@ -248,7 +285,8 @@ class SubtitlesConfig(_Strict):
     shot_snap_frames: int = Field(6, ge=0, description="A cue edge this close to a shot change moves onto it.")
     default_fps: float = Field(25.0, gt=0, description="Frame rate for gaps and snapping when the input is audio-only.")
     chars_per_second_by_language: dict[str, float] = Field(
-        default_factory=lambda: {"ja": 4.0, "zh": 9.0, "ko": 12.0}, description="Reading speed per language (any code form)."
+        default_factory=lambda: {"ja": 4.0, "zh": 9.0, "ko": 12.0},
+        description="Reading speed per language (any code form).",
     )
     max_chars_per_line_by_language: dict[str, int] = Field(
         default_factory=lambda: {"ja": 13, "zh": 16, "ko": 16}, description="Line length per language (any code form)."
@@ -260,11 +298,15 @@ class LadderProfile(_Strict):
     """One delivery profile: candidate rungs by short side, the quality each rung aims at, and the sound."""
 
     short_sides: list[int] = Field(
-        default_factory=lambda: [1080, 720, 540, 360, 240], min_length=1, max_length=12,
+        default_factory=lambda: [1080, 720, 540, 360, 240],
+        min_length=1,
+        max_length=12,
         description="Candidate rung sizes by short side (portrait stays portrait); none above the source.",
     )
     targets_xpsnr: list[float] = Field(
-        default_factory=lambda: [44.0, 41.0, 38.0, 35.0, 32.0], min_length=1, max_length=12,
+        default_factory=lambda: [44.0, 41.0, 38.0, 35.0, 32.0],
+        min_length=1,
+        max_length=12,
         description="Target quality of each rung, XPSNR dB of the picture scaled back to display size.",
     )
     audio_bitrate: int = Field(128_000, ge=16_000, le=512_000, description="AAC-LC bit/s.")
@@ -295,13 +337,17 @@ def _default_profiles() -> dict[str, LadderProfile]:
 class DeliveryConfig(_Strict):
     """Per-title ladders and CMAF packaging (HLS + DASH from the same segments)."""
 
-    segment_seconds: float = Field(4.0, gt=0, le=20, description="Segment length; every rung has a keyframe at each boundary.")
+    segment_seconds: float = Field(
+        4.0, gt=0, le=20, description="Segment length; every rung has a keyframe at each boundary."
+    )
     codec: str = Field("h264", description="Video codec of the rungs (h264).")
     preset: str = Field("veryfast", description="Encoder preset of the rungs and of the ladder's sample encodes.")
     peak_factor: float = Field(1.5, ge=1, le=4, description="VBV maximum rate / a rung's average rate.")
     buffer_seconds: float = Field(2.0, gt=0, le=10, description="VBV buffer size / maximum rate.")
     rates_bpp: list[float] = Field(
-        default_factory=lambda: [0.015, 0.03, 0.06, 0.12], min_length=2, max_length=8,
+        default_factory=lambda: [0.015, 0.03, 0.06, 0.12],
+        min_length=2,
+        max_length=8,
         description="Sample encode rates per candidate size, in bits per pixel per frame.",
     )
     sample_fraction: float = Field(0.04, gt=0, le=1, description="Share of the video the ladder samples.")
@@ -334,8 +380,12 @@ class ServeConfig(_Strict):
         default_factory=list,
         description="S3 buckets callers may name as inputs. Empty (the default) = any bucket the server's credentials can read.",
     )
-    max_json_bytes: int = Field(1024**2, gt=0, description="Largest JSON request body; larger ones get 413 before parsing.")
-    max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest total size of a request's headers; larger get 431.")
+    max_json_bytes: int = Field(
+        1024**2, gt=0, description="Largest JSON request body; larger ones get 413 before parsing."
+    )
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Largest total size of a request's headers; larger get 431."
+    )
     show_storage_uris: bool = Field(
         False, description="GET /v1/jobs/{id} shows s3:// URIs of the input and outputs (local paths are never shown)."
     )
@@ -350,10 +400,12 @@ class ServeConfig(_Strict):
     health_check_period_s: float = Field(10, gt=0)
     health_check_timeout_s: float = Field(30, gt=0)
     ingress_replicas: Replicas = Field(
-        default_factory=Replicas, description="Autoscaling bounds of the ingress (HTTP API + a job dispatcher per replica)."
+        default_factory=Replicas,
+        description="Autoscaling bounds of the ingress (HTTP API + a job dispatcher per replica).",
     )
     ingress_resources: dict[str, float] = Field(
-        default_factory=dict, description="Custom Ray resources each ingress replica needs (e.g. {edge: 0.01} to keep the API on edge nodes)."
+        default_factory=dict,
+        description="Custom Ray resources each ingress replica needs (e.g. {edge: 0.01} to keep the API on edge nodes).",
     )
 
 
@@ -368,11 +420,19 @@ class JobsConfig(_Strict):
     )
     max_attempts: int = Field(3, ge=1, description="Starts of a queued job whose worker is lost before it is failed.")
     max_queued: int = Field(1000, ge=1, description="Queued jobs in all before POST /v1/jobs answers 429.")
-    max_queued_per_key: int = Field(400, ge=1, description="Queued jobs of one API key before its submissions answer 429.")
-    max_running: int = Field(2, ge=1, description="Jobs of one type running at once (unless running_per_type names it).")
-    running_per_type: dict[str, int] = Field(default_factory=dict, description="Job type -> jobs of it running at once.")
+    max_queued_per_key: int = Field(
+        400, ge=1, description="Queued jobs of one API key before its submissions answer 429."
+    )
+    max_running: int = Field(
+        2, ge=1, description="Jobs of one type running at once (unless running_per_type names it)."
+    )
+    running_per_type: dict[str, int] = Field(
+        default_factory=dict, description="Job type -> jobs of it running at once."
+    )
     cpus_per_job: float = Field(
-        1, gt=0, description="Cluster CPUs counted per running job: at most CPUs / cpus_per_job jobs run at once in all."
+        1,
+        gt=0,
+        description="Cluster CPUs counted per running job: at most CPUs / cpus_per_job jobs run at once in all.",
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After of a 429 from a full queue.")
     dispatch_interval_s: float = Field(0.5, gt=0, description="How often the queue is checked for work when idle.")

@@ -50,7 +50,9 @@ def make_engine(url: str) -> Engine:
     else:
         # Opening a connection (and its pragmas) costs more than most queries: one engine per file and process,
         # keeping a few connections.
-        engine = create_engine(url, pool_size=4, max_overflow=16, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, pool_size=4, max_overflow=16, connect_args={"timeout": 30, "check_same_thread": False}
+        )
         _SQLITE_ENGINES[url] = engine
 
     @event.listens_for(engine, "connect")

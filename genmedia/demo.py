@@ -59,7 +59,11 @@ def analyze_step(demo: DemoInput) -> Section:
     cuts_found = sum(any(abs(c - f) <= 1 and t == "cut" for f, t in starts.items()) for c in truth.cuts)
     tempo = analysis.audio.get("tempo") if analysis.audio else None
     features = analysis.features
-    first_rows = [int(features.index[features["shot"] == s.index][0]) for s in analysis.shots if (features["shot"] == s.index).any()]
+    first_rows = [
+        int(features.index[features["shot"] == s.index][0])
+        for s in analysis.shots
+        if (features["shot"] == s.index).any()
+    ]
     sheet = relative_link(result.files[CONTACT_SHEET], local_path(demo.cfg.storage.root))
     return Section(
         "Scene analysis",
@@ -91,12 +95,17 @@ def trailer_step(demo: DemoInput) -> Section:
     from genmedia.report import relative_link
 
     quality = f"{min(demo.info.display_width, demo.info.display_height)}p"
-    result = trailer.run(demo.cfg, str(demo.clip), trailer.Params(duration=6.0, qualities=[quality], hls=True, title="genmedia demo"))
+    result = trailer.run(
+        demo.cfg, str(demo.clip), trailer.Params(duration=6.0, qualities=[quality], hls=True, title="genmedia demo")
+    )
     edl = json.loads(local_path(result.files[trailer.EDL_NAME]).read_text())
     frame = 1 / float(Fraction(edl["fps"]))
     truth = demo.truth
     on_beat = sum(min(abs(c["source_in"] - b) for b in truth.audio.beat_times) <= frame for c in edl["clips"][1:])
-    used = [next((s.content for s in truth.shots if s.start <= c["source_in"] * truth.fps < s.end), "?") for c in edl["clips"]]
+    used = [
+        next((s.content for s in truth.shots if s.start <= c["source_in"] * truth.fps < s.end), "?")
+        for c in edl["clips"]
+    ]
     poster = relative_link(result.files[trailer.POSTER_NAME], local_path(demo.cfg.storage.root))
     return Section(
         "Trailer",
@@ -105,7 +114,8 @@ def trailer_step(demo: DemoInput) -> Section:
             "clips (known content of the source range)": ", ".join(used),
             "cuts (trailer frames)": ", ".join(str(c["trailer_in_frame"]) for c in edl["clips"][1:]),
             "cuts on a known beat (within 1 frame)": f"{on_beat} of {len(edl['clips']) - 1} (sync: {edl['sync']})",
-            "transitions": ", ".join(c["transition"] for c in edl["clips"]) + f", end card: {edl['end_card']['transition']}",
+            "transitions": ", ".join(c["transition"] for c in edl["clips"])
+            + f", end card: {edl['end_card']['transition']}",
             "loudness": f"{edl['audio']['measured_lufs']} LUFS integrated (target {edl['audio']['target_lufs']:g})",
             "encoder": result.details.get("encoder", ""),
             "time": f"{result.elapsed_s:.1f} s",
@@ -124,23 +134,38 @@ def thumbnails_step(demo: DemoInput) -> Section:
     from genmedia.report import relative_link
     from genmedia.storage import local_path as to_local
 
-    params = thumbnails.Params(variants=4, aspects=["16:9", "1:1", "9:16"], size=640, formats=["jpeg"], title="genmedia demo")
+    params = thumbnails.Params(
+        variants=4, aspects=["16:9", "1:1", "9:16"], size=640, formats=["jpeg"], title="genmedia demo"
+    )
     result = thumbnails.run(demo.cfg, str(demo.clip), params)
     doc = json.loads(to_local(result.files["thumbnails.json"]).read_text())
     fps, face = demo.truth.fps, demo.truth.face
     face_box = face.box  # the clip is square-pixel and unrotated: display geometry = coded geometry
-    used = [next((s.content for s in demo.truth.shots if s.start <= round(v["time"] * fps) < s.end), "?") for v in doc["variants"]]
+    used = [
+        next((s.content for s in demo.truth.shots if s.start <= round(v["time"] * fps) < s.end), "?")
+        for v in doc["variants"]
+    ]
     face_variants = [v for v in doc["variants"] if face.start <= round(v["time"] * fps) < face.end]
-    kept = [all(a["crop"][0] <= face_box[0] and a["crop"][0] + a["crop"][2] >= face_box[0] + face_box[2] for a in v["aspects"].values())
-            for v in face_variants]
+    kept = [
+        all(
+            a["crop"][0] <= face_box[0] and a["crop"][0] + a["crop"][2] >= face_box[0] + face_box[2]
+            for a in v["aspects"].values()
+        )
+        for v in face_variants
+    ]
     root = local_path(demo.cfg.storage.root)
     shown = [v for v in doc["variants"] if v["published"]][:2]
-    imgs = "".join(f"<img src='{html.escape(relative_link(result.files[a['file']], root))}' alt='{v['id']} {label}' style='height:160px;margin-right:6px'>"
-                   for v in shown for label, a in v["aspects"].items())
+    imgs = "".join(
+        f"<img src='{html.escape(relative_link(result.files[a['file']], root))}' alt='{v['id']} {label}' style='height:160px;margin-right:6px'>"
+        for v in shown
+        for label, a in v["aspects"].items()
+    )
     return Section(
         "Thumbnails",
         facts={
-            "variants (source content)": ", ".join(f"{v['id']}: {c} at {v['time']:.2f} s" for v, c in zip(doc["variants"], used, strict=True)),
+            "variants (source content)": ", ".join(
+                f"{v['id']}: {c} at {v['time']:.2f} s" for v, c in zip(doc["variants"], used, strict=True)
+            ),
             "face shot chosen, face kept whole in every crop": f"{len(face_variants)} variant(s), kept: {all(kept) if kept else 'n/a'}",
             "backend": result.details.get("backend", ""),
             "time": f"{result.elapsed_s:.1f} s",
@@ -148,7 +173,6 @@ def thumbnails_step(demo: DemoInput) -> Section:
         body_html=f"<p>The first two variants at every aspect ratio (all in thumbnails.html):</p><p>{imgs}</p>",
         links={"thumbnails.html": result.files["thumbnails.html"], "thumbnails.json": result.files["thumbnails.json"]},
     )
-
 
 
 def subtitles_step(demo: DemoInput) -> Section:
@@ -166,7 +190,10 @@ def subtitles_step(demo: DemoInput) -> Section:
     cues = doc["tracks"][lang]["cue_list"]
     said = demo.truth.audio.speech
     heard = " ".join(s["text"] for s in doc["segments"])
-    rows = "".join(f"<tr><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td><td>{html.escape(c['text']).replace(chr(10), '<br>')}</td></tr>" for c in cues)
+    rows = "".join(
+        f"<tr><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td><td>{html.escape(c['text']).replace(chr(10), '<br>')}</td></tr>"
+        for c in cues
+    )
     return Section(
         "Subtitles",
         facts={
@@ -205,7 +232,9 @@ def enhance_step(demo: DemoInput) -> Section:
             frame = next(f for i, f in enumerate(container.decode(video=0)) if i == wanted)
             pictures[name] = frame.to_ndarray(format="rgb24")
     h, w = pictures["after"].shape[:2]
-    side = np.concatenate([cv2.resize(pictures["before"], (w, h), interpolation=cv2.INTER_NEAREST), pictures["after"]], axis=1)
+    side = np.concatenate(
+        [cv2.resize(pictures["before"], (w, h), interpolation=cv2.INTER_NEAREST), pictures["after"]], axis=1
+    )
     root = local_path(cfg.storage.root)
     still = root / "enhance_before_after.png"
     cv2.imwrite(str(still), cv2.cvtColor(side, cv2.COLOR_RGB2BGR))
@@ -221,13 +250,21 @@ def enhance_step(demo: DemoInput) -> Section:
             "main pass": f"{tp['main_pass_s']:.1f} s, {tp['end_to_end_fps']} input frames/s",
             "time": f"{result.elapsed_s:.1f} s",
         },
-        body_html=(f"<p>Frame {wanted} (face shot): source scaled with nearest neighbour (left) and enhanced (right).</p>"
-                   f"<p><img src='{html.escape(relative_link(str(still), root))}' alt='before and after enhancement'></p>"),
+        body_html=(
+            f"<p>Frame {wanted} (face shot): source scaled with nearest neighbour (left) and enhanced (right).</p>"
+            f"<p><img src='{html.escape(relative_link(str(still), root))}' alt='before and after enhancement'></p>"
+        ),
         links={name: result.files[name] for name in (enhance.VIDEO, enhance.REPORT, enhance.LUT)},
     )
 
 
-STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [("analyze", analyze_step), ("trailer", trailer_step), ("thumbnails", thumbnails_step), ("subtitles", subtitles_step), ("enhance", enhance_step)]
+STEPS: list[tuple[str, Callable[[DemoInput], Section]]] = [
+    ("analyze", analyze_step),
+    ("trailer", trailer_step),
+    ("thumbnails", thumbnails_step),
+    ("subtitles", subtitles_step),
+    ("enhance", enhance_step),
+]
 """Demo steps in order: (name, step). Each job's issue adds its step here."""
 
 
@@ -260,7 +297,9 @@ def run_demo(cfg: Config, *, small: bool = False, console: Console | None = None
     size = {"width": 320, "height": 180, "seconds": 12} if small else {"width": 640, "height": 360, "seconds": 24}
     truth = make_sample_clip(clip, **size)
     info = probe(clip, cfg.limits)
-    console.print("starting a local Ray ..." if cfg.ray.address == "local" else f"connecting to Ray at {cfg.ray.address} ...")
+    console.print(
+        "starting a local Ray ..." if cfg.ray.address == "local" else f"connecting to Ray at {cfg.ray.address} ..."
+    )
     init_ray(cfg)
     demo = DemoInput(cfg=cfg, clip=clip, truth=truth, info=info, console=console)
     sections, timings = [_input_section(demo)], {}

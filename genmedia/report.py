@@ -36,17 +36,22 @@ def relative_link(target: str, report_dir: Path) -> str:
 
 def render(title: str, sections: list[Section], report_dir: Path) -> str:
     """The report's HTML."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
     for s in sections:
         parts.append(f"<section><h2>{html.escape(s.title)}</h2>")
         if s.facts:
-            rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in s.facts.items())
+            rows = "".join(
+                f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in s.facts.items()
+            )
             parts.append(f"<table>{rows}</table>")
         parts.append(s.body_html)
         if s.links:
             items = "".join(
-                f"<li><a href='{html.escape(relative_link(uri, report_dir))}'>{html.escape(name)}</a></li>" for name, uri in s.links.items()
+                f"<li><a href='{html.escape(relative_link(uri, report_dir))}'>{html.escape(name)}</a></li>"
+                for name, uri in s.links.items()
             )
             parts.append(f"<ul class='links'>{items}</ul>")
         parts.append("</section>")
@@ -71,6 +76,11 @@ def sparkline_svg(values: list[float], *, width: int = 900, height: int = 80, ma
     span = (hi - lo) or 1.0
     step = width / max(1, len(values) - 1)
     points = " ".join(f"{i * step:.1f},{height - (v - lo) / span * (height - 4) - 2:.1f}" for i, v in enumerate(values))
-    lines = "".join(f"<line x1='{m * step:.1f}' x2='{m * step:.1f}' y1='0' y2='{height}' stroke='#e33' stroke-width='1'/>" for m in marks or [])
-    return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' style='background:#fafafa'>"
-            f"{lines}<polyline fill='none' stroke='#236' stroke-width='1.2' points='{points}'/></svg>")
+    lines = "".join(
+        f"<line x1='{m * step:.1f}' x2='{m * step:.1f}' y1='0' y2='{height}' stroke='#e33' stroke-width='1'/>"
+        for m in marks or []
+    )
+    return (
+        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' style='background:#fafafa'>"
+        f"{lines}<polyline fill='none' stroke='#236' stroke-width='1.2' points='{points}'/></svg>"
+    )

@@ -60,7 +60,7 @@ def _quiet_ray_console() -> None:
 
 def cluster_gpu_types() -> list[str]:
     """Accelerator types the connected cluster advertises (e.g. ``["L4", "T4"]``), sorted."""
-    return sorted(k[len(ACCELERATOR_PREFIX):] for k in ray.cluster_resources() if k.startswith(ACCELERATOR_PREFIX))
+    return sorted(k[len(ACCELERATOR_PREFIX) :] for k in ray.cluster_resources() if k.startswith(ACCELERATOR_PREFIX))
 
 
 def actor_options(model: ModelConfig, gpu_types: list[str] | str | None, *, name: str = "model") -> dict[str, Any]:
@@ -80,7 +80,9 @@ def actor_options(model: ModelConfig, gpu_types: list[str] | str | None, *, name
         return _with_extras({"num_gpus": 0, "num_cpus": res.num_cpus}, res)
     wanted = ", ".join(model.resources) or "none"
     offered = ", ".join(available) or "no GPUs"
-    raise ConfigError(f"models.{name}: asks for GPU types {wanted}, the cluster offers {offered}, and it has no 'cpu' entry")
+    raise ConfigError(
+        f"models.{name}: asks for GPU types {wanted}, the cluster offers {offered}, and it has no 'cpu' entry"
+    )
 
 
 def _with_extras(opts: dict[str, Any], res: Resources) -> dict[str, Any]:

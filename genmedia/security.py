@@ -111,8 +111,11 @@ def _check_address(uri: str, addr: IPAddress) -> None:
     if not is_public(addr):
         reached = reached_address(addr)
         via = f" (reaches {reached})" if reached != addr else ""
-        raise InputError(uri, f"points at a non-public address ({addr}{via}); loopback, private, link-local, site-local "
-                              "and other non-global hosts are refused, also inside IPv6 forms that embed IPv4")
+        raise InputError(
+            uri,
+            f"points at a non-public address ({addr}{via}); loopback, private, link-local, site-local "
+            "and other non-global hosts are refused, also inside IPv6 forms that embed IPv4",
+        )
 
 
 def _public_addresses(uri: str, host: str) -> list[str]:
@@ -158,7 +161,9 @@ def _checked(uri: str, serve: ServeConfig) -> tuple[str, list[str]]:
         if not parts.netloc:
             raise InputError(uri, "names no bucket")
         if serve.allowed_buckets and parts.netloc not in serve.allowed_buckets:
-            raise InputError(uri, f"bucket {parts.netloc!r} is not allowed; allowed: {', '.join(serve.allowed_buckets)}")
+            raise InputError(
+                uri, f"bucket {parts.netloc!r} is not allowed; allowed: {', '.join(serve.allowed_buckets)}"
+            )
         return uri, []
     return uri, _public_addresses(uri, parts.hostname or "")
 

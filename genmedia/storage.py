@@ -73,9 +73,7 @@ def _s3_filesystem(storage: StorageConfig) -> fsspec.AbstractFileSystem:
     endpoint = storage.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     client_kwargs = {"region_name": storage.s3_region} if storage.s3_region else {}
     # Listings are not cached: "does the manifest exist" must ask the server, not a stale listing.
-    return fsspec.filesystem(
-        "s3", endpoint_url=endpoint, client_kwargs=client_kwargs, use_listings_cache=False
-    )
+    return fsspec.filesystem("s3", endpoint_url=endpoint, client_kwargs=client_kwargs, use_listings_cache=False)
 
 
 def filesystem(uri: str, storage: StorageConfig) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -184,8 +182,10 @@ def _stage_local(uri: str) -> Path:
     return path
 
 
-S3_SETTINGS = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or an instance role) where genmedia runs, "
-               "plus storage.s3_endpoint_url and storage.s3_region for an S3-compatible store")
+S3_SETTINGS = (
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or an instance role) where genmedia runs, "
+    "plus storage.s3_endpoint_url and storage.s3_region for an S3-compatible store"
+)
 """What a user sets so that genmedia can read S3: named in the error when it cannot."""
 
 
@@ -196,9 +196,13 @@ def _s3_setup_error(uri: str, e: Exception) -> InputError | None:
     if isinstance(e, boto.NoCredentialsError | boto.PartialCredentialsError | boto.CredentialRetrievalError):
         return InputError(uri, f"no usable S3 credentials ({e}); set {S3_SETTINGS}")
     if isinstance(e, boto.NoRegionError):
-        return InputError(uri, f"no S3 region configured; set storage.s3_region (or AWS_DEFAULT_REGION), or {S3_SETTINGS}")
+        return InputError(
+            uri, f"no S3 region configured; set storage.s3_region (or AWS_DEFAULT_REGION), or {S3_SETTINGS}"
+        )
     if isinstance(e, boto.EndpointConnectionError):
-        return InputError(uri, f"cannot reach the S3 endpoint ({e}); check storage.s3_endpoint_url (or AWS_ENDPOINT_URL)")
+        return InputError(
+            uri, f"cannot reach the S3 endpoint ({e}); check storage.s3_endpoint_url (or AWS_ENDPOINT_URL)"
+        )
     return None
 
 
@@ -208,7 +212,9 @@ def _s3_info(fs: fsspec.AbstractFileSystem, path: str, uri: str) -> dict[str, An
     except FileNotFoundError as e:
         if "bucket does not exist" in str(e) or "NoSuchBucket" in str(e.__cause__ or ""):
             bucket = path.split("/", 1)[0]
-            raise InputError(uri, f"bucket {bucket!r} does not exist; check the URI, storage.s3_endpoint_url and storage.s3_region") from None
+            raise InputError(
+                uri, f"bucket {bucket!r} does not exist; check the URI, storage.s3_endpoint_url and storage.s3_region"
+            ) from None
         raise InputError(uri, "does not exist") from None
     except PermissionError as e:
         raise InputError(uri, f"access denied ({e})") from None
@@ -341,7 +347,9 @@ class JobOutput:
         else:
             self._fs.pipe_file(self._fs_path(name), data, **(headers or {}))
 
-    def write_bytes(self, name: str, data: bytes, *, content_type: str | None = None, cache_control: str | None = None) -> str:
+    def write_bytes(
+        self, name: str, data: bytes, *, content_type: str | None = None, cache_control: str | None = None
+    ) -> str:
         """Write ``data`` as output ``name`` atomically; returns its URI.
 
         ``content_type`` and ``cache_control`` become the object's HTTP headers on S3 and are recorded
@@ -362,8 +370,14 @@ class JobOutput:
         """Write ``obj`` as indented UTF-8 JSON as output ``name`` atomically; returns its URI."""
         return self.write_bytes(name, _dump_json(obj))
 
-    def write_file(self, name: str, local_file: str | os.PathLike[str], *, content_type: str | None = None,
-                   cache_control: str | None = None) -> str:
+    def write_file(
+        self,
+        name: str,
+        local_file: str | os.PathLike[str],
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+    ) -> str:
         """Copy the local file ``local_file`` (of any size) to output ``name`` atomically; returns its URI.
 
         Locally the copy goes to a temporary name and is renamed into place; on S3 it is one PUT or a

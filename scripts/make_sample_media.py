@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write the genmedia sample clip and its ground truth (and optionally the messy variants) into OUTDIR.
 
-    python scripts/make_sample_media.py OUTDIR [--seconds N] [--width W --height H] [--messy]
+python scripts/make_sample_media.py OUTDIR [--seconds N] [--width W --height H] [--messy]
 """
 
 from __future__ import annotations
@@ -35,14 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-speech", action="store_true", help="leave the spoken sentence out")
-    parser.add_argument("--messy", action="store_true", help="also write VFR, rotated, anamorphic, odd-size, "
-                        "MKV, 10-bit, audio-only, truncated and corrupted variants (facts in messy.json)")
+    parser.add_argument(
+        "--messy",
+        action="store_true",
+        help="also write VFR, rotated, anamorphic, odd-size, "
+        "MKV, 10-bit, audio-only, truncated and corrupted variants (facts in messy.json)",
+    )
     args = parser.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     clip = args.outdir / "sample.mp4"
     try:
-        make_sample_clip(clip, width=args.width, height=args.height, fps=args.fps, seconds=args.seconds,
-                         speech=not args.no_speech, seed=args.seed)
+        make_sample_clip(
+            clip,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+            seconds=args.seconds,
+            speech=not args.no_speech,
+            seed=args.seed,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -126,6 +126,7 @@ def messy_media(tmp_path_factory: pytest.TempPathFactory, sample_clip: tuple[Pat
 
 # --------------------------------------------------------------------------------------- Ray
 
+
 @pytest.fixture(scope="session")
 def ray_session(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 (-> Config)
     """One small local Ray for the whole test run (2 CPUs, no dashboard); yields a Config whose

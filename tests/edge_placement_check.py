@@ -30,8 +30,9 @@ def main() -> None:
     edge = cluster.add_node(num_cpus=4, resources={"edge": 100})
     ray.init(address=cluster.address, logging_level="ERROR")
     try:
-        cfg = load_config(REPO / "configs" / "edge.yaml",
-                          storage={"root": str(workdir / "out"), "cache_dir": str(workdir / "cache")})
+        cfg = load_config(
+            REPO / "configs" / "edge.yaml", storage={"root": str(workdir / "out"), "cache_dir": str(workdir / "cache")}
+        )
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app(cfg, key_digests=["0" * 64]), name=APP_NAME, route_prefix="/")
         placed: dict[str, list[str]] = {}
@@ -39,8 +40,11 @@ def main() -> None:
             name = actor.get("Name") or ""
             if actor.get("State") == "ALIVE" and name.startswith("SERVE_REPLICA::"):
                 placed.setdefault(name.split("#")[1], []).append(actor["Address"]["NodeID"])
-        print(json.dumps({"head": cluster.head_node.node_id, "central": central.node_id, "edge": edge.node_id,
-                          "placed": placed}))
+        print(
+            json.dumps(
+                {"head": cluster.head_node.node_id, "central": central.node_id, "edge": edge.node_id, "placed": placed}
+            )
+        )
     finally:
         serve.shutdown()
         ray.shutdown()

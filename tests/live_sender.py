@@ -19,7 +19,9 @@ import numpy as np
 def send(url: str, seconds: float, width: int, height: int, fps: int) -> None:
     """Send ``seconds`` of pattern and tone to ``url`` in real time (the connection opens at the first packet)."""
     with av.open(url, "w", format="mpegts") as out:
-        video = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "tune": "zerolatency", "g": str(fps)})
+        video = out.add_stream(
+            "libx264", rate=fps, options={"preset": "ultrafast", "tune": "zerolatency", "g": str(fps)}
+        )
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = out.add_stream("aac", rate=48000)
         audio.layout = "stereo"
@@ -27,7 +29,9 @@ def send(url: str, seconds: float, width: int, height: int, fps: int) -> None:
         start = time.perf_counter()
         samples = 48000 // fps
         for i in range(int(seconds * fps)):
-            image = np.stack([(xx + 4 * i) % 256, (yy + 2 * i) % 256, np.full_like(xx, (3 * i) % 256)], axis=-1).astype(np.uint8)
+            image = np.stack([(xx + 4 * i) % 256, (yy + 2 * i) % 256, np.full_like(xx, (3 * i) % 256)], axis=-1).astype(
+                np.uint8
+            )
             frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
             frame.pts, frame.time_base = i, Fraction(1, fps)
             out.mux(video.encode(frame))

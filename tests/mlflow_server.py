@@ -63,7 +63,9 @@ def mlflow_server(root: Path) -> Iterator[tuple[str, Path]]:
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(artifacts),
         "--workers", "1",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=_environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, env=_environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

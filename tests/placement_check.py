@@ -34,7 +34,9 @@ def main() -> None:
     try:
         types = cluster_gpu_types()
         half_t4 = ModelConfig(backend="x", resources={"T4": Resources(num_gpus=0.5, num_cpus=0.5), "cpu": Resources()})
-        quarter_l4 = ModelConfig(backend="x", resources={"A10G": Resources(num_gpus=0.5), "L4": Resources(num_gpus=0.25, num_cpus=0.5)})
+        quarter_l4 = ModelConfig(
+            backend="x", resources={"A10G": Resources(num_gpus=0.5), "L4": Resources(num_gpus=0.25, num_cpus=0.5)}
+        )
         a100_only = ModelConfig(backend="x", resources={"A100": Resources(num_gpus=1)})
         opts_t4 = actor_options(half_t4, types)
         opts_l4 = actor_options(quarter_l4, types)
@@ -49,16 +51,20 @@ def main() -> None:
             refused = False
         except Exception as e:  # noqa: BLE001 - reported to the test
             refused = str(e)
-        print(json.dumps({
-            "types": types,
-            "t4_node": t4.node_id,
-            "l4_node": l4.node_id,
-            "opts_t4": opts_t4,
-            "opts_l4": opts_l4,
-            "placed": placed,
-            "absent_type_scheduled": bool(ready),
-            "absent_type_refused": refused,
-        }))
+        print(
+            json.dumps(
+                {
+                    "types": types,
+                    "t4_node": t4.node_id,
+                    "l4_node": l4.node_id,
+                    "opts_t4": opts_t4,
+                    "opts_l4": opts_l4,
+                    "placed": placed,
+                    "absent_type_scheduled": bool(ready),
+                    "absent_type_refused": refused,
+                }
+            )
+        )
     finally:
         ray.shutdown()
         cluster.shutdown()

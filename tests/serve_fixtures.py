@@ -23,17 +23,21 @@ def free_port() -> int:
 
 def serve_test_config(base: Config, **serve_overrides: object) -> Config:
     """The session config plus an API key, a small upload cap, small queues and the classical upscaler as a model."""
-    serve = base.serve.model_copy(update={
-        "api_keys": [API_KEY],
-        "max_upload_bytes": 512 * 1024,
-        "max_queued_requests": 2,
-        "allowed_input_schemes": ["s3", "https", "http"],
-        "allowed_buckets": ["inputs"],
-        "health_check_period_s": 1,
-        "health_check_timeout_s": 10,
-        **serve_overrides,
-    })
-    upscaler = ModelConfig(backend="classical", resources={"cpu": Resources(num_cpus=0.25)}, replicas=Replicas(min=1, max=1), batch_size=2)
+    serve = base.serve.model_copy(
+        update={
+            "api_keys": [API_KEY],
+            "max_upload_bytes": 512 * 1024,
+            "max_queued_requests": 2,
+            "allowed_input_schemes": ["s3", "https", "http"],
+            "allowed_buckets": ["inputs"],
+            "health_check_period_s": 1,
+            "health_check_timeout_s": 10,
+            **serve_overrides,
+        }
+    )
+    upscaler = ModelConfig(
+        backend="classical", resources={"cpu": Resources(num_cpus=0.25)}, replicas=Replicas(min=1, max=1), batch_size=2
+    )
     return base.model_copy(update={"serve": serve, "models": {"upscaler": upscaler}})
 
 

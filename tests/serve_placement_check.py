@@ -26,10 +26,17 @@ def main() -> None:
     ray.init(address=cluster.address, logging_level="ERROR")
     try:
         models = {
-            "upscaler": ModelConfig(backend="classical", resources={"L40S": Resources(num_gpus=0.5), "T4": Resources(num_gpus=0.5, num_cpus=0.5)},
-                                    replicas=Replicas(min=2, max=2), batch_size=2),
-            "interpolator": ModelConfig(backend="optical-flow", resources={"L4": Resources(num_gpus=0.25, num_cpus=0.5), "cpu": Resources()},
-                                        replicas=Replicas(min=1, max=1)),
+            "upscaler": ModelConfig(
+                backend="classical",
+                resources={"L40S": Resources(num_gpus=0.5), "T4": Resources(num_gpus=0.5, num_cpus=0.5)},
+                replicas=Replicas(min=2, max=2),
+                batch_size=2,
+            ),
+            "interpolator": ModelConfig(
+                backend="optical-flow",
+                resources={"L4": Resources(num_gpus=0.25, num_cpus=0.5), "cpu": Resources()},
+                replicas=Replicas(min=1, max=1),
+            ),
         }
         cfg = Config(models=models, ray={"gpu_type": "auto"})
         serve.start(http_options={"host": "127.0.0.1", "port": int(sys.argv[1])})

@@ -5,8 +5,20 @@ from __future__ import annotations
 import math
 
 
-def rule_violations(cues, *, max_chars=42, max_lines=2, max_cps=17.0, min_dur=5 / 6, max_dur=7.0, fps=25.0,
-                    gap_frames=2, shot_changes=(), snap_frames=6, joiner=" "):
+def rule_violations(
+    cues,
+    *,
+    max_chars=42,
+    max_lines=2,
+    max_cps=17.0,
+    min_dur=5 / 6,
+    max_dur=7.0,
+    fps=25.0,
+    gap_frames=2,
+    shot_changes=(),
+    snap_frames=6,
+    joiner=" ",
+):
     """Every broken rule as a readable string; ``cues`` are (start s, end s, text with \\n line breaks)."""
     problems = []
     eps = 1e-6
@@ -39,7 +51,6 @@ def rule_violations(cues, *, max_chars=42, max_lines=2, max_cps=17.0, min_dur=5 
                 problems.append(f"{where}: ends {end - cut:+.2f} s from the shot change at {cut:.2f}")
         prev_end = end
     return problems
-
 
 
 SENTENCE_OR_CLAUSE_END = ".?!…。？！,;:、，；："
@@ -92,7 +103,15 @@ def speaker_violations(cues, rules=None, words=None):
         (start, end), (next_start, next_end) = spans[i], spans[i + 1]
         open_end = cue.text.strip()[-1:] not in SENTENCE_OR_CLAUSE_END
         same = cue.line_speakers is None and nxt.line_speakers is None and cue.speaker == nxt.speaker
-        if (open_end and same and next_start - end < max_pause and len(joined) <= max_chars
-                and next_end - start <= max_dur and len(joined) / max(next_end - start, 1e-9) <= max_cps):
-            problems.append(f"cue {i} [{cue.start:.2f}-{cue.end:.2f}] {cue.text!r}: a sentence split across cues although it fits in one")
+        if (
+            open_end
+            and same
+            and next_start - end < max_pause
+            and len(joined) <= max_chars
+            and next_end - start <= max_dur
+            and len(joined) / max(next_end - start, 1e-9) <= max_cps
+        ):
+            problems.append(
+                f"cue {i} [{cue.start:.2f}-{cue.end:.2f}] {cue.text!r}: a sentence split across cues although it fits in one"
+            )
     return problems

@@ -39,10 +39,19 @@ def test_full_flow_over_http(client: TestClient) -> None:
     assert choice["variant"] in {"a", "b"} and choice["experiment_id"] == exp["id"]
     assert choice["posteriors"] == "global"  # the segment has no data yet
 
-    first = client.post("/v1/thumbnails/vid1/impressions", json={"event_id": "e1", "variant": "a", "user": "u1", "segment": "eu"})
-    again = client.post("/v1/thumbnails/vid1/impressions", json={"event_id": "e1", "variant": "a", "user": "u1", "segment": "eu"})
-    assert first.json() == {"event_id": "e1", "accepted": True} and again.json() == {"event_id": "e1", "accepted": False}
-    assert client.post("/v1/thumbnails/vid1/clicks", json={"event_id": "c1", "variant": "a", "segment": "eu"}).json()["accepted"]
+    first = client.post(
+        "/v1/thumbnails/vid1/impressions", json={"event_id": "e1", "variant": "a", "user": "u1", "segment": "eu"}
+    )
+    again = client.post(
+        "/v1/thumbnails/vid1/impressions", json={"event_id": "e1", "variant": "a", "user": "u1", "segment": "eu"}
+    )
+    assert first.json() == {"event_id": "e1", "accepted": True} and again.json() == {
+        "event_id": "e1",
+        "accepted": False,
+    }
+    assert client.post("/v1/thumbnails/vid1/clicks", json={"event_id": "c1", "variant": "a", "segment": "eu"}).json()[
+        "accepted"
+    ]
 
     stats = client.get("/v1/thumbnails/vid1/stats").json()
     rows = {v["variant"]: v for v in stats["variants"]}
@@ -58,7 +67,12 @@ def test_full_flow_over_http(client: TestClient) -> None:
     for i in range(60):
         client.post("/v1/thumbnails/vid1/impressions", json={"event_id": f"ia{i}", "variant": "a"})
     assert client.get("/v1/thumbnails/vid1/choose").json() == {
-        "experiment_id": exp["id"], "variant": "b", "reason": "winner", "posteriors": "global", "image_url": None}
+        "experiment_id": exp["id"],
+        "variant": "b",
+        "reason": "winner",
+        "posteriors": "global",
+        "image_url": None,
+    }
     final = client.get("/v1/thumbnails/vid1/stats").json()
     assert final["status"] == "concluded" and final["winner"] == "b" and final["winner_probability"] > 0.95
 
@@ -103,7 +117,9 @@ def test_sdk_methods_over_http(client: TestClient) -> None:
 
     sdk = Client("http://testserver", progress=False)
     sdk._backend.http = client  # the router in-process, through the SDK's own request/retry code
-    exp = sdk.experiment("vid4", ["a", "b"], images={"a": {"1:1": "https://cdn/a.jpg"}, "b": {"1:1": "https://cdn/b.jpg"}})
+    exp = sdk.experiment(
+        "vid4", ["a", "b"], images={"a": {"1:1": "https://cdn/a.jpg"}, "b": {"1:1": "https://cdn/b.jpg"}}
+    )
     assert sdk.experiment("vid4")["id"] == exp["id"]
     choice = sdk.choose("vid4", aspect="1:1", device="tv", hour=20)
     assert choice["image_url"] == f"https://cdn/{choice['variant']}.jpg"

@@ -25,8 +25,16 @@ def service(tmp_path: Path, **settings: float) -> ABTestService:
     return ABTestService(Store(f"sqlite:///{tmp_path / 'ab.sqlite'}"), ABTestConfig(**settings), seed=0)
 
 
-def feed(svc: ABTestService, variant: str, n: int, clicks: int, *, context: Context | None = None,
-         segment: str | None = None, tag: str = "") -> None:
+def feed(
+    svc: ABTestService,
+    variant: str,
+    n: int,
+    clicks: int,
+    *,
+    context: Context | None = None,
+    segment: str | None = None,
+    tag: str = "",
+) -> None:
     for i in range(n):
         svc.record("vid", "impression", f"{tag}{variant}-i{i}", variant, segment=segment, context=context)
         if i < clicks:
@@ -80,13 +88,18 @@ def test_a_segment_winner_does_not_block_a_different_winner_elsewhere(tmp_path: 
     feed(svc, "v0", 150, 3, segment="kids", tag="k")
     feed(svc, "v1", 150, 30, segment="kids", tag="k")
     assert svc.choose("vid", segment="kids").model_dump(include={"variant", "reason", "posteriors"}) == {
-        "variant": "v1", "reason": "winner", "posteriors": "kids"}
+        "variant": "v1",
+        "reason": "winner",
+        "posteriors": "kids",
+    }
     assert svc.experiment("vid").status == "active"  # a segment's winner does not conclude the experiment
     feed(svc, "v0", 700, 140, segment="adults", tag="a")
     feed(svc, "v1", 700, 20, segment="adults", tag="a")
     # Adults get their own winner; pooled, v0 wins and concludes the experiment, and applies to unseen segments ...
     assert svc.choose("vid", segment="adults").model_dump(include={"variant", "posteriors"}) == {
-        "variant": "v0", "posteriors": "adults"}
+        "variant": "v0",
+        "posteriors": "adults",
+    }
     assert svc.choose("vid").model_dump(include={"variant", "posteriors"}) == {"variant": "v0", "posteriors": "global"}
     assert svc.experiment("vid").winner == "v0" and svc.experiment("vid").status == "concluded"
     assert {svc.choose("vid", segment="seniors").variant for _ in range(5)} == {"v0"}
@@ -113,9 +126,17 @@ def test_choose_returns_the_image_url_of_the_requested_aspect(tmp_path: Path) ->
     from genmedia.abtest.publish import publish_thumbnails
 
     svc = service(tmp_path)
-    doc = {"video_id": "vid", "variants": [
-        {"id": f"v{i}", "published": i != 2, "aspects": {"16:9": {"file": f"v{i}/16x9.jpg"}, "1:1": {"file": f"v{i}/1x1.jpg"}}}
-        for i in range(3)]}
+    doc = {
+        "video_id": "vid",
+        "variants": [
+            {
+                "id": f"v{i}",
+                "published": i != 2,
+                "aspects": {"16:9": {"file": f"v{i}/16x9.jpg"}, "1:1": {"file": f"v{i}/1x1.jpg"}},
+            }
+            for i in range(3)
+        ],
+    }
     first = publish_thumbnails(svc, doc, "s3://bucket/thumbs/vid/")
     assert first.variants == ["v0", "v1"] and first.images["v1"]["1:1"] == "s3://bucket/thumbs/vid/v1/1x1.jpg"
     choice = svc.choose("vid", aspect="16:9")

@@ -25,7 +25,16 @@ def service(database_url: str, **settings: float) -> ABTestService:
     return ABTestService(Store(database_url), ABTestConfig(**settings), seed=0)
 
 
-def feed(svc: ABTestService, video: str, variant: str, impressions: int, clicks: int, *, segment: str | None = None, tag: str = "") -> None:
+def feed(
+    svc: ABTestService,
+    video: str,
+    variant: str,
+    impressions: int,
+    clicks: int,
+    *,
+    segment: str | None = None,
+    tag: str = "",
+) -> None:
     for i in range(impressions):
         svc.record(video, "impression", f"{tag}{variant}-{segment}-i{i}", variant, segment=segment)
     for i in range(clicks):
@@ -162,7 +171,11 @@ def test_segments_use_their_own_posteriors_once_they_have_data(database_url: str
     new = [svc.choose("vid", segment="seniors") for _ in range(40)]
     assert {c.posteriors for c in new} == {"global"}
     assert Counter(c.variant for c in new)["v0"] >= 38
-    assert {v.variant: v.impressions for v in svc.stats("vid", segment="kids").variants} == {"v0": 60, "v1": 60, "v2": 60}
+    assert {v.variant: v.impressions for v in svc.stats("vid", segment="kids").variants} == {
+        "v0": 60,
+        "v1": 60,
+        "v2": 60,
+    }
 
 
 def test_a_user_keeps_the_same_variant_while_posteriors_are_unchanged(database_url: str) -> None:

@@ -60,7 +60,9 @@ def test_a_tampered_onnx_is_refused_at_staging(tmp_path: Path, face_cfg: Config)
     data[len(data) // 2] ^= 0xFF
     (source / "centerface.onnx").write_bytes(bytes(data))
     cfg = Config(storage=StorageConfig(cache_dir=str(tmp_path / "cache")))
-    with pytest.raises(ModelUnavailable, match=r"centerface\.onnx .* has sha256 .*expected 09189dea.*refusing to stage it"):
+    with pytest.raises(
+        ModelUnavailable, match=r"centerface\.onnx .* has sha256 .*expected 09189dea.*refusing to stage it"
+    ):
         pull(cfg, "face_detector", source=str(source))
     assert face_finder_name(cfg) == HAAR  # nothing entered the store
 
@@ -70,17 +72,26 @@ def test_weights_that_cannot_be_loaded_name_the_model_and_the_pull_command(tmp_p
     source.mkdir()
     junk = b"not an onnx graph"
     (source / "centerface.onnx").write_bytes(junk)
-    entry = ModelConfig(backend="centerface", model="centerface", source=str(source),
-                        files={"centerface.onnx": hashlib.sha256(junk).hexdigest()})
+    entry = ModelConfig(
+        backend="centerface",
+        model="centerface",
+        source=str(source),
+        files={"centerface.onnx": hashlib.sha256(junk).hexdigest()},
+    )
     cfg = Config(storage=StorageConfig(cache_dir=str(tmp_path / "cache")), models={"face_detector": entry})
     pull(cfg, "face_detector")
-    with pytest.raises(ModelUnavailable, match=r"model 'centerface' \(face_detector\): .* could not be loaded .*genmedia models pull face_detector"):
+    with pytest.raises(
+        ModelUnavailable,
+        match=r"model 'centerface' \(face_detector\): .* could not be loaded .*genmedia models pull face_detector",
+    ):
         load_face_finder(cfg)
     with pytest.raises(ModelUnavailable, match="genmedia models pull face_detector"):
         CenterFace(tmp_path / "absent.onnx")
 
 
-def test_the_analysis_job_finds_real_faces_with_centerface_when_staged(ray_session, face_cfg: Config, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_analysis_job_finds_real_faces_with_centerface_when_staged(
+    ray_session, face_cfg: Config, tmp_path: Path
+) -> None:  # noqa: ANN001
     """A 2 s clip of the zidane photo (two faces, one turned): the analysis names CenterFace and finds both on
     its 320-pixel thumbnails; with the same clip and no staged weights it says Haar and how to stage CenterFace.
     Slow-ish: two small analysis jobs on the session's Ray."""
@@ -98,7 +109,9 @@ def test_the_analysis_job_finds_real_faces_with_centerface_when_staged(ray_sessi
     with VideoWriter(clip, 640, 360, Fraction(24), encoder="cpu", preset="ultrafast") as w:
         w.write_frames(np.repeat(frame[None], 48, axis=0))
     params = analyze.Params(audio=False, embed="off")
-    staged = ray_session.model_copy(update={"storage": ray_session.storage.model_copy(update={"cache_dir": face_cfg.storage.cache_dir})})
+    staged = ray_session.model_copy(
+        update={"storage": ray_session.storage.model_copy(update={"cache_dir": face_cfg.storage.cache_dir})}
+    )
     result = analyze.run(staged, str(clip), params, force=True)
     assert result.details["backends"]["faces"] == CENTERFACE
     features = analyze.load_analysis(staged, str(clip), params).features

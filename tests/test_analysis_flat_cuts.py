@@ -33,7 +33,9 @@ def _solid(rgb: tuple[int, int, int], n: int, digit_from: int = 0) -> list[np.nd
         f = np.empty((H, W, 3), np.uint8)
         f[:] = rgb
         k = digit_from + i
-        cv2.putText(f, str(k % 10), (140 + (k % 12) * 2, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(
+            f, str(k % 10), (140 + (k % 12) * 2, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA
+        )
         out.append(f)
     return out
 
@@ -73,8 +75,12 @@ def _scene(seed: int, n: int) -> list[np.ndarray]:
 def test_title_cards_between_shots(tmp_path: Path) -> None:
     """A picture, a one-line card, a two-line card, a picture. (Two cards whose text sits on the same lines
     look alike at the detector's 16x9 resolution: that change is not found.)"""
-    frames = (_scene(1, 36) + _title_card([("CHAPTER ONE", 96)], 36)
-              + _title_card([("THE NEXT DAY", 40), ("IN PARIS", 150)], 36) + _scene(2, 36))
+    frames = (
+        _scene(1, 36)
+        + _title_card([("CHAPTER ONE", 96)], 36)
+        + _title_card([("THE NEXT DAY", 40), ("IN PARIS", 150)], 36)
+        + _scene(2, 36)
+    )
     assert _starts(_write(tmp_path / "cards.mp4", frames)) == [(36, "cut"), (72, "cut"), (108, "cut")]
 
 

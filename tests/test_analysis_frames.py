@@ -45,7 +45,9 @@ def test_motion_ranks_fast_motion_over_pan_over_static(frames) -> None:  # noqa:
     small = [motion_picture(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY)) for p in pictures]
     motion = np.array([0.0] + [motion_energy(a, b) for a, b in zip(small, small[1:])])
     spans = {name: getattr(truth, name) for name in truth.motion_ranking}
-    per_shot = shot_motion(motion, np.array([s.start for s in spans.values()]), np.array([s.end for s in spans.values()]))
+    per_shot = shot_motion(
+        motion, np.array([s.start for s in spans.values()]), np.array([s.end for s in spans.values()])
+    )
     assert list(per_shot) == sorted(per_shot, reverse=True)  # fast_motion > pan > static
     assert per_shot[-1] < 0.002 < per_shot[1]
 

@@ -51,13 +51,20 @@ def model_dirs(tmp_path_factory):  # noqa: ANN001, ANN201
 def _models_config(base: Config, clip_dir: Path, yolo_dir: Path, cache: Path) -> Config:
     models = dict(base.models)
     models["scene_embedder"] = ModelConfig(
-        backend="open-clip", model="tiny-clip", source=str(clip_dir),
+        backend="open-clip",
+        model="tiny-clip",
+        source=str(clip_dir),
         files={"open_clip_model.safetensors": _sha(clip_dir / "open_clip_model.safetensors")},
-        batch_size=4, options={"tags": TAGS},
+        batch_size=4,
+        options={"tags": TAGS},
     )
     models["detector"] = ModelConfig(
-        backend="ultralytics", model="yolov8n-random", source=str(yolo_dir),
-        files={"yolov8n-random.pt": _sha(yolo_dir / "yolov8n-random.pt")}, batch_size=4, options={"imgsz": 160},
+        backend="ultralytics",
+        model="yolov8n-random",
+        source=str(yolo_dir),
+        files={"yolov8n-random.pt": _sha(yolo_dir / "yolov8n-random.pt")},
+        batch_size=4,
+        options={"imgsz": 160},
     )
     storage = base.storage.model_copy(update={"model_dir": str(cache / "models")})
     return base.model_copy(update={"models": models, "storage": storage})
@@ -131,10 +138,14 @@ def test_analyze_job_uses_the_configured_models(ray_session, staged, sample_clip
     from genmedia.pipelines import analyze
 
     path, truth = sample_clip
-    cfg = ray_session.model_copy(update={
-        "models": staged.models,
-        "storage": ray_session.storage.model_copy(update={"root": str(tmp_path / "out"), "model_dir": staged.storage.model_dir}),
-    })
+    cfg = ray_session.model_copy(
+        update={
+            "models": staged.models,
+            "storage": ray_session.storage.model_copy(
+                update={"root": str(tmp_path / "out"), "model_dir": staged.storage.model_dir}
+            ),
+        }
+    )
     result = analyze.run(cfg, str(path), analyze.Params(sample_fps=1.0))
     assert result.details["backends"]["embedding"] == "open-clip:tiny-clip"
     assert result.details["backends"]["objects"] == "ultralytics:yolov8n-random"

@@ -70,9 +70,15 @@ def test_weights_that_cannot_be_loaded_name_the_model_and_the_pull_command(tmp_p
         (source / name).write_bytes(data)
         files[name] = hashlib.sha256(data).hexdigest()
     entry = objects_cfg.models["object_detector"].model_copy(update={"source": str(source), "files": files})
-    cfg = Config(storage=StorageConfig(cache_dir=str(tmp_path / "cache")), models={"object_detector": ModelConfig(**entry.model_dump())})
+    cfg = Config(
+        storage=StorageConfig(cache_dir=str(tmp_path / "cache")),
+        models={"object_detector": ModelConfig(**entry.model_dump())},
+    )
     pull(cfg, "object_detector")
-    with pytest.raises(ModelUnavailable, match=r"model 'yolov3-tiny-coco' \(object_detector\): .* could not be loaded .*genmedia models pull object_detector"):
+    with pytest.raises(
+        ModelUnavailable,
+        match=r"model 'yolov3-tiny-coco' \(object_detector\): .* could not be loaded .*genmedia models pull object_detector",
+    ):
         load_object_detector(cfg)
     with pytest.raises(ModelUnavailable, match="genmedia models pull object_detector"):
         DarknetObjects(tmp_path / "a.cfg", tmp_path / "a.weights", tmp_path / "a.names")

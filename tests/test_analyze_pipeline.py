@@ -40,7 +40,7 @@ def cli_run(ray_session, sample_clip, tmp_path_factory):  # noqa: ANN001, ANN201
     config.write_text(json.dumps({"storage": {"cache_dir": ray_session.storage.cache_dir}}))
     result = CliRunner().invoke(app, ["analyze", str(path), "--config", str(config), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout[result.stdout.index("{"):]), truth, out
+    return json.loads(result.stdout[result.stdout.index("{") :]), truth, out
 
 
 def test_cli_writes_every_output_and_the_manifest_last(cli_run) -> None:  # noqa: ANN001
@@ -63,8 +63,20 @@ def test_cli_writes_every_output_and_the_manifest_last(cli_run) -> None:  # noqa
 
     table = pq.read_table(files["features.parquet"])
     df = table.to_pandas()
-    assert {"frame_index", "time", "shot", "motion", "sharpness", "exposure", "colourfulness", "faces",
-            "face_boxes", "composition", "loudness", "embedding"} <= set(df.columns)
+    assert {
+        "frame_index",
+        "time",
+        "shot",
+        "motion",
+        "sharpness",
+        "exposure",
+        "colourfulness",
+        "faces",
+        "face_boxes",
+        "composition",
+        "loudness",
+        "embedding",
+    } <= set(df.columns)
     assert len(df) == pytest.approx(truth.duration * 2, abs=2)  # sample_fps 2
     on_face = df[(df.frame_index >= truth.face.start) & (df.frame_index < truth.face.end)]
     assert (on_face.faces >= 1).all() and (df[df.frame_index < truth.static.end].faces == 0).all()
@@ -89,7 +101,9 @@ def test_rerun_is_skipped_and_load_analysis_reads_it_back(cli_run, ray_session) 
     analysis = analyze.load_analysis(cfg, doc["input"])
     assert analysis.result.status is JobStatus.skipped
     assert analysis.info.frame_count == truth.n_frames
-    assert [s.start_frame for s in analysis.shots][1:5] == [s["start_frame"] for s in json.loads(_local(doc["files"]["shots.json"]).read_text())["shots"]][1:5]
+    assert [s.start_frame for s in analysis.shots][1:5] == [
+        s["start_frame"] for s in json.loads(_local(doc["files"]["shots.json"]).read_text())["shots"]
+    ][1:5]
     assert analysis.audio is not None and analysis.audio["beat_times"]
     assert len(analysis.features) > 0
 
@@ -99,8 +113,24 @@ def test_segments_stitch_to_the_sequential_result(ray_session, sample_clip) -> N
     path, truth = sample_clip
     info = probe(path)
     params = analyze.params_from(ray_session)
-    one = ray_session.model_copy(update={"pipelines": ray_session.pipelines.model_copy(update={"decode": ray_session.pipelines.decode.model_copy(update={"segment_seconds": 1000.0, "min_segment_seconds": 1000.0})})})
-    many = ray_session.model_copy(update={"pipelines": ray_session.pipelines.model_copy(update={"decode": ray_session.pipelines.decode.model_copy(update={"segment_seconds": 1.0})})})
+    one = ray_session.model_copy(
+        update={
+            "pipelines": ray_session.pipelines.model_copy(
+                update={
+                    "decode": ray_session.pipelines.decode.model_copy(
+                        update={"segment_seconds": 1000.0, "min_segment_seconds": 1000.0}
+                    )
+                }
+            )
+        }
+    )
+    many = ray_session.model_copy(
+        update={
+            "pipelines": ray_session.pipelines.model_copy(
+                update={"decode": ray_session.pipelines.decode.model_copy(update={"segment_seconds": 1.0})}
+            )
+        }
+    )
     seq = analyze.collect_signals(analyze.build(one, [info], params), [info])[0]
     par = analyze.collect_signals(analyze.build(many, [info], params), [info])[0]
     starts = {s.first_frame for s in plan_segments(info, 1.0)}
@@ -126,8 +156,15 @@ def test_many_videos_stream_through_one_dataset(ray_session, sample_clip, messy_
 
 
 def _write(path: Path, frames: np.ndarray, audio: np.ndarray | None = None) -> Path:
-    with VideoWriter(path, frames.shape[2], frames.shape[1], Fraction(24), encoder="cpu", preset="ultrafast",
-                     audio_rate=48000 if audio is not None else None) as w:
+    with VideoWriter(
+        path,
+        frames.shape[2],
+        frames.shape[1],
+        Fraction(24),
+        encoder="cpu",
+        preset="ultrafast",
+        audio_rate=48000 if audio is not None else None,
+    ) as w:
         w.write_frames(frames)
         if audio is not None:
             w.write_audio(audio)
@@ -137,7 +174,9 @@ def _write(path: Path, frames: np.ndarray, audio: np.ndarray | None = None) -> P
 def test_bad_and_odd_inputs(ray_session, messy_media, tmp_path) -> None:  # noqa: ANN001
     rng = np.random.default_rng(3)
     still = rng.integers(0, 255, (1, 72, 128, 3), dtype=np.uint8)
-    cfg = ray_session.model_copy(update={"storage": ray_session.storage.model_copy(update={"root": str(tmp_path / "out")})})
+    cfg = ray_session.model_copy(
+        update={"storage": ray_session.storage.model_copy(update={"root": str(tmp_path / "out")})}
+    )
     fast = analyze.Params(embed="off")
 
     static = analyze.run(cfg, str(_write(tmp_path / "static.mp4", np.repeat(still, 36, axis=0))), fast)
@@ -161,8 +200,18 @@ def test_bad_and_odd_inputs(ray_session, messy_media, tmp_path) -> None:  # noqa
 
 
 def test_cli_errors_are_one_line() -> None:
-    proc = subprocess.run([sys.executable, "-m", "genmedia.cli", "analyze", "/nonexistent/clip.mp4"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmedia.cli", "analyze", "/nonexistent/clip.mp4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "/nonexistent/clip.mp4: does not exist" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "genmedia.cli", "analyze", "x.mp4", "--embed", "everything"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmedia.cli", "analyze", "x.mp4", "--embed", "everything"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "embed" in proc.stderr and "Traceback" not in proc.stderr

@@ -15,7 +15,9 @@ GENMEDIA = [sys.executable, "-m", "genmedia.cli"]
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``genmedia ARGS`` in a subprocess (as a user would)."""
-    return subprocess.run([*GENMEDIA, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*GENMEDIA, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
 
 
 def test_probe_prints_json(sample_clip) -> None:  # noqa: ANN001

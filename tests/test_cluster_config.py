@@ -24,7 +24,7 @@ def _advertised() -> dict[str, str]:
     for node in cluster["available_node_types"].values():
         for resource in node.get("resources", {}):
             if resource.startswith(ACCELERATOR_PREFIX):
-                types[resource[len(ACCELERATOR_PREFIX):]] = node["node_config"]["InstanceType"]
+                types[resource[len(ACCELERATOR_PREFIX) :]] = node["node_config"]["InstanceType"]
     return types
 
 
@@ -40,7 +40,9 @@ def test_every_model_of_the_production_config_can_be_placed_on_the_cluster() -> 
     cfg = load_config(ROOT / "configs/aws-gpu.yaml")
     for name, model in cfg.models.items():
         gpu_types = set(model.resources) - {CPU}
-        assert gpu_types & advertised, f"models.{name} asks for {sorted(gpu_types)}; cluster.yaml has {sorted(advertised)}"
+        assert gpu_types & advertised, (
+            f"models.{name} asks for {sorted(gpu_types)}; cluster.yaml has {sorted(advertised)}"
+        )
 
 
 def test_every_advertised_type_is_used_by_the_config() -> None:

@@ -82,5 +82,8 @@ def test_unknown_model_lists_configured_ones() -> None:
 def test_a_model_entry_with_another_backend_is_refused_by_name() -> None:
     cfg = Config()
     assert cfg.model("transcriber", "faster-whisper").backend == "faster-whisper"
-    with pytest.raises(ConfigError, match=r"models.transcriber.backend: 'faster-whisper' is not an image-generator backend \(sdxl-turbo\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"models.transcriber.backend: 'faster-whisper' is not an image-generator backend \(sdxl-turbo\)",
+    ):
         cfg.model("transcriber", "sdxl-turbo", "an image-generator")

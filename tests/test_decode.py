@@ -14,8 +14,11 @@ pytestmark = pytest.mark.ray
 
 def _all(info, **kwargs):
     batches = list(decode_frames(info, **kwargs))
-    return (np.concatenate([b.frames for b in batches]), np.concatenate([b.index for b in batches]),
-            np.concatenate([b.time for b in batches]))
+    return (
+        np.concatenate([b.frames for b in batches]),
+        np.concatenate([b.index for b in batches]),
+        np.concatenate([b.time for b in batches]),
+    )
 
 
 def test_every_frame_once_with_exact_timestamps(sample_clip) -> None:
@@ -132,10 +135,14 @@ def test_a_short_video_is_split_so_its_segments_fill_the_cpus(ray_session, sampl
     assert len(segments) >= 2 and sum(s.frame_count for s in segments) == info.frame_count
     assert set(s.start_pts for s in segments) <= set(info.keyframe_pts) | {info.frame_pts[0]}
     assert len(video_segments(info, DecodeConfig(segment_seconds=60, min_segment_seconds=30))) == 1
-    assert len(video_segments(info, DecodeConfig(segment_seconds=2, min_segment_seconds=30))) > 2, "segment_seconds caps the length"
+    assert len(video_segments(info, DecodeConfig(segment_seconds=2, min_segment_seconds=30))) > 2, (
+        "segment_seconds caps the length"
+    )
 
 
-def test_a_worker_without_the_drivers_copy_stages_the_input_itself(s3_server: str, s3_bucket: str, sample_clip, tmp_path) -> None:
+def test_a_worker_without_the_drivers_copy_stages_the_input_itself(
+    s3_server: str, s3_bucket: str, sample_clip, tmp_path
+) -> None:
     """Multi-node without shared storage: the driver staged s3://... on its node; a task elsewhere gets
     the same MediaInfo, finds no file at its path and stages the URI on its own node."""
     import boto3
@@ -145,7 +152,9 @@ def test_a_worker_without_the_drivers_copy_stages_the_input_itself(s3_server: st
     from genmedia.media.origin import origin_of
     from genmedia.storage import stage_input
 
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").upload_file(str(sample_clip[0]), s3_bucket, "in/clip.mp4")
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").upload_file(
+        str(sample_clip[0]), s3_bucket, "in/clip.mp4"
+    )
     uri = f"s3://{s3_bucket}/in/clip.mp4"
     driver = StorageConfig(cache_dir=str(tmp_path / "driver-node"), s3_endpoint_url=s3_server)
     staged = stage_input(uri, driver)

@@ -26,7 +26,7 @@ def flipped_clip(sample_clip, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copyfile(sample_clip[0], path)
     data = bytearray(path.read_bytes())
     start = len(data) // 2 - FLIP // 2
-    data[start:start + FLIP] = bytes(b ^ 0xFF for b in data[start:start + FLIP])
+    data[start : start + FLIP] = bytes(b ^ 0xFF for b in data[start : start + FLIP])
     path.write_bytes(bytes(data))
     return path
 
@@ -34,7 +34,10 @@ def flipped_clip(sample_clip, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("threads", [0, 1])
 def test_decoder_counts_concealed_damage(sample_clip, flipped_clip: Path, threads: int) -> None:  # noqa: ANN001
     clean_damaged: list[int] = []
-    assert sum(1 for _ in iter_frames(probe(sample_clip[0], LimitsConfig()), threads=threads, damaged=clean_damaged)) == 240
+    assert (
+        sum(1 for _ in iter_frames(probe(sample_clip[0], LimitsConfig()), threads=threads, damaged=clean_damaged))
+        == 240
+    )
     assert clean_damaged == []
     errors: list[str] = []
     damaged: list[int] = []

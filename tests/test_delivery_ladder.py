@@ -29,8 +29,14 @@ def _p(w: int, h: int, rate: float, q: float) -> RatePoint:
 BIG, SMALL = (1280, 720), (640, 360)
 # The small size wins at low rates, the big one at high rates: the usual crossing of per-size curves.
 POINTS = [
-    _p(*SMALL, 200_000, 34.0), _p(*SMALL, 400_000, 37.0), _p(*SMALL, 800_000, 39.0), _p(*SMALL, 1_600_000, 40.0),
-    _p(*BIG, 400_000, 33.0), _p(*BIG, 800_000, 37.5), _p(*BIG, 1_600_000, 41.0), _p(*BIG, 3_200_000, 44.0),
+    _p(*SMALL, 200_000, 34.0),
+    _p(*SMALL, 400_000, 37.0),
+    _p(*SMALL, 800_000, 39.0),
+    _p(*SMALL, 1_600_000, 40.0),
+    _p(*BIG, 400_000, 33.0),
+    _p(*BIG, 800_000, 37.5),
+    _p(*BIG, 1_600_000, 41.0),
+    _p(*BIG, 3_200_000, 44.0),
 ]
 
 
@@ -87,8 +93,13 @@ def test_fixed_ladder_saving_is_measured_at_equal_quality() -> None:
 
 @pytest.mark.parametrize(
     ("display", "short", "expected"),
-    [((1920, 1080), 240, (416, 234)), ((1920, 1080), 720, (1280, 720)), ((1080, 1920), 360, (360, 640)),
-     ((640, 360), 720, (640, 360)), ((720, 540), 360, (480, 360))],
+    [
+        ((1920, 1080), 240, (416, 234)),
+        ((1920, 1080), 720, (1280, 720)),
+        ((1080, 1920), 360, (360, 640)),
+        ((640, 360), 720, (640, 360)),
+        ((720, 540), 360, (480, 360)),
+    ],
 )
 def test_rung_sizes_keep_one_shape_and_never_exceed_the_source(display, short, expected) -> None:
     size = size_for(display, short)

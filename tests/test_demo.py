@@ -29,7 +29,9 @@ def test_demo_small_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
     proc = subprocess.run(
         [sys.executable, "-m", "genmedia.cli", "demo", "--small", "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=1200,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout)

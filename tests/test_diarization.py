@@ -42,10 +42,14 @@ def test_two_speakers_five_turns(two_speakers) -> None:
 def test_chunked_features_cluster_like_the_whole(two_speakers) -> None:
     audio, truth = two_speakers
     parts = [(0.0, 13.69), (13.69, 25.88), (25.88, len(audio) / SR)]
-    features = diarization.SpeechFeatures.join([
-        diarization.SpeechFeatures.from_dict(  # as the pipeline ships them between processes
-            diarization.describe(audio[round(a * SR) : round(b * SR)], offset=a).to_dict())
-        for a, b in parts])
+    features = diarization.SpeechFeatures.join(
+        [
+            diarization.SpeechFeatures.from_dict(  # as the pipeline ships them between processes
+                diarization.describe(audio[round(a * SR) : round(b * SR)], offset=a).to_dict()
+            )
+            for a, b in parts
+        ]
+    )
     _check_turns(diarization.cluster(features).turns, truth)
 
 

@@ -39,8 +39,13 @@ def test_a_custom_resource_must_be_positive() -> None:
 @pytest.mark.slow
 def test_edge_deployments_land_only_on_edge_nodes(tmp_path: Path) -> None:
     """A head, a central and an edge node (ray.cluster_utils, in a subprocess); the app of configs/edge.yaml."""
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "edge_placement_check.py"), str(free_port()), str(tmp_path)],
-                          capture_output=True, text=True, timeout=400, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "edge_placement_check.py"), str(free_port()), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"head"')))
     assert set(report["placed"]) == {*served_models(load_config(EDGE)), INGRESS}

@@ -22,7 +22,7 @@ def _frames(n: int, height: int, width: int) -> np.ndarray:
         out[i, ..., 0] = (x * 255 // max(1, width - 1) + 3 * i) % 256
         out[i, ..., 1] = y * 255 // max(1, height - 1)
         out[i, ..., 2] = 128
-        out[i, height // 4:height // 2, (5 * i) % (width // 2):(5 * i) % (width // 2) + width // 6] = 230
+        out[i, height // 4 : height // 2, (5 * i) % (width // 2) : (5 * i) % (width // 2) + width // 6] = 230
     return out
 
 

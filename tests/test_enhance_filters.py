@@ -96,7 +96,10 @@ def test_classical_upscale_chain_on_ycbcr(scenes: tuple[np.ndarray, np.ndarray])
     assert [name for name, _ in upscale_filters(320, 192, 2.0)] == ["unsharp", "scale"]
     assert [name for name, _ in upscale_filters(320, 192, 2.0, amount=0)] == ["scale"]
     sharp, soft = upscale_frames(yuv, 320, 192), upscale_frames(yuv, 320, 192, amount=0)
-    assert np.abs(np.diff(sharp[0, :192].astype(int), axis=1)).mean() > np.abs(np.diff(soft[0, :192].astype(int), axis=1)).mean()
+    assert (
+        np.abs(np.diff(sharp[0, :192].astype(int), axis=1)).mean()
+        > np.abs(np.diff(soft[0, :192].astype(int), axis=1)).mean()
+    )
     ten = upscale_frames(yuv.astype(np.uint16) << 2, 320, 192)
     assert ten.dtype == np.uint16 and ten.shape == big.shape
 
@@ -134,8 +137,15 @@ def test_writer_encodes_ycbcr_frames_as_they_are(tmp_path: Path, scenes: tuple[n
 
 
 def test_lut3d_grading_agrees_with_the_float_grade(scenes: tuple[np.ndarray, np.ndarray]) -> None:
-    grade = gr.Grade(black=[0.03] * 3, white=[0.9] * 3, gains=[1.1, 1.0, 0.9], gamma=0.9, lab_scale=[1.1, 1.2, 0.9],
-                     lab_shift=[2, -3, 4], matrix=gr.PRESETS["teal-orange"].tolist())
+    grade = gr.Grade(
+        black=[0.03] * 3,
+        white=[0.9] * 3,
+        gains=[1.1, 1.0, 0.9],
+        gamma=0.9,
+        lab_scale=[1.1, 1.2, 0.9],
+        lab_shift=[2, -3, 4],
+        matrix=gr.PRESETS["teal-orange"].tolist(),
+    )
     frames = np.stack(scenes)
     exact = from_unit(gr.apply_unit(to_unit(frames), grade), np.uint8)
     for dtype, scale in ((np.uint8, 1), (np.uint16, 257)):

@@ -37,10 +37,19 @@ def _read(path: str, keep: set[int] | None = None) -> dict[str, Any]:
         v = c.streams.video[0]
         cc = v.codec_context
         facts: dict[str, Any] = {
-            "codec": cc.name, "pix_fmt": cc.pix_fmt, "width": v.width, "height": v.height,
-            "primaries": cc.color_primaries, "trc": cc.color_trc, "colorspace": cc.colorspace,
-            "rate": v.average_rate, "time_base": v.time_base, "sar": v.sample_aspect_ratio,
-            "audio": [a.codec_context.name for a in c.streams.audio], "pts": [], "frames": {},
+            "codec": cc.name,
+            "pix_fmt": cc.pix_fmt,
+            "width": v.width,
+            "height": v.height,
+            "primaries": cc.color_primaries,
+            "trc": cc.color_trc,
+            "colorspace": cc.colorspace,
+            "rate": v.average_rate,
+            "time_base": v.time_base,
+            "sar": v.sample_aspect_ratio,
+            "audio": [a.codec_context.name for a in c.streams.audio],
+            "pts": [],
+            "frames": {},
         }
         for i, frame in enumerate(c.decode(v)):
             if i == 0:
@@ -56,7 +65,9 @@ def _output(result: Any, name: str = "enhanced.mp4") -> str:
     return result.files[name].removeprefix("file://")
 
 
-def test_upscale_denoise_grade_interpolate_on_the_sample_clip(ray_session: Config, sample_clip: tuple[Path, Any]) -> None:
+def test_upscale_denoise_grade_interpolate_on_the_sample_clip(
+    ray_session: Config, sample_clip: tuple[Path, Any]
+) -> None:
     path, truth = sample_clip
     params = job.Params(upscale=2, denoise="auto", grade="auto", fps=60)
     result = job.run(ray_session, str(path), params)
@@ -114,8 +125,9 @@ def test_odd_sized_frames_to_hlg_4_2_0(ray_session: Config, messy_media: dict[st
     assert (out["width"], out["height"]) == (642, 362)  # padded to the even size 4:2:0 needs
 
 
-SOURCE_HDR10 = HdrMetadata(max_cll=940, max_fall=180, master_max_nits=4000, master_min_nits=0.0001,
-                           primaries=BT2020_PRIMARIES_XY)
+SOURCE_HDR10 = HdrMetadata(
+    max_cll=940, max_fall=180, master_max_nits=4000, master_min_nits=0.0001, primaries=BT2020_PRIMARIES_XY
+)
 """Static metadata unlike the SDR->HDR defaults (P3-D65, 1000 cd/m2), so a carried copy is told from a new one."""
 
 
@@ -156,9 +168,13 @@ def test_classical_denoise_and_upscale_stay_in_ycbcr(ray_session: Config, sample
 
 
 @pytest.mark.parametrize("name", ["nonsquare", "vfr"])
-def test_aspect_ratio_and_variable_timing_are_carried(ray_session: Config, messy_media: dict[str, Any], name: str) -> None:
+def test_aspect_ratio_and_variable_timing_are_carried(
+    ray_session: Config, messy_media: dict[str, Any], name: str
+) -> None:
     src = messy_media[name]
-    params = job.Params(denoise="off", fps=60) if name == "vfr" else job.Params(upscale=2, denoise="off", reference=src.path)
+    params = (
+        job.Params(denoise="off", fps=60) if name == "vfr" else job.Params(upscale=2, denoise="off", reference=src.path)
+    )
     result = job.run(ray_session, src.path, params)
     out = _read(_output(result))
     if name == "nonsquare":
@@ -184,7 +200,9 @@ def test_realtime_mode_reports_achieved_fps(ray_session: Config, messy_media: di
     assert len(out["pts"]) == 48 and out["rotation"] == src.rotation and (out["width"], out["height"]) == (640, 360)
 
 
-def test_lower_fps_and_missing_reference_are_refused_before_any_work(ray_session: Config, sample_clip: tuple[Path, Any]) -> None:
+def test_lower_fps_and_missing_reference_are_refused_before_any_work(
+    ray_session: Config, sample_clip: tuple[Path, Any]
+) -> None:
     with pytest.raises(InputError, match="--fps 12 is lower than the source's 24 fps"):
         job.run(ray_session, str(sample_clip[0]), job.Params(fps=12))
     with pytest.raises(InputError, match="does not exist"):
@@ -219,13 +237,19 @@ def test_cli_refuses_to_upscale_8k_with_one_line(tmp_path: Path) -> None:
     clip = tmp_path / "8k.mp4"
     with VideoWriter(clip, 7680, 4320, 24, encoder="cpu", preset="ultrafast") as w:
         w.write_frames(np.zeros((1, 4320, 7680, 3), np.uint8))
-    proc = subprocess.run([*GENMEDIA, "enhance", str(clip), "--upscale", "2", "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*GENMEDIA, "enhance", str(clip), "--upscale", "2", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
     assert f"{clip}: upscaling 7680x4320 to 15360x8640" in line and "limits.max_pixels" in line
-    proc = subprocess.run([*GENMEDIA, "enhance", str(clip), "--upscale", "3"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*GENMEDIA, "enhance", str(clip), "--upscale", "3"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2 and "--upscale: Input should be 1, 2 or 4" in proc.stderr
 
 
@@ -235,8 +259,22 @@ def test_cli_json_result(ray_session: Config, messy_media: dict[str, Any], tmp_p
     from genmedia.cli import app
 
     src = messy_media["mkv_no_frame_count"]
-    res = CliRunner().invoke(app, ["enhance", src.path, "--grade", "warm", "--denoise", "off", "--codec", "av1",
-                                   "--out", str(tmp_path), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "enhance",
+            src.path,
+            "--grade",
+            "warm",
+            "--denoise",
+            "off",
+            "--codec",
+            "av1",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     assert result["status"] == "done" and "grade warm" in result["details"]["applied"]

@@ -164,7 +164,9 @@ def test_pq_and_hlg_reference_points() -> None:
 def test_sdr_to_hdr_places_white_and_keeps_mid_tones() -> None:
     white = np.full((1, 1, 3), 255, np.uint8)
     grey = np.full((1, 1, 3), 118, np.uint8)  # ~18 % grey in BT.1886
-    assert float(sdr_to_hdr(white, "pq", peak_nits=1000)[0, 0, 0]) == pytest.approx(float(pq_encode(np.array(1000.0))), abs=1e-3)
+    assert float(sdr_to_hdr(white, "pq", peak_nits=1000)[0, 0, 0]) == pytest.approx(
+        float(pq_encode(np.array(1000.0))), abs=1e-3
+    )
     assert float(sdr_to_hdr(white, "hlg")[0, 0, 0]) == pytest.approx(1.0, abs=1e-3)
     grey_nits = float(pq_decode(sdr_to_hdr(grey, "pq")[0, 0, 1]))
     assert 203 * 0.15 < grey_nits < 203 * 0.22  # mid-tones stay at their SDR level relative to 203 cd/m2

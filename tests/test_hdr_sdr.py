@@ -29,7 +29,9 @@ from genmedia.trailer.frames import decode_span
 pytestmark = pytest.mark.unit
 
 W, H, N = 320, 180, 12
-METADATA = HdrMetadata(max_cll=940, max_fall=180, master_max_nits=1000, master_min_nits=0.001, primaries=BT2020_PRIMARIES_XY)
+METADATA = HdrMetadata(
+    max_cll=940, max_fall=180, master_max_nits=1000, master_min_nits=0.001, primaries=BT2020_PRIMARIES_XY
+)
 LUMA_TOLERANCE = 0.03
 """Mean luma (0..1) of the SDR pictures within this of the reference."""
 SATURATION_TOLERANCE = 0.15

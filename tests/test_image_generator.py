@@ -30,17 +30,35 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("tiny-weights")
-    return {"sdxl": tiny_sdxl_dir(base / "sdxl"), "clip": tiny_open_clip_dir(base / "clip"), "phi3": tiny_phi3_dir(base / "phi3")}
+    return {
+        "sdxl": tiny_sdxl_dir(base / "sdxl"),
+        "clip": tiny_open_clip_dir(base / "clip"),
+        "phi3": tiny_phi3_dir(base / "phi3"),
+    }
 
 
-def config(base: Path, weights: dict[str, Path], *, threshold: float = 1.0, steps: int = 2, pull: bool = True,
-           root: str | None = None, writer: bool = False) -> Config:
-    models = {"image_generator": tiny_generator_model(weights["sdxl"], size=128, steps=steps),
-              "safety_checker": tiny_safety_model(weights["clip"], threshold=threshold)}
+def config(
+    base: Path,
+    weights: dict[str, Path],
+    *,
+    threshold: float = 1.0,
+    steps: int = 2,
+    pull: bool = True,
+    root: str | None = None,
+    writer: bool = False,
+) -> Config:
+    models = {
+        "image_generator": tiny_generator_model(weights["sdxl"], size=128, steps=steps),
+        "safety_checker": tiny_safety_model(weights["clip"], threshold=threshold),
+    }
     if writer:
         models["text_writer"] = tiny_writer_model(weights["phi3"])
-    cfg = load_config(None, storage={"root": root or str(base / "out"), "cache_dir": str(base / "cache")}, ray={"num_cpus": 2},
-                      models=models)
+    cfg = load_config(
+        None,
+        storage={"root": root or str(base / "out"), "cache_dir": str(base / "cache")},
+        ray={"num_cpus": 2},
+        models=models,
+    )
     for key in models if pull else ():
         registry.pull(cfg, key)
     return cfg
@@ -61,8 +79,13 @@ def test_text_to_image_is_seeded_and_batched(generator) -> None:  # noqa: ANN001
     assert np.array_equal(a["image"], b["image"]) and not np.array_equal(a["image"], c["image"])
     assert (a["mode"], a["seed"], a["steps"], a["backend"]) == ("text", 1, 2, "sdxl-turbo:tiny-sdxl")
     # The Ray Data path: one batched call per (mode, size); row k equals its single-request image.
-    out = generator({"prompt": np.array(["a storm at sea", "a storm at sea"], dtype=object), "seed": np.array([1, 2]),
-                     "mode": np.array(["text", "text"], dtype=object)})
+    out = generator(
+        {
+            "prompt": np.array(["a storm at sea", "a storm at sea"], dtype=object),
+            "seed": np.array([1, 2]),
+            "mode": np.array(["text", "text"], dtype=object),
+        }
+    )
     assert out["generated"].shape == (2, 128, 128, 3)
     assert np.abs(out["generated"][0].astype(int) - a["image"]).max() <= 2  # batched kernels may differ by rounding
     assert list(out["backend"]) == ["sdxl-turbo:tiny-sdxl"] * 2 and list(out["steps"]) == [2, 2]
@@ -72,8 +95,14 @@ def test_image_to_image_starts_from_the_key_frame(generator) -> None:  # noqa: A
     dark, light = np.full((90, 160, 3), 20, np.uint8), np.full((90, 160, 3), 235, np.uint8)
     w, h = generator.shape_for(16 / 9)
     assert (w, h) == (128, 64)
-    batch = {"prompt": np.array(["x", "x"], dtype=object), "seed": np.array([3, 3]), "mode": np.array(["image", "image"], dtype=object),
-             "image": np.stack([dark, light]), "width": np.array([w, w]), "height": np.array([h, h])}
+    batch = {
+        "prompt": np.array(["x", "x"], dtype=object),
+        "seed": np.array([3, 3]),
+        "mode": np.array(["image", "image"], dtype=object),
+        "image": np.stack([dark, light]),
+        "width": np.array([w, w]),
+        "height": np.array([h, h]),
+    }
     out = generator(batch)
     assert out["generated"].shape == (2, 64, 128, 3) and "image" not in out
     # Same seed and prompt: the outputs differ only because the starting pictures do (random weights do
@@ -117,17 +146,25 @@ def test_text_writer_runs_a_tiny_phi3_greedily(tmp_path: Path, weights: dict[str
 
 
 def test_generation_needs_a_safety_check(tmp_path: Path, weights: dict[str, Path]) -> None:
-    cfg = load_config(None, storage={"root": str(tmp_path)}, models={"image_generator": tiny_generator_model(weights["sdxl"])})
+    cfg = load_config(
+        None, storage={"root": str(tmp_path)}, models={"image_generator": tiny_generator_model(weights["sdxl"])}
+    )
     with pytest.raises(ConfigError, match="need a safety check"):
         job.resolve_mode(cfg, "auto")
     assert job.resolve_mode(load_config(None), "auto") == "keyframe"
 
 
-def test_generative_variants_are_published_only_when_they_pass(ray_session, sample_clip, tmp_path: Path, weights) -> None:  # noqa: ANN001
+def test_generative_variants_are_published_only_when_they_pass(
+    ray_session, sample_clip, tmp_path: Path, weights
+) -> None:  # noqa: ANN001
     # The session's storage root: the sample clip's analysis, made by other tests, is reused.
     root, clip = ray_session.storage.root, str(sample_clip[0])
-    params = dict(variants=2, aspects=["16:9", "1:1"], size=256, formats=["jpeg"], style="poster", title="Storm", seed=7)
-    passing = job.run(config(tmp_path, weights, threshold=1.0, root=root, writer=True), clip, job.Params(mode="img2img", **params))
+    params = dict(
+        variants=2, aspects=["16:9", "1:1"], size=256, formats=["jpeg"], style="poster", title="Storm", seed=7
+    )
+    passing = job.run(
+        config(tmp_path, weights, threshold=1.0, root=root, writer=True), clip, job.Params(mode="img2img", **params)
+    )
     doc = json.loads(Path(passing.output_uri, "thumbnails.json").read_text())
     assert doc["mode"] == "img2img" and len(doc["variants"]) == 2
     for k, v in enumerate(doc["variants"]):
@@ -143,6 +180,8 @@ def test_generative_variants_are_published_only_when_they_pass(ray_session, samp
     assert blocked.details["variants"] == 0 and blocked.details["flagged"] == 2
     assert all(v["safety"]["flagged"] and not v["published"] and v["aspects"] == {} for v in doc["variants"])
     assert set(blocked.files) == {"thumbnails.json", "thumbnails.html"}  # nothing flagged was written
-    assert all(v["prompt_by"] == "template" and v["prompt"].startswith("movie poster") and '"Storm"' in v["prompt"]
-               for v in doc["variants"])  # no text writer configured: the style's template
+    assert all(
+        v["prompt_by"] == "template" and v["prompt"].startswith("movie poster") and '"Storm"' in v["prompt"]
+        for v in doc["variants"]
+    )  # no text writer configured: the style's template
     assert any("flagged" in w for w in blocked.warnings)

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.unit
 def _pan(n: int, step: int = 6, seed: int = 0, width: int = 160, height: int = 96) -> np.ndarray:
     """``n`` frames of a texture panning ``step`` pixels per frame."""
     tex = _texture(np.random.default_rng(seed), height, width + step * n, 0.3, 150, shapes=10)
-    return np.stack([tex[:, step * i:step * i + width] for i in range(n)])
+    return np.stack([tex[:, step * i : step * i + width] for i in range(n)])
 
 
 def test_output_times_are_exact_multiples_of_the_output_frame_duration() -> None:
@@ -51,8 +51,15 @@ def test_windows_split_anywhere_give_the_same_plan_as_one_window() -> None:
     for a in range(0, n, 16):
         b = min(a + 16, n)
         look = min(b + 1, n)
-        steps = plan_window(times[a:look], shots[a:look], np.zeros(look - a, bool), (0, b - a),
-                            times[b] if b < n else n / 24, 0.0, fps_out)
+        steps = plan_window(
+            times[a:look],
+            shots[a:look],
+            np.zeros(look - a, bool),
+            (0, b - a),
+            times[b] if b < n else n / 24,
+            0.0,
+            fps_out,
+        )
         pieces += [(s.out_index, s.kind, s.src + a, s.dst + a, round(s.alpha, 9)) for s in steps]
     assert pieces == [(s.out_index, s.kind, s.src, s.dst, round(s.alpha, 9)) for s in whole]
 
@@ -107,10 +114,21 @@ def test_a_stutter_is_interpolated_through() -> None:
 
 def test_window_rows_through_the_ray_data_entry_point() -> None:
     frames = _pan(5)
-    batch = pack([{
-        "frames": frames, "time": np.arange(5) / 24, "shot": np.zeros(5, np.int32), "stutter": np.zeros(5, bool),
-        "core_start": 0, "core_end": 4, "end_time": 4 / 24, "t0": 0.0, "fps_out": 48.0,
-    }])
+    batch = pack(
+        [
+            {
+                "frames": frames,
+                "time": np.arange(5) / 24,
+                "shot": np.zeros(5, np.int32),
+                "stutter": np.zeros(5, bool),
+                "core_start": 0,
+                "core_end": 4,
+                "end_time": 4 / 24,
+                "t0": 0.0,
+                "fps_out": 48.0,
+            }
+        ]
+    )
     row = rows(Interpolator(Config())(batch))[0]
     assert row["out_index"].tolist() == list(range(8))
     assert row["frames"].shape == (8,) + frames.shape[1:]
@@ -122,9 +140,16 @@ def test_raft_flow_model_with_staged_weights(tmp_path: Path) -> None:
     weights = tmp_path / "src" / "raft_small.pth"
     weights.parent.mkdir()
     torch.save(raft_small().state_dict(), weights)
-    entry = ModelConfig(backend="raft", model="raft-small-test", source=str(weights.parent),
-                        files={weights.name: sha256_file(weights)}, options={"variant": "small", "flow_width": 64})
-    cfg = Config(storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"interpolator": entry})
+    entry = ModelConfig(
+        backend="raft",
+        model="raft-small-test",
+        source=str(weights.parent),
+        files={weights.name: sha256_file(weights)},
+        options={"variant": "small", "flow_width": 64},
+    )
+    cfg = Config(
+        storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"interpolator": entry}
+    )
     registry.pull(cfg, "interpolator")
     interpolator = Interpolator(cfg)
     assert interpolator.name == "raft (small)"

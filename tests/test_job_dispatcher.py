@@ -49,7 +49,12 @@ def _crashing_launch(cfg: Config, store: JobStore, job_id: str) -> ray.ObjectRef
 
 
 def _config(base: Config, tmp_path: Path, **jobs: object) -> Config:
-    settings = {"store_url": f"sqlite:///{tmp_path / 'jobs.sqlite'}", "heartbeat_s": 1.0, "dispatch_interval_s": 0.1, **jobs}
+    settings = {
+        "store_url": f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+        "heartbeat_s": 1.0,
+        "dispatch_interval_s": 0.1,
+        **jobs,
+    }
     return base.model_copy(update={"jobs": base.jobs.model_copy(update=settings)})
 
 
@@ -72,7 +77,9 @@ def _max_overlap(intervals: list[tuple[float, float]]) -> int:
     return best
 
 
-def test_tiny_jobs_start_in_priority_and_fair_share_order_within_the_bounds(ray_session: Config, tmp_path: Path) -> None:
+def test_tiny_jobs_start_in_priority_and_fair_share_order_within_the_bounds(
+    ray_session: Config, tmp_path: Path
+) -> None:
     """60 tiny jobs of two types from three keys (key a queues all of its jobs first), queued before dispatching
     starts; one dispatcher stops half-way and a new one (a restarted app, a new store object) finishes the queue.
     About 15 s on 2 cores."""
@@ -105,7 +112,9 @@ def test_tiny_jobs_start_in_priority_and_fair_share_order_within_the_bounds(ray_
     for job, limit in (("slow", 1), ("fast", 2)):
         spans = [(r.started_at.timestamp(), r.updated_at.timestamp()) for r in jobs if r.job == job]
         assert _max_overlap(spans) <= limit, job
-    assert _max_overlap([(r.started_at.timestamp(), r.updated_at.timestamp()) for r in jobs]) <= 2, "cluster CPUs / cpus_per_job"
+    assert _max_overlap([(r.started_at.timestamp(), r.updated_at.timestamp()) for r in jobs]) <= 2, (
+        "cluster CPUs / cpus_per_job"
+    )
 
 
 def test_a_job_whose_worker_is_killed_finishes_on_its_second_attempt(ray_session: Config, tmp_path: Path) -> None:
@@ -129,7 +138,9 @@ def test_a_job_whose_worker_is_killed_finishes_on_its_second_attempt(ray_session
     assert final.worker != record.worker and final.result.files
 
 
-def test_a_job_that_kills_its_worker_every_time_ends_failed_with_the_reason(ray_session: Config, tmp_path: Path) -> None:
+def test_a_job_that_kills_its_worker_every_time_ends_failed_with_the_reason(
+    ray_session: Config, tmp_path: Path
+) -> None:
     cfg = _config(ray_session, tmp_path, max_attempts=3)
     store = JobStore(cfg.jobs.store_url)
     job = JobQueue(store, cfg.jobs).submit("analyze", "poison.mp4", {}).record
@@ -140,7 +151,9 @@ def test_a_job_that_kills_its_worker_every_time_ends_failed_with_the_reason(ray_
         dispatcher.stop()
     final = store.get(job.id)
     assert final.status is JobState.failed and final.attempts == 3
-    assert final.error.startswith("job lost on each of its 3 attempts, the last time: its worker process died"), final.error
+    assert final.error.startswith("job lost on each of its 3 attempts, the last time: its worker process died"), (
+        final.error
+    )
 
 
 def test_failures_are_described_in_words() -> None:

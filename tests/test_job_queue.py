@@ -89,7 +89,11 @@ def test_admission_control_says_when_to_retry(database_url: str) -> None:
 def test_identical_work_is_queued_once(database_url: str) -> None:
     queue = _queue(database_url)
     key = dedup_key("analyze", "sha:0123", {"sample_fps": 2.0})
-    assert key == dedup_key("analyze", "sha:0123", {"sample_fps": 2.0}) != dedup_key("analyze", "sha:0123", {"sample_fps": 3.0})
+    assert (
+        key
+        == dedup_key("analyze", "sha:0123", {"sample_fps": 2.0})
+        != dedup_key("analyze", "sha:0123", {"sample_fps": 3.0})
+    )
     first = queue.submit("analyze", "v", {"sample_fps": 2.0}, dedup=key)
     again = queue.submit("analyze", "v-copy", {"sample_fps": 2.0}, dedup=key)
     assert first.duplicate_of is None and again.duplicate_of == first.record.id and again.record.id == first.record.id
@@ -144,7 +148,9 @@ def test_a_lost_job_is_queued_again_until_max_attempts(database_url: str, monkey
         assert state is (JobState.queued if attempt < 3 else JobState.failed)
     final = queue.store.get(job.id)
     assert final.status is JobState.failed and final.attempts == 3
-    assert final.error.startswith("job lost on each of its 3 attempts, the last time: its worker process died (SIGKILL)")
+    assert final.error.startswith(
+        "job lost on each of its 3 attempts, the last time: its worker process died (SIGKILL)"
+    )
     # A silent job found by a poll is settled the same way.
     silent = queue.submit("analyze", "w", {}).record
     queue.claim(10)
@@ -152,18 +158,30 @@ def test_a_lost_job_is_queued_again_until_max_attempts(database_url: str, monkey
     monkeypatch.setattr(records, "_now", lambda: later)
     assert queue.silent(120) == [silent.id]
     again = queue.store.get(silent.id, lost_after_s=120, max_attempts=3)
-    assert again.status is JobState.queued and again.error.startswith("attempt 1 of 3 lost: no word from its worker for 120 s")
+    assert again.status is JobState.queued and again.error.startswith(
+        "attempt 1 of 3 lost: no word from its worker for 120 s"
+    )
 
 
 def test_an_old_store_gains_the_queue_columns(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = create_engine(url)
     with engine.begin() as conn:  # the table as the previous release made it, with one job in it
-        conn.execute(text("CREATE TABLE genmedia_jobs (id VARCHAR(32) PRIMARY KEY, job VARCHAR(32) NOT NULL, video TEXT NOT NULL, "
-                          "params JSON NOT NULL, status VARCHAR(16) NOT NULL, stage VARCHAR(64), done FLOAT, total FLOAT, "
-                          "result JSON, error TEXT, batch VARCHAR(64), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"))
-        conn.execute(text("INSERT INTO genmedia_jobs VALUES ('" + "a" * 32 + "', 'analyze', 'v', '{}', 'queued', NULL, NULL, NULL, "
-                          "NULL, NULL, NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        conn.execute(
+            text(
+                "CREATE TABLE genmedia_jobs (id VARCHAR(32) PRIMARY KEY, job VARCHAR(32) NOT NULL, video TEXT NOT NULL, "
+                "params JSON NOT NULL, status VARCHAR(16) NOT NULL, stage VARCHAR(64), done FLOAT, total FLOAT, "
+                "result JSON, error TEXT, batch VARCHAR(64), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO genmedia_jobs VALUES ('"
+                + "a" * 32
+                + "', 'analyze', 'v', '{}', 'queued', NULL, NULL, NULL, "
+                "NULL, NULL, NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
     engine.dispose()
     queue = _queue(url)
     old = queue.store.get("a" * 32)
@@ -171,7 +189,9 @@ def test_an_old_store_gains_the_queue_columns(tmp_path) -> None:
     assert queue.claim(10).record.id == old.id
 
 
-def test_backfill_records_are_low_priority_and_not_in_the_api_queue(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_backfill_records_are_low_priority_and_not_in_the_api_queue(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A backfill streams its own records through Ray Data: the HTTP queue neither counts nor starts them."""
     from genmedia.jobs.backfill import _prepare, main
 

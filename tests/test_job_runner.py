@@ -46,19 +46,31 @@ def test_a_changed_input_file_at_the_same_path_is_a_new_job(ray_session, sample_
     music.write_bytes(b"first version")
     calls: list[str] = []
     params = _Params(music=str(music))
-    first = run_job(ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)})
-    same = run_job(ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)})
+    first = run_job(
+        ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)}
+    )
+    same = run_job(
+        ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)}
+    )
     assert same.status is JobStatus.skipped
     music.write_bytes(b"second version")
-    changed = run_job(ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)})
+    changed = run_job(
+        ray_session, str(sample_clip[0]), "unit-files", params, _work(calls), input_files={"music": str(music)}
+    )
     assert changed.status is JobStatus.done and changed.params_hash != first.params_hash and len(calls) == 2
 
 
-def test_a_job_on_an_s3_input_tells_its_workers_where_the_input_came_from(ray_session, sample_clip, s3_server: str, s3_bucket: str) -> None:  # noqa: ANN001
+def test_a_job_on_an_s3_input_tells_its_workers_where_the_input_came_from(
+    ray_session, sample_clip, s3_server: str, s3_bucket: str
+) -> None:  # noqa: ANN001
     import boto3
 
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").upload_file(str(sample_clip[0]), s3_bucket, "in/origin.mp4")
-    cfg = ray_session.model_copy(update={"storage": ray_session.storage.model_copy(update={"s3_endpoint_url": s3_server})})
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").upload_file(
+        str(sample_clip[0]), s3_bucket, "in/origin.mp4"
+    )
+    cfg = ray_session.model_copy(
+        update={"storage": ray_session.storage.model_copy(update={"s3_endpoint_url": s3_server})}
+    )
     seen = []
 
     def work(ctx: JobContext) -> JobOutcome:

@@ -20,12 +20,25 @@ UPLOAD = "b" * 32
 def _record(root: str, cache: str) -> JobRecord:
     prefix = f"{root}/0123456789abcdef/analyze/0123456789ab"
     video = f"{root}/uploads/{UPLOAD}/clip.mp4"
-    result = JobResult(job="analyze", input=video, status=JobStatus.done, output_uri=prefix,
-                       files={"shots.json": f"{prefix}/shots.json"}, warnings=[f"{video}: 3 of 9 frames are damaged",
-                                                                               f"staged at {cache}/inputs/x"])
+    result = JobResult(
+        job="analyze",
+        input=video,
+        status=JobStatus.done,
+        output_uri=prefix,
+        files={"shots.json": f"{prefix}/shots.json"},
+        warnings=[f"{video}: 3 of 9 frames are damaged", f"staged at {cache}/inputs/x"],
+    )
     now = dt.datetime.now(dt.UTC)
-    return JobRecord(id=ID, job="analyze", video=video, params={"music": video}, status=JobState.done, result=result,
-                     created_at=now, updated_at=now)
+    return JobRecord(
+        id=ID,
+        job="analyze",
+        video=video,
+        params={"music": video},
+        status=JobState.done,
+        result=result,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 @pytest.mark.parametrize("scheme", ["", "file://"])
@@ -38,7 +51,10 @@ def test_local_storage_shows_api_paths(tmp_path, scheme: str) -> None:  # noqa: 
     assert view.video == f"upload:{UPLOAD}" and view.result.input == f"upload:{UPLOAD}"
     assert view.result.files == {"shots.json": f"/v1/jobs/{ID}/files/shots.json"}
     assert view.result.output_uri == f"/v1/jobs/{ID}/files"
-    assert view.result.warnings == [f"upload:{UPLOAD} (clip.mp4): 3 of 9 frames are damaged", "staged at <cache>/inputs/x"]
+    assert view.result.warnings == [
+        f"upload:{UPLOAD} (clip.mp4): 3 of 9 frames are damaged",
+        "staged at <cache>/inputs/x",
+    ]
     assert view.params == {"music": f"upload:{UPLOAD} (clip.mp4)"}
 
 

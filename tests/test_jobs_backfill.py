@@ -38,12 +38,33 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterator[str]:
     """A Ray head (2 CPUs) on loopback with its own ports; yields the dashboard (job API) address."""
-    ports = {name: free_port() for name in ("port", "dashboard-port", "ray-client-server-port", "node-manager-port",
-                                            "object-manager-port", "metrics-export-port", "dashboard-agent-listen-port",
-                                            "dashboard-agent-grpc-port", "runtime-env-agent-port")}
-    args = [RAY, "start", "--head", "--block", "--num-cpus=2", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-            "--include-dashboard=true", "--min-worker-port=0", "--max-worker-port=0",
-            *(f"--{name}={port}" for name, port in ports.items())]
+    ports = {
+        name: free_port()
+        for name in (
+            "port",
+            "dashboard-port",
+            "ray-client-server-port",
+            "node-manager-port",
+            "object-manager-port",
+            "metrics-export-port",
+            "dashboard-agent-listen-port",
+            "dashboard-agent-grpc-port",
+            "runtime-env-agent-port",
+        )
+    }
+    args = [
+        RAY,
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=2",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        "--include-dashboard=true",
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        *(f"--{name}={port}" for name, port in ports.items()),
+    ]
     log = (tmp_path_factory.mktemp("ray-head") / "head.log").open("w")
     # The test's own process group: at the end we stop exactly the processes we started (never `ray stop`,
     # which would stop every Ray on this shared machine).
@@ -52,7 +73,9 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            probe = subprocess.run([RAY, "job", "list", "--address", address], env=_env(), capture_output=True, text=True)
+            probe = subprocess.run(
+                [RAY, "job", "list", "--address", address], env=_env(), capture_output=True, text=True
+            )
             if probe.returncode == 0:
                 break
             assert head.poll() is None, f"ray start exited with {head.returncode}"
@@ -82,17 +105,45 @@ print(client.get_job_status(sys.argv[2]).value)
 
 
 def _submit(address: str, submission_id: str, args: list[str], *, wait: bool) -> subprocess.CompletedProcess[str]:
-    creds = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
-                                       "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "NO_PROXY")}
+    creds = {
+        k: os.environ[k]
+        for k in (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "NO_PROXY",
+        )
+    }
     runtime_env = {"env_vars": {**creds, "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1"}}
-    cmd = [RAY, "job", "submit", "--address", address, "--submission-id", submission_id, "--working-dir", str(REPO),
-           "--runtime-env-json", json.dumps(runtime_env), *([] if wait else ["--no-wait"]),
-           "--", "python", "-m", "genmedia.jobs.backfill", *args]
+    cmd = [
+        RAY,
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--submission-id",
+        submission_id,
+        "--working-dir",
+        str(REPO),
+        "--runtime-env-json",
+        json.dumps(runtime_env),
+        *([] if wait else ["--no-wait"]),
+        "--",
+        "python",
+        "-m",
+        "genmedia.jobs.backfill",
+        *args,
+    ]
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=540, cwd=REPO)
 
 
 def _job_status(address: str, submission_id: str) -> str:
-    out = subprocess.run([RAY, "job", "status", "--address", address, submission_id], env=_env(), capture_output=True, text=True)
+    out = subprocess.run(
+        [RAY, "job", "status", "--address", address, submission_id], env=_env(), capture_output=True, text=True
+    )
     for status in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING", "PENDING"):
         if status in out.stdout.upper():
             return status
@@ -100,7 +151,9 @@ def _job_status(address: str, submission_id: str) -> str:
 
 
 def _job_logs(address: str, submission_id: str) -> str:
-    out = subprocess.run([RAY, "job", "logs", "--address", address, submission_id], env=_env(), capture_output=True, text=True)
+    out = subprocess.run(
+        [RAY, "job", "logs", "--address", address, submission_id], env=_env(), capture_output=True, text=True
+    )
     return out.stdout[-4000:] + out.stderr[-2000:]
 
 
@@ -114,7 +167,9 @@ def _manifests(s3, bucket: str) -> dict[str, str]:  # noqa: ANN001
     return found
 
 
-def test_backfill_with_ray_job_submit_stop_and_resume(ray_head: str, s3_server: str, s3_bucket: str, tmp_path: Path) -> None:
+def test_backfill_with_ray_job_submit_stop_and_resume(
+    ray_head: str, s3_server: str, s3_bucket: str, tmp_path: Path
+) -> None:
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     good = []
     for seed in range(1, 5):
@@ -125,18 +180,42 @@ def test_backfill_with_ray_job_submit_stop_and_resume(ray_head: str, s3_server: 
     s3.put_object(Bucket=s3_bucket, Key="in/notes.txt", Body=b"not a video, not listed")
     bad = f"s3://{s3_bucket}/in/broken.mp4"
     config = tmp_path / "backfill.yaml"
-    config.write_text(yaml.safe_dump({
-        "storage": {"root": f"s3://{s3_bucket}/out", "cache_dir": str(tmp_path / "cache"), "s3_endpoint_url": s3_server},
-        "ray": {"address": "auto"},
-        "jobs": {"max_retries": 1},
-    }))
-    args = ["--config", str(config), "--input", f"s3://{s3_bucket}/in/", "--tasks", "analyze",
-            "--params", json.dumps({"analyze": {"embed": "off", "sample_fps": 6}}), "--concurrency", "1"]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {
+                    "root": f"s3://{s3_bucket}/out",
+                    "cache_dir": str(tmp_path / "cache"),
+                    "s3_endpoint_url": s3_server,
+                },
+                "ray": {"address": "auto"},
+                "jobs": {"max_retries": 1},
+            }
+        )
+    )
+    args = [
+        "--config",
+        str(config),
+        "--input",
+        f"s3://{s3_bucket}/in/",
+        "--tasks",
+        "analyze",
+        "--params",
+        json.dumps({"analyze": {"embed": "off", "sample_fps": 6}}),
+        "--concurrency",
+        "1",
+    ]
 
     # Run 1: stop it once the first video is done. The stop goes through the job API from a client started
     # beforehand (what `ray job stop` does; the CLI alone takes seconds to start on a busy machine).
-    stopper = subprocess.Popen([sys.executable, "-c", STOPPER, ray_head, "backfill-run-1"], env=_env(),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopper = subprocess.Popen(
+        [sys.executable, "-c", STOPPER, ray_head, "backfill-run-1"],
+        env=_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = _submit(ray_head, "backfill-run-1", args, wait=False)
     assert first.returncode == 0, first.stderr
     (tmp_path / "cache").mkdir()

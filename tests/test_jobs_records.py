@@ -20,7 +20,9 @@ def test_job_lifecycle_persists_across_store_instances(database_url: str) -> Non
     record = store.create("analyze", "s3://b/v.mp4", {"sample_fps": 2.0})
     assert record.status is JobState.queued and len(record.id) == 32
     assert store.start(record.id) and store.progress(record.id, "decode", 3, 10)
-    result = JobResult(job="analyze", input="s3://b/v.mp4", status=JobStatus.done, files={"shots.json": "s3://o/shots.json"})
+    result = JobResult(
+        job="analyze", input="s3://b/v.mp4", status=JobStatus.done, files={"shots.json": "s3://o/shots.json"}
+    )
     assert store.finish(record.id, result)
     again = JobStore(database_url).get(record.id)  # a new process would see the same
     assert again.status is JobState.done and again.result == result and again.progress.stage == "decode"
@@ -52,7 +54,9 @@ def test_retry_requeues_unfinished_and_failed_but_not_done(database_url: str) ->
     assert store.list(batch="other") == []
 
 
-def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import datetime as dt
 
     from genmedia.jobs import records
@@ -75,7 +79,9 @@ def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(database
     assert not store.heartbeat(silent.id) and not store.heartbeat(done.id)  # a late worker learns it is over
 
 
-def test_a_running_job_beats_while_a_stage_reports_nothing(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_running_job_beats_while_a_stage_reports_nothing(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
     from pydantic import BaseModel
@@ -112,7 +118,10 @@ def test_uploads_are_recorded(database_url: str) -> None:
 def test_default_store_is_sqlite_in_the_cache(tmp_path: Path) -> None:
     cfg = load_config(None, storage={"cache_dir": str(tmp_path / "cache")})
     assert default_store_url(cfg) == f"sqlite:///{(tmp_path / 'cache' / 'jobs.sqlite').resolve()}"
-    assert default_store_url(load_config(None, jobs={"store_url": "postgresql://db/genmedia"})) == "postgresql://db/genmedia"
+    assert (
+        default_store_url(load_config(None, jobs={"store_url": "postgresql://db/genmedia"}))
+        == "postgresql://db/genmedia"
+    )
 
 
 def test_registry_knows_jobs_and_says_when_one_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,28 +170,38 @@ def test_hostnames_are_checked_by_what_they_resolve_to(monkeypatch: pytest.Monke
 def test_scheme_and_bucket_rules() -> None:
     serve = ServeConfig(allowed_input_schemes=["s3"], allowed_buckets=["media"])
     assert check_input_uri("s3://media/a.mp4", serve) == "s3://media/a.mp4"
-    for bad, why in (("s3://other/a.mp4", "not allowed"), ("https://example.com/a.mp4", "not accepted"),
-                     ("file:///etc/passwd", "file:// URIs are"), ("../../etc/passwd", "local paths"), ("s3:///a.mp4", "no bucket")):
+    for bad, why in (
+        ("s3://other/a.mp4", "not allowed"),
+        ("https://example.com/a.mp4", "not accepted"),
+        ("file:///etc/passwd", "file:// URIs are"),
+        ("../../etc/passwd", "local paths"),
+        ("s3:///a.mp4", "no bucket"),
+    ):
         with pytest.raises(InputError, match=why):
             check_input_uri(bad, serve)
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\boot.ini", "boot.ini"),
-    ("/var/www/clip.mp4", "clip.mp4"),
-    ("....", "upload"),
-    ("", "upload"),
-    ("my film (final).mov", "my_film_final_.mov"),
-    (".bashrc", "bashrc"),
-    ("a" * 300 + ".mp4", "a" * 100 + ".mp4"),
-    ("ｃｌｉｐ.mp4", "clip.mp4"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("/var/www/clip.mp4", "clip.mp4"),
+        ("....", "upload"),
+        ("", "upload"),
+        ("my film (final).mov", "my_film_final_.mov"),
+        (".bashrc", "bashrc"),
+        ("a" * 300 + ".mp4", "a" * 100 + ".mp4"),
+        ("ｃｌｉｐ.mp4", "clip.mp4"),
+    ],
+)
 def test_upload_names_are_sanitised(name: str, expected: str) -> None:
     assert safe_upload_name(name) == expected
 
 
-def test_http_inputs_are_fetched_from_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_http_inputs_are_fetched_from_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Against DNS rebinding, the download (with a relative redirect) connects to the address each hop's
     check resolved: the name is looked up once per hop, by the check, never again by the HTTP client
     (whose own lookup a rebinding DNS server could answer with a private address)."""
@@ -239,5 +258,7 @@ def test_http_inputs_are_fetched_from_the_address_that_was_checked(monkeypatch: 
     assert hosts == [f"media.test:{port}"] * 2, "the server saw the host name, not the address"
     assert lookups == ["media.test", "media.test"], "one lookup per hop (the check's), none by the HTTP client"
     with pytest.raises(InputError, match="non-public address"):  # a hop whose name resolves privately is refused
-        monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.9.9", 0))])
+        monkeypatch.setattr(
+            socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.9.9", 0))]
+        )
         fetch_http(cfg, "http://media.test/clip.mp4")

@@ -19,8 +19,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"pipelines", "jobs"}),
     frozenset({"deployments", "delivery", "enhance", "subtitles", "thumbnails", "trailer", "abtest", "report"}),
     frozenset({"analysis", "media", "models"}),
-    frozenset({"runtime", "storage", "config", "errors", "schemas", "progress", "security", "db", "scratch",
-               "validation"}),
+    frozenset(
+        {"runtime", "storage", "config", "errors", "schemas", "progress", "security", "db", "scratch", "validation"}
+    ),
 )
 """The layers, top first; each name is a package or module directly under ``genmedia/``. This is the only
 place the order is written: a module may import from its own layer and the ones after it."""

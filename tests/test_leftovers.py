@@ -52,10 +52,28 @@ def test_trailer_killed_mid_render_is_cleaned_by_the_next_run(ray_session, sampl
     storage = ray_session.storage
     cfg_file = tmp_path / "genmedia.yaml"
     gcs = ray.get_runtime_context().gcs_address  # the subprocess joins the session's Ray instead of starting one
-    cfg_file.write_text(yaml.safe_dump({"storage": {"root": storage.root, "cache_dir": storage.cache_dir}, "ray": {"address": gcs}}))
-    args = ["trailer", str(sample_clip[0]), "--duration", "4", "--qualities", "180p", "--title", "killed", "--config", str(cfg_file)]
-    proc = subprocess.Popen([sys.executable, "-c", _STALLED_TRAILER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    cfg_file.write_text(
+        yaml.safe_dump({"storage": {"root": storage.root, "cache_dir": storage.cache_dir}, "ray": {"address": gcs}})
+    )
+    args = [
+        "trailer",
+        str(sample_clip[0]),
+        "--duration",
+        "4",
+        "--qualities",
+        "180p",
+        "--title",
+        "killed",
+        "--config",
+        str(cfg_file),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STALLED_TRAILER, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.stdout.readline().strip() != "RENDERING":
@@ -96,7 +114,9 @@ def test_start_up_sweep_removes_dead_owners_only(tmp_path: Path) -> None:
     import psutil
 
     storage = StorageConfig(cache_dir=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     host, me = socket.gethostname(), psutil.Process()
     base = scratch_root(storage) / "v" / "trailer" / "h"
     dead = base / f"{host}_{done.stdout.strip()}_1_aaaa"

@@ -49,15 +49,34 @@ def test_live_stream_is_enhanced_into_a_live_hls_a_player_can_join(tmp_path: Pat
     port = free_port()
     out = tmp_path / "out"
     receiver = subprocess.Popen(
-        [sys.executable, "-m", "genmedia.cli", "enhance", "--live", f"tcp://127.0.0.1:{port}?listen=1", "--upscale", "2",
-         "--out", str(out), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        [
+            sys.executable,
+            "-m",
+            "genmedia.cli",
+            "enhance",
+            "--live",
+            f"tcp://127.0.0.1:{port}?listen=1",
+            "--upscale",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     sender = _sender(f"tcp://127.0.0.1:{port}", 12)
     try:
-        folder = live_folder(load_config(None, storage={"root": str(out)}),
-                             LiveParams(url=f"tcp://127.0.0.1:{port}?listen=1", upscale=2))
+        folder = live_folder(
+            load_config(None, storage={"root": str(out)}), LiveParams(url=f"tcp://127.0.0.1:{port}?listen=1", upscale=2)
+        )
         top = folder / "v0" / "index.m3u8"
         # While it runs: the master and a media playlist with segments, not ended yet: a player can join.
-        assert _wait_for(lambda: (folder / "master.m3u8").exists() and top.exists() and "#EXTINF" in top.read_text(), 120)
+        assert _wait_for(
+            lambda: (folder / "master.m3u8").exists() and top.exists() and "#EXTINF" in top.read_text(), 120
+        )
         live = m3u8.parse(top.read_text(), strict=True)
         assert live["segments"] and not live["is_endlist"]
         master = m3u8.parse((folder / "master.m3u8").read_text(), strict=True)
@@ -65,7 +84,9 @@ def test_live_stream_is_enhanced_into_a_live_hls_a_player_can_join(tmp_path: Pat
         assert {"640x360", "320x180"} <= sizes  # two rungs: the enhanced one and a lower one
         first = live["segments"][0]["uri"]
         joined = tmp_path / "joined.mp4"
-        joined.write_bytes((folder / "v0" / live["segment_map"][0]["uri"]).read_bytes() + (folder / "v0" / first).read_bytes())
+        joined.write_bytes(
+            (folder / "v0" / live["segment_map"][0]["uri"]).read_bytes() + (folder / "v0" / first).read_bytes()
+        )
         assert _decoded_frames(joined)[0] > 0
         stdout, stderr = receiver.communicate(timeout=180)
     finally:
@@ -124,8 +145,12 @@ def test_falling_behind_sheds_enhancement_before_frames(tmp_path: Path) -> None:
     cfg = load_config(None, storage={"root": str(tmp_path)})
     params = LiveParams(url=f"tcp://127.0.0.1:{port}?listen=1", upscale=2, open_timeout_s=60, read_timeout_s=5)
     thread, result = _run_in_thread(cfg, params)
-    sender = subprocess.Popen([*SENDER, f"tcp://127.0.0.1:{port}", "8", "320", "180", "250"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sender = subprocess.Popen(
+        [*SENDER, f"tcp://127.0.0.1:{port}", "8", "320", "180", "250"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         thread.join(timeout=180)
     finally:

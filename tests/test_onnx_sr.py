@@ -41,5 +41,7 @@ def test_onnx_fp32_matches_torch_and_int8_stays_close(tmp_path: Path) -> None:
     int8 = Upscaler(_config_with(tmp_path, "srvgg-x2", checkpoint, runtime="onnx", int8=True))
     quantized = int8.model(frames)  # the first frames calibrate it
     assert int8.name == "real-esrgan (onnx int8 x2)"
-    assert min(psnr(r, q) for r, q in zip(reference, quantized, strict=True)) > 30  # the int8 cost on this tiny random net; real weights: benchmarks/onnx_sr.py
+    assert (
+        min(psnr(r, q) for r, q in zip(reference, quantized, strict=True)) > 30
+    )  # the int8 cost on this tiny random net; real weights: benchmarks/onnx_sr.py
     assert list((cfg.storage.cache_path / "onnx").glob("*-int8.onnx"))

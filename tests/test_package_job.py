@@ -46,14 +46,21 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cfg_file(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001 - session fixture
     path = tmp_path_factory.mktemp("package-config") / "genmedia.yaml"
-    path.write_text(yaml.safe_dump({"storage": {"root": ray_session.storage.root, "cache_dir": ray_session.storage.cache_dir},
-                                    "ray": {"num_cpus": 2}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"root": ray_session.storage.root, "cache_dir": ray_session.storage.cache_dir},
+                "ray": {"num_cpus": 2},
+            }
+        )
+    )
     return path
 
 
 def _package(cfg_file: Path, video: Path, *args: str) -> dict:
-    result = runner.invoke(app, ["package", str(video), "--segment-seconds", str(SEGMENT_S), *args,
-                                 "--config", str(cfg_file), "--json"])
+    result = runner.invoke(
+        app, ["package", str(video), "--segment-seconds", str(SEGMENT_S), *args, "--config", str(cfg_file), "--json"]
+    )
     assert result.exit_code == 0, (result.output, result.exception)
     return json.loads(result.stdout)
 
@@ -124,8 +131,10 @@ def test_dash_uses_the_same_segments_and_every_representation_decodes(packaged: 
         names = sorted(folder.glob(f"chunk_{rep.id}_*.m4s"))
         assert {n.name for n in names} <= hls_segments  # one set of segments, two manifests
         joined = folder / f"joined_{rep.id}.mp4"
-        joined.write_bytes((folder / template.initialization.replace("$RepresentationID$", rep.id)).read_bytes()
-                           + b"".join(n.read_bytes() for n in names))
+        joined.write_bytes(
+            (folder / template.initialization.replace("$RepresentationID$", rep.id)).read_bytes()
+            + b"".join(n.read_bytes() for n in names)
+        )
         count, keys = _frames(joined)
         joined.unlink()
         assert count == expected_frames
@@ -153,13 +162,20 @@ def test_portrait_source_keeps_portrait_rungs(cfg_file: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["--codec", "mpeg7"], "unsupported codec; supported: h264"),
-     (["--profile", "tv"], "unknown delivery profile; configured: default, mobile")],
+    [
+        (["--codec", "mpeg7"], "unsupported codec; supported: h264"),
+        (["--profile", "tv"], "unknown delivery profile; configured: default, mobile"),
+    ],
 )
 def test_bad_requests_are_one_line_exit_2(cfg_file: Path, clip: Path, args: list[str], expected: str) -> None:
     """Refused before any work, as the user runs it (a fresh process)."""
-    proc = subprocess.run([sys.executable, "-m", "genmedia.cli", "package", str(clip), *args, "--config", str(cfg_file)],
-                          capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmedia.cli", "package", str(clip), *args, "--config", str(cfg_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], proc.stderr
@@ -177,7 +193,9 @@ def test_variable_frame_rate_keeps_each_picture_at_its_time(cfg_file: Path, tmp_
     with av.open(str(folder / variant)) as c:
         stream = c.streams.video[0]
         fps = float(stream.average_rate)
-        shown = [f.reformat(width=320, height=240, format="gray").to_ndarray().astype(np.float32) for f in c.decode(stream)]
+        shown = [
+            f.reformat(width=320, height=240, format="gray").to_ndarray().astype(np.float32) for f in c.decode(stream)
+        ]
     assert len(shown) == round(probe(vfr, Config().limits).duration * fps)  # the source's duration at a constant rate
     for n, picture in enumerate(shown):
         expected = max(i for i, t in enumerate(facts.pts) if t <= (n + 0.5) / fps)
@@ -187,7 +205,9 @@ def test_variable_frame_rate_keeps_each_picture_at_its_time(cfg_file: Path, tmp_
 
 def test_enhanced_video_is_packaged_with_the_same_ladder(cfg_file: Path, clip: Path) -> None:
     """``genmedia enhance --package``: the enhanced file goes through the delivery packager too."""
-    result = runner.invoke(app, ["enhance", str(clip), "--denoise", "off", "--package", "--config", str(cfg_file), "--json"])
+    result = runner.invoke(
+        app, ["enhance", str(clip), "--denoise", "off", "--package", "--config", str(cfg_file), "--json"]
+    )
     assert result.exit_code == 0, (result.output, result.exception)
     out = json.loads(result.stdout)
     folder = Path(out["files"]["package/master.m3u8"].removeprefix("file://")).parent

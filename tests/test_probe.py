@@ -26,8 +26,17 @@ def test_sample_clip_metadata_is_exact(sample_clip) -> None:  # noqa: ANN001
     assert [a.sample_rate for a in info.audio_streams] == [truth.audio.sample_rate]
     assert len(info.frame_pts) == truth.n_frames and info.keyframe_pts[0] == info.frame_pts[0]
     summary = info.summary()
-    assert "frame_pts" not in summary and {"duration", "frame_count", "fps", "width", "height", "rotation",
-                                           "variable_frame_rate", "video_codec", "audio_streams"} <= set(summary)
+    assert "frame_pts" not in summary and {
+        "duration",
+        "frame_count",
+        "fps",
+        "width",
+        "height",
+        "rotation",
+        "variable_frame_rate",
+        "video_codec",
+        "audio_streams",
+    } <= set(summary)
 
 
 def test_variable_frame_rate_with_dropped_frames(messy_media) -> None:  # noqa: ANN001
@@ -124,7 +133,9 @@ def test_corrupt_middle_still_probes(messy_media) -> None:  # noqa: ANN001
     assert info.frame_count > 0
 
 
-def test_a_file_that_crashes_the_decoder_does_not_take_the_caller_down(monkeypatch: pytest.MonkeyPatch, sample_clip) -> None:  # noqa: ANN001
+def test_a_file_that_crashes_the_decoder_does_not_take_the_caller_down(
+    monkeypatch: pytest.MonkeyPatch, sample_clip
+) -> None:  # noqa: ANN001
     """The probe's child process dies of SIGSEGV (as FFmpeg can on a truncated bitstream); we get an InputError."""
     crash = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
     monkeypatch.setattr(probe_module, "_worker_command", lambda path, limits: crash)
@@ -139,7 +150,9 @@ def test_a_hanging_probe_times_out(monkeypatch: pytest.MonkeyPatch, sample_clip)
         probe(sample_clip[0], LimitsConfig(probe_timeout_s=1))
 
 
-def test_probing_an_unchanged_file_again_reuses_the_report(monkeypatch: pytest.MonkeyPatch, sample_clip, tmp_path: Path) -> None:  # noqa: ANN001
+def test_probing_an_unchanged_file_again_reuses_the_report(
+    monkeypatch: pytest.MonkeyPatch, sample_clip, tmp_path: Path
+) -> None:  # noqa: ANN001
     import os
     import shutil
 

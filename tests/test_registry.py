@@ -236,9 +236,7 @@ def test_resolve_of_an_unstaged_model_is_one_line(tmp_path: Path) -> None:
     assert str(err.value).endswith(f"is not staged in {nllb_store}; run: genmedia models pull translator")
 
 
-def test_hub_pull_offline_fails_in_one_line(
-    tmp_path: Path, source_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hub_pull_offline_fails_in_one_line(tmp_path: Path, source_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -332,13 +330,17 @@ def test_whisper_base_loads_in_faster_whisper(whisper_dir: Path) -> None:
 
 def _config_file(tmp_path: Path, source: Path, files: dict[str, str]) -> Path:
     path = tmp_path / "genmedia.yaml"
-    path.write_text(yaml.safe_dump({
-        "storage": {"cache_dir": str(tmp_path / "cache")},
-        "models": {
-            "demo": {"backend": "test", "model": "demo-model", "source": str(source), "files": files},
-            "tagger": {"backend": "classical"},
-        },
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"cache_dir": str(tmp_path / "cache")},
+                "models": {
+                    "demo": {"backend": "test", "model": "demo-model", "source": str(source), "files": files},
+                    "tagger": {"backend": "classical"},
+                },
+            }
+        )
+    )
     return path
 
 

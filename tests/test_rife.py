@@ -67,9 +67,16 @@ def _pan(n: int, seed: int) -> np.ndarray:
 @pytest.mark.unit
 def test_the_rife_backend_through_the_registry_never_blends_across_a_cut(tmp_path: Path) -> None:
     weights = _checkpoint(tmp_path / "src" / "flownet.pkl")
-    entry = ModelConfig(backend="rife", model="rife-test", source=str(weights.parent),
-                        files={weights.name: sha256_file(weights)}, options={"dtype": "float32", "flow_width": 96})
-    cfg = Config(storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"interpolator": entry})
+    entry = ModelConfig(
+        backend="rife",
+        model="rife-test",
+        source=str(weights.parent),
+        files={weights.name: sha256_file(weights)},
+        options={"dtype": "float32", "flow_width": 96},
+    )
+    cfg = Config(
+        storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"interpolator": entry}
+    )
     registry.pull(cfg, "interpolator")
     interpolator = Interpolator(cfg)
     assert interpolator.name == "rife (v3.9)"

@@ -35,7 +35,9 @@ def test_cpu_entry_applies_without_gpus() -> None:
 
 
 def test_gpu_only_model_on_a_cluster_without_its_type_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"models.gen: asks for GPU types L4, the cluster offers T4, and it has no 'cpu' entry"):
+    with pytest.raises(
+        ConfigError, match=r"models.gen: asks for GPU types L4, the cluster offers T4, and it has no 'cpu' entry"
+    ):
         actor_options(_model(L4=Resources(num_gpus=1)), ["T4"], name="gen")
 
 
@@ -50,14 +52,28 @@ def test_production_config_resolves_each_seed_split() -> None:
 
 
 def test_model_stage_takes_resources_pool_and_batch_from_the_config() -> None:
-    cfg = load_config(None, ray={"gpu_type": "T4"}, models={"upscaler": {
-        "backend": "classical", "resources": {"T4": {"num_gpus": 0.25, "num_cpus": 2}, "cpu": {"num_cpus": 3}},
-        "replicas": {"min": 2, "max": 5}, "batch_size": 6}})
+    cfg = load_config(
+        None,
+        ray={"gpu_type": "T4"},
+        models={
+            "upscaler": {
+                "backend": "classical",
+                "resources": {"T4": {"num_gpus": 0.25, "num_cpus": 2}, "cpu": {"num_cpus": 3}},
+                "replicas": {"min": 2, "max": 5},
+                "batch_size": 6,
+            }
+        },
+    )
     kwargs = model_stage(cfg, "upscaler", width=640)
     pool = kwargs.pop("compute")
     assert (pool.min_size, pool.max_size) == (2, 5)
-    assert kwargs == {"fn_constructor_kwargs": {"cfg": cfg, "key": "upscaler", "width": 640}, "batch_size": 6,
-                      "num_gpus": 0.25, "num_cpus": 2, "accelerator_type": "T4"}
+    assert kwargs == {
+        "fn_constructor_kwargs": {"cfg": cfg, "key": "upscaler", "width": 640},
+        "batch_size": 6,
+        "num_gpus": 0.25,
+        "num_cpus": 2,
+        "accelerator_type": "T4",
+    }
     assert model_stage(cfg, "upscaler", batch_size=1)["batch_size"] == 1
 
 

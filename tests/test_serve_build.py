@@ -53,8 +53,11 @@ def test_serve_build_writes_a_valid_serve_config_with_resolved_options() -> None
         expected |= {"memory": int(res.memory_gb * 1024**3)} if res.memory_gb else {}
         assert d["ray_actor_options"] == expected, key
         assert d["max_queued_requests"] == cfg.serve.max_queued_requests and d["health_check_period_s"] > 0
-        assert d["autoscaling_config"] == {"min_replicas": model.replicas.min, "max_replicas": model.replicas.max,
-                                           "target_ongoing_requests": model.batch_size}
+        assert d["autoscaling_config"] == {
+            "min_replicas": model.replicas.min,
+            "max_replicas": model.replicas.max,
+            "target_ongoing_requests": model.batch_size,
+        }
     if "upscaler" in deployments:  # A40 is listed first but AWS has none: the L40S entry applies there
         aws = {d["name"]: d for d in _build("--gpu-types", "L4,A10G,T4,L40S")["applications"][0]["deployments"]}
         assert aws["upscaler"]["ray_actor_options"]["accelerator_type"] == "L40S"
@@ -62,7 +65,9 @@ def test_serve_build_writes_a_valid_serve_config_with_resolved_options() -> None
 
 def test_serve_build_honours_the_clusters_gpu_types(tmp_path: Path) -> None:
     out = tmp_path / "serve.yaml"
-    result = CliRunner().invoke(app, ["serve", "build", "--config", str(AWS), "--gpu-types", "L4,A10G,T4,L40S", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["serve", "build", "--config", str(AWS), "--gpu-types", "L4,A10G,T4,L40S", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     deployments = {d["name"]: d for d in yaml.safe_load(out.read_text())["applications"][0]["deployments"]}
     for key, d in deployments.items():
@@ -79,14 +84,20 @@ def test_rayservice_example_matches_serve_build() -> None:
     example = yaml.safe_load(service["spec"]["serveConfigV2"])
     ServeDeploySchema.model_validate(example)
     built = _build("--config-path", "/home/ray/genmedia/configs/aws-gpu.yaml")
-    assert {k: v for k, v in example.items() if k != "applications"} == {k: v for k, v in built.items() if k != "applications"}
+    assert {k: v for k, v in example.items() if k != "applications"} == {
+        k: v for k, v in built.items() if k != "applications"
+    }
     ex_app, built_app = example["applications"][0], built["applications"][0]
-    assert {k: v for k, v in ex_app.items() if k != "deployments"} == {k: v for k, v in built_app.items() if k != "deployments"}
+    assert {k: v for k, v in ex_app.items() if k != "deployments"} == {
+        k: v for k, v in built_app.items() if k != "deployments"
+    }
     built_deployments = {d["name"]: d for d in built_app["deployments"]}
     for d in ex_app["deployments"]:
         assert d == built_deployments[d["name"]], d["name"]
     groups = {g["groupName"]: g for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
-    offered = {json.loads(json.loads(g["rayStartParams"]["resources"])).popitem()[0].split(":")[1] for g in groups.values()}
+    offered = {
+        json.loads(json.loads(g["rayStartParams"]["resources"])).popitem()[0].split(":")[1] for g in groups.values()
+    }
     cfg = load_config(AWS)
     for key in cfg.models:  # every model can resolve to a GPU type some worker group offers
         assert offered & set(cfg.model(key).resources) or "cpu" in cfg.model(key).resources, key
@@ -94,15 +105,26 @@ def test_rayservice_example_matches_serve_build() -> None:
 
 def test_serve_refuses_to_start_without_api_keys(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GENMEDIA_API_KEYS"}
-    proc = subprocess.run([sys.executable, "-m", "genmedia.cli", "serve", "--port", str(free_port())],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmedia.cli", "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert "no API keys" in proc.stderr and "GENMEDIA_API_KEYS" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_deployments_land_on_the_intended_gpu_types() -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "serve_placement_check.py"), str(free_port())],
-                          capture_output=True, text=True, timeout=400, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "serve_placement_check.py"), str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"head"')))
     assert report["placed"]["upscaler"] == [report["t4"], report["t4"]]  # two half-T4 replicas share the T4 node
@@ -114,7 +136,9 @@ def test_demo_hint_starts_the_server_and_submits_the_clip() -> None:
 
     hint = curl_hint(Path("/tmp/genmedia-out/sample/sample.mp4"), 8123)
     assert "GENMEDIA_API_KEYS=devkey genmedia serve --port 8123" in hint
-    assert "--data-binary @/tmp/genmedia-out/sample/sample.mp4 'http://127.0.0.1:8123/v1/uploads?name=sample.mp4'" in hint
+    assert (
+        "--data-binary @/tmp/genmedia-out/sample/sample.mp4 'http://127.0.0.1:8123/v1/uploads?name=sample.mp4'" in hint
+    )
     assert '\\"job\\": \\"analyze\\"' in hint and "http://127.0.0.1:8123/v1/jobs" in hint
     assert hint.count('-H "Authorization: Bearer devkey"') == 3
 
@@ -124,6 +148,8 @@ def test_ingress_replicas_autoscale_between_the_config_bounds() -> None:
 
     fixed = ingress_options(load_config(None))
     assert fixed["num_replicas"] == 1 and "autoscaling_config" not in fixed
-    scaled = ingress_options(load_config(None, serve={"ingress_replicas": {"min": 2, "max": 6}, "max_ongoing_requests": 40}))
+    scaled = ingress_options(
+        load_config(None, serve={"ingress_replicas": {"min": 2, "max": 6}, "max_ongoing_requests": 40})
+    )
     assert "num_replicas" not in scaled
     assert scaled["autoscaling_config"] == {"min_replicas": 2, "max_replicas": 6, "target_ongoing_requests": 20}

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.ray
 def api(ray_session) -> Iterator[Api]:  # noqa: ANN001
     cfg = serve_test_config(ray_session)
     # An S3 endpoint nobody listens on: an s3:// input fails on credentials or on the endpoint, never reaches AWS.
-    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})})
+    cfg = cfg.model_copy(
+        update={"storage": cfg.storage.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})}
+    )
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 60})
     serve.run(build_app(cfg, gpu_types=[]), name=APP_NAME, route_prefix="/", blocking=False)
@@ -72,9 +74,16 @@ def _status_line(api: Api, request: bytes) -> str:
 
 # ------------------------------------------------------------------------------------------ SSRF
 
-ISSUE_FORMS = ["https://[::127.0.0.1]/x.mp4", "https://[64:ff9b::7f00:1]/x.mp4", "https://[64:ff9b::a9fe:a9fe]/x.mp4",
-               "https://[2002:7f00:1::]/x.mp4", "https://[fec0::1]/x.mp4", "https://[64:ff9b:1::a9fe:a9fe]/x.mp4",
-               "https://[::ffff:0:7f00:1]/x.mp4", "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/x.mp4"]
+ISSUE_FORMS = [
+    "https://[::127.0.0.1]/x.mp4",
+    "https://[64:ff9b::7f00:1]/x.mp4",
+    "https://[64:ff9b::a9fe:a9fe]/x.mp4",
+    "https://[2002:7f00:1::]/x.mp4",
+    "https://[fec0::1]/x.mp4",
+    "https://[64:ff9b:1::a9fe:a9fe]/x.mp4",
+    "https://[::ffff:0:7f00:1]/x.mp4",
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/x.mp4",
+]
 
 
 @pytest.mark.parametrize("uri", ISSUE_FORMS)
@@ -89,15 +98,19 @@ def test_ipv6_forms_reaching_private_hosts_are_refused(api: Api, refused: None, 
 
 # -------------------------------------------------------------------------------- bad text, bad numbers
 
-@pytest.mark.parametrize(("body", "field"), [
-    (b'{"video": "s3://inputs/x.mp4", "job": "\\ud800"}', "job"),
-    (b'{"video": "\\ud800", "job": "analyze"}', "video"),
-    (b'{"video": "s3://inputs/x.mp4\\udfff", "job": "analyze"}', "video"),
-    (b'{"video": "s3://inputs/x.mp4", "job": "thumbnails", "params": {"title": "a\\ud800b"}}', "params.title"),
-    (b'{"video": "s3://inputs/x.mp4", "job": "thumbnails", "params": {"title": "a\\u0000b"}}', "params.title"),
-    (b'{"video": "s3://inputs/x.mp4", "job": "trailer", "params": {"title": "line\\nbreak"}}', "params.title"),
-    (b'{"video": "s3://inputs/x.mp4\\u0007", "job": "analyze"}', "video"),
-])
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"video": "s3://inputs/x.mp4", "job": "\\ud800"}', "job"),
+        (b'{"video": "\\ud800", "job": "analyze"}', "video"),
+        (b'{"video": "s3://inputs/x.mp4\\udfff", "job": "analyze"}', "video"),
+        (b'{"video": "s3://inputs/x.mp4", "job": "thumbnails", "params": {"title": "a\\ud800b"}}', "params.title"),
+        (b'{"video": "s3://inputs/x.mp4", "job": "thumbnails", "params": {"title": "a\\u0000b"}}', "params.title"),
+        (b'{"video": "s3://inputs/x.mp4", "job": "trailer", "params": {"title": "line\\nbreak"}}', "params.title"),
+        (b'{"video": "s3://inputs/x.mp4\\u0007", "job": "analyze"}', "video"),
+    ],
+)
 def test_lone_surrogates_and_control_characters_are_422(api: Api, refused: None, body: bytes, field: str) -> None:
     resp = _post_raw(api, "/v1/jobs", body)
     assert resp.status_code == 422, resp.text
@@ -109,24 +122,29 @@ def test_control_characters_in_translate_text_are_422(api: Api, refused: None) -
     assert resp.status_code == 422 and "text" in resp.text and "U+0000" in resp.text, resp.text
 
 
-@pytest.mark.parametrize(("job", "params", "field"), [
-    ("analyze", '{"min_shot_seconds": Infinity}', "min_shot_seconds"),
-    ("analyze", '{"min_shot_seconds": -Infinity}', "min_shot_seconds"),
-    ("analyze", '{"min_shot_seconds": 1e999}', "min_shot_seconds"),
-    ("analyze", '{"min_shot_seconds": 1e308}', "min_shot_seconds"),
-    ("analyze", '{"min_shot_seconds": NaN}', "min_shot_seconds"),
-    ("analyze", '{"sample_fps": 1e308}', "sample_fps"),
-    ("analyze", '{"cut_sensitivity": NaN}', "cut_sensitivity"),
-    ("subtitles", '{"shot_changes": [1.0, NaN]}', "shot_changes"),
-    ("subtitles", '{"shot_changes": [1e308]}', "shot_changes"),
-    ("subtitles", '{"shot_changes": [' + ",".join(["0.5"] * 20_001) + "]}", "shot_changes"),
-    ("trailer", '{"duration": Infinity}', "duration"),
-    ("trailer", '{"spoiler_fraction": NaN}', "spoiler_fraction"),
-    ("enhance", '{"fps": NaN}', "fps"),
-    ("enhance", '{"denoise": Infinity}', "denoise"),
-    ("thumbnails", '{"seed": 100000000000000000000000000000}', "seed"),
-])
-def test_non_finite_absurd_numbers_and_long_lists_are_refused(api: Api, refused: None, job: str, params: str, field: str) -> None:
+@pytest.mark.parametrize(
+    ("job", "params", "field"),
+    [
+        ("analyze", '{"min_shot_seconds": Infinity}', "min_shot_seconds"),
+        ("analyze", '{"min_shot_seconds": -Infinity}', "min_shot_seconds"),
+        ("analyze", '{"min_shot_seconds": 1e999}', "min_shot_seconds"),
+        ("analyze", '{"min_shot_seconds": 1e308}', "min_shot_seconds"),
+        ("analyze", '{"min_shot_seconds": NaN}', "min_shot_seconds"),
+        ("analyze", '{"sample_fps": 1e308}', "sample_fps"),
+        ("analyze", '{"cut_sensitivity": NaN}', "cut_sensitivity"),
+        ("subtitles", '{"shot_changes": [1.0, NaN]}', "shot_changes"),
+        ("subtitles", '{"shot_changes": [1e308]}', "shot_changes"),
+        ("subtitles", '{"shot_changes": [' + ",".join(["0.5"] * 20_001) + "]}", "shot_changes"),
+        ("trailer", '{"duration": Infinity}', "duration"),
+        ("trailer", '{"spoiler_fraction": NaN}', "spoiler_fraction"),
+        ("enhance", '{"fps": NaN}', "fps"),
+        ("enhance", '{"denoise": Infinity}', "denoise"),
+        ("thumbnails", '{"seed": 100000000000000000000000000000}', "seed"),
+    ],
+)
+def test_non_finite_absurd_numbers_and_long_lists_are_refused(
+    api: Api, refused: None, job: str, params: str, field: str
+) -> None:
     body = f'{{"video": "s3://inputs/x.mp4", "job": "{job}", "params": {params}}}'.encode()
     resp = _post_raw(api, "/v1/jobs", body)
     assert resp.status_code in (400, 422), resp.text
@@ -135,14 +153,21 @@ def test_non_finite_absurd_numbers_and_long_lists_are_refused(api: Api, refused:
 
 # ------------------------------------------------------------------------------------ sizes
 
+
 def test_json_body_over_the_cap_is_413_before_parsing(api: Api, refused: None) -> None:
     cap = api.cfg.serve.max_json_bytes
-    million = ('{"video": "s3://inputs/x.mp4", "job": "subtitles", "params": {"shot_changes": [' + ",".join(["0.5"] * 1_000_000) + "]}}")
+    million = (
+        '{"video": "s3://inputs/x.mp4", "job": "subtitles", "params": {"shot_changes": ['
+        + ",".join(["0.5"] * 1_000_000)
+        + "]}}"
+    )
     resp = _post_raw(api, "/v1/jobs", million.encode())
     assert resp.status_code == 413 and "serve.max_json_bytes" in resp.text, resp.text
     # A declared 60 MB body is refused from the headers alone: no byte of it is sent.
-    head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {60 * 1024**2}\r\n\r\n").encode()
+    head = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {60 * 1024**2}\r\n\r\n"
+    ).encode()
     assert _status_line(api, head).split()[1] == "413"
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
@@ -177,6 +202,7 @@ def test_empty_or_refused_upload_leaves_nothing(api: Api, refused: None) -> None
 
 
 # --------------------------------------------------------------------------------- what GET shows
+
 
 def test_job_view_shows_api_paths_not_server_paths(api: Api) -> None:
     root = str(Path(api.cfg.storage.root).resolve())
@@ -246,9 +272,13 @@ def _from_schema(schema: dict) -> object:
         required = set(schema.get("required", []))
         extra = schema.get("additionalProperties")
         values = _from_schema(extra) if isinstance(extra, dict) else st.text(max_size=8)
-        return st.fixed_dictionaries({k: _from_schema(v) for k, v in props.items() if k in required},
-                                     optional={**{k: _from_schema(v) for k, v in props.items() if k not in required},
-                                               "unexpected": st.integers()}) | st.dictionaries(st.text(max_size=12), values, max_size=4)
+        return st.fixed_dictionaries(
+            {k: _from_schema(v) for k, v in props.items() if k in required},
+            optional={
+                **{k: _from_schema(v) for k, v in props.items() if k not in required},
+                "unexpected": st.integers(),
+            },
+        ) | st.dictionaries(st.text(max_size=12), values, max_size=4)
     return st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=16)
 
 
@@ -270,11 +300,22 @@ def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
             routes.append((method.upper(), path, _resolved(body, components) if body else None, params))
     assert any(p == "/v1/jobs" and m == "POST" for m, p, _, _ in routes)
 
-    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                               max_leaves=12)
-    raw = st.sampled_from([b'{"video": "\\ud800", "job": "analyze"}', b'{"job": NaN}', b"{", b"\x00\xff\xfe", b"[]", b"null",
-                           b'{"video": "s3://inputs/x.mp4", "job": "analyze", "params": {"min_shot_seconds": 1e999}}']) | st.binary(max_size=64)
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    )
+    raw = st.sampled_from(
+        [
+            b'{"video": "\\ud800", "job": "analyze"}',
+            b'{"job": NaN}',
+            b"{",
+            b"\x00\xff\xfe",
+            b"[]",
+            b"null",
+            b'{"video": "s3://inputs/x.mp4", "job": "analyze", "params": {"min_shot_seconds": 1e999}}',
+        ]
+    ) | st.binary(max_size=64)
 
     def body_for(schema: dict | None) -> st.SearchStrategy:
         drawn = [json_values.map(lambda v: ("json", v)), raw.map(lambda b: ("raw", b))]
@@ -282,10 +323,14 @@ def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
             drawn.insert(0, _from_schema(schema).map(lambda v: ("json", v)))
         return st.one_of(*drawn)
 
-    requests = st.one_of(*[
-        st.tuples(st.just(m), st.just(p), body_for(s), st.fixed_dictionaries({n: st.text(max_size=40) for n in params}))
-        for m, p, s, params in routes
-    ])
+    requests = st.one_of(
+        *[
+            st.tuples(
+                st.just(m), st.just(p), body_for(s), st.fixed_dictionaries({n: st.text(max_size=40) for n in params})
+            )
+            for m, p, s, params in routes
+        ]
+    )
     deadline = time.monotonic() + FUZZ_SECONDS
     failures: list[str] = []
     sent: list[int] = []
@@ -304,7 +349,9 @@ def test_fuzz_the_openapi_schema_gives_no_5xx(api: Api) -> None:
         query = {n: v for n, v in values.items() if "{" + n + "}" not in path}
         content = json.dumps(body).encode() if kind == "json" else body  # NaN and Infinity as Python writes them
         if method in ("POST", "PUT", "PATCH"):
-            resp = client.request(method, url, params=query, content=content, headers={"Content-Type": "application/json"})
+            resp = client.request(
+                method, url, params=query, content=content, headers={"Content-Type": "application/json"}
+            )
         else:
             resp = client.request(method, url, params=query)
         sent.append(resp.status_code)

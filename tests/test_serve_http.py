@@ -63,10 +63,17 @@ def test_healthz_docs_and_openapi(api: Api) -> None:
         assert path in paths
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong-key", f"Basic {API_KEY}", "Bearer", API_KEY, f"Bearer {API_KEY}x"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong-key", f"Basic {API_KEY}", "Bearer", API_KEY, f"Bearer {API_KEY}x"]
+)
 def test_missing_or_wrong_key_is_401(api: Api, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
-    for method, path in (("GET", "/v1/jobs/" + "0" * 32), ("POST", "/v1/jobs"), ("POST", "/v1/uploads"), ("GET", "/metrics")):
+    for method, path in (
+        ("GET", "/v1/jobs/" + "0" * 32),
+        ("POST", "/v1/jobs"),
+        ("POST", "/v1/uploads"),
+        ("GET", "/metrics"),
+    ):
         resp = httpx.request(method, api.url + path, headers=headers, json={})
         assert resp.status_code == 401, (method, path, resp.text)
         assert resp.headers["www-authenticate"] == "Bearer"
@@ -81,26 +88,29 @@ def test_right_key_passes(api: Api) -> None:
 # --------------------------------------------------------------------------------- input URIs
 
 
-@pytest.mark.parametrize("video", [
-    "http://127.0.0.1/video.mp4",
-    "http://127.1/video.mp4",
-    "http://localhost:8000/video.mp4",
-    "http://169.254.169.254/latest/meta-data/",
-    "https://169.254.169.254/latest/meta-data/",
-    "file:///etc/passwd",
-    "/etc/passwd",
-    "http://2130706433/",
-    "http://0x7f000001/",
-    "http://0177.0.0.1/",
-    "http://[::1]/video.mp4",
-    "http://[::ffff:127.0.0.1]/video.mp4",
-    "http://[fe80::1]/video.mp4",
-    "http://10.0.0.7/video.mp4",
-    "http://192.168.1.2/video.mp4",
-    "http://user:pw@example.com/video.mp4",
-    "gopher://example.com/x",
-    "s3://other-bucket/video.mp4",
-])
+@pytest.mark.parametrize(
+    "video",
+    [
+        "http://127.0.0.1/video.mp4",
+        "http://127.1/video.mp4",
+        "http://localhost:8000/video.mp4",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://169.254.169.254/latest/meta-data/",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://[::1]/video.mp4",
+        "http://[::ffff:127.0.0.1]/video.mp4",
+        "http://[fe80::1]/video.mp4",
+        "http://10.0.0.7/video.mp4",
+        "http://192.168.1.2/video.mp4",
+        "http://user:pw@example.com/video.mp4",
+        "gopher://example.com/x",
+        "s3://other-bucket/video.mp4",
+    ],
+)
 def test_ssrf_and_disallowed_inputs_are_refused(api: Api, video: str) -> None:
     with api.client() as c:
         resp = c.post("/v1/jobs", json={"video": video, "job": "analyze"})
@@ -108,13 +118,16 @@ def test_ssrf_and_disallowed_inputs_are_refused(api: Api, video: str) -> None:
     assert video.strip() in resp.json()["detail"] or "URI" in resp.json()["detail"]
 
 
-@pytest.mark.parametrize(("job", "params"), [
-    ("trailer", {"music": "/etc/passwd"}),
-    ("trailer", {"music": "file:///etc/hosts"}),
-    ("trailer", {"transcript": "http://169.254.169.254/latest/meta-data/"}),
-    ("enhance", {"grade": "/root/reference.png"}),
-    ("enhance", {"reference": "http://[::1]/ref.mp4"}),
-])
+@pytest.mark.parametrize(
+    ("job", "params"),
+    [
+        ("trailer", {"music": "/etc/passwd"}),
+        ("trailer", {"music": "file:///etc/hosts"}),
+        ("trailer", {"transcript": "http://169.254.169.254/latest/meta-data/"}),
+        ("enhance", {"grade": "/root/reference.png"}),
+        ("enhance", {"reference": "http://[::1]/ref.mp4"}),
+    ],
+)
 def test_file_params_pass_the_same_checks_as_the_video(api: Api, job: str, params: dict[str, str]) -> None:
     """A caller cannot make a job read the server's files (or internal URLs) through its parameters."""
     with api.client() as c:
@@ -127,7 +140,10 @@ def test_unknown_upload_id_and_bad_body(api: Api) -> None:
     with api.client() as c:
         resp = c.post("/v1/jobs", json={"video": "upload:" + "a" * 32, "job": "analyze"})
         assert resp.status_code == 400 and "no such upload" in resp.json()["detail"]
-        assert c.post("/v1/jobs", json={"video": "s3://inputs/x.mp4", "job": "analyze", "output": "/tmp/x"}).status_code == 422
+        assert (
+            c.post("/v1/jobs", json={"video": "s3://inputs/x.mp4", "job": "analyze", "output": "/tmp/x"}).status_code
+            == 422
+        )
         resp = c.post("/v1/jobs", json={"video": "s3://inputs/x.mp4", "job": "delete_everything"})
         assert resp.status_code == 400 and "unknown job" in resp.json()["detail"]
 
@@ -139,8 +155,12 @@ def _raw_post_headers_only(url: str, path: str, length: int) -> str:
     """Send a POST's headers declaring ``length`` body bytes, send no body, return the response's status line."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
-                      f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
+                f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+            ).encode()
+        )
         return sock.makefile("rb").readline().decode()
 
 
@@ -173,7 +193,9 @@ def test_oversized_upload_is_413_before_the_body(api: Api) -> None:
 
         assert c.post("/v1/uploads", params={"name": "chunked.mp4"}, content=chunks()).status_code == 413
         assert c.post("/v1/uploads", params={"name": "empty.mp4"}, content=b"").status_code == 400
-    leftovers = [p for p in (Path(api.cfg.storage.root) / "uploads").rglob("*") if p.is_file() and p.stat().st_size > cap]
+    leftovers = [
+        p for p in (Path(api.cfg.storage.root) / "uploads").rglob("*") if p.is_file() and p.stat().st_size > cap
+    ]
     assert leftovers == []
 
 
@@ -225,8 +247,11 @@ def test_metrics_parse_as_prometheus(api: Api) -> None:
 
 
 def _replica_actor_names(deployment: str) -> list[str]:
-    return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-            if a["namespace"] == "serve" and f"#{deployment}#" in a["name"]]
+    return [
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["namespace"] == "serve" and f"#{deployment}#" in a["name"]
+    ]
 
 
 def test_killed_model_replica_fails_cleanly_and_comes_back(api: Api) -> None:
@@ -309,7 +334,9 @@ def test_bad_params_and_bad_video(api: Api) -> None:
 def test_cancel_a_job(api: Api, tiny_clip: Path) -> None:
     with api.client() as c:
         upload = c.post("/v1/uploads", params={"name": "cancel.mp4"}, content=tiny_clip.read_bytes()).json()
-        job = c.post("/v1/jobs", json={"video": upload["id"], "job": "analyze", "params": {"embed": "off", "sample_fps": 3}}).json()
+        job = c.post(
+            "/v1/jobs", json={"video": upload["id"], "job": "analyze", "params": {"embed": "off", "sample_fps": 3}}
+        ).json()
         cancelled = c.delete(f"/v1/jobs/{job['id']}")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         time.sleep(3)
@@ -331,9 +358,18 @@ def test_a_job_whose_worker_went_away_reads_as_lost_not_running(api: Api) -> Non
     orphan = uuid.uuid4().hex
     silent_since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=api.cfg.jobs.lost_after_s + 5)
     with store._engine.begin() as conn:  # noqa: SLF001 - running (never queued, so no dispatcher takes it), silent long ago
-        conn.execute(insert(records._jobs).values(  # noqa: SLF001
-            id=orphan, job="analyze", video="s3://media/orphan.mp4", params={}, status="running",
-            attempts=api.cfg.jobs.max_attempts, created_at=silent_since, updated_at=silent_since))
+        conn.execute(
+            insert(records._jobs).values(  # noqa: SLF001
+                id=orphan,
+                job="analyze",
+                video="s3://media/orphan.mp4",
+                params={},
+                status="running",
+                attempts=api.cfg.jobs.max_attempts,
+                created_at=silent_since,
+                updated_at=silent_since,
+            )
+        )
     with api.client() as c:
         view = c.get(f"/v1/jobs/{orphan}").json()
     assert view["status"] == "failed" and view["error"].startswith("job lost"), view

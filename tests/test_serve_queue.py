@@ -21,8 +21,15 @@ from genmedia.serving.app import APP_NAME, build_app
 def api(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # noqa: ANN001
     base = serve_test_config(ray_session)
     store = tmp_path_factory.mktemp("queue-store") / "jobs.sqlite"
-    jobs = base.jobs.model_copy(update={"store_url": f"sqlite:///{store}", "max_queued": 2, "max_running": 2,
-                                        "retry_after_s": 3, "dispatch_interval_s": 0.2})
+    jobs = base.jobs.model_copy(
+        update={
+            "store_url": f"sqlite:///{store}",
+            "max_queued": 2,
+            "max_running": 2,
+            "retry_after_s": 3,
+            "dispatch_interval_s": 0.2,
+        }
+    )
     cfg = base.model_copy(update={"jobs": jobs, "models": {}})
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 60})
@@ -49,7 +56,12 @@ def test_queue_positions_duplicates_full_queue_and_manifest_answers(api: Api, tm
         video = c.post("/v1/uploads", params={"name": "queue.mp4"}, content=clip.read_bytes()).json()["id"]
 
         def submit(fps: float, priority: str = "normal") -> tuple[int, dict, dict]:
-            body = {"video": video, "job": "analyze", "params": {"embed": "off", "sample_fps": fps}, "priority": priority}
+            body = {
+                "video": video,
+                "job": "analyze",
+                "params": {"embed": "off", "sample_fps": fps},
+                "priority": priority,
+            }
             resp = c.post("/v1/jobs", json=body)
             return resp.status_code, resp.json(), dict(resp.headers)
 

@@ -76,7 +76,9 @@ def test_embeddings_match_the_package(embedder: SpeakerEmbedder, voices: dict[st
         assert np.linalg.norm(ours) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_real_voices_differ_and_one_voice_agrees_with_itself(embedder: SpeakerEmbedder, voices: dict[str, np.ndarray]) -> None:
+def test_real_voices_differ_and_one_voice_agrees_with_itself(
+    embedder: SpeakerEmbedder, voices: dict[str, np.ndarray]
+) -> None:
     a, b = voices["A"], voices["B"]
     halves = embedder.embed(a, [(0.0, 1.55), (1.55, a.size / SR)])
     others = embedder.embed(b, [(0.0, 1.5), (1.5, b.size / SR)])
@@ -85,7 +87,9 @@ def test_real_voices_differ_and_one_voice_agrees_with_itself(embedder: SpeakerEm
     assert same > different + 0.15, (same, different)
 
 
-def test_conversation_of_real_voices_der_and_speaker_count(embedder: SpeakerEmbedder, voices: dict[str, np.ndarray]) -> None:
+def test_conversation_of_real_voices_der_and_speaker_count(
+    embedder: SpeakerEmbedder, voices: dict[str, np.ndarray]
+) -> None:
     audio, truth = _conversation(voices, "ABABA")
     result = diarization.diarize(audio, embedder=embedder)
     der = DiarizationErrorRate(collar=0.25)(truth, _hypothesis(result))
@@ -124,8 +128,9 @@ def test_overlapped_speech_goes_to_the_dominant_voice(embedder: SpeakerEmbedder,
     assert result.speaker_at(start + half / SR + 0.3, start + a.size / SR - 0.3) == a_label
 
 
-def test_voiceprints_name_the_same_real_voice_across_recordings(embedder: SpeakerEmbedder, voices: dict[str, np.ndarray],
-                                                                tmp_path: Path) -> None:
+def test_voiceprints_name_the_same_real_voice_across_recordings(
+    embedder: SpeakerEmbedder, voices: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     library = VoiceLibrary(tmp_path / "voices.json")
     one = diarization.diarize(_conversation(voices, "ABAB")[0], embedder=embedder)
     assert library.name_speakers(one.voiceprints, backend=one.backend) == {0: "Speaker 1", 1: "Speaker 2"}

@@ -43,8 +43,14 @@ REFUSED = [
     ("169.254.169.254", "169.254.169.254"),
     ("224.0.0.1", "224.0.0.1"),
 ]
-ALLOWED = ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",
-           "2001:0:4136:e378:8000:63bf:f7f7:f7f7"]
+ALLOWED = [
+    "8.8.8.8",
+    "2606:4700:4700::1111",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+    "::ffff:8.8.8.8",
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+]
 
 
 @pytest.mark.parametrize(("address", "reaches"), REFUSED)
@@ -64,15 +70,27 @@ def test_public_forms_pass(address: str) -> None:
 
 
 @pytest.mark.parametrize(("address", "_"), [r for r in REFUSED if ":" in r[0]])
-def test_a_host_name_resolving_to_an_embedding_form_is_refused(monkeypatch: pytest.MonkeyPatch, address: str, _: str) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 0, 0, 0))])
+def test_a_host_name_resolving_to_an_embedding_form_is_refused(
+    monkeypatch: pytest.MonkeyPatch, address: str, _: str
+) -> None:
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 0, 0, 0))]
+    )
     cfg = load_config(None, serve={"allowed_input_schemes": ["https"]})
     with pytest.raises(InputError, match="non-public address"):
         security.check_input_uri("https://media.example/x.mp4", cfg.serve)
 
 
-@pytest.mark.parametrize("target", ["http://[64:ff9b::7f00:1]/x.mp4", "http://[::127.0.0.1]/x.mp4", "http://[2002:7f00:1::]/x.mp4",
-                                    "http://[fec0::1]/x.mp4", "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://[64:ff9b::7f00:1]/x.mp4",
+        "http://[::127.0.0.1]/x.mp4",
+        "http://[2002:7f00:1::]/x.mp4",
+        "http://[fec0::1]/x.mp4",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+    ],
+)
 def test_a_redirect_hop_to_an_embedding_form_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path, target: str) -> None:  # noqa: ANN001
     """The first hop is a local test server (let through on purpose); its redirect to an embedding form is refused."""
     from genmedia.jobs.runner import fetch_http

@@ -20,12 +20,31 @@ def test_all_202_flores_codes_match_nllb_language_tokens() -> None:
         assert languages.to_flores(code.lower()) == code
 
 
-@pytest.mark.parametrize(("code", "flores"), [
-    ("en", "eng_Latn"), ("fr", "fra_Latn"), ("ja", "jpn_Jpan"), ("sw", "swh_Latn"), ("fra", "fra_Latn"),
-    ("deu", "deu_Latn"), ("ger", "deu_Latn"), ("French", "fra_Latn"), ("japanese", "jpn_Jpan"), ("zh", "zho_Hans"),
-    ("zh-TW", "zho_Hant"), ("pt-BR", "por_Latn"), ("EN", "eng_Latn"), ("fa", "pes_Arab"), ("ar", "arb_Arab"),
-    ("jw", "jav_Latn"), ("no", "nob_Latn"), ("yue", "yue_Hant"), ("haitian creole", "hat_Latn"), ("castilian", "spa_Latn"),
-])
+@pytest.mark.parametrize(
+    ("code", "flores"),
+    [
+        ("en", "eng_Latn"),
+        ("fr", "fra_Latn"),
+        ("ja", "jpn_Jpan"),
+        ("sw", "swh_Latn"),
+        ("fra", "fra_Latn"),
+        ("deu", "deu_Latn"),
+        ("ger", "deu_Latn"),
+        ("French", "fra_Latn"),
+        ("japanese", "jpn_Jpan"),
+        ("zh", "zho_Hans"),
+        ("zh-TW", "zho_Hant"),
+        ("pt-BR", "por_Latn"),
+        ("EN", "eng_Latn"),
+        ("fa", "pes_Arab"),
+        ("ar", "arb_Arab"),
+        ("jw", "jav_Latn"),
+        ("no", "nob_Latn"),
+        ("yue", "yue_Hant"),
+        ("haitian creole", "hat_Latn"),
+        ("castilian", "spa_Latn"),
+    ],
+)
 def test_user_codes_map_to_flores(code: str, flores: str) -> None:
     assert languages.to_flores(code) == flores
 
@@ -45,7 +64,9 @@ def test_unknown_code_lists_close_matches() -> None:
     with pytest.raises(InputError) as e:
         languages.to_flores("englsh")
     message = str(e.value)
-    assert message.startswith("englsh: unknown language code") and "english (English)" in message and "\n" not in message
+    assert (
+        message.startswith("englsh: unknown language code") and "english (English)" in message and "\n" not in message
+    )
     with pytest.raises(InputError, match="close matches: .*fra_Latn"):
         languages.to_flores("fre_Latn")
     with pytest.raises(InputError, match="unknown language code"):

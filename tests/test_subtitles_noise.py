@@ -75,8 +75,10 @@ def test_pipeline_words_against_bare_faster_whisper(stage: ChunkTranscriber) -> 
             audio = _noisy(clean, snr, seed=k)
             bare = stage.transcriber.transcribe(audio, request=REQUEST)
             ours = stage._transcribe(audio, 0.0, REQUEST)
-            print(f"{name} SNR {snr}: bare WER {wer(truth, _text(bare)):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} "
-                  f"({ours.denoised_by or 'as recorded'})")
+            print(
+                f"{name} SNR {snr}: bare WER {wer(truth, _text(bare)):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} "
+                f"({ours.denoised_by or 'as recorded'})"
+            )
             if snr is None:
                 assert ours.denoised_by is None and _text(ours) == _text(bare)
             else:

@@ -80,10 +80,16 @@ def test_every_cue_obeys_the_rules_and_formats_agree(two_speaker_subtitles) -> N
     words = " ".join(w["text"] for s in transcript["segments"] for w in s["words"])
     spoken = [t for *_, text in cues for t in text.split() if t != "-"]  # dialogue cues dash their lines
     assert spoken == words.split()  # every word, in order
-    timed = [TimedWord(w["text"], w["start"], w["end"], w["speaker"]) for s in transcript["segments"] for w in s["words"]]
-    kept = [Cue(c["start"], c["end"], c["text"].split("\n"), c["speaker"], None, line_speakers=c["line_speakers"])
-            for c in transcript["tracks"]["en"]["cue_list"]]
-    assert speaker_violations(kept, Rules(), timed) == []  # one speaker a cue (or a dashed dialogue), no needless splits
+    timed = [
+        TimedWord(w["text"], w["start"], w["end"], w["speaker"]) for s in transcript["segments"] for w in s["words"]
+    ]
+    kept = [
+        Cue(c["start"], c["end"], c["text"].split("\n"), c["speaker"], None, line_speakers=c["line_speakers"])
+        for c in transcript["tracks"]["en"]["cue_list"]
+    ]
+    assert (
+        speaker_violations(kept, Rules(), timed) == []
+    )  # one speaker a cue (or a dashed dialogue), no needless splits
     first_word = transcript["segments"][0]["words"][0]
     assert cues[0][0] == pytest.approx(first_word["start"], abs=0.011)  # timing from word timestamps
 
@@ -99,10 +105,29 @@ def test_cli_on_a_video_snaps_to_shot_changes(sample_clip, tmp_path: Path) -> No
     env = {**os.environ, "GENMEDIA_CONFIG": "", "RAY_ADDRESS": ""}
     cache = tmp_path / "cache"
     proc = subprocess.run(
-        [sys.executable, "-m", "genmedia.cli", "subtitles", str(path), "--out", str(tmp_path / "out"), "--json",
-         "--shot-changes", ",".join(f"{c:.3f}" for c in cuts), "--no-voiceprints"],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-        env={**env, "GENMEDIA_STORAGE_ROOT": str(tmp_path / "out"), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(cache)},
+        [
+            sys.executable,
+            "-m",
+            "genmedia.cli",
+            "subtitles",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "--shot-changes",
+            ",".join(f"{c:.3f}" for c in cuts),
+            "--no-voiceprints",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={
+            **env,
+            "GENMEDIA_STORAGE_ROOT": str(tmp_path / "out"),
+            "HOME": str(tmp_path),
+            "XDG_CACHE_HOME": str(cache),
+        },
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
@@ -116,8 +141,13 @@ def test_cli_on_a_video_snaps_to_shot_changes(sample_clip, tmp_path: Path) -> No
 
 
 def test_unknown_language_fails_before_any_work(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "genmedia.cli", "subtitles", str(tmp_path / "x.mp4"), "--languages", "en,frnch"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmedia.cli", "subtitles", str(tmp_path / "x.mp4"), "--languages", "en,frnch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert "frnch: unknown language code" in proc.stderr and "close matches" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -127,7 +157,11 @@ def test_translation_without_weights_fails_clearly(ray_session: Config) -> None:
     from genmedia.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="genmedia models pull translator"):
-        subtitles.run(ray_session, str(REPO / "genmedia" / "assets" / "sample_speech.flac"), subtitles.Params(languages=["en", "fr"]))
+        subtitles.run(
+            ray_session,
+            str(REPO / "genmedia" / "assets" / "sample_speech.flac"),
+            subtitles.Params(languages=["en", "fr"]),
+        )
 
 
 def test_no_audio_stream_is_a_clear_error(ray_session: Config, tmp_path: Path) -> None:

@@ -98,9 +98,9 @@ def test_flash_is_bright_and_brief(sample_clip: tuple[Path, SampleTruth], luma: 
 def test_fade_reaches_black_and_comes_back(sample_clip: tuple[Path, SampleTruth], luma: np.ndarray) -> None:
     fade = sample_clip[1].fades[0]
     means = luma.mean(axis=(1, 2))
-    assert np.all(means[fade.black_start:fade.black_end] < 3)
-    assert np.all(np.diff(means[fade.out_start - 1:fade.black_start + 1]) < 0)
-    assert np.all(np.diff(means[fade.black_end - 1:fade.in_end + 1]) > 0)
+    assert np.all(means[fade.black_start : fade.black_end] < 3)
+    assert np.all(np.diff(means[fade.out_start - 1 : fade.black_start + 1]) < 0)
+    assert np.all(np.diff(means[fade.black_end - 1 : fade.in_end + 1]) > 0)
     assert means[fade.out_start - 1] > 40 and means[fade.in_end] > 40
 
 
@@ -160,11 +160,11 @@ def test_beats_are_energy_peaks(sample_clip: tuple[Path, SampleTruth]) -> None:
     assert len(beats) == 20
 
     def energy(a: float, b: float) -> float:
-        return float(np.mean(audio[round(a * sr):round(b * sr)] ** 2))
+        return float(np.mean(audio[round(a * sr) : round(b * sr)] ** 2))
 
     for t in beats:
         assert energy(t, t + 0.05) > 8 * energy(t - 0.06, t - 0.01), f"beat at {t}"
-        window = np.abs(audio[round((t - 0.1) * sr):round((t + 0.1) * sr)])
+        window = np.abs(audio[round((t - 0.1) * sr) : round((t + 0.1) * sr)])
         assert abs(int(np.argmax(window)) / sr - 0.1) < 0.05
 
 
@@ -192,9 +192,21 @@ def test_too_short_clip_is_refused(tmp_path: Path) -> None:
 def test_script_writes_clip_truth_and_messy_set(tmp_path: Path) -> None:
     out = tmp_path / "media"
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_sample_media.py"), str(out), "--seconds", "8",
-         "--width", "160", "--height", "96", "--messy"],
-        check=True, capture_output=True, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "make_sample_media.py"),
+            str(out),
+            "--seconds",
+            "8",
+            "--width",
+            "160",
+            "--height",
+            "96",
+            "--messy",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
     )
     truth = json.loads((out / "sample.truth.json").read_text())
     assert truth["n_frames"] == 192 and truth["width"] == 160

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.unit
 
 # ------------------------------------------------------------------------------------------ aspects
 
+
 def test_aspects_parse_and_size() -> None:
     assert [a.label for a in parse_aspects("16:9, 1:1,9:16,4:5,32:18")] == ["16:9", "1:1", "9:16", "4:5"]
     assert Aspect(16, 9).output_size(1280) == (1280, 720)
@@ -32,14 +33,23 @@ def test_aspects_parse_and_size() -> None:
     assert Aspect(1, 1).output_size(1080) == (1080, 1080)
 
 
-@pytest.mark.parametrize(("text", "reason"), [("0:1", "must both be positive"), ("abc", "not an aspect ratio"),
-                                              ("16:0", "must both be positive"), ("10:1", "too extreme"), ("", "no aspect")])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("0:1", "must both be positive"),
+        ("abc", "not an aspect ratio"),
+        ("16:0", "must both be positive"),
+        ("10:1", "too extreme"),
+        ("", "no aspect"),
+    ],
+)
 def test_bad_aspects_are_clear_input_errors(text: str, reason: str) -> None:
     with pytest.raises(InputError, match=reason):
         parse_aspects(text) if not text else parse_aspect(text)
 
 
 # ------------------------------------------------------------------------------------------ geometry
+
 
 def test_rotation_and_sar_map_pictures_and_boxes_consistently() -> None:
     coded = np.zeros((180, 320, 3), np.uint8)
@@ -65,6 +75,7 @@ def test_rotated_90_puts_the_coded_top_left_at_the_display_bottom_left() -> None
 
 
 # ------------------------------------------------------------------------------------------ crops
+
 
 def face_box(cx: float, cy: float, w: float = 70, h: float = 92) -> Box:
     return Box(cx - w / 2, cy - h / 2, w, h)
@@ -131,6 +142,7 @@ def test_anamorphic_face_is_round_in_display_geometry() -> None:
 
 # ------------------------------------------------------------------------------------------ overlay
 
+
 def test_title_avoids_the_face_and_stays_legible_when_small() -> None:
     image = np.full((720, 1280, 3), 90, np.uint8)
     face = Box(700, 80, 300, 560)  # most of the height
@@ -141,7 +153,7 @@ def test_title_avoids_the_face_and_stays_legible_when_small() -> None:
     changed = np.argwhere(np.any(out != image, axis=2))
     assert changed[:, 1].max() < face.x + 8 or changed[:, 0].min() > face.bottom
     # Both white fill and dark outline are there: legible on light and dark backgrounds.
-    region = out[int(overlay.box.y):int(overlay.box.bottom), int(overlay.box.x):int(overlay.box.right)]
+    region = out[int(overlay.box.y) : int(overlay.box.bottom), int(overlay.box.x) : int(overlay.box.right)]
     assert region.max() >= 250 and region.min() <= 10
 
 
@@ -161,22 +173,29 @@ def test_prompts_use_style_tags_and_title() -> None:
 
 # ------------------------------------------------------------------------------------------ candidates
 
+
 def features(rows: list[dict]) -> pd.DataFrame:
     base = {"sharpness": 2.0, "exposure": 0.8, "colourfulness": 60.0, "composition": 0.5, "face_boxes": []}
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
 def test_candidates_skip_black_blurred_and_transition_frames_and_spread_over_shots() -> None:
-    shots = [cands.ShotSpan(0, 0.0, 3.0, "start"), cands.ShotSpan(1, 3.0, 6.0, "fade"), cands.ShotSpan(2, 6.0, 9.0, "cut")]
-    df = features([
-        {"frame_index": 0, "time": 0.5, "shot": 0},
-        {"frame_index": 1, "time": 1.5, "shot": 0, "sharpness": 2.5},
-        {"frame_index": 2, "time": 3.1, "shot": 1, "sharpness": 3.0},           # inside the fade
-        {"frame_index": 3, "time": 4.5, "shot": 1, "exposure": 0.05},           # black
-        {"frame_index": 4, "time": 5.0, "shot": 1, "sharpness": 0.3},           # blurred
-        {"frame_index": 5, "time": 7.0, "shot": 2, "face_boxes": [[0.4, 0.2, 0.3, 0.5]]},
-        {"frame_index": 6, "time": 7.5, "shot": 2, "face_boxes": [[0.41, 0.2, 0.3, 0.5]]},
-    ])
+    shots = [
+        cands.ShotSpan(0, 0.0, 3.0, "start"),
+        cands.ShotSpan(1, 3.0, 6.0, "fade"),
+        cands.ShotSpan(2, 6.0, 9.0, "cut"),
+    ]
+    df = features(
+        [
+            {"frame_index": 0, "time": 0.5, "shot": 0},
+            {"frame_index": 1, "time": 1.5, "shot": 0, "sharpness": 2.5},
+            {"frame_index": 2, "time": 3.1, "shot": 1, "sharpness": 3.0},  # inside the fade
+            {"frame_index": 3, "time": 4.5, "shot": 1, "exposure": 0.05},  # black
+            {"frame_index": 4, "time": 5.0, "shot": 1, "sharpness": 0.3},  # blurred
+            {"frame_index": 5, "time": 7.0, "shot": 2, "face_boxes": [[0.4, 0.2, 0.3, 0.5]]},
+            {"frame_index": 6, "time": 7.5, "shot": 2, "face_boxes": [[0.41, 0.2, 0.3, 0.5]]},
+        ]
+    )
     chosen = cands.choose(df, shots, 6, ThumbnailsConfig())
     # The face shot first, then shot 0's sharper frame; nothing from the fade/black/blurred shot 1.
     assert [c.frame_index for c in chosen] == [5, 1]
@@ -186,12 +205,14 @@ def test_candidates_skip_black_blurred_and_transition_frames_and_spread_over_sho
 
 
 def test_a_face_seen_in_one_frame_only_does_not_count() -> None:
-    df = features([
-        {"frame_index": 0, "time": 0.5, "shot": 0, "face_boxes": [[0.1, 0.1, 0.2, 0.3]]},
-        {"frame_index": 1, "time": 1.0, "shot": 0},
-        {"frame_index": 2, "time": 4.0, "shot": 1, "face_boxes": [[0.5, 0.2, 0.2, 0.3]]},
-        {"frame_index": 3, "time": 4.5, "shot": 1, "face_boxes": [[0.52, 0.2, 0.2, 0.3]]},
-    ])
+    df = features(
+        [
+            {"frame_index": 0, "time": 0.5, "shot": 0, "face_boxes": [[0.1, 0.1, 0.2, 0.3]]},
+            {"frame_index": 1, "time": 1.0, "shot": 0},
+            {"frame_index": 2, "time": 4.0, "shot": 1, "face_boxes": [[0.5, 0.2, 0.2, 0.3]]},
+            {"frame_index": 3, "time": 4.5, "shot": 1, "face_boxes": [[0.52, 0.2, 0.2, 0.3]]},
+        ]
+    )
     area = cands.steady_face_area(df)
     assert area[0] == 0 and area[1] == 0 and area[2] > 0 and area[3] > 0
 
@@ -207,15 +228,17 @@ def test_a_title_embedding_ranks_the_shot_that_matches_it_first() -> None:
     title = rng.normal(size=8)
     title /= np.linalg.norm(title)
     other = [rng.normal(size=8) for _ in range(2)]
-    df = features([
-        # Shot 0 has a steady face and is the best picture; shot 2 shows what the title says (only its key frame
-        # is embedded: its other frame takes the shot's similarity).
-        {"frame_index": 0, "time": 1.0, "shot": 0, "face_boxes": [[0.4, 0.2, 0.3, 0.5]], "embedding": other[0]},
-        {"frame_index": 1, "time": 1.5, "shot": 0, "face_boxes": [[0.41, 0.2, 0.3, 0.5]], "embedding": None},
-        {"frame_index": 2, "time": 4.5, "shot": 1, "embedding": other[1]},
-        {"frame_index": 3, "time": 7.5, "shot": 2, "sharpness": 1.8, "embedding": None},
-        {"frame_index": 4, "time": 8.0, "shot": 2, "sharpness": 1.9, "embedding": 2.0 * title},  # not unit length
-    ])
+    df = features(
+        [
+            # Shot 0 has a steady face and is the best picture; shot 2 shows what the title says (only its key frame
+            # is embedded: its other frame takes the shot's similarity).
+            {"frame_index": 0, "time": 1.0, "shot": 0, "face_boxes": [[0.4, 0.2, 0.3, 0.5]], "embedding": other[0]},
+            {"frame_index": 1, "time": 1.5, "shot": 0, "face_boxes": [[0.41, 0.2, 0.3, 0.5]], "embedding": None},
+            {"frame_index": 2, "time": 4.5, "shot": 1, "embedding": other[1]},
+            {"frame_index": 3, "time": 7.5, "shot": 2, "sharpness": 1.8, "embedding": None},
+            {"frame_index": 4, "time": 8.0, "shot": 2, "sharpness": 1.9, "embedding": 2.0 * title},  # not unit length
+        ]
+    )
     plain = cands.choose(df, shots, 3, ThumbnailsConfig())
     assert [c.shot for c in plain][0] == 0 and "title" not in plain[0].scores
     ranked = cands.choose(df, shots, 3, ThumbnailsConfig(), title=title)

@@ -61,8 +61,9 @@ def test_a_compact_sharp_subject_too_wide_for_the_aspect_is_not_used_for_it() ->
     wide = Box(300, 330, 700, 90)
     rgb = _shallow_focus(wide, seed=1)
     subjects = find_subjects(rgb, _NoFaces(), [])
-    files, meta = render_variant(rgb, subjects, [parse_aspect("16:9"), parse_aspect("9:16")], 640,
-                                 title=None, formats=["jpeg"], quality=80)
+    files, meta = render_variant(
+        rgb, subjects, [parse_aspect("16:9"), parse_aspect("9:16")], 640, title=None, formats=["jpeg"], quality=80
+    )
     assert "16x9.jpg" in files and meta["16:9"]["crop"]
     assert "9x16.jpg" not in files and "does not fit a 9:16 crop" in meta["9:16"]["skipped"]
 
@@ -71,8 +72,9 @@ def test_an_evenly_sharp_picture_is_cropped_for_every_aspect() -> None:
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 255, (H, W, 3), np.uint8)
     subjects = find_subjects(rgb, _NoFaces(), [])
-    files, _ = render_variant(rgb, subjects, [parse_aspect("9:16"), parse_aspect("1:1")], 640,
-                                 title=None, formats=["jpeg"], quality=80)
+    files, _ = render_variant(
+        rgb, subjects, [parse_aspect("9:16"), parse_aspect("1:1")], 640, title=None, formats=["jpeg"], quality=80
+    )
     assert set(files) == {"9x16.jpg", "1x1.jpg"}
 
 
@@ -92,6 +94,13 @@ def test_a_plain_low_contrast_object_is_not_judged_blurred() -> None:
     thing = Box(100, 450, 160, 110)
     subjects = find_subjects(picture, _NoFaces(), [thing])
     for aspect in ("16:9", "1:1"):
-        crop = smart_crop(360, 640, parse_aspect(aspect), objects=[thing], saliency=subjects.saliency,
-                          sharpness=subjects.sharpness, contrast=subjects.contrast)
+        crop = smart_crop(
+            360,
+            640,
+            parse_aspect(aspect),
+            objects=[thing],
+            saliency=subjects.saliency,
+            sharpness=subjects.sharpness,
+            contrast=subjects.contrast,
+        )
         assert crop.reason == "objects" and crop.box.contains(thing), aspect

@@ -43,9 +43,28 @@ def test_cli_makes_every_variant_at_every_aspect(sample_clip, tmp_path: Path) ->
     config = tmp_path / "genmedia.yaml"
     config.write_text(json.dumps({"storage": {"cache_dir": str(tmp_path / "cache")}}))
     proc = subprocess.run(
-        [sys.executable, "-m", "genmedia.cli", "thumbnails", str(clip), "--variants", "6", "--aspects", "16:9,1:1,9:16,4:5",
-         "--size", "640", "--title", "The Night Before The Storm", "--out", str(tmp_path / "out"), "--json"],
-        capture_output=True, text=True, timeout=400, env={**os.environ, "GENMEDIA_CONFIG": str(config)},
+        [
+            sys.executable,
+            "-m",
+            "genmedia.cli",
+            "thumbnails",
+            str(clip),
+            "--variants",
+            "6",
+            "--aspects",
+            "16:9,1:1,9:16,4:5",
+            "--size",
+            "640",
+            "--title",
+            "The Night Before The Storm",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={**os.environ, "GENMEDIA_CONFIG": str(config)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
@@ -94,8 +113,12 @@ def test_cli_makes_every_variant_at_every_aspect(sample_clip, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("aspects", "reason"), [("0:1", "must both be positive"), ("abc", "not an aspect ratio")])
 def test_cli_rejects_bad_aspects_in_one_line(sample_clip, aspects: str, reason: str) -> None:  # noqa: ANN001
-    proc = subprocess.run([sys.executable, "-m", "genmedia.cli", "thumbnails", str(sample_clip[0]), "--aspects", aspects],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmedia.cli", "thumbnails", str(sample_clip[0]), "--aspects", aspects],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and reason in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -116,7 +139,9 @@ def test_anamorphic_faces_are_not_squashed(ray_session, tmp_path: Path) -> None:
     display[:, 400:854] = np.where(face_only.any(axis=2, keepdims=True), face_only, display[:, 400:854])
     coded = cv2.resize(display, (720, 480), interpolation=cv2.INTER_AREA)  # squashed horizontally, as stored
     clip = _write_clip(tmp_path / "anamorphic.mp4", np.repeat(coded[None], 48, axis=0), sample_aspect_ratio=sar)
-    result = job.run(ray_session, str(clip), job.Params(variants=1, aspects=["1:1", "9:16"], size=480, formats=["jpeg"]))
+    result = job.run(
+        ray_session, str(clip), job.Params(variants=1, aspects=["1:1", "9:16"], size=480, formats=["jpeg"])
+    )
     doc = json.loads(Path(result.output_uri, "thumbnails.json").read_text())
     assert doc["display_size"] == [853, 480] or doc["display_size"] == [854, 480]
     [variant] = doc["variants"]
@@ -146,7 +171,9 @@ def test_rotated_video_is_cropped_in_display_orientation(ray_session, tmp_path: 
     assert corner[0] > 180 and corner[1] < 110 and corner[2] < 110
 
 
-def test_detector_objects_from_the_analysis_frame_the_crop_in_display_geometry(ray_session, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_detector_objects_from_the_analysis_frame_the_crop_in_display_geometry(
+    ray_session, tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
     """480x360 coded, SAR 4:3, rotated 90: shown 360x640. A bright blob at the top draws the saliency; the
     analysis says an object sits at the bottom, and every crop frames the object instead."""
     from genmedia.pipelines import analyze
@@ -156,8 +183,12 @@ def test_detector_objects_from_the_analysis_frame_the_crop_in_display_geometry(r
     display[450:560, 100:260] = (140, 110, 80)
     scaled = np.ascontiguousarray(np.rot90(display, -1))  # 640x360 landscape, as coded before the rotation
     coded = cv2.resize(scaled, (480, 360), interpolation=cv2.INTER_AREA)
-    clip = _write_clip(tmp_path / "rotated-anamorphic.mp4", np.repeat(coded[None], 48, axis=0),
-                       sample_aspect_ratio=Fraction(4, 3), rotation=90)
+    clip = _write_clip(
+        tmp_path / "rotated-anamorphic.mp4",
+        np.repeat(coded[None], 48, axis=0),
+        sample_aspect_ratio=Fraction(4, 3),
+        rotation=90,
+    )
     # The analysis detects on upright 180x320 thumbnails (320 wide in coded orientation): half the display scale.
     thumb_box = [50.0, 225.0, 80.0, 55.0]
     real = analyze.load_analysis
@@ -168,7 +199,9 @@ def test_detector_objects_from_the_analysis_frame_the_crop_in_display_geometry(r
         return analysis
 
     monkeypatch.setattr(analyze, "load_analysis", with_objects)
-    result = job.run(ray_session, str(clip), job.Params(variants=1, aspects=["16:9", "1:1"], size=320, formats=["jpeg"]))
+    result = job.run(
+        ray_session, str(clip), job.Params(variants=1, aspects=["16:9", "1:1"], size=320, formats=["jpeg"])
+    )
     doc = json.loads(Path(result.output_uri, "thumbnails.json").read_text())
     assert doc["display_size"] == [360, 640]
     [variant] = doc["variants"]

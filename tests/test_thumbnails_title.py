@@ -41,9 +41,17 @@ def clip_cfg(ray_session: Config, tmp_path_factory: pytest.TempPathFactory) -> C
     save_file(open_clip.CLIP(**TINY_CLIP).state_dict(), source / "open_clip_model.safetensors")
     (source / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP, "preprocess_cfg": {}}))
     sha = hashlib.sha256((source / "open_clip_model.safetensors").read_bytes()).hexdigest()
-    models = {**ray_session.models, "scene_embedder": ModelConfig(
-        backend="open-clip", model="tiny-clip", source=str(source), files={"open_clip_model.safetensors": sha},
-        batch_size=8, options={"tags": TAGS})}
+    models = {
+        **ray_session.models,
+        "scene_embedder": ModelConfig(
+            backend="open-clip",
+            model="tiny-clip",
+            source=str(source),
+            files={"open_clip_model.safetensors": sha},
+            batch_size=8,
+            options={"tags": TAGS},
+        ),
+    }
     store = tmp_path_factory.mktemp("title-store")
     storage = ray_session.storage.model_copy(update={"root": str(store / "out"), "model_dir": str(store / "models")})
     cfg = ray_session.model_copy(update={"models": models, "storage": storage})
@@ -93,7 +101,10 @@ def test_the_shot_matching_the_title_ranks_first(clip_cfg: Config, sample_clip, 
         analysis = real(*args, **kwargs)
         f = analysis.features
         assert f["embedding"].notna().sum() >= 5
-        f["embedding"] = [None if e is None else (title if s == second else -title) for e, s in zip(f["embedding"], f["shot"], strict=True)]
+        f["embedding"] = [
+            None if e is None else (title if s == second else -title)
+            for e, s in zip(f["embedding"], f["shot"], strict=True)
+        ]
         return analysis
 
     monkeypatch.setattr(analyze, "load_analysis", controlled)
@@ -105,9 +116,13 @@ def test_the_shot_matching_the_title_ranks_first(clip_cfg: Config, sample_clip, 
     assert v1["scores"]["title"] == 1.0 and v2["scores"]["title"] == 0.0
 
 
-def test_unstaged_clip_weights_fail_the_title_ranking_in_one_line(clip_cfg: Config, sample_clip, tmp_path: Path) -> None:  # noqa: ANN001
+def test_unstaged_clip_weights_fail_the_title_ranking_in_one_line(
+    clip_cfg: Config, sample_clip, tmp_path: Path
+) -> None:  # noqa: ANN001
     # The analysis is reused from the tests above; the title's text embedding then needs the weights.
-    empty = clip_cfg.model_copy(update={"storage": clip_cfg.storage.model_copy(update={"model_dir": str(tmp_path / "none")})})
+    empty = clip_cfg.model_copy(
+        update={"storage": clip_cfg.storage.model_copy(update={"model_dir": str(tmp_path / "none")})}
+    )
     params = job.Params(variants=1, aspects=["16:9"], size=160, formats=["jpeg"], title="Unstaged")
     with pytest.raises(ModelUnavailable, match="genmedia models pull scene_embedder") as e:
         job.run(empty, str(sample_clip[0]), params)

@@ -35,7 +35,9 @@ def test_full_scale_997hz_sine_on_one_channel_reads_minus_3_01_lufs(amplitude: f
 
 def test_two_identical_channels_add_3_db_and_low_frequencies_are_weighted_down() -> None:
     mono = sine(997, 0.5)
-    assert integrated_loudness(np.stack([mono, mono]), SR) - integrated_loudness(mono, SR) == pytest.approx(3.01, abs=0.02)
+    assert integrated_loudness(np.stack([mono, mono]), SR) - integrated_loudness(mono, SR) == pytest.approx(
+        3.01, abs=0.02
+    )
     assert integrated_loudness(sine(30, 0.5), SR) < integrated_loudness(sine(997, 0.5), SR) - 5
 
 
@@ -53,7 +55,7 @@ def test_gating_ignores_silence_and_silence_is_minus_infinity() -> None:
 def test_normalize_reaches_target_and_keeps_peaks_under_the_ceiling() -> None:
     rng = np.random.default_rng(0)
     quiet = sine(440, 0.02, 4.0) + 0.002 * rng.standard_normal(4 * SR).astype(np.float32)
-    quiet[SR:SR + 200] += 0.3  # a sharp transient the gain would push past full scale
+    quiet[SR : SR + 200] += 0.3  # a sharp transient the gain would push past full scale
     out, before, after = normalize_loudness(np.stack([quiet, quiet]), SR, target_lufs=-16.0)
     assert before < -30
     assert after == pytest.approx(-16.0, abs=0.5)
@@ -63,7 +65,7 @@ def test_normalize_reaches_target_and_keeps_peaks_under_the_ceiling() -> None:
 
 def test_limiter_gain_is_smooth() -> None:
     x = sine(200, 0.5, 1.0)
-    x[SR // 2:SR // 2 + 10] = 1.0
+    x[SR // 2 : SR // 2 + 10] = 1.0
     y = limit_peaks(x, SR, ceiling=0.5)
     assert np.abs(y).max() <= 0.5 + 1e-6
     loud = np.abs(x) > 0.05

@@ -30,8 +30,14 @@ runner = CliRunner()
 def cfg_file(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
     """A config file pointing at the session's temporary storage (the Ray session is already up)."""
     path = tmp_path_factory.mktemp("trailer-config") / "genmedia.yaml"
-    path.write_text(yaml.safe_dump({"storage": {"root": ray_session.storage.root, "cache_dir": ray_session.storage.cache_dir},
-                                    "ray": {"num_cpus": 2}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"root": ray_session.storage.root, "cache_dir": ray_session.storage.cache_dir},
+                "ray": {"num_cpus": 2},
+            }
+        )
+    )
     return path
 
 
@@ -46,7 +52,7 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]]:
     beats = [float(b) for b in np.arange(0.37, 13.8, 0.6)]
     for b in beats:
         i = round(b * sr)
-        track[i:i + kick.size] += 0.8 * kick[: n - i]
+        track[i : i + kick.size] += 0.8 * kick[: n - i]
     path = tmp_path_factory.mktemp("music") / "track.flac"
     write_audio_file(path, track, sr)
     return path, beats
@@ -65,9 +71,13 @@ def local(uri: str) -> Path:
 def decode(path: Path) -> tuple[list[np.ndarray], np.ndarray, dict]:
     with av.open(str(path)) as c:
         v, a = c.streams.video[0], c.streams.audio[0]
-        facts = {"v_start": float(v.start_time * v.time_base), "v_duration": float(v.duration * v.time_base),
-                 "a_start": float(a.start_time * a.time_base), "a_duration": float(a.duration * a.time_base),
-                 "size": (v.codec_context.width, v.codec_context.height)}
+        facts = {
+            "v_start": float(v.start_time * v.time_base),
+            "v_duration": float(v.duration * v.time_base),
+            "a_start": float(a.start_time * a.time_base),
+            "a_duration": float(a.duration * a.time_base),
+            "size": (v.codec_context.width, v.codec_context.height),
+        }
         images = [f.to_ndarray(format="rgb24") for f in c.decode(v)]
     with av.open(str(path)) as c:
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
@@ -80,13 +90,23 @@ def test_trailer_of_the_sample_clip(cfg_file: Path, sample_clip) -> None:  # noq
     out = trailer(cfg_file, str(clip), "--duration", "3", "--qualities", "180p,144p", "--hls")
     assert out["status"] == "done" and out["details"]["encoder"] in ("libx264", "h264_nvenc")
     files = out["files"]
-    assert {"trailer_180p.mp4", "trailer_144p.mp4", "edit_decision_list.json", "poster.jpg", "package/master.m3u8",
-            "package/manifest.mpd", "package/ladder.json"} <= set(files)
+    assert {
+        "trailer_180p.mp4",
+        "trailer_144p.mp4",
+        "edit_decision_list.json",
+        "poster.jpg",
+        "package/master.m3u8",
+        "package/manifest.mpd",
+        "package/ladder.json",
+    } <= set(files)
     manifest = json.loads((local(out["output_uri"]) / "manifest.json").read_text())
     types = {f["name"]: f["content_type"] for f in manifest["files"]}
     assert types["trailer_180p.mp4"] == "video/mp4" and types["poster.jpg"] == "image/jpeg"
     assert types["package/master.m3u8"] == "application/vnd.apple.mpegurl"
-    assert types["package/manifest.mpd"] == "application/dash+xml" and types["package/chunk_0_00001.m4s"] == "video/iso.segment"
+    assert (
+        types["package/manifest.mpd"] == "application/dash+xml"
+        and types["package/chunk_0_00001.m4s"] == "video/iso.segment"
+    )
     assert all("immutable" in f["cache_control"] for f in manifest["files"])
     # The streaming ladder comes from the delivery packager (tests/test_package_job.py reads it as a player);
     # the MP4 renditions are constant quality under a VBV cap of 0.2 bits per pixel per frame.
@@ -96,9 +116,11 @@ def test_trailer_of_the_sample_clip(cfg_file: Path, sample_clip) -> None:  # noq
     edl = json.loads(local(files["edit_decision_list.json"]).read_text())
     rate = float(Fraction(edl["fps"]))
     assert edl["frame_count"] == 72 and edl["duration"] == 3.0 and edl["sync"] == "source beats"
+
     # highlights: the fast-motion shot is used, the static one is not, nothing after the spoiler cut-off
     def content(t: float) -> str:
         return next(s.content for s in truth.shots if s.start <= t * truth.fps < s.end)
+
     used = [content((c["source_in"] + c["source_out"]) / 2) for c in edl["clips"]]
     assert "fast_motion" in used and "static" not in used, used
     assert all(c["source_out"] <= edl["spoiler_cutoff"] + 1e-6 for c in edl["clips"])
@@ -110,7 +132,10 @@ def test_trailer_of_the_sample_clip(cfg_file: Path, sample_clip) -> None:  # noq
     images, sound, facts = decode(local(files["trailer_180p.mp4"]))
     assert len(images) == 72 and facts["size"] == (320, 180)
     assert facts["v_duration"] == pytest.approx(3.0, abs=1e-6)
-    assert abs(facts["a_start"] - facts["v_start"]) <= 1 / rate and abs(facts["a_duration"] - facts["v_duration"]) <= 1 / rate
+    assert (
+        abs(facts["a_start"] - facts["v_start"]) <= 1 / rate
+        and abs(facts["a_duration"] - facts["v_duration"]) <= 1 / rate
+    )
     dark = {i for i, im in enumerate(images) if im.mean() < 20}
     intended = set()
     for c in [*edl["clips"], edl["end_card"]]:
@@ -131,7 +156,9 @@ def test_trailer_of_the_sample_clip(cfg_file: Path, sample_clip) -> None:  # noq
 def test_music_sync_puts_every_cut_on_a_beat(cfg_file: Path, sample_clip, music) -> None:  # noqa: ANN001
     clip, _ = sample_clip
     track, beats = music
-    out = trailer(cfg_file, str(clip), "--duration", "5", "--qualities", "180p", "--music", str(track), "--style", "calm")
+    out = trailer(
+        cfg_file, str(clip), "--duration", "5", "--qualities", "180p", "--music", str(track), "--style", "calm"
+    )
     edl = json.loads(local(out["files"]["edit_decision_list.json"]).read_text())
     rate = float(Fraction(edl["fps"]))
     assert edl["sync"] == "music beats" and edl["audio"]["kind"] == "music+source"
@@ -169,11 +196,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*GENMEDIA, *args], capture_output=True, text=True, timeout=300, env=dict(os.environ))
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--duration", "0"], "--duration: Input should be greater than 0"),
-    (["--duration", "-5"], "--duration: Input should be greater than 0"),
-    (["--qualities", "720x"], "quality '720x' must look like 1080p"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--duration", "0"], "--duration: Input should be greater than 0"),
+        (["--duration", "-5"], "--duration: Input should be greater than 0"),
+        (["--qualities", "720x"], "quality '720x' must look like 1080p"),
+    ],
+)
 def test_bad_options_are_one_line_exit_2(sample_clip, args: list[str], expected: str) -> None:  # noqa: ANN001
     proc = cli("trailer", str(sample_clip[0]), *args)
     assert proc.returncode == 2, proc.stderr

@@ -21,21 +21,43 @@ pytestmark = pytest.mark.unit
 FPS = 24
 
 
-def material(contents: list[tuple[str, float]], *, beats: np.ndarray | None = None, words=(), sample_fps: float = 4.0,
-             black: tuple[float, float] | None = None) -> Material:
+def material(
+    contents: list[tuple[str, float]],
+    *,
+    beats: np.ndarray | None = None,
+    words=(),
+    sample_fps: float = 4.0,
+    black: tuple[float, float] | None = None,
+) -> Material:
     """Shots of the given (content, seconds): 'action' shots move a lot and are loud, 'static' ones do not."""
     shots, rows, t0 = [], [], 0.0
     for k, (content, seconds) in enumerate(contents):
         shots.append(ShotSpan(k, t0, t0 + seconds, "start" if k == 0 else "cut"))
         for t in np.arange(t0, t0 + seconds - 1e-9, 1 / sample_fps):
             level = {"action": 1.0, "medium": 0.5, "static": 0.0}[content]
-            rows.append({"time": round(float(t), 6), "shot": k, "motion": level + 0.01 * k, "loudness": -30 + 10 * level,
-                         "faces": 0, "composition": 0.5, "exposure": 0.1 if black and black[0] <= t < black[1] else 0.8})
+            rows.append(
+                {
+                    "time": round(float(t), 6),
+                    "shot": k,
+                    "motion": level + 0.01 * k,
+                    "loudness": -30 + 10 * level,
+                    "faces": 0,
+                    "composition": 0.5,
+                    "exposure": 0.1 if black and black[0] <= t < black[1] else 0.8,
+                }
+            )
         t0 += seconds
     frames = pd.DataFrame(rows)
     frames["brightness"] = np.where(frames["exposure"] < 0.2, 0.0, 0.5)
-    return Material(path="x.mp4", duration=t0, fps=FPS, shots=shots, frames=frames,
-                    beats=np.zeros(0) if beats is None else beats, words=list(words))
+    return Material(
+        path="x.mp4",
+        duration=t0,
+        fps=FPS,
+        shots=shots,
+        frames=frames,
+        beats=np.zeros(0) if beats is None else beats,
+        words=list(words),
+    )
 
 
 def plan(m: Material, **kw):
@@ -67,7 +89,9 @@ def test_cut_helpers() -> None:
 
 
 def test_action_is_picked_over_static_with_variety_and_exact_duration() -> None:
-    m = material([("static", 3), ("action", 3), ("static", 3), ("medium", 3), ("action", 3), ("static", 3), ("action", 3)])
+    m = material(
+        [("static", 3), ("action", 3), ("static", 3), ("medium", 3), ("action", 3), ("static", 3), ("action", 3)]
+    )
     edl, warnings = plan(m, duration=6.0, spoiler_fraction=0.0)
     assert not warnings
     assert edl.frame_count == 6 * FPS and edl.duration == 6.0
@@ -134,10 +158,17 @@ def test_no_usable_material_is_an_error() -> None:
 
 
 def test_word_times_are_read_from_a_transcript() -> None:
-    doc = {"language": "en", "segments": [
-        {"start": 0.5, "end": 1.4, "text": "hello there", "words": [{"word": "hello", "start": 0.5, "end": 0.9},
-                                                                     {"word": "there", "start": 1.0, "end": 1.4}]},
-        {"start": 2.0, "end": 2.3, "text": "bye", "words": [{"word": "bye", "start": 2.0, "end": 2.3}]},
-    ]}
+    doc = {
+        "language": "en",
+        "segments": [
+            {
+                "start": 0.5,
+                "end": 1.4,
+                "text": "hello there",
+                "words": [{"word": "hello", "start": 0.5, "end": 0.9}, {"word": "there", "start": 1.0, "end": 1.4}],
+            },
+            {"start": 2.0, "end": 2.3, "text": "bye", "words": [{"word": "bye", "start": 2.0, "end": 2.3}]},
+        ],
+    }
     assert words_from_transcript(json.dumps(doc)) == [(0.5, 0.9), (1.0, 1.4), (2.0, 2.3)]
     assert words_from_transcript(json.dumps({"segments": []})) == []

@@ -20,33 +20,74 @@ from genmedia.trailer.render import encode_renditions
 SR = 48000
 
 
-def make_edl(info: MediaInfo, spans: list[tuple[float, int, str, int]], total: int, width: int, height: int,
-             card_transition: str = "dip") -> EditDecisionList:
+def make_edl(
+    info: MediaInfo,
+    spans: list[tuple[float, int, str, int]],
+    total: int,
+    width: int,
+    height: int,
+    card_transition: str = "dip",
+) -> EditDecisionList:
     """Clips from (source_in, frames, transition, transition_frames), then an end card to ``total`` frames."""
     rate = Fraction(round(info.fps))
     clips, at = [], 0
     for k, (start, n, kind, tf) in enumerate(spans):
-        clips.append(Clip(index=k, shot=k, source_in=start, source_out=start + n / float(rate), trailer_in=at / float(rate),
-                          trailer_out=(at + n) / float(rate), trailer_in_frame=at, trailer_out_frame=at + n,
-                          transition=kind, transition_frames=tf, score=1.0, reasons=["test"]))
+        clips.append(
+            Clip(
+                index=k,
+                shot=k,
+                source_in=start,
+                source_out=start + n / float(rate),
+                trailer_in=at / float(rate),
+                trailer_out=(at + n) / float(rate),
+                trailer_in_frame=at,
+                trailer_out_frame=at + n,
+                transition=kind,
+                transition_frames=tf,
+                score=1.0,
+                reasons=["test"],
+            )
+        )
         at += n
-    card = EndCard(title="The End", still_time=spans[0][0], trailer_in=at / float(rate), trailer_in_frame=at,
-                   transition=card_transition, transition_frames=6 if card_transition == "dip" else 0, fade_out_frames=6)
-    return EditDecisionList(source=info.path, source_duration=info.duration, fps=f"{rate.numerator}/{rate.denominator}",
-                            frame_count=total, duration=total / float(rate), target_duration=total / float(rate),
-                            style="action", sync="none", spoiler_cutoff=info.duration, width=width, height=height,
-                            clips=clips, end_card=card, audio=AudioPlan(kind="source" if info.has_audio else "silent"))
+    card = EndCard(
+        title="The End",
+        still_time=spans[0][0],
+        trailer_in=at / float(rate),
+        trailer_in_frame=at,
+        transition=card_transition,
+        transition_frames=6 if card_transition == "dip" else 0,
+        fade_out_frames=6,
+    )
+    return EditDecisionList(
+        source=info.path,
+        source_duration=info.duration,
+        fps=f"{rate.numerator}/{rate.denominator}",
+        frame_count=total,
+        duration=total / float(rate),
+        target_duration=total / float(rate),
+        style="action",
+        sync="none",
+        spoiler_cutoff=info.duration,
+        width=width,
+        height=height,
+        clips=clips,
+        end_card=card,
+        audio=AudioPlan(kind="source" if info.has_audio else "silent"),
+    )
 
 
-def render(info: MediaInfo, edl: EditDecisionList, rungs: list[tframes.Rung], out: Path) -> tuple[dict[str, Path], np.ndarray]:
+def render(
+    info: MediaInfo, edl: EditDecisionList, rungs: list[tframes.Rung], out: Path
+) -> tuple[dict[str, Path], np.ndarray]:
     """Render like the job does, with the clip decoding UDF called in-process instead of on Ray."""
     top = rungs[0]
     comp = tframes.Compositor(edl, top.width, top.height)
 
     def frames():
         for k in range(len(edl.clips)):
-            for batch in decode_clips({"clip": np.array([k])}, info=info, edl_json=edl.model_dump_json(),
-                                      width=top.width, height=top.height):
+            for batch in decode_clips(
+                {"clip": np.array([k])}, info=info, edl_json=edl.model_dump_json(), width=top.width, height=top.height
+            ):
                 for f, image in zip(batch["frame"], batch["image"]):
                     yield from comp.add(k, int(f), image)
         yield from comp.finish()
@@ -64,11 +105,18 @@ def render(info: MediaInfo, edl: EditDecisionList, rungs: list[tframes.Rung], ou
 def decode_all(path: Path) -> tuple[list[np.ndarray], list[float], dict]:
     with av.open(str(path)) as c:
         v = c.streams.video[0]
-        facts = {"width": v.codec_context.width, "height": v.codec_context.height, "sar": v.sample_aspect_ratio,
-                 "v_start": float(v.start_time * v.time_base), "v_duration": float(v.duration * v.time_base),
-                 "a_start": float(c.streams.audio[0].start_time * c.streams.audio[0].time_base) if c.streams.audio else None,
-                 "a_duration": float(c.streams.audio[0].duration * c.streams.audio[0].time_base) if c.streams.audio else None,
-                 "rotation": None}
+        facts = {
+            "width": v.codec_context.width,
+            "height": v.codec_context.height,
+            "sar": v.sample_aspect_ratio,
+            "v_start": float(v.start_time * v.time_base),
+            "v_duration": float(v.duration * v.time_base),
+            "a_start": float(c.streams.audio[0].start_time * c.streams.audio[0].time_base) if c.streams.audio else None,
+            "a_duration": float(c.streams.audio[0].duration * c.streams.audio[0].time_base)
+            if c.streams.audio
+            else None,
+            "rotation": None,
+        }
         images, times = [], []
         for frame in c.decode(v):
             facts["rotation"] = frame.rotation

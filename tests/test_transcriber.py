@@ -79,8 +79,14 @@ def test_language_detected_per_segment(transcriber: Transcriber) -> None:
 
 def test_hallucination_checks() -> None:
     def seg(text: str, start: float, end: float, **kw) -> Segment:
-        return Segment(start=start, end=end, text=text, language="en",
-                       words=[Word(text=w, start=start, end=end, probability=0.9) for w in text.split()], **kw)
+        return Segment(
+            start=start,
+            end=end,
+            text=text,
+            language="en",
+            words=[Word(text=w, start=start, end=end, probability=0.9) for w in text.split()],
+            **kw,
+        )
 
     speech = [(0.0, 5.0)]
     assert check(seg("Hello there.", 0.5, 1.5), None, speech) == []
@@ -94,9 +100,16 @@ def test_invented_text_in_silence_is_redecoded_and_dropped(transcriber: Transcri
     audio = np.concatenate([speech, np.zeros(SR * 3, dtype=np.float32)])
     heard, _, _ = transcriber._decode(audio, "en", TranscribeRequest())
     end = len(audio) / SR
-    fake = Segment(start=end - 2.5, end=end - 0.5, text="Thank you for watching.", language="en",
-                   words=[Word(text=w, start=end - 2.5 + 0.4 * i, end=end - 2.2 + 0.4 * i, probability=0.8)
-                          for i, w in enumerate(["Thank", "you", "for", "watching."])])
+    fake = Segment(
+        start=end - 2.5,
+        end=end - 0.5,
+        text="Thank you for watching.",
+        language="en",
+        words=[
+            Word(text=w, start=end - 2.5 + 0.4 * i, end=end - 2.2 + 0.4 * i, probability=0.8)
+            for i, w in enumerate(["Thank", "you", "for", "watching."])
+        ],
+    )
     kept, removed = transcriber._control(audio, [*heard, fake], TranscribeRequest())
     assert [s.text for s in removed] == ["Thank you for watching."]
     assert "text during silence" in removed[0].doubtful
@@ -104,11 +117,17 @@ def test_invented_text_in_silence_is_redecoded_and_dropped(transcriber: Transcri
 
 
 def test_batched_pipeline_and_ray_data_entry_point(ray_session: Config, speech: np.ndarray) -> None:
-    entry = ray_session.models["transcriber"].model_copy(update={"options": {**ray_session.models["transcriber"].options, "batched": True}})
+    entry = ray_session.models["transcriber"].model_copy(
+        update={"options": {**ray_session.models["transcriber"].options, "batched": True}}
+    )
     cfg = ray_session.model_copy(update={"models": {**ray_session.models, "transcriber": entry}})
     batched = Transcriber(cfg)
     assert batched.pipeline is not None
-    batch = {"audio": np.array([speech], dtype=object), "offset": np.array([2.0]), "request": np.array([TranscribeRequest().model_dump_json()])}
+    batch = {
+        "audio": np.array([speech], dtype=object),
+        "offset": np.array([2.0]),
+        "request": np.array([TranscribeRequest().model_dump_json()]),
+    }
     out = batched(batch)
     result = ChunkTranscript.from_json(out["transcript"][0])
     assert wer(sample_speech_text(), " ".join(s.text for s in result.segments)) <= 0.2

@@ -16,8 +16,12 @@ from genmedia.errors import ModelUnavailable
 from genmedia.models.registry import pull
 
 SENTENCES = [
-    "Welcome to the genmedia demo.", "This clip has music, motion and hard cuts.", "Bienvenue dans la démo.",
-    "Ce clip a de la musique et du mouvement.", "Karibu kwenye onyesho.", "Tonight we look at the storm.",
+    "Welcome to the genmedia demo.",
+    "This clip has music, motion and hard cuts.",
+    "Bienvenue dans la démo.",
+    "Ce clip a de la musique et du mouvement.",
+    "Karibu kwenye onyesho.",
+    "Tonight we look at the storm.",
 ]
 
 
@@ -31,14 +35,29 @@ def _tiny_nllb(directory: Path) -> None:
     from genmedia.subtitles.languages import flores_codes
 
     directory.mkdir(parents=True, exist_ok=True)
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(SENTENCES * 10), model_prefix=str(directory / "sentencepiece.bpe"),
-                                   vocab_size=120, model_type="bpe", character_coverage=1.0, minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(SENTENCES * 10),
+        model_prefix=str(directory / "sentencepiece.bpe"),
+        vocab_size=120,
+        model_type="bpe",
+        character_coverage=1.0,
+        minloglevel=2,
+    )
     tokenizer = NllbTokenizer.from_pretrained(str(directory), extra_special_tokens=list(flores_codes()))
     tokenizer.save_pretrained(str(directory))
     config = M2M100Config(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
         decoder_start_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(0)
@@ -50,8 +69,21 @@ def nllb_cfg(ray_session: Config, tmp_path_factory: pytest.TempPathFactory) -> C
     """The session config plus a ``translator`` entry whose weights (the tiny model) are staged."""
     source = tmp_path_factory.mktemp("tiny-nllb")
     _tiny_nllb(source)
-    entry = {"backend": "nllb", "model": "tiny-nllb-test", "source": str(source), "batch_size": 4, "options": {"num_beams": 1}}
-    cfg = ray_session.model_copy(update={"models": {**ray_session.models, "translator": Config.model_validate({"models": {"translator": entry}}).models["translator"]}})
+    entry = {
+        "backend": "nllb",
+        "model": "tiny-nllb-test",
+        "source": str(source),
+        "batch_size": 4,
+        "options": {"num_beams": 1},
+    }
+    cfg = ray_session.model_copy(
+        update={
+            "models": {
+                **ray_session.models,
+                "translator": Config.model_validate({"models": {"translator": entry}}).models["translator"],
+            }
+        }
+    )
     pull(cfg, "translator")
     return cfg
 
@@ -90,8 +122,15 @@ def test_score_is_the_mean_token_log_probability(translator) -> None:  # noqa: A
     tok.src_lang = "eng_Latn"
     enc = tok([text], return_tensors="pt")
     with torch.inference_mode():
-        gen = model.generate(**enc, forced_bos_token_id=tok.convert_tokens_to_ids("fra_Latn"), num_beams=1, do_sample=False,
-                             max_new_tokens=enc.input_ids.shape[1] * 2 + 11, output_scores=True, return_dict_in_generate=True)
+        gen = model.generate(
+            **enc,
+            forced_bos_token_id=tok.convert_tokens_to_ids("fra_Latn"),
+            num_beams=1,
+            do_sample=False,
+            max_new_tokens=enc.input_ids.shape[1] * 2 + 11,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
         steps = model.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True)[0]
     new = gen.sequences[0, 2:].tolist()  # after </s> and the forced language token
     n = new.index(tok.eos_token_id) + 1 if tok.eos_token_id in new else len(new)
@@ -113,8 +152,17 @@ def test_without_weights_a_clear_error(ray_session: Config) -> None:
     with pytest.raises(ModelUnavailable) as e:  # the embedded default has no translator entry
         Translator(ray_session)
     assert "NLLB-200" in str(e.value) and "genmedia models pull translator" in str(e.value)
-    entry = Config.model_validate({"models": {"translator": {"backend": "nllb", "model": "nllb-200-distilled-600M",
-                                                             "source": "hf://facebook/nllb-200-distilled-600M"}}}).models["translator"]
+    entry = Config.model_validate(
+        {
+            "models": {
+                "translator": {
+                    "backend": "nllb",
+                    "model": "nllb-200-distilled-600M",
+                    "source": "hf://facebook/nllb-200-distilled-600M",
+                }
+            }
+        }
+    ).models["translator"]
     cfg = ray_session.model_copy(update={"models": {**ray_session.models, "translator": entry}})
     with pytest.raises(ModelUnavailable) as e:
         Translator(cfg)
@@ -134,7 +182,9 @@ def test_pipeline_writes_translated_subtitles(nllb_cfg: Config, tmp_path: Path) 
     write_audio_file(audio, np.concatenate([np.zeros(8000, np.float32), load_sample_speech(16000)]), 16000)
     result = subtitles.run(nllb_cfg, str(audio), subtitles.Params(languages=["en", "fr", "sw"], diarize=False))
     assert result.status.value == "done"
-    assert {f"{lang}.{fmt}" for lang in ("en", "fr", "sw") for fmt in ("srt", "vtt", "ass")} | {"transcript.json"} <= set(result.files)
+    assert {f"{lang}.{fmt}" for lang in ("en", "fr", "sw") for fmt in ("srt", "vtt", "ass")} | {
+        "transcript.json"
+    } <= set(result.files)
     assert result.details["cues"]["fr"] >= 1
     import json
 

@@ -44,7 +44,9 @@ def test_classical_default_at_least_equals_lanczos_on_a_downscaled_clip(clip_fra
     for frame in clip_frames:
         small = _half(frame)
         ours.append(psnr(frame, up.upscale(small, frame.shape[1], frame.shape[0])))
-        lanczos.append(psnr(frame, cv2.resize(small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LANCZOS4)))
+        lanczos.append(
+            psnr(frame, cv2.resize(small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LANCZOS4))
+        )
     assert np.mean(ours) >= np.mean(lanczos)
     assert np.mean(ours) > 25
 
@@ -67,7 +69,11 @@ def _tiny_checkpoint(folder: Path, name: str) -> tuple[Path, int]:
     model, filename, scale = {
         "rrdb-x2": (lambda: ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=2), "model.pth", 2),
         "rrdb-x4": (lambda: ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=4), "model.pth", 4),
-        "srvgg-x2": (lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2), "model.safetensors", 2),
+        "srvgg-x2": (
+            lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2),
+            "model.safetensors",
+            2,
+        ),
     }[name]
     path = folder / name / filename
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,10 +84,16 @@ def _tiny_checkpoint(folder: Path, name: str) -> tuple[Path, int]:
 
 def _config_with(tmp_path: Path, name: str, checkpoint: Path, **options: object) -> Config:
     entry = ModelConfig(
-        backend="real-esrgan", model=name, source=str(checkpoint.parent),
-        files={checkpoint.name: sha256_file(checkpoint)}, batch_size=2, options=options,
+        backend="real-esrgan",
+        model=name,
+        source=str(checkpoint.parent),
+        files={checkpoint.name: sha256_file(checkpoint)},
+        batch_size=2,
+        options=options,
     )
-    return Config(storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"upscaler": entry})
+    return Config(
+        storage={"root": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache")}, models={"upscaler": entry}
+    )
 
 
 @pytest.mark.parametrize("name", ["rrdb-x2", "rrdb-x4", "srvgg-x2"])

@@ -47,26 +47,57 @@ def tiny_sdxl_dir(directory: Path) -> Path:
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(4, 8), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64, norm_num_groups=1,
+        block_out_channels=(4, 8),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + 32,
+        cross_attention_dim=64,
+        norm_num_groups=1,
     )
     vae = AutoencoderKL(
-        block_out_channels=[8, 16], in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, norm_num_groups=4, sample_size=32,
+        block_out_channels=[8, 16],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=32,
     )
-    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                                timestep_spacing="trailing", steps_offset=1)
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing", steps_offset=1
+    )
     tokenizer = _toy_clip_tokenizer(directory.parent / f"{directory.name}-toy-vocab")
-    text_cfg = CLIPTextConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, hidden_size=32,
-                              intermediate_size=37, layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2,
-                              pad_token_id=tokenizer.pad_token_id or 0, vocab_size=len(tokenizer), hidden_act="gelu",
-                              projection_dim=32)
+    text_cfg = CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-5,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        pad_token_id=tokenizer.pad_token_id or 0,
+        vocab_size=len(tokenizer),
+        hidden_act="gelu",
+        projection_dim=32,
+    )
     pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=CLIPTextModel(text_cfg), text_encoder_2=CLIPTextModelWithProjection(text_cfg),
-        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
+        vae=vae,
+        text_encoder=CLIPTextModel(text_cfg),
+        text_encoder_2=CLIPTextModelWithProjection(text_cfg),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
     )
     pipe.save_pretrained(str(directory), safe_serialization=True)
     return directory
@@ -74,8 +105,12 @@ def tiny_sdxl_dir(directory: Path) -> Path:
 
 def tiny_generator_model(source: Path, *, size: int = 64, steps: int = 2) -> dict:
     """A ``models.image_generator`` config entry for the tiny pipeline saved at ``source``."""
-    return {"backend": "sdxl-turbo", "model": "tiny-sdxl", "source": str(source),
-            "options": {"steps": steps, "size": size, "strength": 0.5}}
+    return {
+        "backend": "sdxl-turbo",
+        "model": "tiny-sdxl",
+        "source": str(source),
+        "options": {"steps": steps, "size": size, "strength": 0.5},
+    }
 
 
 def tiny_open_clip_dir(directory: Path) -> Path:
@@ -85,20 +120,28 @@ def tiny_open_clip_dir(directory: Path) -> Path:
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
-    model_cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-                 "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    model_cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
     model = open_clip.CLIP(**model_cfg)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "open_clip_config.json").write_text(json.dumps({
-        "model_cfg": model_cfg, "preprocess_cfg": {"mean": [0.48, 0.46, 0.41], "std": [0.27, 0.26, 0.28]}}))
+    (directory / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {"mean": [0.48, 0.46, 0.41], "std": [0.27, 0.26, 0.28]}})
+    )
     save_file(model.state_dict(), str(directory / "open_clip_model.safetensors"))
     return directory
 
 
 def tiny_safety_model(source: Path, *, threshold: float) -> dict:
     """A ``models.safety_checker`` entry (CLIP filter) for the tiny open_clip export at ``source``."""
-    return {"backend": "clip-filter", "model": f"tiny-clip-filter-{threshold:g}", "source": str(source),
-            "options": {"threshold": threshold}}
+    return {
+        "backend": "clip-filter",
+        "model": f"tiny-clip-filter-{threshold:g}",
+        "source": str(source),
+        "options": {"threshold": threshold},
+    }
 
 
 def tiny_phi3_dir(directory: Path) -> Path:
@@ -107,17 +150,73 @@ def tiny_phi3_dir(directory: Path) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
 
-    words = ["a", "cinematic", "film", "still", "of", "scene", "from", "the", "video", "storm", "sea", "night", "city", "person", "face", "dramatic", "light", "poster", "vibrant", "bold", "colour", "sharp", "focus", "write", "one", "short", "prompt", "for", "an", "image", "generator", "thumbnail", "title", "style", "answer", "with", "only", "on", "line", "like", "key", "moment"]
+    words = [
+        "a",
+        "cinematic",
+        "film",
+        "still",
+        "of",
+        "scene",
+        "from",
+        "the",
+        "video",
+        "storm",
+        "sea",
+        "night",
+        "city",
+        "person",
+        "face",
+        "dramatic",
+        "light",
+        "poster",
+        "vibrant",
+        "bold",
+        "colour",
+        "sharp",
+        "focus",
+        "write",
+        "one",
+        "short",
+        "prompt",
+        "for",
+        "an",
+        "image",
+        "generator",
+        "thumbnail",
+        "title",
+        "style",
+        "answer",
+        "with",
+        "only",
+        "on",
+        "line",
+        "like",
+        "key",
+        "moment",
+    ]
     special = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
     vocab = {t: i for i, t in enumerate(special + sorted(set(words)))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-    tokenizer.chat_template = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}<|assistant|>"
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}<|assistant|>"
+    )
     torch.manual_seed(0)
-    config = Phi3Config(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                        num_key_value_heads=4, max_position_embeddings=256, pad_token_id=vocab["<pad>"],
-                        bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"])
+    config = Phi3Config(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
     Phi3ForCausalLM(config).save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return directory

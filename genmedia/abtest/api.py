@@ -46,7 +46,8 @@ class CreateExperiment(BaseModel):
     segment_min_impressions: int | None = Field(None, ge=1)
     context_min_impressions: int | None = Field(None, ge=1)
     images: dict[str, dict[str, Annotated[str, Field(min_length=1, max_length=2000)]]] | None = Field(
-        None, description="Variant -> {aspect: image URL}; choose returns the URL for a requested aspect.")
+        None, description="Variant -> {aspect: image URL}; choose returns the URL for a requested aspect."
+    )
 
 
 class Event(BaseModel):
@@ -92,14 +93,18 @@ def get_experiment(video: Video, service: Service) -> ExperimentInfo:
 
 
 @router.get("/{video}/choose")
-def choose(video: Video, service: Service, segment: Segment = None,
-           user: Annotated[str | None, Query(max_length=200)] = None,
-           device: Annotated[str | None, Query(max_length=40)] = None,
-           region: Annotated[str | None, Query(max_length=40)] = None,
-           hour: Annotated[int | None, Query(ge=0, le=23)] = None,
-           views: Annotated[int, Query(ge=0)] = 0, clicks: Annotated[int, Query(ge=0)] = 0,
-           aspect: Annotated[str | None, Query(max_length=16, description="e.g. 16:9: return its image URL.")] = None,
-           ) -> Choice:
+def choose(
+    video: Video,
+    service: Service,
+    segment: Segment = None,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+    device: Annotated[str | None, Query(max_length=40)] = None,
+    region: Annotated[str | None, Query(max_length=40)] = None,
+    hour: Annotated[int | None, Query(ge=0, le=23)] = None,
+    views: Annotated[int, Query(ge=0)] = 0,
+    clicks: Annotated[int, Query(ge=0)] = 0,
+    aspect: Annotated[str | None, Query(max_length=16, description="e.g. 16:9: return its image URL.")] = None,
+) -> Choice:
     """The variant to show now (contextual or Thompson sampling; a winner where one is declared)."""
     fields = {"device": device, "region": region, "hour": hour, "views": views, "clicks": clicks}
     context = Context(**fields) if any(v not in (None, 0) for v in fields.values()) else None
@@ -109,15 +114,31 @@ def choose(video: Video, service: Service, segment: Segment = None,
 @router.post("/{video}/impressions")
 def impression(video: Video, body: Event, service: Service) -> EventAck:
     """Record that a variant was shown; a repeated event_id is acknowledged and ignored."""
-    return _call(service.record, video, IMPRESSION, body.event_id, body.variant, user=body.user, segment=body.segment,
-                 context=body.context)
+    return _call(
+        service.record,
+        video,
+        IMPRESSION,
+        body.event_id,
+        body.variant,
+        user=body.user,
+        segment=body.segment,
+        context=body.context,
+    )
 
 
 @router.post("/{video}/clicks")
 def click(video: Video, body: Event, service: Service) -> EventAck:
     """Record that a shown variant was clicked; a repeated event_id is acknowledged and ignored."""
-    return _call(service.record, video, CLICK, body.event_id, body.variant, user=body.user, segment=body.segment,
-                 context=body.context)
+    return _call(
+        service.record,
+        video,
+        CLICK,
+        body.event_id,
+        body.variant,
+        user=body.user,
+        segment=body.segment,
+        context=body.context,
+    )
 
 
 @router.get("/{video}/stats")

@@ -62,7 +62,9 @@ def prob_best(post: Posteriors, rng: np.random.Generator, draws: int = 20000) ->
     return wins / draws
 
 
-def credible_interval(post: Posteriors, rng: np.random.Generator, level: float = 0.95, draws: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+def credible_interval(
+    post: Posteriors, rng: np.random.Generator, level: float = 0.95, draws: int = 20000
+) -> tuple[np.ndarray, np.ndarray]:
     """Equal-tailed credible interval of each variant's click-through rate, from posterior draws."""
     tail = (1 - level) / 2
     samples = post.draw(rng, draws)

@@ -13,8 +13,11 @@ def variant_images(doc: dict[str, Any], base_url: str) -> dict[str, dict[str, st
     ``base_url``: where the job's output folder is served (each aspect's ``file`` is relative to it).
     """
     base = base_url.rstrip("/")
-    return {v["id"]: {aspect: f"{base}/{entry['file']}" for aspect, entry in v["aspects"].items() if entry.get("file")}
-            for v in doc["variants"] if v.get("published")}
+    return {
+        v["id"]: {aspect: f"{base}/{entry['file']}" for aspect, entry in v["aspects"].items() if entry.get("file")}
+        for v in doc["variants"]
+        if v.get("published")
+    }
 
 
 def publish_thumbnails(service: ABTestService, doc: dict[str, Any], base_url: str) -> ExperimentInfo | None:

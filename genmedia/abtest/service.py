@@ -39,8 +39,12 @@ class ExperimentSettings(BaseModel):
     winner_probability: float = Field(gt=0.5, lt=1)
     min_impressions: int = Field(ge=1)
     segment_min_impressions: int = Field(ge=1)
-    context_min_impressions: int = Field(300, ge=1, description="Per variant, impressions with a context before "
-                                         "the contextual bandit decides (else the Beta posteriors).")
+    context_min_impressions: int = Field(
+        300,
+        ge=1,
+        description="Per variant, impressions with a context before "
+        "the contextual bandit decides (else the Beta posteriors).",
+    )
 
 
 class ExperimentInfo(BaseModel):
@@ -53,7 +57,9 @@ class ExperimentInfo(BaseModel):
     settings: ExperimentSettings
     winner: str | None = None
     winner_probability: float | None = None
-    segment_winners: dict[str, str] = Field(default_factory=dict, description="Winners declared on a segment's own data.")
+    segment_winners: dict[str, str] = Field(
+        default_factory=dict, description="Winners declared on a segment's own data."
+    )
     images: dict[str, dict[str, str]] = Field(default_factory=dict, description="Variant -> {aspect: image URL}.")
 
 
@@ -63,8 +69,10 @@ class Choice(BaseModel):
     experiment_id: str
     variant: str
     reason: Literal["thompson", "explore", "winner"]
-    posteriors: str = Field(description="What decided: 'contextual', 'global' or the segment's name (for a "
-                            "winner: the scope it was declared in).")
+    posteriors: str = Field(
+        description="What decided: 'contextual', 'global' or the segment's name (for a "
+        "winner: the scope it was declared in)."
+    )
     image_url: str | None = Field(None, description="The variant's image at the requested aspect, when known.")
 
 
@@ -98,7 +106,9 @@ class Stats(BaseModel):
     variants: list[VariantStats]
     winner: str | None = None
     winner_probability: float | None = None
-    segment_winners: dict[str, str] = Field(default_factory=dict, description="Winners declared on a segment's own data.")
+    segment_winners: dict[str, str] = Field(
+        default_factory=dict, description="Winners declared on a segment's own data."
+    )
 
 
 class NotFound(LookupError):
@@ -132,8 +142,13 @@ class ABTestService:
 
     # ------------------------------------------------------------------ experiments
 
-    def create(self, video: str, variants: list[str], images: dict[str, dict[str, str]] | None = None,
-               **settings: float | int | None) -> ExperimentInfo:
+    def create(
+        self,
+        video: str,
+        variants: list[str],
+        images: dict[str, dict[str, str]] | None = None,
+        **settings: float | int | None,
+    ) -> ExperimentInfo:
         """Start an experiment for ``video``; Conflict if one is active, InputError on bad variants.
 
         ``images``: variant -> {aspect: url}, returned by :meth:`choose` for a requested aspect.
@@ -146,7 +161,9 @@ class ABTestService:
         base = self.defaults.model_dump(include=set(ExperimentSettings.model_fields))
         chosen = ExperimentSettings(**{**base, **{k: v for k, v in settings.items() if v is not None}})
         if chosen.explore_floor * len(variants) > 1:
-            raise InputError(video, f"explore_floor {chosen.explore_floor} exceeds 1/{len(variants)} (the uniform share)")
+            raise InputError(
+                video, f"explore_floor {chosen.explore_floor} exceeds 1/{len(variants)} (the uniform share)"
+            )
         _check_images(video, variants, images or {})
         exp = self.store.create(video, variants, chosen.model_dump())
         if exp is None:
@@ -181,15 +198,29 @@ class ABTestService:
 
     def _info(self, exp: Experiment) -> ExperimentInfo:
         segment_winners = {seg: w for seg, (w, _) in self.store.segment_winners(exp.id).items()}
-        return ExperimentInfo(id=exp.id, video=exp.video, status=exp.status, variants=exp.variants,
-                              settings=ExperimentSettings(**exp.settings), winner=exp.winner,
-                              winner_probability=exp.winner_probability, segment_winners=segment_winners,
-                              images=self.store.images(exp.id))
+        return ExperimentInfo(
+            id=exp.id,
+            video=exp.video,
+            status=exp.status,
+            variants=exp.variants,
+            settings=ExperimentSettings(**exp.settings),
+            winner=exp.winner,
+            winner_probability=exp.winner_probability,
+            segment_winners=segment_winners,
+            images=self.store.images(exp.id),
+        )
 
     # ------------------------------------------------------------------ serving
 
-    def choose(self, video: str, *, user: str | None = None, segment: str | None = None,
-               context: Context | None = None, aspect: str | None = None) -> Choice:
+    def choose(
+        self,
+        video: str,
+        *,
+        user: str | None = None,
+        segment: str | None = None,
+        context: Context | None = None,
+        aspect: str | None = None,
+    ) -> Choice:
         """The variant (and its image at ``aspect``) for ``video`` to ``user`` with ``context``; see :meth:`_choose`."""
         choice = self._choose(video, user=user, segment=segment, context=context)
         if aspect is None:
@@ -231,8 +262,12 @@ class ABTestService:
             else:
                 post, used = self._posteriors(exp, settings, counts, segment)
                 index, explored = bandit.thompson_choice(post, rng, 0.0)
-        return Choice(experiment_id=exp.id, variant=exp.variants[index], reason="explore" if explored else "thompson",
-                      posteriors=used)
+        return Choice(
+            experiment_id=exp.id,
+            variant=exp.variants[index],
+            reason="explore" if explored else "thompson",
+            posteriors=used,
+        )
 
     def _context_model(self, exp: Experiment) -> contextual.LinearThompson:
         """The experiment's contextual model, brought up to date with the events stored since last time."""
@@ -251,8 +286,9 @@ class ABTestService:
             self._models[exp.id] = (events[-1].seq if events else last, model)
             return model
 
-    def _winner_for(self, exp: Experiment, settings: ExperimentSettings, counts: Counts,
-                    segment: str | None) -> tuple[str, str] | None:
+    def _winner_for(
+        self, exp: Experiment, settings: ExperimentSettings, counts: Counts, segment: str | None
+    ) -> tuple[str, str] | None:
         """The (winner, scope) that applies to a request from ``segment``, else None."""
         seg_n = seg_c = None
         if segment:
@@ -262,10 +298,13 @@ class ABTestService:
             seg_n, seg_c = self._totals(exp, counts, segment)
             if seg_n.min() >= settings.segment_min_impressions and seg_n.sum() >= settings.min_impressions:
                 p_best = self._p_best(seg_n, seg_c)
-                best = bandit.winner(p_best, seg_n, threshold=settings.winner_probability,
-                                     min_impressions=settings.min_impressions)
+                best = bandit.winner(
+                    p_best, seg_n, threshold=settings.winner_probability, min_impressions=settings.min_impressions
+                )
                 if best is not None:
-                    return self.store.declare_segment_winner(exp.id, segment, exp.variants[best], float(p_best[best])), segment
+                    return self.store.declare_segment_winner(
+                        exp.id, segment, exp.variants[best], float(p_best[best])
+                    ), segment
         overall = exp.winner if exp.status != ACTIVE else self._maybe_conclude(exp, settings, counts)
         if overall is None:
             return None
@@ -278,8 +317,17 @@ class ABTestService:
         with self._lock:
             return bandit.prob_best(bandit.Posteriors.from_counts(n, c), self._rng, self.defaults.monte_carlo_draws)
 
-    def record(self, video: str, kind: Literal["impression", "click"], event_id: str, variant: str, *,
-               user: str | None = None, segment: str | None = None, context: Context | None = None) -> EventAck:
+    def record(
+        self,
+        video: str,
+        kind: Literal["impression", "click"],
+        event_id: str,
+        variant: str,
+        *,
+        user: str | None = None,
+        segment: str | None = None,
+        context: Context | None = None,
+    ) -> EventAck:
         """Record an impression or click of ``variant``; a repeated ``event_id`` is ignored.
 
         A click must carry the same ``context`` as its impression (the contextual model sums both).
@@ -315,13 +363,28 @@ class ABTestService:
         p_best = bandit.prob_best(post, rng, draws)
         low, high = bandit.credible_interval(post, rng, 0.95, draws)
         rows = [
-            VariantStats(variant=v, impressions=int(n[i]), clicks=int(c[i]), ctr=float(c[i] / n[i]) if n[i] else 0.0,
-                         p_best=float(p_best[i]), ci_low=float(low[i]), ci_high=float(high[i]))
+            VariantStats(
+                variant=v,
+                impressions=int(n[i]),
+                clicks=int(c[i]),
+                ctr=float(c[i] / n[i]) if n[i] else 0.0,
+                p_best=float(p_best[i]),
+                ci_low=float(low[i]),
+                ci_high=float(high[i]),
+            )
             for i, v in enumerate(exp.variants)
         ]
-        return Stats(experiment_id=exp.id, video=exp.video, status=exp.status, segment=segment or GLOBAL,
-                     posteriors=segment or GLOBAL, variants=rows, winner=exp.winner, winner_probability=exp.winner_probability,
-                     segment_winners=self._info(exp).segment_winners)
+        return Stats(
+            experiment_id=exp.id,
+            video=exp.video,
+            status=exp.status,
+            segment=segment or GLOBAL,
+            posteriors=segment or GLOBAL,
+            variants=rows,
+            winner=exp.winner,
+            winner_probability=exp.winner_probability,
+            segment_winners=self._info(exp).segment_winners,
+        )
 
     @staticmethod
     def _totals(exp: Experiment, counts: Counts, segment: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -334,8 +397,9 @@ class ABTestService:
                 c[index[variant]] += kinds[CLICK]
         return n, c
 
-    def _posteriors(self, exp: Experiment, settings: ExperimentSettings, counts: Counts,
-                    segment: str | None) -> tuple[bandit.Posteriors, str]:
+    def _posteriors(
+        self, exp: Experiment, settings: ExperimentSettings, counts: Counts, segment: str | None
+    ) -> tuple[bandit.Posteriors, str]:
         if segment:
             n, c = self._totals(exp, counts, segment)
             if n.min() >= settings.segment_min_impressions:
@@ -364,8 +428,9 @@ def _check_images(video: str, variants: list[str], images: dict[str, dict[str, s
     for variant, by_aspect in images.items():
         if variant not in variants:
             raise InputError(variant, f"images name a variant that {video}'s experiment does not have")
-        if not isinstance(by_aspect, dict) or not all(isinstance(a, str) and isinstance(u, str) and u
-                                                      for a, u in by_aspect.items()):
+        if not isinstance(by_aspect, dict) or not all(
+            isinstance(a, str) and isinstance(u, str) and u for a, u in by_aspect.items()
+        ):
             raise InputError(variant, "images must map each variant to {aspect: url} strings")
 
 

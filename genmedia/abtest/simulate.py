@@ -32,9 +32,19 @@ class SimRun:
     shown: np.ndarray
 
 
-def simulate(true_ctrs: list[float], impressions: int, *, policy: Policy = "thompson", seed: int = 0,
-             explore_floor: float = 0.02, batch: int = 100, winner_probability: float = 0.95,
-             min_impressions: int = 2000, check_every: int = 500, draws: int = 4000) -> SimRun:
+def simulate(
+    true_ctrs: list[float],
+    impressions: int,
+    *,
+    policy: Policy = "thompson",
+    seed: int = 0,
+    explore_floor: float = 0.02,
+    batch: int = 100,
+    winner_probability: float = 0.95,
+    min_impressions: int = 2000,
+    check_every: int = 500,
+    draws: int = 4000,
+) -> SimRun:
     """Run one experiment of ``impressions`` impressions under ``policy`` and report what it found."""
     rng = np.random.default_rng(seed)
     ctr = np.asarray(true_ctrs, dtype=np.float64)
@@ -82,7 +92,9 @@ class SimSummary:
     median_winner_at: float | None
 
 
-def summarise(true_ctrs: list[float], impressions: int, runs: int, *, policy: Policy = "thompson", **kwargs: float) -> SimSummary:
+def summarise(
+    true_ctrs: list[float], impressions: int, runs: int, *, policy: Policy = "thompson", **kwargs: float
+) -> SimSummary:
     """``runs`` seeded simulations (seeds 0..runs-1) of one policy, summarised."""
     best = int(np.argmax(true_ctrs))
     results = [simulate(true_ctrs, impressions, policy=policy, seed=s, **kwargs) for s in range(runs)]
@@ -106,9 +118,16 @@ DEVICE_CTRS = {"mobile": (0.08, 0.04, 0.05), "tv": (0.03, 0.09, 0.05), "desktop"
 DEVICE_SHARE = (0.5, 0.3, 0.2)
 
 
-def simulate_contextual(impressions: int, *, policy: ContextPolicy, seed: int = 0, batch: int = 100,
-                        explore_floor: float = 0.02, min_impressions: int = 100,
-                        device_ctrs: dict[str, tuple[float, ...]] | None = None) -> float:
+def simulate_contextual(
+    impressions: int,
+    *,
+    policy: ContextPolicy,
+    seed: int = 0,
+    batch: int = 100,
+    explore_floor: float = 0.02,
+    min_impressions: int = 100,
+    device_ctrs: dict[str, tuple[float, ...]] | None = None,
+) -> float:
     """Regret (expected clicks lost against the best variant for each viewer's device) of one run.
 
     Viewers have a device (by ``DEVICE_SHARE``), a region, an hour and a history that do not change the
@@ -130,11 +149,19 @@ def simulate_contextual(impressions: int, *, policy: ContextPolicy, seed: int = 
         size = min(batch, impressions - start)
         dev = rng.choice(len(devices), size=size, p=DEVICE_SHARE[: len(devices)])
         views = rng.poisson(20, size=size)
-        x = np.stack([
-            features(Context(device=devices[d], region=regions[int(r)], hour=int(h), views=int(v), clicks=int(c)))
-            for d, r, h, v, c in zip(dev, rng.integers(4, size=size), rng.integers(24, size=size), views,
-                                     rng.binomial(views, 0.05), strict=True)
-        ])
+        x = np.stack(
+            [
+                features(Context(device=devices[d], region=regions[int(r)], hour=int(h), views=int(v), clicks=int(c)))
+                for d, r, h, v, c in zip(
+                    dev,
+                    rng.integers(4, size=size),
+                    rng.integers(24, size=size),
+                    views,
+                    rng.binomial(views, 0.05),
+                    strict=True,
+                )
+            ]
+        )
         if policy == "uniform":
             arms = rng.integers(k, size=size)
         elif policy == "contextual" and model.impressions.min() >= min_impressions:

@@ -132,8 +132,16 @@ class Experiment:
 
     @classmethod
     def of(cls, row: ExperimentRow) -> Experiment:
-        return cls(row.id, row.video, row.status, list(row.variants), dict(row.settings), row.winner,
-                   row.winner_probability, row.created_at)
+        return cls(
+            row.id,
+            row.video,
+            row.status,
+            list(row.variants),
+            dict(row.settings),
+            row.winner,
+            row.winner_probability,
+            row.created_at,
+        )
 
 
 Counts = dict[tuple[str | None, str], dict[str, int]]
@@ -163,8 +171,14 @@ class Store:
 
     def create(self, video: str, variants: list[str], settings: dict[str, Any]) -> Experiment | None:
         """A new active experiment for ``video``; None when the video already has an active one."""
-        row = ExperimentRow(id=uuid.uuid4().hex, video=video, active_video=video, status=ACTIVE,
-                            variants=list(variants), settings=dict(settings))
+        row = ExperimentRow(
+            id=uuid.uuid4().hex,
+            video=video,
+            active_video=video,
+            status=ACTIVE,
+            variants=list(variants),
+            settings=dict(settings),
+        )
         try:
             with self._session() as s:
                 s.add(row)
@@ -176,8 +190,10 @@ class Store:
         """The video's active experiment, else its most recent one, else None."""
         with self._session() as s:
             row = s.scalars(
-                select(ExperimentRow).where(ExperimentRow.video == video)
-                .order_by(ExperimentRow.active_video.is_(None), ExperimentRow.created_at.desc()).limit(1)
+                select(ExperimentRow)
+                .where(ExperimentRow.video == video)
+                .order_by(ExperimentRow.active_video.is_(None), ExperimentRow.created_at.desc())
+                .limit(1)
             ).first()
             return Experiment.of(row) if row else None
 
@@ -190,17 +206,40 @@ class Store:
                 row.winner, row.winner_probability, row.concluded_at = winner, probability, _now()
             return Experiment.of(row)
 
-    def add_event(self, experiment_id: str, event_id: str, kind: str, variant: str,
-                  segment: str | None, user: str | None, context: dict[str, Any] | None = None) -> bool:
+    def add_event(
+        self,
+        experiment_id: str,
+        event_id: str,
+        kind: str,
+        variant: str,
+        segment: str | None,
+        user: str | None,
+        context: dict[str, Any] | None = None,
+    ) -> bool:
         """Store one event (and its context, if any); False when an event with this id was already stored."""
         try:
             with self._session() as s:
-                s.add(EventRow(event_id=event_id, experiment_id=experiment_id, kind=kind, variant=variant,
-                               segment=segment, user=user))
+                s.add(
+                    EventRow(
+                        event_id=event_id,
+                        experiment_id=experiment_id,
+                        kind=kind,
+                        variant=variant,
+                        segment=segment,
+                        user=user,
+                    )
+                )
                 if context:
                     s.flush()
-                    s.add(ContextRow(event_id=event_id, experiment_id=experiment_id, kind=kind, variant=variant,
-                                     context=dict(context)))
+                    s.add(
+                        ContextRow(
+                            event_id=event_id,
+                            experiment_id=experiment_id,
+                            kind=kind,
+                            variant=variant,
+                            context=dict(context),
+                        )
+                    )
         except IntegrityError:
             with self._session() as s:
                 if s.get(EventRow, event_id) is None:
@@ -225,7 +264,8 @@ class Store:
         """The experiment's events that carry a context, with ``seq`` above ``after``, in order."""
         query = (
             select(ContextRow.seq, ContextRow.kind, ContextRow.variant, ContextRow.context)
-            .where(ContextRow.experiment_id == experiment_id, ContextRow.seq > after).order_by(ContextRow.seq)
+            .where(ContextRow.experiment_id == experiment_id, ContextRow.seq > after)
+            .order_by(ContextRow.seq)
         )
         with self._session() as s:
             return [ContextEvent(seq, kind, variant, dict(ctx)) for seq, kind, variant, ctx in s.execute(query)]
@@ -233,7 +273,8 @@ class Store:
     def segment_winners(self, experiment_id: str) -> dict[str, tuple[str, float]]:
         """Segment -> (winner, its P(best)) for every segment with a declared winner."""
         query = select(ScopeWinnerRow.segment, ScopeWinnerRow.winner, ScopeWinnerRow.probability).where(
-            ScopeWinnerRow.experiment_id == experiment_id)
+            ScopeWinnerRow.experiment_id == experiment_id
+        )
         with self._session() as s:
             return {seg: (w, float(p)) for seg, w, p in s.execute(query)}
 
@@ -241,7 +282,9 @@ class Store:
         """Record a segment's winner; the first declaration stands. Returns the segment's winner."""
         try:
             with self._session() as s:
-                s.add(ScopeWinnerRow(experiment_id=experiment_id, segment=segment, winner=winner, probability=probability))
+                s.add(
+                    ScopeWinnerRow(experiment_id=experiment_id, segment=segment, winner=winner, probability=probability)
+                )
         except IntegrityError:
             pass
         return self.segment_winners(experiment_id)[segment][0]
@@ -252,8 +295,11 @@ class Store:
             for row in s.scalars(select(ImageRow).where(ImageRow.experiment_id == experiment_id)):
                 s.delete(row)
             s.flush()
-            s.add_all(ImageRow(experiment_id=experiment_id, variant=v, aspect=a, url=u)
-                      for v, by_aspect in images.items() for a, u in by_aspect.items())
+            s.add_all(
+                ImageRow(experiment_id=experiment_id, variant=v, aspect=a, url=u)
+                for v, by_aspect in images.items()
+                for a, u in by_aspect.items()
+            )
 
     def images(self, experiment_id: str) -> dict[str, dict[str, str]]:
         """Variant -> {aspect: url} of the experiment."""

@@ -25,7 +25,9 @@ def chroma_means(frame: av.VideoFrame) -> np.ndarray:
     """Mean U and V (8-bit levels, 128 = grey) of a decoded frame: its chroma planes read by striding
     (every 4th sample); other pixel formats are first converted to a 64-pixel-wide 8-bit YUV picture."""
     if frame.format.name not in _PLANAR_8BIT:
-        frame = frame.reformat(width=64, height=max(2, round(64 * frame.height / max(frame.width, 1))), format="yuv444p")
+        frame = frame.reformat(
+            width=64, height=max(2, round(64 * frame.height / max(frame.width, 1))), format="yuv444p"
+        )
     out = np.empty(2, np.float32)
     for k, plane in enumerate(frame.planes[1:3]):
         samples = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]

@@ -19,7 +19,7 @@ def thirds_score(cx: float, cy: float) -> float:
     the exact centre still scores about 0.6 (centred subjects are fine, just less dynamic)."""
     d = min(math.hypot(cx - x, cy - y) for x in (1 / 3, 2 / 3) for y in (1 / 3, 2 / 3))
     centre = math.hypot(cx - 0.5, cy - 0.5)
-    return float(max(math.exp(-(d / 0.12) ** 2), 0.6 * math.exp(-(centre / 0.12) ** 2)))
+    return float(max(math.exp(-((d / 0.12) ** 2)), 0.6 * math.exp(-((centre / 0.12) ** 2))))
 
 
 def size_score(area: float) -> float:

@@ -73,8 +73,15 @@ class CenterFace:
 
     backend = CENTERFACE
 
-    def __init__(self, onnx_path: str | Path, *, input_width: int = 320, confidence: float = 0.5, overlap: float = 0.3,
-                 label: str = f"model {CENTERFACE!r} ({FACE_DETECTOR_KEY})"):
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        *,
+        input_width: int = 320,
+        confidence: float = 0.5,
+        overlap: float = 0.3,
+        label: str = f"model {CENTERFACE!r} ({FACE_DETECTOR_KEY})",
+    ):
         self.path = str(onnx_path)
         self.input_width = input_width
         self.confidence = confidence
@@ -90,8 +97,10 @@ class CenterFace:
                 net = cv2.dnn.readNetFromONNX(self.path)
             except cv2.error as e:
                 reason = str(e).strip().splitlines()[-1] if str(e).strip() else "unreadable"
-                raise ModelUnavailable(f"{self.label}: {self.path} could not be loaded ({reason}); "
-                                       f"run: genmedia models pull {FACE_DETECTOR_KEY}") from None
+                raise ModelUnavailable(
+                    f"{self.label}: {self.path} could not be loaded ({reason}); "
+                    f"run: genmedia models pull {FACE_DETECTOR_KEY}"
+                ) from None
             self._nets[size] = net
         return net
 
@@ -110,7 +119,9 @@ class CenterFace:
         cx, cy = (xs + offset[0, 1, ys, xs] + 0.5) * 4, (ys + offset[0, 0, ys, xs] + 0.5) * 4
         boxes = np.stack([cx - bw / 2, cy - bh / 2, bw, bh], axis=1) * np.array([w / size[0], h / size[1]] * 2)
         scores = heat[0, 0, ys, xs]
-        keep = np.asarray(cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.confidence, self.overlap), np.int64).reshape(-1)
+        keep = np.asarray(
+            cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.confidence, self.overlap), np.int64
+        ).reshape(-1)
         return boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
 
     def find(self, rgb: np.ndarray) -> np.ndarray:
@@ -150,6 +161,12 @@ def load_face_finder(cfg: Config, key: str = FACE_DETECTOR_KEY, *, input_width: 
     name = str(entry.options.get("weights", "centerface.onnx"))
     path = resolve(cfg, key) / name
     if not path.is_file():
-        raise ModelUnavailable(f"model {entry.model!r} ({key}): no {name} in {path.parent}; run: genmedia models pull {key}")
-    return CenterFace(path, input_width=int(input_width or entry.options.get("input_width", 320)),
-                      confidence=float(entry.options.get("confidence", 0.5)), label=f"model {entry.model!r} ({key})")
+        raise ModelUnavailable(
+            f"model {entry.model!r} ({key}): no {name} in {path.parent}; run: genmedia models pull {key}"
+        )
+    return CenterFace(
+        path,
+        input_width=int(input_width or entry.options.get("input_width", 320)),
+        confidence=float(entry.options.get("confidence", 0.5)),
+        label=f"model {entry.model!r} ({key})",
+    )

@@ -19,10 +19,29 @@ from genmedia.errors import ModelUnavailable
 
 OBJECT_DETECTOR_KEY = "object_detector"
 DARKNET = "opencv-darknet"
-SUBJECT_CLASSES = frozenset({
-    "person", "bicycle", "car", "motorbike", "aeroplane", "bus", "train", "truck", "boat",
-    "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
-})
+SUBJECT_CLASSES = frozenset(
+    {
+        "person",
+        "bicycle",
+        "car",
+        "motorbike",
+        "aeroplane",
+        "bus",
+        "train",
+        "truck",
+        "boat",
+        "bird",
+        "cat",
+        "dog",
+        "horse",
+        "sheep",
+        "cow",
+        "elephant",
+        "bear",
+        "zebra",
+        "giraffe",
+    }
+)
 """What a picture is about when it shows it: people, vehicles and animals (not tables, chairs or cups)."""
 
 
@@ -38,8 +57,17 @@ class Detection:
 class DarknetObjects:
     """YOLOv3-tiny on OpenCV's DNN module: :meth:`detect` gives the objects of an RGB picture, best first."""
 
-    def __init__(self, cfg_path: str | Path, weights_path: str | Path, names_path: str | Path, *, input_size: int = 416,
-                 confidence: float = 0.35, overlap: float = 0.45, name: str = "yolov3-tiny-coco"):
+    def __init__(
+        self,
+        cfg_path: str | Path,
+        weights_path: str | Path,
+        names_path: str | Path,
+        *,
+        input_size: int = 416,
+        confidence: float = 0.35,
+        overlap: float = 0.45,
+        name: str = "yolov3-tiny-coco",
+    ):
         self.input_size = input_size
         self.confidence = confidence
         self.overlap = overlap
@@ -49,8 +77,10 @@ class DarknetObjects:
             self.names = Path(names_path).read_text(encoding="utf-8").split("\n")
         except (cv2.error, OSError) as e:
             reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            raise ModelUnavailable(f"model {name!r} ({OBJECT_DETECTOR_KEY}): {weights_path} could not be loaded ({reason}); "
-                                   f"run: genmedia models pull {OBJECT_DETECTOR_KEY}") from None
+            raise ModelUnavailable(
+                f"model {name!r} ({OBJECT_DETECTOR_KEY}): {weights_path} could not be loaded ({reason}); "
+                f"run: genmedia models pull {OBJECT_DETECTOR_KEY}"
+            ) from None
         self.names = [n.strip() for n in self.names if n.strip()]
         self.outputs = self.net.getUnconnectedOutLayersNames()
 
@@ -70,14 +100,30 @@ class DarknetObjects:
         scores = rows[np.arange(len(rows)), 5 + classes]  # OpenCV's region layer already folds in the objectness
         pick = scores > self.confidence
         rows, classes, scores = rows[pick], classes[pick], scores[pick]
-        boxes = np.stack([(rows[:, 0] - rows[:, 2] / 2) * side - x0, (rows[:, 1] - rows[:, 3] / 2) * side - y0,
-                          rows[:, 2] * side, rows[:, 3] * side], axis=1) / k
-        keep = np.asarray(cv2.dnn.NMSBoxesBatched(boxes.tolist(), scores.tolist(), classes.tolist(), self.confidence, self.overlap)
-                          if len(boxes) else [], np.int64).reshape(-1)
+        boxes = (
+            np.stack(
+                [
+                    (rows[:, 0] - rows[:, 2] / 2) * side - x0,
+                    (rows[:, 1] - rows[:, 3] / 2) * side - y0,
+                    rows[:, 2] * side,
+                    rows[:, 3] * side,
+                ],
+                axis=1,
+            )
+            / k
+        )
+        keep = np.asarray(
+            cv2.dnn.NMSBoxesBatched(boxes.tolist(), scores.tolist(), classes.tolist(), self.confidence, self.overlap)
+            if len(boxes)
+            else [],
+            np.int64,
+        ).reshape(-1)
         x0, y0 = np.clip(boxes[:, 0], 0, w), np.clip(boxes[:, 1], 0, h)
         x1, y1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, w), np.clip(boxes[:, 1] + boxes[:, 3], 0, h)
         boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)  # in the picture (a box may overhang the border)
-        found = [Detection(tuple(float(v) for v in boxes[k]), float(scores[k]), self.names[int(classes[k])]) for k in keep]
+        found = [
+            Detection(tuple(float(v) for v in boxes[k]), float(scores[k]), self.names[int(classes[k])]) for k in keep
+        ]
         found = [d for d in found if not subjects_only or d.label in SUBJECT_CLASSES]
         return sorted(found, key=lambda d: -d.score)
 
@@ -86,7 +132,11 @@ def _staged(cfg: Config) -> bool:
     from genmedia.models.registry import VERIFIED, status
 
     entry = cfg.models.get(OBJECT_DETECTOR_KEY)
-    return entry is not None and bool(entry.model) and any(s.key == OBJECT_DETECTOR_KEY and s.state == VERIFIED for s in status(cfg))
+    return (
+        entry is not None
+        and bool(entry.model)
+        and any(s.key == OBJECT_DETECTOR_KEY and s.state == VERIFIED for s in status(cfg))
+    )
 
 
 def object_detector_name(cfg: Config) -> str | None:
@@ -106,7 +156,15 @@ def load_object_detector(cfg: Config) -> DarknetObjects | None:
     for suffix in (".cfg", ".weights", ".names"):
         found = [name for name in entry.files if name.endswith(suffix)]
         if len(found) != 1:
-            raise ModelUnavailable(f"models.{OBJECT_DETECTOR_KEY}.files: expected one {suffix} file, found {len(found)}")
+            raise ModelUnavailable(
+                f"models.{OBJECT_DETECTOR_KEY}.files: expected one {suffix} file, found {len(found)}"
+            )
         paths[suffix] = directory / found[0]
-    return DarknetObjects(paths[".cfg"], paths[".weights"], paths[".names"], input_size=int(entry.options.get("input_size", 416)),
-                          confidence=float(entry.options.get("confidence", 0.35)), name=str(entry.model))
+    return DarknetObjects(
+        paths[".cfg"],
+        paths[".weights"],
+        paths[".names"],
+        input_size=int(entry.options.get("input_size", 416)),
+        confidence=float(entry.options.get("confidence", 0.35)),
+        name=str(entry.model),
+    )

@@ -146,12 +146,14 @@ def _local_median(x: np.ndarray, half: int) -> np.ndarray:
     out = np.empty(n, np.float32)
     for i in range(n):
         lo, hi = max(0, i - half), min(n, i + half + 1)
-        around = np.concatenate([x[lo:max(lo, i - 1)], x[min(hi, i + 2):hi]])
+        around = np.concatenate([x[lo : max(lo, i - 1)], x[min(hi, i + 2) : hi]])
         out[i] = np.median(around) if around.size else 0.0
     return out
 
 
-def _cuts(z: np.ndarray, flat: np.ndarray, colour: np.ndarray, scores: np.ndarray, fps: float, p: ShotParams) -> list[Boundary]:
+def _cuts(
+    z: np.ndarray, flat: np.ndarray, colour: np.ndarray, scores: np.ndarray, fps: float, p: ShotParams
+) -> list[Boundary]:
     n = len(scores)
     half = max(2, round(p.window_seconds * fps))
     revert = max(2, round(p.revert_seconds * fps))
@@ -189,8 +191,15 @@ def _fades(black: np.ndarray) -> list[Boundary]:
     return [Boundary((a + b) // 2, "fade", 1.0 + (b - a) / n) for a, b in _runs(black) if a > 0 and b < n]
 
 
-def _dissolves(grids: np.ndarray, z: np.ndarray, flat: np.ndarray, colour: np.ndarray, scores: np.ndarray, fps: float,
-               p: ShotParams) -> list[Boundary]:
+def _dissolves(
+    grids: np.ndarray,
+    z: np.ndarray,
+    flat: np.ndarray,
+    colour: np.ndarray,
+    scores: np.ndarray,
+    fps: float,
+    p: ShotParams,
+) -> list[Boundary]:
     """Frames that are linear blends of unrelated pictures ``k`` frames before and after them."""
     g = grids.reshape(len(grids), -1).astype(np.float32)
     n = len(g)
@@ -225,7 +234,11 @@ def _thin(boundaries: list[Boundary], n: int, min_len: int) -> list[Boundary]:
 
 
 def detect_boundaries(
-    grids: np.ndarray, means: np.ndarray, stds: np.ndarray, fps: float, params: ShotParams | None = None,
+    grids: np.ndarray,
+    means: np.ndarray,
+    stds: np.ndarray,
+    fps: float,
+    params: ShotParams | None = None,
     chroma: np.ndarray | None = None,
 ) -> list[Boundary]:
     """Shot boundaries of a sequence of frames given their grids (N x 9 x 16), mean and std of luma and,
@@ -252,7 +265,11 @@ def detect_boundaries(
     fades = [b.position for b in found if b.transition == "fade"]
     margin = max(2, round(p.revert_seconds * fps))
     runs = _runs(black)
-    found = [b for b in found if b.transition == "fade" or not any(s - margin <= b.position <= e + margin for s, e in runs if fades)]
+    found = [
+        b
+        for b in found
+        if b.transition == "fade" or not any(s - margin <= b.position <= e + margin for s, e in runs if fades)
+    ]
     return _thin(found, n, max(1, round(p.min_shot_seconds * fps)))
 
 

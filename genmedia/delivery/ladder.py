@@ -149,14 +149,20 @@ def choose_ladder(by_size: dict[tuple[int, int], list[RatePoint]], targets: Sequ
             (size, rate), reached = found, True
         predicted = quality_at(by_size[size], rate)
         rung = Rung(size[0], size[1], int(round(rate, -3)), target, round(predicted, 2), reached)
-        if rungs and (rung.width, rung.height) == (rungs[-1].width, rungs[-1].height) and rung.bitrate > 0.9 * rungs[-1].bitrate:
+        if (
+            rungs
+            and (rung.width, rung.height) == (rungs[-1].width, rungs[-1].height)
+            and rung.bitrate > 0.9 * rungs[-1].bitrate
+        ):
             continue
         rungs.append(rung)
     return rungs
 
 
 def fixed_ladder_saving(
-    by_size: dict[tuple[int, int], list[RatePoint]], fixed: Sequence[RatePoint], steps: int = 24,
+    by_size: dict[tuple[int, int], list[RatePoint]],
+    fixed: Sequence[RatePoint],
+    steps: int = 24,
 ) -> dict[str, Any]:
     """The bitrate the per-title curves save against a fixed ladder at equal measured quality.
 
@@ -170,10 +176,17 @@ def fixed_ladder_saving(
     for point in fixed:
         found = cheapest(by_size, point.xpsnr)
         size, rate = found if found else (point.size, point.bitrate)
-        rows.append({
-            "fixed": {"width": point.width, "height": point.height, "bitrate": round(point.bitrate), "xpsnr": round(point.xpsnr, 2)},
-            "per_title": {"width": size[0], "height": size[1], "bitrate": round(min(rate, point.bitrate))},
-        })
+        rows.append(
+            {
+                "fixed": {
+                    "width": point.width,
+                    "height": point.height,
+                    "bitrate": round(point.bitrate),
+                    "xpsnr": round(point.xpsnr, 2),
+                },
+                "per_title": {"width": size[0], "height": size[1], "bitrate": round(min(rate, point.bitrate))},
+            }
+        )
     top = max((_monotone(c)[-1][1] for c in by_size.values()), default=-math.inf)
     low = min((_monotone(c)[0][1] for c in by_size.values()), default=math.inf)
     q_lo, q_hi = max(low, min(p.xpsnr for p in fixed)), min(top, max(p.xpsnr for p in fixed))
@@ -196,7 +209,12 @@ def fixed_ladder_saving(
 
 def point_dict(point: RatePoint) -> dict[str, Any]:
     """A point as JSON."""
-    return {**asdict(point), "bitrate": round(point.bitrate), "xpsnr": round(point.xpsnr, 3), "ssim": round(point.ssim, 5)}
+    return {
+        **asdict(point),
+        "bitrate": round(point.bitrate),
+        "xpsnr": round(point.xpsnr, 3),
+        "ssim": round(point.ssim, 5),
+    }
 
 
 __all__ = [

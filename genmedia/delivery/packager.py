@@ -43,7 +43,9 @@ def candidate_sizes(info: MediaInfo, short_sides: list[int]) -> tuple[list[tuple
     """Rung sizes for the profile's short sides that do not exceed the source (never upscaled), and notes."""
     display = cmaf.display_size(info)
     source_short = min(display)
-    sizes = list(dict.fromkeys(cmaf.size_for(display, s) for s in sorted(set(short_sides), reverse=True) if s <= source_short))
+    sizes = list(
+        dict.fromkeys(cmaf.size_for(display, s) for s in sorted(set(short_sides), reverse=True) if s <= source_short)
+    )
     notes = []
     skipped = sorted(s for s in set(short_sides) if s > source_short)
     if skipped:
@@ -58,8 +60,12 @@ def _sample_seconds(dc: DeliveryConfig, duration: float) -> float:
 
 
 def measure_points(
-    spans: list[cmaf.Span], sizes: list[tuple[int, int]], rates: dict[tuple[int, int], list[int]], fps: float,
-    settings: cmaf.EncodeSettings, progress: ProgressFn = no_progress,
+    spans: list[cmaf.Span],
+    sizes: list[tuple[int, int]],
+    rates: dict[tuple[int, int], list[int]],
+    fps: float,
+    settings: cmaf.EncodeSettings,
+    progress: ProgressFn = no_progress,
 ) -> list[ladder.RatePoint]:
     """Encode every span at every (size, rate), score it against the span, and return one point per (size, rate)."""
     ref = (spans[0].frames[0].width, spans[0].frames[0].height)
@@ -81,8 +87,14 @@ def measure_points(
 
 
 def plan_ladder(
-    path: Path, info: MediaInfo, dc: DeliveryConfig, profile: LadderProfile, settings: cmaf.EncodeSettings,
-    *, progress: ProgressFn = no_progress, warnings: list[str] | None = None,
+    path: Path,
+    info: MediaInfo,
+    dc: DeliveryConfig,
+    profile: LadderProfile,
+    settings: cmaf.EncodeSettings,
+    *,
+    progress: ProgressFn = no_progress,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Sample, measure and choose the ladder of the video at ``path``; the facts for ladder.json."""
     sizes, notes = candidate_sizes(info, profile.short_sides)
@@ -92,7 +104,9 @@ def plan_ladder(
     ref_size = cmaf.size_for(display, min(REFERENCE_SHORT_SIDE, cmaf.even(min(display))))
     total = _sample_seconds(dc, info.duration)
     span_seconds = min(dc.span_seconds, info.duration)
-    spans = cmaf.read_spans(str(path), info, cmaf.sample_starts(info.duration, total, span_seconds), span_seconds, ref_size)
+    spans = cmaf.read_spans(
+        str(path), info, cmaf.sample_starts(info.duration, total, span_seconds), span_seconds, ref_size
+    )
     if not spans:
         raise InputError(str(path), "no picture could be decoded for the ladder's samples")
     fixed_rates = {cmaf.size_for(display, side): rate for side, rate in ladder.FIXED_LADDER}
@@ -109,10 +123,13 @@ def plan_ladder(
     return {
         "sizes": [f"{w}x{h}" for w, h in sizes],
         "reference_size": f"{ref_size[0]}x{ref_size[1]}",
-        "samples": {"spans": len(spans), "seconds": round(sum(len(s.frames) for s in spans) / info.fps, 3),
-                    "starts": [s.start for s in spans]},
+        "samples": {
+            "spans": len(spans),
+            "seconds": round(sum(len(s.frames) for s in spans) / info.fps, 3),
+            "starts": [s.start for s in spans],
+        },
         "metric": "xpsnr (dB, Y:U:V 4:1:1, scaled back to the reference size with bicubic); ssim beside it; "
-                  "VMAF is not in the bundled FFmpeg",
+        "VMAF is not in the bundled FFmpeg",
         "points": [ladder.point_dict(p) for p in points],
         "hull": [ladder.point_dict(p) for p in ladder.convex_hull(points)],
         "rungs": [asdict(r) for r in rungs],
@@ -121,8 +138,16 @@ def plan_ladder(
 
 
 def package_video(
-    path: Path, info: MediaInfo, folder: Path, dc: DeliveryConfig, profile: LadderProfile, settings: cmaf.EncodeSettings,
-    segment_seconds: float, *, progress: ProgressFn = no_progress, warnings: list[str] | None = None,
+    path: Path,
+    info: MediaInfo,
+    folder: Path,
+    dc: DeliveryConfig,
+    profile: LadderProfile,
+    settings: cmaf.EncodeSettings,
+    segment_seconds: float,
+    *,
+    progress: ProgressFn = no_progress,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Plan the ladder of ``path`` and package it into ``folder`` (CMAF segments, MPD, HLS playlists).
 
@@ -133,15 +158,26 @@ def package_video(
     facts = plan_ladder(path, info, dc, profile, settings, progress=progress, warnings=warnings)
     analysed = time.perf_counter()
     rung_list = [((r["width"], r["height"]), r["bitrate"]) for r in facts["rungs"]]
-    made, segment = cmaf.package(str(path), info, rung_list, folder, segment_seconds=segment_seconds, settings=settings,
-                                 audio_bitrate=profile.audio_bitrate, audio_channels=profile.audio_channels,
-                                 progress=progress)
+    made, segment = cmaf.package(
+        str(path),
+        info,
+        rung_list,
+        folder,
+        segment_seconds=segment_seconds,
+        settings=settings,
+        audio_bitrate=profile.audio_bitrate,
+        audio_channels=profile.audio_channels,
+        progress=progress,
+    )
     encoded = time.perf_counter()
     facts["measured"] = write_hls(folder, read_mpd(folder / cmaf.MPD_NAME))
     facts["encoded"] = [asdict(m) for m in made]
     facts["segment_seconds"] = round(segment, 6)
-    facts["timing_s"] = {"ladder_analysis": round(analysed - started, 3), "encode_and_package": round(encoded - analysed, 3),
-                         "analysis_share": round((analysed - started) / max(encoded - analysed, 1e-9), 3)}
+    facts["timing_s"] = {
+        "ladder_analysis": round(analysed - started, 3),
+        "encode_and_package": round(encoded - analysed, 3),
+        "analysis_share": round((analysed - started) / max(encoded - analysed, 1e-9), 3),
+    }
     return facts
 
 

@@ -47,7 +47,7 @@ def _template(pattern: str, rep_id: str, number: int) -> str:
     match = re.search(r"\$Number(%0(\d+)d)?\$", name)
     if match:
         width = int(match.group(2) or 1)
-        name = name[: match.start()] + f"{number:0{width}d}" + name[match.end():]
+        name = name[: match.start()] + f"{number:0{width}d}" + name[match.end() :]
     return name
 
 
@@ -67,10 +67,13 @@ def read_mpd(mpd_path: Path) -> list[Representation]:
             rid = rep.get("id", "")
             channels = rep.find("mpd:AudioChannelConfiguration", NS)
             r = Representation(
-                id=rid, content_type=content_type or rep.get("mimeType", "/").split("/")[0],
-                codecs=rep.get("codecs", ""), bandwidth=int(rep.get("bandwidth", "0")),
+                id=rid,
+                content_type=content_type or rep.get("mimeType", "/").split("/")[0],
+                codecs=rep.get("codecs", ""),
+                bandwidth=int(rep.get("bandwidth", "0")),
                 init=_template(tmpl.get("initialization", ""), rid, number),
-                width=int(rep.get("width", "0")), height=int(rep.get("height", "0")),
+                width=int(rep.get("width", "0")),
+                height=int(rep.get("height", "0")),
                 frame_rate=rep.get("frameRate", frame_rate),
                 channels=int(channels.get("value", "0")) if channels is not None else 0,
             )
@@ -93,8 +96,15 @@ def _rates(folder: Path, rep: Representation) -> tuple[int, int]:
 
 def _media_playlist(rep: Representation) -> str:
     target = max(1, math.ceil(max(rep.durations, default=1.0) - 1e-3))
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
-             "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS", f'#EXT-X-MAP:URI="{rep.init}"']
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        f'#EXT-X-MAP:URI="{rep.init}"',
+    ]
     for name, duration in zip(rep.segments, rep.durations, strict=True):
         lines += [f"#EXTINF:{duration:.6f},", name]
     lines.append("#EXT-X-ENDLIST")
@@ -119,15 +129,20 @@ def write_hls(folder: Path, reps: list[Representation]) -> dict[str, dict[str, i
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for i, a in enumerate(audio):
         default = "YES" if i == 0 else "NO"
-        lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio {a.id}",DEFAULT={default},AUTOSELECT=YES,'
-                     f'CHANNELS="{a.channels or 2}",URI="{a.playlist}"')
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio {a.id}",DEFAULT={default},AUTOSELECT=YES,'
+            f'CHANNELS="{a.channels or 2}",URI="{a.playlist}"'
+        )
     audio_peak = max((rates[a.id]["peak_bitrate"] for a in audio), default=0)
     audio_avg = max((rates[a.id]["average_bitrate"] for a in audio), default=0)
     for v in video:
         codecs = ",".join([v.codecs] + ([audio[0].codecs] if audio else []))
-        attrs = [f"BANDWIDTH={rates[v.id]['peak_bitrate'] + audio_peak}",
-                 f"AVERAGE-BANDWIDTH={rates[v.id]['average_bitrate'] + audio_avg}",
-                 f'CODECS="{codecs}"', f"RESOLUTION={v.width}x{v.height}"]
+        attrs = [
+            f"BANDWIDTH={rates[v.id]['peak_bitrate'] + audio_peak}",
+            f"AVERAGE-BANDWIDTH={rates[v.id]['average_bitrate'] + audio_avg}",
+            f'CODECS="{codecs}"',
+            f"RESOLUTION={v.width}x{v.height}",
+        ]
         if (fr := _frame_rate(v.frame_rate)) is not None:
             attrs.append(f"FRAME-RATE={fr}")
         if audio:

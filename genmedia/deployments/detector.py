@@ -71,21 +71,29 @@ class Detector:
         if name:
             path = directory / name
             if not path.is_file():
-                raise ModelUnavailable(f"{directory}: no {name} (models.{key}.options); run: genmedia models pull {key}")
+                raise ModelUnavailable(
+                    f"{directory}: no {name} (models.{key}.options); run: genmedia models pull {key}"
+                )
             return path
         found = sorted(directory.glob("*.pt"))
         if len(found) != 1:
-            raise ModelUnavailable(f"{directory}: expected one .pt checkpoint for models.{key}, found {len(found)}; set options.weights")
+            raise ModelUnavailable(
+                f"{directory}: expected one .pt checkpoint for models.{key}, found {len(found)}; set options.weights"
+            )
         return found[0]
 
     def _yolo(self, model: Any, images: list[np.ndarray]) -> list[list[list[float]]]:
-        results = model.predict([np.ascontiguousarray(img[..., ::-1]) for img in images], imgsz=self.imgsz, conf=self.conf, verbose=False)
+        results = model.predict(
+            [np.ascontiguousarray(img[..., ::-1]) for img in images], imgsz=self.imgsz, conf=self.conf, verbose=False
+        )
         out = []
         for r in results:
             xyxy = r.boxes.xyxy.cpu().numpy()
             conf = r.boxes.conf.cpu().numpy()
             cls = r.boxes.cls.cpu().numpy()
-            out.append([[x0, y0, x1 - x0, y1 - y0, c, k] for (x0, y0, x1, y1), c, k in zip(xyxy, conf, cls, strict=True)])
+            out.append(
+                [[x0, y0, x1 - x0, y1 - y0, c, k] for (x0, y0, x1, y1), c, k in zip(xyxy, conf, cls, strict=True)]
+            )
         return out
 
     def detect_images(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +103,9 @@ class Detector:
             return empty, empty.copy()
         objects = np.stack([_pad(rows) for rows in self._yolo(self.model, images)])
         if self.face_model is not None:
-            faces = np.stack([_pad([r for r in rows if int(r[5]) == 0]) for rows in self._yolo(self.face_model, images)])
+            faces = np.stack(
+                [_pad([r for r in rows if int(r[5]) == 0]) for rows in self._yolo(self.face_model, images)]
+            )
         else:
             faces = np.stack([_pad([[*box, 1.0, 0] for box in self.faces.find(img).tolist()]) for img in images])
         return objects, faces
@@ -113,8 +123,18 @@ class Detector:
 
         def rows(a: np.ndarray, named: bool) -> list[dict[str, Any]]:
             return [
-                {"box": [float(v) for v in r[:4]], "score": float(r[4]), **({"label": self.names.get(int(r[5]), str(int(r[5])))} if named else {})}
-                for r in a if r[4] >= 0
+                {
+                    "box": [float(v) for v in r[:4]],
+                    "score": float(r[4]),
+                    **({"label": self.names.get(int(r[5]), str(int(r[5])))} if named else {}),
+                }
+                for r in a
+                if r[4] >= 0
             ]
 
-        return {"objects": rows(objects[0], True), "faces": rows(faces[0], False), "backend": self.backend, "face_backend": self.face_backend}
+        return {
+            "objects": rows(objects[0], True),
+            "faces": rows(faces[0], False),
+            "backend": self.backend,
+            "face_backend": self.face_backend,
+        }

@@ -55,7 +55,9 @@ class ImageGenerator:
             dtype_name = "float32"  # half precision is slow or unsupported for these kernels on CPUs
         self.dtype = getattr(torch, dtype_name)
         self._torch = torch
-        self.text2img = StableDiffusionXLPipeline.from_pretrained(str(directory), dtype=self.dtype, local_files_only=True)
+        self.text2img = StableDiffusionXLPipeline.from_pretrained(
+            str(directory), dtype=self.dtype, local_files_only=True
+        )
         self.text2img.to(self.device)
         self.text2img.set_progress_bar_config(disable=True)
         self.img2img = StableDiffusionXLImg2ImgPipeline(**self.text2img.components)
@@ -88,13 +90,17 @@ class ImageGenerator:
                 [str(batch["negative_prompt"][i]) for i in rows] if "negative_prompt" in batch else None,
                 [int(batch["seed"][i]) for i in rows],
                 [np.asarray(batch["image"][i]) for i in rows] if mode == IMAGE else None,
-                width=w, height=h,
+                width=w,
+                height=h,
             )
             for i, img in zip(rows, images, strict=True):
                 generated[i] = img
         out.pop("image", None)
-        out["generated"] = np.array(generated + [None], dtype=object)[:-1] if len({g.shape for g in generated}) > 1 else (
-            np.stack(generated) if n else np.zeros((0, self.size, self.size, 3), np.uint8))
+        out["generated"] = (
+            np.array(generated + [None], dtype=object)[:-1]
+            if len({g.shape for g in generated}) > 1
+            else (np.stack(generated) if n else np.zeros((0, self.size, self.size, 3), np.uint8))
+        )
         out["steps"] = np.full(n, self.steps)
         out["backend"] = np.array([self.name] * n, dtype=object)
         return out
@@ -105,12 +111,30 @@ class ImageGenerator:
             raise InputError("prompt", "an image request needs a non-empty prompt")
         image = request.get("image")
         seed = int(request.get("seed", 0))
-        [result] = self.generate_many([request["prompt"]], [request.get("negative_prompt", "")], [seed],
-                                      [np.asarray(image, np.uint8)] if image is not None else None)
-        return {"image": result, "seed": seed, "steps": self.steps, "backend": self.name, "mode": IMAGE if image is not None else TEXT}
+        [result] = self.generate_many(
+            [request["prompt"]],
+            [request.get("negative_prompt", "")],
+            [seed],
+            [np.asarray(image, np.uint8)] if image is not None else None,
+        )
+        return {
+            "image": result,
+            "seed": seed,
+            "steps": self.steps,
+            "backend": self.name,
+            "mode": IMAGE if image is not None else TEXT,
+        }
 
-    def generate_many(self, prompts: list[str], negatives: list[str] | None, seeds: list[int],
-                      images: list[np.ndarray] | None = None, *, width: int | None = None, height: int | None = None) -> list[np.ndarray]:
+    def generate_many(
+        self,
+        prompts: list[str],
+        negatives: list[str] | None,
+        seeds: list[int],
+        images: list[np.ndarray] | None = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[np.ndarray]:
         """Images for ``prompts`` in one batched pipeline call: text-to-image, or image-to-image from ``images``
         (resized to ``width`` x ``height``, default ``size`` square)."""
         from PIL import Image
@@ -127,7 +151,9 @@ class ImageGenerator:
             common["negative_prompt"] = list(negatives)
         with torch.inference_mode():
             if images is None:
-                result = self.text2img(height=height or self.size, width=width or self.size, num_inference_steps=self.steps, **common)
+                result = self.text2img(
+                    height=height or self.size, width=width or self.size, num_inference_steps=self.steps, **common
+                )
             else:
                 shape = (width or self.size, height or self.size)
                 starts = [Image.fromarray(np.asarray(img, np.uint8)).resize(shape, Image.LANCZOS) for img in images]

@@ -192,8 +192,13 @@ class Interpolator:
         out = []
         for row in rows(batch):
             steps = plan_window(
-                row["time"], row["shot"], row["stutter"], (int(row["core_start"]), int(row["core_end"])),
-                float(row["end_time"]), float(row["t0"]), float(row["fps_out"]),
+                row["time"],
+                row["shot"],
+                row["stutter"],
+                (int(row["core_start"]), int(row["core_end"])),
+                float(row["end_time"]),
+                float(row["t0"]),
+                float(row["fps_out"]),
             )
             frames, counts = self.render(row["frames"], steps)
             row.update(

@@ -36,11 +36,21 @@ def export_onnx(weights: Path, onnx_path: Path) -> int:
     os.close(fd)
     try:
         with torch.inference_mode():
-            torch.onnx.export(descriptor.model, (sample,), tmp, input_names=["x"], output_names=["y"], opset_version=OPSET,
-                              dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}}, dynamo=False)
+            torch.onnx.export(
+                descriptor.model,
+                (sample,),
+                tmp,
+                input_names=["x"],
+                output_names=["y"],
+                opset_version=OPSET,
+                dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
+                dynamo=False,
+            )
         os.replace(tmp, onnx_path)
     except Exception as e:
-        raise ModelUnavailable(f"{weights}: cannot export {descriptor.architecture.name} to ONNX ({type(e).__name__}: {e})") from None
+        raise ModelUnavailable(
+            f"{weights}: cannot export {descriptor.architecture.name} to ONNX ({type(e).__name__}: {e})"
+        ) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     return int(descriptor.scale)
@@ -52,7 +62,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
 
     class _Frames(CalibrationDataReader):
         def __init__(self) -> None:
-            self._items = iter([{"x": calibration[i:i + 1]} for i in range(len(calibration))])
+            self._items = iter([{"x": calibration[i : i + 1]} for i in range(len(calibration))])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._items, None)
@@ -60,8 +70,15 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     fd, tmp = tempfile.mkstemp(dir=int8_path.parent, prefix=f".{int8_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        quantize_static(str(fp32_path), tmp, _Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+        quantize_static(
+            str(fp32_path),
+            tmp,
+            _Frames(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
+        )
         os.replace(tmp, int8_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -100,7 +117,7 @@ class OnnxSRModel:
         x = np.ascontiguousarray(to_unit(frames).transpose(0, 3, 1, 2), dtype=np.float32)
         if self._session is None:
             self._open(x)
-        y = np.concatenate([self._session.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+        y = np.concatenate([self._session.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
         return from_unit(np.clip(y, 0, 1).transpose(0, 2, 3, 1), frames.dtype)
 
 

@@ -208,7 +208,9 @@ def load_ifnet(path: Path) -> IFNet:
 class Rife:
     """RIFE frame synthesis on numpy frames (uint8 or uint16 RGB), on a GPU when there is one."""
 
-    def __init__(self, path: Path, *, scale: float = 1.0, refine: bool = False, dtype: str = "float16", device: str | None = None):
+    def __init__(
+        self, path: Path, *, scale: float = 1.0, refine: bool = False, dtype: str = "float16", device: str | None = None
+    ):
         """Load the weights once; ``scale`` sets the flow resolution (0.5 for 4K), ``refine`` adds the U-Net pass."""
         if scale not in SCALES:
             raise ModelUnavailable(f"{path}: RIFE scale must be one of {', '.join(map(str, SCALES))}, got {scale}")

@@ -32,8 +32,22 @@ CLASSICAL = "classical"
 OPEN_CLIP = "open-clip"
 DEFAULT_KEY = "scene_embedder"
 DEFAULT_TAGS = (
-    "a person", "a face", "a crowd", "a city street", "a landscape", "the sea", "a forest", "a room",
-    "a car", "an animal", "food", "text", "a sports game", "a concert", "an explosion", "the night sky",
+    "a person",
+    "a face",
+    "a crowd",
+    "a city street",
+    "a landscape",
+    "the sea",
+    "a forest",
+    "a room",
+    "a car",
+    "an animal",
+    "food",
+    "text",
+    "a sports game",
+    "a concert",
+    "an explosion",
+    "the night sky",
 )
 DEFAULT_MOODS = ("happy", "calm", "tense", "sad", "exciting", "romantic", "scary")
 
@@ -67,7 +81,9 @@ class SceneEmbedder:
         elif self.backend == CLASSICAL:
             self.name = DESCRIPTOR_NAME
         else:
-            raise ConfigError(f"models.{key}.backend: {self.backend!r} is not a scene-embedder backend ({OPEN_CLIP}, {CLASSICAL})")
+            raise ConfigError(
+                f"models.{key}.backend: {self.backend!r} is not a scene-embedder backend ({OPEN_CLIP}, {CLASSICAL})"
+            )
 
     def _load_open_clip(self, cfg: Config, key: str) -> None:
         import open_clip
@@ -112,7 +128,9 @@ class SceneEmbedder:
         results = self.embed_images(images)
         out = dict(batch)
         out.pop("image")
-        out["embedding"] = np.stack([r["embedding"] for r in results]).astype(np.float32) if results else np.zeros((0, 1), np.float32)
+        out["embedding"] = (
+            np.stack([r["embedding"] for r in results]).astype(np.float32) if results else np.zeros((0, 1), np.float32)
+        )
         out["tags"] = np.array([", ".join(r["tags"]) for r in results], dtype=object)
         out["mood"] = np.array([r["mood"] for r in results], dtype=object)
         out["mood_score"] = np.array([r["mood_score"] for r in results], dtype=np.float32)
@@ -136,7 +154,9 @@ class SceneEmbedder:
         from PIL import Image
 
         torch = self._torch
-        pixels = torch.stack([self.preprocess(Image.fromarray(np.asarray(img, np.uint8))) for img in images]).to(self.device)
+        pixels = torch.stack([self.preprocess(Image.fromarray(np.asarray(img, np.uint8))) for img in images]).to(
+            self.device
+        )
         with torch.inference_mode():
             emb = self.model.encode_image(pixels).float()
             emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-6)
@@ -146,7 +166,14 @@ class SceneEmbedder:
         for e, sims, moods in zip(emb.cpu().numpy(), tag_sim, mood_p, strict=True):
             top = np.argsort(-sims, kind="stable")[: self.top_k]
             best = int(np.argmax(moods))
-            out.append({"embedding": e, "tags": [self.tags[i] for i in top], "mood": self.moods[best], "mood_score": float(moods[best])})
+            out.append(
+                {
+                    "embedding": e,
+                    "tags": [self.tags[i] for i in top],
+                    "mood": self.moods[best],
+                    "mood_score": float(moods[best]),
+                }
+            )
         return out
 
     @staticmethod
@@ -164,4 +191,9 @@ class SceneEmbedder:
         else:
             mood = "tense" if arousal > 0.45 else "sad"
         score = float(np.clip(abs(facts["brightness"] - 0.45) + abs(arousal - 0.45), 0, 1))
-        return {"embedding": colour_texture_descriptor(np.asarray(image, np.uint8)), "tags": tags, "mood": mood, "mood_score": score}
+        return {
+            "embedding": colour_texture_descriptor(np.asarray(image, np.uint8)),
+            "tags": tags,
+            "mood": mood,
+            "mood_score": score,
+        }

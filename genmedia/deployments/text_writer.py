@@ -52,13 +52,21 @@ class TextWriter:
         self.tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=dtype, local_files_only=True).to(self.device).eval()
+        self.model = (
+            AutoModelForCausalLM.from_pretrained(str(directory), dtype=dtype, local_files_only=True)
+            .to(self.device)
+            .eval()
+        )
         self.name = f"{PHI3}:{entry.model or key}"
 
     def _inputs(self, instructions: list[str]) -> list[str]:
         if getattr(self.tokenizer, "chat_template", None):
-            return [self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
-                    for text in instructions]
+            return [
+                self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+                )
+                for text in instructions
+            ]
         return [f"{text}\n" for text in instructions]
 
     def write_many(self, instructions: list[str]) -> list[str]:
@@ -67,16 +75,24 @@ class TextWriter:
             return []
         torch = self._torch
         enc = self.tokenizer(self._inputs(instructions), return_tensors="pt", padding=True).to(self.device)
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        )
         with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, **sampling)
-        new = out[:, enc["input_ids"].shape[1]:]
+            out = self.model.generate(
+                **enc, max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, **sampling
+            )
+        new = out[:, enc["input_ids"].shape[1] :]
         return [clean(t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data: ``instruction`` column -> adds ``text`` and ``text_backend``."""
         texts = self.write_many([str(t) for t in batch["instruction"]])
-        return {**batch, "text": np.array(texts, dtype=object), "text_backend": np.array([self.name] * len(texts), dtype=object)}
+        return {
+            **batch,
+            "text": np.array(texts, dtype=object),
+            "text_backend": np.array([self.name] * len(texts), dtype=object),
+        }
 
     def write(self, request: dict[str, Any]) -> dict[str, Any]:
         """One request (Serve): ``{"instruction"}`` -> ``{"text", "backend"}``."""

@@ -73,19 +73,26 @@ class ChunkTranscript:
         return float(np.average([s.avg_logprob for s in self.segments], weights=weights))
 
     def to_json(self) -> str:
-        return json.dumps({
-            "segments": [s.model_dump() for s in self.segments],
-            "removed": [s.model_dump() for s in self.removed],
-            "language": self.language,
-            "language_probability": self.language_probability,
-            "denoised_by": self.denoised_by,
-        })
+        return json.dumps(
+            {
+                "segments": [s.model_dump() for s in self.segments],
+                "removed": [s.model_dump() for s in self.removed],
+                "language": self.language,
+                "language_probability": self.language_probability,
+                "denoised_by": self.denoised_by,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ChunkTranscript:
         d = json.loads(text)
-        return cls([Segment(**s) for s in d["segments"]], d["language"], d["language_probability"],
-                   [Segment(**s) for s in d["removed"]], d.get("denoised_by"))
+        return cls(
+            [Segment(**s) for s in d["segments"]],
+            d["language"],
+            d["language_probability"],
+            [Segment(**s) for s in d["removed"]],
+            d.get("denoised_by"),
+        )
 
 
 def _device(option: str) -> str:
@@ -108,17 +115,26 @@ class Transcriber:
         self.device = _device(options.get("device", "auto"))
         threads = int(options.get("cpu_threads") or (entry.resources[CPU].num_cpus if CPU in entry.resources else 0))
         self.model = WhisperModel(
-            str(path), device=self.device, compute_type=options.get("compute_type", "default"), cpu_threads=max(0, threads)
+            str(path),
+            device=self.device,
+            compute_type=options.get("compute_type", "default"),
+            cpu_threads=max(0, threads),
         )
         batched = options.get("batched", "auto")
-        self.pipeline = BatchedInferencePipeline(self.model) if (batched is True or (batched == "auto" and self.device == "cuda")) else None
+        self.pipeline = (
+            BatchedInferencePipeline(self.model)
+            if (batched is True or (batched == "auto" and self.device == "cuda"))
+            else None
+        )
         self.batch_size = entry.batch_size
         self.beam_size = int(options.get("beam_size", 5))
         self.model_name = entry.model
 
     # ------------------------------------------------------------------------------ decoding
 
-    def _decode(self, audio: np.ndarray, language: str | None, request: TranscribeRequest, *, fallback: bool = False) -> tuple[list[Segment], str, float]:
+    def _decode(
+        self, audio: np.ndarray, language: str | None, request: TranscribeRequest, *, fallback: bool = False
+    ) -> tuple[list[Segment], str, float]:
         kwargs: dict[str, Any] = {
             "language": language,
             "beam_size": request.beam_size or self.beam_size,
@@ -134,12 +150,18 @@ class Transcriber:
         segments = [_segment(s, info.language, info.language_probability) for s in raw]
         return [s for s in segments if s.text.strip()], info.language, float(info.language_probability)
 
-    def _relabel_languages(self, audio: np.ndarray, segments: list[Segment], request: TranscribeRequest) -> list[Segment]:
+    def _relabel_languages(
+        self, audio: np.ndarray, segments: list[Segment], request: TranscribeRequest
+    ) -> list[Segment]:
         """Detect the language of single segments and re-decode those spoken in another language."""
         out: list[Segment] = []
         switched = False  # a language switch found: the next segment is checked too
         for seg in segments:
-            wanted = request.per_segment_language == "all" or switched or _typical_probability(seg.words) < LOW_WORD_PROBABILITY
+            wanted = (
+                request.per_segment_language == "all"
+                or switched
+                or _typical_probability(seg.words) < LOW_WORD_PROBABILITY
+            )
             switched = False
             if not wanted or seg.end - seg.start < 1.0:
                 out.append(seg)
@@ -160,7 +182,9 @@ class Transcriber:
             switched = bool(better)
         return out
 
-    def _control(self, audio: np.ndarray, segments: list[Segment], request: TranscribeRequest) -> tuple[list[Segment], list[Segment]]:
+    def _control(
+        self, audio: np.ndarray, segments: list[Segment], request: TranscribeRequest
+    ) -> tuple[list[Segment], list[Segment]]:
         """Re-decode segments that look invented; drop those that vanish, flag those that stay doubtful."""
         regions = speech_regions(audio, SAMPLE_RATE)
         kept: list[Segment] = []
@@ -176,7 +200,9 @@ class Transcriber:
             hi = min(audio.size / SAMPLE_RATE, seg.end + 0.3, *(s.start for s in segments[i + 1 : i + 2]))
             redone = []
             if hi - lo >= MIN_WINDOW_S:
-                redone, _, _ = self._decode(audio[round(lo * SAMPLE_RATE) : round(hi * SAMPLE_RATE)], seg.language, request, fallback=True)
+                redone, _, _ = self._decode(
+                    audio[round(lo * SAMPLE_RATE) : round(hi * SAMPLE_RATE)], seg.language, request, fallback=True
+                )
                 redone = [_shift(s, lo) for s in redone]
             if not redone:
                 seg.doubtful = reasons
@@ -191,7 +217,9 @@ class Transcriber:
 
     # ----------------------------------------------------------------------------- entry points
 
-    def transcribe(self, audio: np.ndarray, *, offset: float = 0.0, request: TranscribeRequest | None = None) -> ChunkTranscript:
+    def transcribe(
+        self, audio: np.ndarray, *, offset: float = 0.0, request: TranscribeRequest | None = None
+    ) -> ChunkTranscript:
         """Transcribe mono float32 16 kHz ``audio`` that starts ``offset`` seconds into the input."""
         request = request or TranscribeRequest()
         audio = np.asarray(audio, dtype=np.float32)
@@ -203,14 +231,18 @@ class Transcriber:
         removed: list[Segment] = []
         if request.hallucination_control:
             segments, removed = self._control(audio, segments, request)
-        return ChunkTranscript([_shift(s, offset) for s in segments], language, probability, [_shift(s, offset) for s in removed])
+        return ChunkTranscript(
+            [_shift(s, offset) for s in segments], language, probability, [_shift(s, offset) for s in removed]
+        )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data: rows with ``audio`` (float32 array), ``offset`` (s) and ``request`` (JSON) -> ``transcript`` (JSON)."""
         out = []
         for audio, offset, request in zip(batch["audio"], batch["offset"], batch["request"]):
             req = TranscribeRequest.model_validate_json(str(request))
-            out.append(self.transcribe(np.asarray(audio, dtype=np.float32), offset=float(offset), request=req).to_json())
+            out.append(
+                self.transcribe(np.asarray(audio, dtype=np.float32), offset=float(offset), request=req).to_json()
+            )
         result = {k: v for k, v in batch.items() if k != "audio"}
         result["transcript"] = np.array(out, dtype=object)
         return result
@@ -222,20 +254,31 @@ def _typical_probability(words: list[Word]) -> float:
 
 
 def _segment(raw: Any, language: str, probability: float) -> Segment:
-    words = [Word(text=w.word.strip(), start=float(w.start), end=float(w.end), probability=float(w.probability))
-             for w in (raw.words or []) if w.word.strip()]
+    words = [
+        Word(text=w.word.strip(), start=float(w.start), end=float(w.end), probability=float(w.probability))
+        for w in (raw.words or [])
+        if w.word.strip()
+    ]
     return Segment(
-        start=float(raw.start), end=float(raw.end), text=raw.text.strip(), words=words, language=language,
-        language_probability=float(probability), avg_logprob=float(raw.avg_logprob),
-        compression_ratio=hallucination.compression_ratio(raw.text.strip()), no_speech_prob=float(raw.no_speech_prob),
+        start=float(raw.start),
+        end=float(raw.end),
+        text=raw.text.strip(),
+        words=words,
+        language=language,
+        language_probability=float(probability),
+        avg_logprob=float(raw.avg_logprob),
+        compression_ratio=hallucination.compression_ratio(raw.text.strip()),
+        no_speech_prob=float(raw.no_speech_prob),
     )
 
 
 def _shift(seg: Segment, offset: float) -> Segment:
     if not offset:
         return seg
-    return seg.model_copy(update={
-        "start": seg.start + offset,
-        "end": seg.end + offset,
-        "words": [w.model_copy(update={"start": w.start + offset, "end": w.end + offset}) for w in seg.words],
-    })
+    return seg.model_copy(
+        update={
+            "start": seg.start + offset,
+            "end": seg.end + offset,
+            "words": [w.model_copy(update={"start": w.start + offset, "end": w.end + offset}) for w in seg.words],
+        }
+    )

@@ -93,7 +93,9 @@ class Translator:
             mask[i, : len(r)] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _generate(self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]]) -> list[tuple[list[int], float]]:
+    def _generate(
+        self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]]
+    ) -> list[tuple[list[int], float]]:
         """Continue each forced decoder prefix; (new token ids, mean log-probability of them).
 
         Rows are generated in groups of equal prefix length: M2M100 numbers decoder positions from the
@@ -108,7 +110,9 @@ class Translator:
                 results[i] = r
         return results
 
-    def _generate_group(self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]]) -> list[tuple[list[int], float]]:
+    def _generate_group(
+        self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]]
+    ) -> list[tuple[list[int], float]]:
         torch = self._torch
         ids, mask = self._pad(inputs)
         dec = torch.tensor([list(p) for p in prefixes], dtype=torch.long, device=self.device)
@@ -116,12 +120,21 @@ class Translator:
         budgets = [int(len(r) * self.max_length_ratio) + 10 for r in inputs]  # per row, so batching changes nothing
         with torch.inference_mode():
             out = self.model.generate(
-                input_ids=ids, attention_mask=mask, decoder_input_ids=dec, decoder_attention_mask=dec_mask,
-                num_beams=self.num_beams, do_sample=False, max_new_tokens=max(budgets),
+                input_ids=ids,
+                attention_mask=mask,
+                decoder_input_ids=dec,
+                decoder_attention_mask=dec_mask,
+                num_beams=self.num_beams,
+                do_sample=False,
+                max_new_tokens=max(budgets),
             )
             seq_mask = (out != self.tokenizer.pad_token_id).long()
-            logits = self.model(input_ids=ids, attention_mask=mask, decoder_input_ids=out[:, :-1],
-                                decoder_attention_mask=seq_mask[:, :-1]).logits
+            logits = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                decoder_input_ids=out[:, :-1],
+                decoder_attention_mask=seq_mask[:, :-1],
+            ).logits
             logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, out[:, 1:, None])[..., 0]
         results: list[tuple[list[int], float]] = []
         eos = self.tokenizer.eos_token_id
@@ -134,8 +147,14 @@ class Translator:
             results.append(([t for t in new[:n] if t != eos], float(scores.mean()) if n else 0.0))
         return results
 
-    def translate(self, texts: Sequence[str], target: str, *, sources: Sequence[str] | str = "eng_Latn",
-                  context: Sequence[str | None] | None = None) -> list[Translation]:
+    def translate(
+        self,
+        texts: Sequence[str],
+        target: str,
+        *,
+        sources: Sequence[str] | str = "eng_Latn",
+        context: Sequence[str | None] | None = None,
+    ) -> list[Translation]:
         """Translate ``texts`` (source codes per text or one for all) into ``target``; codes in any accepted form.
 
         ``context[i]`` is the text before ``texts[i]`` (None for none); it is translated first and
@@ -144,15 +163,25 @@ class Translator:
         target = to_flores(target)
         srcs = [to_flores(sources)] * len(texts) if isinstance(sources, str) else [to_flores(s) for s in sources]
         context = list(context) if context is not None else [None] * len(texts)
-        start = [self.tokenizer.eos_token_id if self.model.config.decoder_start_token_id is None
-                 else self.model.config.decoder_start_token_id, self._lang_token(target)]
+        start = [
+            self.tokenizer.eos_token_id
+            if self.model.config.decoder_start_token_id is None
+            else self.model.config.decoder_start_token_id,
+            self._lang_token(target),
+        ]
         out: list[Translation] = []
         for b in range(0, len(texts), self.batch_size):
             part = slice(b, b + self.batch_size)
             t, s, c = list(texts[part]), srcs[part], context[part]
             # Pass 1: the context segments on their own (their translations become decoder prefixes).
             with_ctx = [i for i, x in enumerate(c) if x]
-            ctx_ids = self._generate(self._encode([c[i] for i in with_ctx], [s[i] for i in with_ctx]), [start] * len(with_ctx)) if with_ctx else []
+            ctx_ids = (
+                self._generate(
+                    self._encode([c[i] for i in with_ctx], [s[i] for i in with_ctx]), [start] * len(with_ctx)
+                )
+                if with_ctx
+                else []
+            )
             prefix = {i: start + ids for i, (ids, _) in zip(with_ctx, ctx_ids)}
             # Pass 2: "context + text" in, the context's translation forced, the continuation out.
             sources_text = [f"{c[i]} {t[i]}" if i in prefix else t[i] for i in range(len(t))]
@@ -168,9 +197,12 @@ class Translator:
         texts, scores = [""] * n, [0.0] * n
         for target in dict.fromkeys(str(x) for x in batch["target"]):
             idx = [i for i in range(n) if str(batch["target"][i]) == target]
-            done = self.translate([str(batch["text"][i]) for i in idx], target,
-                                  sources=[str(batch["source"][i]) for i in idx],
-                                  context=[str(batch["context"][i]) or None for i in idx])
+            done = self.translate(
+                [str(batch["text"][i]) for i in idx],
+                target,
+                sources=[str(batch["source"][i]) for i in idx],
+                context=[str(batch["context"][i]) or None for i in idx],
+            )
             for i, tr in zip(idx, done):
                 texts[i], scores[i] = tr.text, tr.score
         return {**batch, "translation": np.array(texts, dtype=object), "score": np.array(scores, dtype=np.float64)}

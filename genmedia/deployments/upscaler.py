@@ -76,7 +76,9 @@ def load_descriptor(path: Path, device: Any) -> Any:
 class SpandrelModel:
     """A spandrel super-resolution model with tiled, batched inference."""
 
-    def __init__(self, path: Path, *, tile: int = 0, tile_pad: int = 16, dtype: str = "float32", device: str | None = None):
+    def __init__(
+        self, path: Path, *, tile: int = 0, tile_pad: int = 16, dtype: str = "float32", device: str | None = None
+    ):
         """Load ``path`` (a checkpoint or an ncnn ``.param``) on ``device`` (a GPU when there is one)."""
         import torch
         from spandrel import ImageModelDescriptor
@@ -84,7 +86,9 @@ class SpandrelModel:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         descriptor = load_descriptor(path, self.device)
         if not isinstance(descriptor, ImageModelDescriptor) or descriptor.scale < 1:
-            raise ModelUnavailable(f"{path}: not a single-image super-resolution model (spandrel read {type(descriptor).__name__})")
+            raise ModelUnavailable(
+                f"{path}: not a single-image super-resolution model (spandrel read {type(descriptor).__name__})"
+            )
         self.half = dtype == "float16" and self.device.type == "cuda" and descriptor.supports_half
         descriptor.eval()
         if self.half:
@@ -120,7 +124,9 @@ class SpandrelModel:
                 py1, px1 = min(y1 + pad, h), min(x1 + pad, w)
                 result = self._run(x[:, :, py0:py1, px0:px1])
                 oy, ox = (y0 - py0) * s, (x0 - px0) * s
-                out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = result[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
+                out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = result[
+                    :, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s
+                ]
         return out
 
 
@@ -138,8 +144,12 @@ class Upscaler:
             from genmedia.deployments.onnx_sr import OnnxSRModel  # edge nodes: onnxruntime on the CPU, fp32 or int8
             from genmedia.models.registry import resolve
 
-            self.model = OnnxSRModel(weights_file(resolve(cfg, key)), cfg.storage.cache_path,
-                                     int8=bool(options.get("int8", False)), threads=int(options.get("threads", 0)))
+            self.model = OnnxSRModel(
+                weights_file(resolve(cfg, key)),
+                cfg.storage.cache_path,
+                int8=bool(options.get("int8", False)),
+                threads=int(options.get("threads", 0)),
+            )
             self.name = f"{self.backend} ({self.model.architecture} x{self.model.scale})"
         elif self.backend in SPANDREL_BACKENDS:
             from genmedia.models.registry import resolve
@@ -175,7 +185,7 @@ class Upscaler:
         passes = max(1, math.ceil(math.log(max(width / frames.shape[2], 1.0), self.model.scale) - 1e-9))
         results = []
         for start in range(0, len(frames), self.batch_size):
-            chunk = frames[start:start + self.batch_size]
+            chunk = frames[start : start + self.batch_size]
             for _ in range(passes):
                 chunk = self.model(chunk)
             results.extend(resize(f, width, height) for f in chunk)

@@ -88,7 +88,7 @@ def denoise_frames(
     fmt = layout_format(frames)
     chain = denoise_filters(sigma, radius, yuv=fmt.startswith("yuv"))
     out = run_arrays(frames[lo:hi], fmt, chain, runs=equal_runs(labels))
-    return out[first - lo:last - lo]
+    return out[first - lo : last - lo]
 
 
 def resolve_strength(setting: str | float, frames: np.ndarray) -> tuple[float, float | None]:

@@ -114,10 +114,13 @@ def frame_stats(frame: np.ndarray) -> FrameStats:
 
 def pooled(stats: list[FrameStats]) -> FrameStats:
     """The median of several frames' statistics (one shot, or a reference video)."""
+
     def med(name: str) -> np.ndarray:
         return np.median(np.stack([np.asarray(getattr(s, name)) for s in stats]), axis=0)
 
-    return FrameStats(float(med("low")), float(med("high")), med("bright"), float(med("median_luma")), med("lab_mean"), med("lab_std"))
+    return FrameStats(
+        float(med("low")), float(med("high")), med("bright"), float(med("median_luma")), med("lab_mean"), med("lab_std")
+    )
 
 
 def auto_grade(stats: FrameStats) -> Grade:
@@ -176,10 +179,14 @@ def shot_grades(
 
 def _after(grade: Grade, stats: FrameStats) -> FrameStats:
     """The shot's Lab statistics as they will be after the automatic part of ``grade`` (approximate)."""
-    probe = np.clip(np.asarray(stats.bright)[None, None, :] * 0.5, 0, 1).astype(np.float32)  # a mid-tone of the shot's white
+    probe = np.clip(np.asarray(stats.bright)[None, None, :] * 0.5, 0, 1).astype(
+        np.float32
+    )  # a mid-tone of the shot's white
     moved = cv2.cvtColor(_tone(probe, grade), cv2.COLOR_RGB2Lab).reshape(3)
     before = cv2.cvtColor(probe, cv2.COLOR_RGB2Lab).reshape(3)
-    return FrameStats(stats.low, stats.high, stats.bright, stats.median_luma, stats.lab_mean + (moved - before), stats.lab_std)
+    return FrameStats(
+        stats.low, stats.high, stats.bright, stats.median_luma, stats.lab_mean + (moved - before), stats.lab_std
+    )
 
 
 def _tone(unit: np.ndarray, grade: Grade) -> np.ndarray:

@@ -149,8 +149,10 @@ def read_metadata(path: str, *, frames: int = 8) -> HdrMetadata | None:
     """The HDR10 static metadata of the video at ``path``, from the side data of its first ``frames``
     decoded frames (x265/x264 put it in SEI messages, containers' ``mdcv``/``clli`` boxes reach it too)."""
     found: dict[str, bytes] = {}
-    wanted = {av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA: "mastering",
-              av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL: "light"}
+    wanted = {
+        av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA: "mastering",
+        av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL: "light",
+    }
     with av.open(path, options={"protocol_whitelist": "file"}) as container:
         for k, frame in enumerate(container.decode(video=0)):
             for item in frame.side_data:

@@ -38,15 +38,24 @@ class Params(BaseModel):
     upscale: Literal[1, 2, 4] = Field(1, description="Scale factor (1 = keep the size).")
     target: Literal["2160p", "4320p"] | None = Field(None, description="Output height instead of a factor.")
     denoise: Literal["auto", "off"] | float = Field("auto", description="auto, off, or a noise sigma in 8-bit units.")
-    fps: float | None = Field(None, gt=0, le=240, description="Output frame rate (interpolated); None keeps the source's.")
+    fps: float | None = Field(
+        None, gt=0, le=240, description="Output frame rate (interpolated); None keeps the source's."
+    )
     hdr: Literal["off", "pq", "hlg"] = "off"
-    grade: OneLine = Field("off", max_length=4096, description="auto, off, a preset name, or a reference image/video path.")
+    grade: OneLine = Field(
+        "off", max_length=4096, description="auto, off, a preset name, or a reference image/video path."
+    )
     codec: Literal["h264", "hevc", "av1"] | None = Field(None, description="None: h264, or hevc for 10-bit/HDR output.")
     crf: int | None = Field(None, ge=0, le=63)
-    reference: OneLine | None = Field(None, max_length=4096, description="A reference video: PSNR/SSIM of the output against it.")
+    reference: OneLine | None = Field(
+        None, max_length=4096, description="A reference video: PSNR/SSIM of the output against it."
+    )
     realtime: bool = Field(False, description="Process at the source's frame rate, degrading when behind.")
-    package: bool = Field(False, description="Also package the enhanced video for streaming: a per-title ladder in CMAF "
-                                             "segments with an HLS master playlist and a DASH MPD (package/); SDR only.")
+    package: bool = Field(
+        False,
+        description="Also package the enhanced video for streaming: a per-title ladder in CMAF "
+        "segments with an HLS master playlist and a DASH MPD (package/); SDR only.",
+    )
 
     @field_validator("denoise")
     @classmethod
@@ -144,10 +153,13 @@ def plan_output(info: MediaInfo, params: Params, cfg: Config) -> Plan:
         or (params.grade_mode() != "off" and not hdr_in)  # grading (skipped for HDR input)
         or (hdr_out is not None and not hdr_in)  # SDR -> HDR
         or ((out_w, out_h) != (w, h) and upscaler is not None and upscaler.model is not None)  # a model upscaler
-        or w % 2 or h % 2
+        or w % 2
+        or h % 2
     )
     decode_fmt = "rgb48le" if deep else "rgb24"
-    return Plan(out_w, out_h, fps_out, decode_fmt, fmt, hdr_in, decode_fmt if needs_rgb else fmt.pix_fmt, warnings=warnings)
+    return Plan(
+        out_w, out_h, fps_out, decode_fmt, fmt, hdr_in, decode_fmt if needs_rgb else fmt.pix_fmt, warnings=warnings
+    )
 
 
 def keyframe_samples(info: MediaInfo, count: int, fmt: str) -> np.ndarray:

@@ -50,7 +50,7 @@ def display_nits(signal: np.ndarray, transfer: Transfer) -> np.ndarray:
         return pq_decode(signal)
     scene = hlg_inverse_oetf(signal)
     y = np.maximum(scene @ BT2020_LUMA, 1e-9)
-    return HLG_DISPLAY_NITS * scene * (y ** 0.2)[..., None]  # OOTF: gamma 1.2 on luminance
+    return HLG_DISPLAY_NITS * scene * (y**0.2)[..., None]  # OOTF: gamma 1.2 on luminance
 
 
 def compress_luminance(nits: np.ndarray, peak_nits: float) -> np.ndarray:
@@ -88,7 +88,9 @@ def tonemap_lut(transfer: Transfer, peak_nits: float, size: int = LUT_SIZE) -> n
 @lru_cache(maxsize=8)
 def lut_file(transfer: Transfer, peak_nits: float) -> Path:
     """The tone-mapping LUT as a ``.cube`` file in the temp folder (computed once per process)."""
-    return cube_file(cube_text(tonemap_lut(transfer, peak_nits), f"genmedia {transfer} -> SDR BT.709, peak {peak_nits:g} cd/m2"))
+    return cube_file(
+        cube_text(tonemap_lut(transfer, peak_nits), f"genmedia {transfer} -> SDR BT.709, peak {peak_nits:g} cd/m2")
+    )
 
 
 class SdrPictures:
@@ -126,8 +128,15 @@ class SdrPictures:
                 ("format", "gbrp16le"),
                 lut3d(lut_file(self.transfer, self.peak_nits)),
             ]
-            chain = Chain(frame.width, frame.height, frame.format.name, filters, out_fmt="rgb24", colorspace="bt2020",
-                          color_range="pc" if full else "tv")
+            chain = Chain(
+                frame.width,
+                frame.height,
+                frame.format.name,
+                filters,
+                out_fmt="rgb24",
+                colorspace="bt2020",
+                color_range="pc" if full else "tv",
+            )
             self._chains[key] = chain
         out = chain.push(frame)
         if len(out) != 1:

@@ -97,7 +97,9 @@ class EnhancedWriter:
         self.audio_copied: list[str] = []
         self.audio_dropped: list[str] = []
         self._container = av.open(str(self.path), "w", options={"movflags": "+faststart"})
-        self._video = self._container.add_stream(self.encoder_name, rate=rate, options=_encoder_options(self.encoder_name, fmt))
+        self._video = self._container.add_stream(
+            self.encoder_name, rate=rate, options=_encoder_options(self.encoder_name, fmt)
+        )
         self._video.width, self._video.height, self._video.pix_fmt = self.width, self.height, fmt.pix_fmt
         ctx = self._video.codec_context
         ctx.time_base = time_base
@@ -172,7 +174,9 @@ class EnhancedWriter:
         yuv = (self.height * 3 // 2, self.width)
         padded = (self.width, self.height) != (self.source_width, self.source_height)
         if frames.shape[1:] not in (rgb, yuv) or (frames.ndim == 3 and padded):
-            raise ValueError(f"{self.path}: frames must be N x {rgb} (RGB) or N x {yuv} ({self.fmt.pix_fmt}), got {frames.shape}")
+            raise ValueError(
+                f"{self.path}: frames must be N x {rgb} (RGB) or N x {yuv} ({self.fmt.pix_fmt}), got {frames.shape}"
+            )
         tb = self._video.codec_context.time_base
         for image, ts in zip(frames, pts, strict=True):
             frame = self._frame(image)

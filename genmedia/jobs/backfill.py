@@ -36,7 +36,9 @@ from genmedia.pipelines.registry import get_job
 from genmedia.runtime import init_ray
 from genmedia.storage import filesystem, is_s3, join_uri
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mxf", ".ts", ".mts", ".mpg", ".mpeg", ".flv", ".wmv"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mxf", ".ts", ".mts", ".mpg", ".mpeg", ".flv", ".wmv"}
+)
 """What counts as a video when listing a prefix or directory."""
 
 
@@ -112,8 +114,14 @@ def _process(row: dict[str, Any], cfg: Config, store_url: str) -> dict[str, Any]
     return {"job_id": record.id}
 
 
-def _prepare(store: JobStore, run_id: str, videos: list[str], tasks: list[str], params: dict[str, dict[str, Any]],
-             priority: int = BACKFILL_PRIORITY) -> tuple[list[JobRecord], list[str]]:
+def _prepare(
+    store: JobStore,
+    run_id: str,
+    videos: list[str],
+    tasks: list[str],
+    params: dict[str, dict[str, Any]],
+    priority: int = BACKFILL_PRIORITY,
+) -> tuple[list[JobRecord], list[str]]:
     """This run's records (created or resumed) and the ids that still need work."""
     existing = {(r.video, r.job): r for r in store.list(batch=run_id, limit=10**9)}
     records, todo = [], []
@@ -152,12 +160,18 @@ def run_backfill(
     run_id = run_id or run_id_for(source, tasks, params)
     store = JobStore.from_config(cfg)
     records, todo = _prepare(store, run_id, videos, tasks, params, priority)
-    echo(f"backfill {run_id}: {len(videos)} videos x {len(tasks)} tasks = {len(records)} items, "
-         f"{len(records) - len(todo)} already finished, {len(todo)} to run")
+    echo(
+        f"backfill {run_id}: {len(videos)} videos x {len(tasks)} tasks = {len(records)} items, "
+        f"{len(records) - len(todo)} already finished, {len(todo)} to run"
+    )
     if todo:
         _execute(cfg, store, todo, concurrency, echo)
     report = _report(cfg, store, run_id, source, tasks, started)
-    echo(f"backfill {run_id}: " + ", ".join(f"{n} {s}" for s, n in report.counts.items() if n) + f" -> {report.report_uri}")
+    echo(
+        f"backfill {run_id}: "
+        + ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
+        + f" -> {report.report_uri}"
+    )
     return report
 
 
@@ -167,13 +181,20 @@ def _execute(cfg: Config, store: JobStore, todo: list[str], concurrency: int, ec
     ctx.max_errored_blocks = -1  # a video whose worker keeps crashing is dropped here and recorded below
     ds = ray.data.from_items([{"job_id": job_id} for job_id in todo], override_num_blocks=len(todo))
     # One video per task; the task only drives its job's own Ray Data stages, which request the CPUs/GPUs.
-    ds = ds.map(_process, fn_kwargs={"cfg": cfg, "store_url": store.url}, num_cpus=0,
-                compute=ray.data.TaskPoolStrategy(size=concurrency), max_retries=cfg.jobs.max_retries)
+    ds = ds.map(
+        _process,
+        fn_kwargs={"cfg": cfg, "store_url": store.url},
+        num_cpus=0,
+        compute=ray.data.TaskPoolStrategy(size=concurrency),
+        max_retries=cfg.jobs.max_retries,
+    )
     for done, row in enumerate(ds.iter_rows(), start=1):
         record = store.get(row["job_id"])
         if record is not None:
-            echo(f"[{done}/{len(todo)}] {record.status.value:<9} {record.job:<10} {record.video}"
-                 + (f": {record.error}" if record.error else ""))
+            echo(
+                f"[{done}/{len(todo)}] {record.status.value:<9} {record.job:<10} {record.video}"
+                + (f": {record.error}" if record.error else "")
+            )
     for job_id in todo:
         record = store.get(job_id)
         if record is not None and not record.status.finished:
@@ -181,17 +202,33 @@ def _execute(cfg: Config, store: JobStore, todo: list[str], concurrency: int, ec
             echo(f"failed    {record.job:<10} {record.video}: worker crashed")
 
 
-def _report(cfg: Config, store: JobStore, run_id: str, source: str, tasks: list[str], started: _dt.datetime) -> RunReport:
+def _report(
+    cfg: Config, store: JobStore, run_id: str, source: str, tasks: list[str], started: _dt.datetime
+) -> RunReport:
     items = []
     for r in store.list(batch=run_id, limit=10**9):
-        items.append(ItemReport(video=r.video, task=r.job, job_id=r.id, status=r.status, reason=r.error,
-                                output_uri=r.result.output_uri if r.result else None,
-                                elapsed_s=r.result.elapsed_s if r.result else 0.0))
+        items.append(
+            ItemReport(
+                video=r.video,
+                task=r.job,
+                job_id=r.id,
+                status=r.status,
+                reason=r.error,
+                output_uri=r.result.output_uri if r.result else None,
+                elapsed_s=r.result.elapsed_s if r.result else 0.0,
+            )
+        )
     counts = Counter(i.status.value for i in items)
     report = RunReport(
-        run_id=run_id, input=source, tasks=tasks, started_at=started.isoformat(timespec="seconds"),
+        run_id=run_id,
+        input=source,
+        tasks=tasks,
+        started_at=started.isoformat(timespec="seconds"),
         finished_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        counts={s.value: counts.get(s.value, 0) for s in (JobState.done, JobState.skipped, JobState.failed, JobState.cancelled)},
+        counts={
+            s.value: counts.get(s.value, 0)
+            for s in (JobState.done, JobState.skipped, JobState.failed, JobState.cancelled)
+        },
         items=items,
     )
     folder = join_uri(cfg.storage.root, "backfills", run_id)
@@ -234,11 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m genmedia.jobs.backfill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="Config file (default: $GENMEDIA_CONFIG or the embedded default).")
     parser.add_argument("--input", required=True, help="s3://bucket/prefix/, a directory, or a manifest file of URIs.")
-    parser.add_argument("--tasks", required=True, help="Comma-separated jobs: analyze,thumbnails,trailer,subtitles,enhance.")
+    parser.add_argument(
+        "--tasks", required=True, help="Comma-separated jobs: analyze,thumbnails,trailer,subtitles,enhance."
+    )
     parser.add_argument("--params", default="{}", help='JSON: {"task": {param: value}}.')
     parser.add_argument("--concurrency", type=int, default=2, help="Videos processed at the same time.")
     parser.add_argument("--run-id", help="Resume (or name) this run; default: a hash of input, tasks and params.")
-    parser.add_argument("--priority", default="low", help="high, normal, low (the default) or 0-9, recorded on the run's jobs.")
+    parser.add_argument(
+        "--priority", default="low", help="high, normal, low (the default) or 0-9, recorded on the run's jobs."
+    )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
@@ -254,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             raise InputError("--priority", str(e)) from None
         started = time.perf_counter()
-        report = run_backfill(cfg, args.input, tasks, params=params, concurrency=args.concurrency, run_id=args.run_id,
-                              priority=priority)
+        report = run_backfill(
+            cfg, args.input, tasks, params=params, concurrency=args.concurrency, run_id=args.run_id, priority=priority
+        )
         print(f"finished in {time.perf_counter() - started:.1f} s: {json.dumps(report.counts)}", flush=True)
         return 0
     except GenmediaError as e:

@@ -66,7 +66,9 @@ def _first_line(e: BaseException) -> str:
 class Dispatcher:
     """Moves jobs from the queue to Ray tasks and settles the ones whose worker was lost."""
 
-    def __init__(self, cfg: Config, store: JobStore, *, launch: Launch = runner.submit, metrics: QueueMetrics | None = None) -> None:
+    def __init__(
+        self, cfg: Config, store: JobStore, *, launch: Launch = runner.submit, metrics: QueueMetrics | None = None
+    ) -> None:
         """Dispatch ``store``'s queue under ``cfg.jobs``; ``launch`` starts one job (a Ray task) and returns its ref."""
         self.cfg = cfg
         self.store = store
@@ -197,4 +199,3 @@ class Dispatcher:
                 if state is JobState.queued and self.metrics:
                     record = self.store.get(job_id)
                     self.metrics.retries.labels(record.job if record else "unknown").inc()
-

@@ -15,14 +15,30 @@ class QueueMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         """Register the series on ``registry``."""
-        self.depth = Gauge("genmedia_jobs_queued", "Jobs waiting to start, per priority level", ["priority"], registry=registry)
+        self.depth = Gauge(
+            "genmedia_jobs_queued", "Jobs waiting to start, per priority level", ["priority"], registry=registry
+        )
         self.running = Gauge("genmedia_jobs_running", "Jobs running, per job type", ["job"], registry=registry)
-        self.wait = Histogram("genmedia_jobs_queue_wait_seconds", "Time a job waited in the queue before it started",
-                              ["job"], buckets=WAIT_BUCKETS, registry=registry)
-        self.run = Histogram("genmedia_jobs_run_seconds", "Time from a job's start until its task ended (started here)",
-                             ["job"], buckets=RUN_BUCKETS, registry=registry)
-        self.retries = Counter("genmedia_jobs_retries", "Jobs queued again after their worker was lost", ["job"], registry=registry)
-        self.refused = Counter("genmedia_jobs_refused", "Submissions refused with 429 because the queue was full", registry=registry)
+        self.wait = Histogram(
+            "genmedia_jobs_queue_wait_seconds",
+            "Time a job waited in the queue before it started",
+            ["job"],
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.run = Histogram(
+            "genmedia_jobs_run_seconds",
+            "Time from a job's start until its task ended (started here)",
+            ["job"],
+            buckets=RUN_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            "genmedia_jobs_retries", "Jobs queued again after their worker was lost", ["job"], registry=registry
+        )
+        self.refused = Counter(
+            "genmedia_jobs_refused", "Submissions refused with 429 because the queue was full", registry=registry
+        )
 
     def refresh(self, queue: JobQueue) -> None:
         """Set the gauges from the store: every level seen so far stays a series (0 when empty)."""

@@ -67,8 +67,10 @@ def parse_priority(value: str | int) -> int:
     if isinstance(value, str) and value.strip().lower() in PRIORITIES:
         return PRIORITIES[value.strip().lower()]
     names = ", ".join(PRIORITIES)
-    raise ValueError(f"priority must be one of {names} or an integer from {MIN_PRIORITY} to {MAX_PRIORITY} "
-                     f"(higher starts first); got {value!r}")
+    raise ValueError(
+        f"priority must be one of {names} or an integer from {MIN_PRIORITY} to {MAX_PRIORITY} "
+        f"(higher starts first); got {value!r}"
+    )
 
 
 def dedup_key(job: str, content: str, params: Mapping[str, Any]) -> str:
@@ -104,8 +106,16 @@ class JobQueue:
 
     # ------------------------------------------------------------------------------ submit
 
-    def submit(self, job: str, video: str, params: dict[str, Any], *, owner: str | None = None,
-               priority: int = NORMAL_PRIORITY, dedup: str | None = None) -> Submitted:
+    def submit(
+        self,
+        job: str,
+        video: str,
+        params: dict[str, Any],
+        *,
+        owner: str | None = None,
+        priority: int = NORMAL_PRIORITY,
+        dedup: str | None = None,
+    ) -> Submitted:
         """Queue a job, or return the queued/running job with the same ``dedup`` key; QueueFull when there is no room."""
         if dedup is not None and (same := self._unfinished_with(dedup)) is not None:
             return Submitted(same, duplicate_of=same.id)
@@ -114,16 +124,27 @@ class JobQueue:
             total = conn.execute(select(func.count()).where(queued)).scalar_one()
             mine = conn.execute(select(func.count()).where(queued, _owner_is(owner))).scalar_one() if owner else 0
         if total >= self.cfg.max_queued:
-            raise QueueFull(f"the job queue is full ({total} jobs waiting, jobs.max_queued is {self.cfg.max_queued}); "
-                            f"retry in {self.cfg.retry_after_s} s", self.cfg.retry_after_s)
+            raise QueueFull(
+                f"the job queue is full ({total} jobs waiting, jobs.max_queued is {self.cfg.max_queued}); "
+                f"retry in {self.cfg.retry_after_s} s",
+                self.cfg.retry_after_s,
+            )
         if mine >= self.cfg.max_queued_per_key:
-            raise QueueFull(f"this API key has {mine} jobs waiting, its share (jobs.max_queued_per_key) is "
-                            f"{self.cfg.max_queued_per_key}; retry in {self.cfg.retry_after_s} s", self.cfg.retry_after_s)
+            raise QueueFull(
+                f"this API key has {mine} jobs waiting, its share (jobs.max_queued_per_key) is "
+                f"{self.cfg.max_queued_per_key}; retry in {self.cfg.retry_after_s} s",
+                self.cfg.retry_after_s,
+            )
         return Submitted(self.store.create(job, video, params, priority=priority, owner=owner, dedup=dedup))
 
     def _unfinished_with(self, dedup: str) -> JobRecord | None:
         unfinished = [JobState.queued.value, JobState.running.value]
-        query = select(_jobs).where(_jobs.c.dedup == dedup, _jobs.c.status.in_(unfinished)).order_by(_jobs.c.created_at).limit(1)
+        query = (
+            select(_jobs)
+            .where(_jobs.c.dedup == dedup, _jobs.c.status.in_(unfinished))
+            .order_by(_jobs.c.created_at)
+            .limit(1)
+        )
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return _to_record(row) if row else None
@@ -138,21 +159,36 @@ class JobQueue:
         if record.status is not JobState.queued:
             return None
         c = _jobs.c
-        ahead = or_(c.priority > record.priority,
-                    and_(c.priority == record.priority,
-                         or_(c.created_at < record.created_at, and_(c.created_at == record.created_at, c.id < record.id))))
+        ahead = or_(
+            c.priority > record.priority,
+            and_(
+                c.priority == record.priority,
+                or_(c.created_at < record.created_at, and_(c.created_at == record.created_at, c.id < record.id)),
+            ),
+        )
         with self._engine.connect() as conn:
-            return 1 + conn.execute(select(func.count()).where(c.status == JobState.queued.value, _API, ahead)).scalar_one()
+            return (
+                1
+                + conn.execute(select(func.count()).where(c.status == JobState.queued.value, _API, ahead)).scalar_one()
+            )
 
     def depth_by_priority(self) -> dict[int, int]:
         """Queued jobs per priority level (levels with none are left out)."""
-        query = select(_jobs.c.priority, func.count()).where(_jobs.c.status == JobState.queued.value, _API).group_by(_jobs.c.priority)
+        query = (
+            select(_jobs.c.priority, func.count())
+            .where(_jobs.c.status == JobState.queued.value, _API)
+            .group_by(_jobs.c.priority)
+        )
         with self._engine.connect() as conn:
             return {int(p): int(n) for p, n in conn.execute(query)}
 
     def running_by_type(self) -> dict[str, int]:
         """Running jobs per job type (types with none are left out)."""
-        query = select(_jobs.c.job, func.count()).where(_jobs.c.status == JobState.running.value, _API).group_by(_jobs.c.job)
+        query = (
+            select(_jobs.c.job, func.count())
+            .where(_jobs.c.status == JobState.running.value, _API)
+            .group_by(_jobs.c.job)
+        )
         with self._engine.connect() as conn:
             return {str(j): int(n) for j, n in conn.execute(query)}
 
@@ -197,14 +233,34 @@ class JobQueue:
             top = conn.execute(select(func.max(c.priority)).where(*waiting)).scalar()
             if top is None:
                 return None
-            heads = dict(conn.execute(select(c.owner, func.min(c.created_at)).where(*waiting, c.priority == top).group_by(c.owner)).all())
+            heads = dict(
+                conn.execute(
+                    select(c.owner, func.min(c.created_at)).where(*waiting, c.priority == top).group_by(c.owner)
+                ).all()
+            )
             if not heads:  # another dispatcher took the last of them meanwhile
                 return top, _RACED
             owners = [o for o in heads if o is not None]
-            busy = dict(conn.execute(select(c.owner, func.count()).where(c.status == JobState.running.value, c.owner.in_(owners))
-                                     .group_by(c.owner)).all()) if owners else {}
-            served = dict(conn.execute(select(c.owner, func.max(c.started_at)).where(c.owner.in_(owners))
-                                       .group_by(c.owner)).all()) if owners else {}
+            busy = (
+                dict(
+                    conn.execute(
+                        select(c.owner, func.count())
+                        .where(c.status == JobState.running.value, c.owner.in_(owners))
+                        .group_by(c.owner)
+                    ).all()
+                )
+                if owners
+                else {}
+            )
+            served = (
+                dict(
+                    conn.execute(
+                        select(c.owner, func.max(c.started_at)).where(c.owner.in_(owners)).group_by(c.owner)
+                    ).all()
+                )
+                if owners
+                else {}
+            )
         never = _dt.datetime.min.replace(tzinfo=_dt.UTC)
 
         def share(owner: str | None) -> tuple[int, _dt.datetime, _dt.datetime]:
@@ -217,17 +273,37 @@ class JobQueue:
         """Claim the oldest queued job of the picked priority and owner; None when another dispatcher won it."""
         priority, owner = pick
         c = _jobs.c
-        waiting = [c.status == JobState.queued.value, _API, c.priority == priority, _owner_is(owner),
-                   *([c.job.not_in(full)] if full else [])]
-        head = select(c.id, c.updated_at).where(*waiting).order_by(c.created_at, c.id).limit(1).with_for_update(skip_locked=True)
+        waiting = [
+            c.status == JobState.queued.value,
+            _API,
+            c.priority == priority,
+            _owner_is(owner),
+            *([c.job.not_in(full)] if full else []),
+        ]
+        head = (
+            select(c.id, c.updated_at)
+            .where(*waiting)
+            .order_by(c.created_at, c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         now = records._now()
         with self._engine.begin() as conn:
             row = conn.execute(head).first()
             if row is None:
                 return None
-            stmt = (update(_jobs).where(c.id == row.id, c.status == JobState.queued.value)
-                    .values(status=JobState.running.value, attempts=c.attempts + 1, started_at=now, updated_at=now, error=None,
-                            worker=None))
+            stmt = (
+                update(_jobs)
+                .where(c.id == row.id, c.status == JobState.queued.value)
+                .values(
+                    status=JobState.running.value,
+                    attempts=c.attempts + 1,
+                    started_at=now,
+                    updated_at=now,
+                    error=None,
+                    worker=None,
+                )
+            )
             if conn.execute(stmt).rowcount == 0:
                 return None
             record = _to_record(conn.execute(select(_jobs).where(c.id == row.id)).mappings().one())

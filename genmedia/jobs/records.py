@@ -79,7 +79,9 @@ class JobRecord(BaseModel):
     batch: str | None = Field(None, description="The backfill run that made this record, if any.")
     priority: int = Field(NORMAL_PRIORITY, description="Higher starts first (low 0, normal 5, high 9).")
     attempts: int = Field(0, description="How many times the job was started (a lost worker's job is re-queued).")
-    owner: str | None = Field(None, exclude=True, description="A short digest of the API key that submitted it (fair share).")
+    owner: str | None = Field(
+        None, exclude=True, description="A short digest of the API key that submitted it (fair share)."
+    )
     created_at: _dt.datetime
     updated_at: _dt.datetime
     started_at: _dt.datetime | None = None
@@ -94,7 +96,9 @@ class UploadRecord(BaseModel):
     uri: str
     size: int
     created_at: _dt.datetime
-    sha256: str | None = Field(None, description="The content's sha256 (identical work on the same content is done once).")
+    sha256: str | None = Field(
+        None, description="The content's sha256 (identical work on the same content is done once)."
+    )
 
 
 _metadata = MetaData()
@@ -178,12 +182,32 @@ class JobStore:
 
     # ------------------------------------------------------------------------------ jobs
 
-    def create(self, job: str, video: str, params: dict[str, Any], *, batch: str | None = None,
-               priority: int = NORMAL_PRIORITY, owner: str | None = None, dedup: str | None = None) -> JobRecord:
+    def create(
+        self,
+        job: str,
+        video: str,
+        params: dict[str, Any],
+        *,
+        batch: str | None = None,
+        priority: int = NORMAL_PRIORITY,
+        owner: str | None = None,
+        dedup: str | None = None,
+    ) -> JobRecord:
         """Record a new queued job and return it."""
         now = _now()
-        row = {"id": uuid.uuid4().hex, "job": job, "video": video, "params": params, "status": JobState.queued.value,
-               "batch": batch, "priority": priority, "owner": owner, "dedup": dedup, "created_at": now, "updated_at": now}
+        row = {
+            "id": uuid.uuid4().hex,
+            "job": job,
+            "video": video,
+            "params": params,
+            "status": JobState.queued.value,
+            "batch": batch,
+            "priority": priority,
+            "owner": owner,
+            "dedup": dedup,
+            "created_at": now,
+            "updated_at": now,
+        }
         with self._engine.begin() as conn:
             conn.execute(_jobs.insert().values(**row))
         return self.get(row["id"])  # type: ignore[return-value]
@@ -216,7 +240,11 @@ class JobStore:
 
     def _update_unfinished(self, job_id: str, **values: Any) -> bool:
         finished = [s.value for s in JobState if s.finished]
-        stmt = update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.not_in(finished)).values(updated_at=_now(), **values)
+        stmt = (
+            update(_jobs)
+            .where(_jobs.c.id == job_id, _jobs.c.status.not_in(finished))
+            .values(updated_at=_now(), **values)
+        )
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount > 0
 
@@ -224,18 +252,27 @@ class JobStore:
         """Mark the job running in ``worker`` (``host:pid``); one more attempt when it was queued (a job the
         queue claimed is running already). False when it is already finished (e.g. cancelled while queued)."""
         queued = _jobs.c.status == JobState.queued.value
-        return self._update_unfinished(job_id, status=JobState.running.value, error=None, worker=worker,
-                                       attempts=_jobs.c.attempts + case((queued, 1), else_=0),
-                                       started_at=case((queued, _now()), else_=_jobs.c.started_at))
+        return self._update_unfinished(
+            job_id,
+            status=JobState.running.value,
+            error=None,
+            worker=worker,
+            attempts=_jobs.c.attempts + case((queued, 1), else_=0),
+            started_at=case((queued, _now()), else_=_jobs.c.started_at),
+        )
 
     def progress(self, job_id: str, stage: str, done: float, total: float | None) -> bool:
         """Record progress; False when the job is no longer running (cancelled)."""
-        return self._update_unfinished(job_id, stage=stage, done=float(done), total=None if total is None else float(total))
+        return self._update_unfinished(
+            job_id, stage=stage, done=float(done), total=None if total is None else float(total)
+        )
 
     def finish(self, job_id: str, result: JobResult) -> bool:
         """Record a job's result (done, skipped or failed); False when it had been cancelled meanwhile."""
         state = _RESULT_STATE[result.status]
-        return self._update_unfinished(job_id, status=state.value, result=result.model_dump(mode="json"), error=result.error)
+        return self._update_unfinished(
+            job_id, status=state.value, result=result.model_dump(mode="json"), error=result.error
+        )
 
     def heartbeat(self, job_id: str) -> bool:
         """Say the job is still being worked on; False once it has finished or been cancelled."""
@@ -247,15 +284,26 @@ class JobStore:
         fewer than ``max_attempts`` attempts, else marked failed; returns the new state, None when not lost.
         Queued jobs are left alone: they may wait their turn (a backfill, the SDK's thread pool)."""
         cutoff = _now() - _dt.timedelta(seconds=lost_after_s)
-        why = f"no word from its worker for {lost_after_s:g} s (the worker or the API replica that started it went away)"
+        why = (
+            f"no word from its worker for {lost_after_s:g} s (the worker or the API replica that started it went away)"
+        )
         with self._engine.connect() as conn:
-            row = conn.execute(select(_jobs.c.status, _jobs.c.attempts, _jobs.c.updated_at).where(_jobs.c.id == job_id)).first()
+            row = conn.execute(
+                select(_jobs.c.status, _jobs.c.attempts, _jobs.c.updated_at).where(_jobs.c.id == job_id)
+            ).first()
         if row is None or row.status != JobState.running.value or _utc(row.updated_at) >= cutoff:
             return None
         return self.lost(job_id, why, max_attempts, expect_attempts=row.attempts, silent_since=cutoff)
 
-    def lost(self, job_id: str, why: str, max_attempts: int, *, expect_attempts: int | None = None,
-             silent_since: _dt.datetime | None = None) -> JobState | None:
+    def lost(
+        self,
+        job_id: str,
+        why: str,
+        max_attempts: int,
+        *,
+        expect_attempts: int | None = None,
+        silent_since: _dt.datetime | None = None,
+    ) -> JobState | None:
         """A running job's worker went away (``why``, in words): queue it again while it has had fewer than
         ``max_attempts`` attempts, else fail it with the reason. Returns the new state, or None when the job
         was no longer running (finished, cancelled, or settled by someone else meanwhile)."""
@@ -269,8 +317,10 @@ class JobStore:
         else:
             state = JobState.failed
             tries = "" if attempts <= 1 else f" on each of its {attempts} attempts, the last time"
-            error = (f"job lost{tries}: {why}; it may crash its worker (memory, a native library): check the input, "
-                     "then submit it again (finished outputs are reused)")
+            error = (
+                f"job lost{tries}: {why}; it may crash its worker (memory, a native library): check the input, "
+                "then submit it again (finished outputs are reused)"
+            )
         where = [_jobs.c.id == job_id, _jobs.c.status == JobState.running.value, _jobs.c.attempts == attempts]
         if silent_since is not None:
             where.append(_jobs.c.updated_at < silent_since)
@@ -287,8 +337,16 @@ class JobStore:
         self._update_unfinished(job_id, status=JobState.cancelled.value, error="cancelled by request")
         return self.get(job_id)
 
-    def create_finished(self, job: str, video: str, params: dict[str, Any], result: JobResult, *,
-                        priority: int = NORMAL_PRIORITY, owner: str | None = None) -> JobRecord:
+    def create_finished(
+        self,
+        job: str,
+        video: str,
+        params: dict[str, Any],
+        result: JobResult,
+        *,
+        priority: int = NORMAL_PRIORITY,
+        owner: str | None = None,
+    ) -> JobRecord:
         """Record a job answered without running (its outputs existed): finished at once with ``result``."""
         record = self.create(job, video, params, priority=priority, owner=owner)
         self.finish(record.id, result)
@@ -297,8 +355,11 @@ class JobStore:
     def retry(self, job_id: str) -> bool:
         """Queue a job again that did not complete (queued, running when its worker died, or failed)."""
         retryable = [JobState.queued.value, JobState.running.value, JobState.failed.value]
-        stmt = (update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.in_(retryable))
-                .values(status=JobState.queued.value, error=None, result=None, updated_at=_now()))
+        stmt = (
+            update(_jobs)
+            .where(_jobs.c.id == job_id, _jobs.c.status.in_(retryable))
+            .values(status=JobState.queued.value, error=None, result=None, updated_at=_now())
+        )
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount > 0
 
@@ -344,9 +405,20 @@ def _add_missing_columns(engine: Engine) -> None:
 def _to_record(row: Any) -> JobRecord:
     progress = Progress(stage=row["stage"], done=row["done"], total=row["total"]) if row["stage"] else None
     return JobRecord(
-        id=row["id"], job=row["job"], video=row["video"], params=row["params"] or {}, status=JobState(row["status"]),
-        progress=progress, result=JobResult.model_validate(row["result"]) if row["result"] else None, error=row["error"],
-        batch=row["batch"], priority=row["priority"], attempts=row["attempts"], owner=row["owner"],
-        created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
-        started_at=_utc(row["started_at"]) if row["started_at"] else None, worker=row["worker"],
+        id=row["id"],
+        job=row["job"],
+        video=row["video"],
+        params=row["params"] or {},
+        status=JobState(row["status"]),
+        progress=progress,
+        result=JobResult.model_validate(row["result"]) if row["result"] else None,
+        error=row["error"],
+        batch=row["batch"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        owner=row["owner"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+        started_at=_utc(row["started_at"]) if row["started_at"] else None,
+        worker=row["worker"],
     )

@@ -63,7 +63,13 @@ def fetch_http(cfg: Config, uri: str) -> Path:
     TLS's SNI and certificate check), so DNS cannot swap in a private address after the check. The size
     is capped by ``limits.max_file_bytes`` while streaming. Returns the local file.
     """
-    dest = cfg.storage.cache_path / "inputs" / "http" / hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16] / safe_upload_name(Path(urlsplit(uri).path).name or "input")
+    dest = (
+        cfg.storage.cache_path
+        / "inputs"
+        / "http"
+        / hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16]
+        / safe_upload_name(Path(urlsplit(uri).path).name or "input")
+    )
     url = uri
     with httpx.Client(follow_redirects=False, timeout=60) as client:
         for _ in range(MAX_REDIRECTS + 1):
@@ -79,7 +85,9 @@ def fetch_http(cfg: Config, uri: str) -> Path:
                     for block in resp.iter_bytes(CHUNK):
                         size += len(block)
                         if size > cfg.limits.max_file_bytes:
-                            raise InputError(uri, f"larger than limits.max_file_bytes ({cfg.limits.max_file_bytes} bytes)")
+                            raise InputError(
+                                uri, f"larger than limits.max_file_bytes ({cfg.limits.max_file_bytes} bytes)"
+                            )
                         f.write(block)
                 return dest
     raise InputError(uri, f"more than {MAX_REDIRECTS} redirects")
@@ -111,11 +119,15 @@ def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | No
     if not store.start(job_id, worker=f"{socket.gethostname()}:{os.getpid()}"):
         return record
     stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(store, job_id, cfg.jobs.heartbeat_s, stop), daemon=True, name=f"heartbeat-{job_id}").start()
+    threading.Thread(
+        target=_heartbeat, args=(store, job_id, cfg.jobs.heartbeat_s, stop), daemon=True, name=f"heartbeat-{job_id}"
+    ).start()
     try:
         spec = get_job(record.job)
         params = spec.parse_params(record.params)
-        result = spec.run(cfg, _local_source(cfg, record.video), params, progress=store_progress(store, job_id, progress))
+        result = spec.run(
+            cfg, _local_source(cfg, record.video), params, progress=store_progress(store, job_id, progress)
+        )
         store.finish(job_id, result)
     except JobCancelled:
         pass

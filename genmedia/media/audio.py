@@ -124,7 +124,9 @@ def _first_time(container: av.container.InputContainer, stream: av.AudioStream) 
     return 0.0
 
 
-def _decode_from(container: av.container.InputContainer, stream: av.AudioStream, sample_rate: int) -> Iterator[tuple[float | None, np.ndarray]]:
+def _decode_from(
+    container: av.container.InputContainer, stream: av.AudioStream, sample_rate: int
+) -> Iterator[tuple[float | None, np.ndarray]]:
     """(timestamp of the frame or None, its mono float32 samples at ``sample_rate``) for each decoded frame."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     for packet in container.demux(stream):

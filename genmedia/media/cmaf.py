@@ -106,7 +106,10 @@ class Scaler:
         display = display_size(info)
         graph = av.filter.Graph()
         self._src = graph.add_buffer(
-            width=info.width, height=info.height, format=info.pix_fmt or PIX_FMT, time_base=Fraction(1, 90_000),
+            width=info.width,
+            height=info.height,
+            format=info.pix_fmt or PIX_FMT,
+            time_base=Fraction(1, 90_000),
         )
         last = self._src
         for name, args in _rotation_filters(info.rotation):
@@ -157,7 +160,9 @@ def sample_starts(duration: float, total_seconds: float, span_seconds: float) ->
     return [round(step * (i + 0.5), 3) for i in range(count)]
 
 
-def read_spans(path: str, info: MediaInfo, starts: Sequence[float], span_seconds: float, size: tuple[int, int]) -> list[Span]:
+def read_spans(
+    path: str, info: MediaInfo, starts: Sequence[float], span_seconds: float, size: tuple[int, int]
+) -> list[Span]:
     """Decode ``span_seconds`` from each start (seeking to the keyframe before it) at display ``size``."""
     spans = []
     with av.open(path) as container:
@@ -181,7 +186,11 @@ def read_spans(path: str, info: MediaInfo, starts: Sequence[float], span_seconds
 
 
 def encode_sample(
-    frames: Sequence[av.VideoFrame], size: tuple[int, int], bitrate: int, fps: float, settings: EncodeSettings,
+    frames: Sequence[av.VideoFrame],
+    size: tuple[int, int],
+    bitrate: int,
+    fps: float,
+    settings: EncodeSettings,
 ) -> tuple[list[av.VideoFrame], int]:
     """Encode ``frames`` (scaled to ``size``) at ``bitrate`` and decode them back: (decoded pictures, bits used)."""
     w, h = size
@@ -230,8 +239,17 @@ class RungOut:
     maxrate: int
 
 
-STANDARD_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
-                  Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60))
+STANDARD_RATES = (
+    Fraction(24000, 1001),
+    Fraction(24),
+    Fraction(25),
+    Fraction(30000, 1001),
+    Fraction(30),
+    Fraction(48),
+    Fraction(50),
+    Fraction(60000, 1001),
+    Fraction(60),
+)
 
 
 def output_rate(fps: float) -> Fraction:
@@ -264,8 +282,15 @@ def _dash_options(segment_seconds: float, has_audio: bool) -> dict[str, str]:
 class _RungEncoders:
     """One H.264 stream per rung in the DASH output: fixed GOP, VBV cap, constant frame rate."""
 
-    def __init__(self, dst: av.container.OutputContainer, info: MediaInfo, rungs: Sequence[tuple[tuple[int, int], int]],
-                 fps: Fraction, gop: int, settings: EncodeSettings) -> None:
+    def __init__(
+        self,
+        dst: av.container.OutputContainer,
+        info: MediaInfo,
+        rungs: Sequence[tuple[tuple[int, int], int]],
+        fps: Fraction,
+        gop: int,
+        settings: EncodeSettings,
+    ) -> None:
         self._dst, self._fps = dst, fps
         self.streams = []
         self.made: list[RungOut] = []
@@ -350,8 +375,10 @@ def package(
     slots = max(1, round(info.duration * fps))
     out_dir.mkdir(parents=True, exist_ok=True)
     has_audio = bool(info.audio_streams)
-    with av.open(path) as src, av.open(str(out_dir / MPD_NAME), "w", format="dash",
-                                       options=_dash_options(segment, has_audio)) as dst:
+    with (
+        av.open(path) as src,
+        av.open(str(out_dir / MPD_NAME), "w", format="dash", options=_dash_options(segment, has_audio)) as dst,
+    ):
         vin = src.streams.video[0]
         vin.thread_type = "AUTO"
         video = _RungEncoders(dst, info, rungs, fps, gop, settings)

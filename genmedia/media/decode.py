@@ -108,7 +108,9 @@ def _convert(frame: av.VideoFrame, fmt: PixelFormat, width: int | None, height: 
     return frame.reformat(width=width, height=height, format=fmt).to_ndarray()
 
 
-def _open_video(path: str, threads: int, skip_loop_filter: bool) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+def _open_video(
+    path: str, threads: int, skip_loop_filter: bool
+) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     try:
         container = av.open(path, options={"protocol_whitelist": "file"})
     except av.error.FFmpegError as e:
@@ -149,8 +151,9 @@ def decode_frames(
     tb = info.time_base_fraction
     frames: list[np.ndarray] = []
     pts_out: list[int] = []
-    for ts, frame in iter_frames(info, segment=segment, threads=threads, skip_loop_filter=skip_loop_filter, errors=errors,
-                                 damaged=damaged):
+    for ts, frame in iter_frames(
+        info, segment=segment, threads=threads, skip_loop_filter=skip_loop_filter, errors=errors, damaged=damaged
+    ):
         frames.append(_convert(frame, fmt, width, height))
         pts_out.append(ts)
         if len(frames) == batch_size:
@@ -194,8 +197,10 @@ def iter_frames(
             if concealed is not None and damaged is not None:
                 damaged.append(ts)
                 if errors is not None:
-                    errors.append(f"{info.path}: damaged frame at {float(ts * info.time_base_fraction):.3f} s "
-                                  f"(the decoder concealed: {concealed})")
+                    errors.append(
+                        f"{info.path}: damaged frame at {float(ts * info.time_base_fraction):.3f} s "
+                        f"(the decoder concealed: {concealed})"
+                    )
             yield ts, frame
     finally:
         container.close()
@@ -230,8 +235,9 @@ def _decoder_log() -> Iterator[list[tuple[int, str, str]]]:
                 av.logging.set_level(_log_users[1])
 
 
-def _decoded(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str,
-             errors: list[str] | None) -> Iterator[tuple[av.VideoFrame, str | None]]:
+def _decoded(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str, errors: list[str] | None
+) -> Iterator[tuple[av.VideoFrame, str | None]]:
     """Frames in presentation order, skipping packets the decoder rejects, each with the decoder error it
     concealed (None when it decoded cleanly): a frame is damaged when FFmpeg flags it corrupt or logged an
     error while the packets up to it were decoded."""

@@ -152,7 +152,12 @@ class VideoWriter:
             raise
 
     def _add_video_stream(
-        self, pix_fmt: str, crf: int | None, preset: str | None, sar: Fraction | None, rotation: float,
+        self,
+        pix_fmt: str,
+        crf: int | None,
+        preset: str | None,
+        sar: Fraction | None,
+        rotation: float,
         options: dict[str, str] | None,
     ) -> av.VideoStream:
         """Add the video stream: encoder options, size, exact time base, BT.709 tags, SAR, rotation."""

@@ -39,8 +39,11 @@ def open_live(url: str, open_timeout_s: float, read_timeout_s: float) -> av.cont
     elif url.endswith(".m3u8") and "://" not in url:
         fmt, options = "hls", {"protocol_whitelist": "file", "live_start_index": "0"}
     else:
-        raise InputError(url, "live input must be udp://HOST:PORT, tcp://HOST:PORT?listen=1 (MPEG-TS) or a local .m3u8 "
-                              "playlist; SRT and RTMP are not in the bundled FFmpeg")
+        raise InputError(
+            url,
+            "live input must be udp://HOST:PORT, tcp://HOST:PORT?listen=1 (MPEG-TS) or a local .m3u8 "
+            "playlist; SRT and RTMP are not in the bundled FFmpeg",
+        )
     try:
         container = av.open(url, format=fmt, options=options, timeout=(open_timeout_s, read_timeout_s))
     except av.error.ExitError:
@@ -70,8 +73,18 @@ def live_packets(container: av.container.InputContainer, with_audio: bool) -> It
 class LiveHlsWriter:
     """Live HLS output in ``folder``: ``master.m3u8`` and ``v{i}/index.m3u8`` per rung (+ the audio rendition)."""
 
-    def __init__(self, folder: Path, rungs: Sequence[tuple[tuple[int, int], int]], fps: Fraction, *,
-                 segment_seconds: float, window: int, settings: EncodeSettings, audio: bool, audio_bitrate: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        rungs: Sequence[tuple[tuple[int, int], int]],
+        fps: Fraction,
+        *,
+        segment_seconds: float,
+        window: int,
+        settings: EncodeSettings,
+        audio: bool,
+        audio_bitrate: int,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         gop = max(1, round(segment_seconds * fps))
         groups = [f"v:{i},agroup:aud" if audio else f"v:{i}" for i in range(len(rungs))]
@@ -91,9 +104,18 @@ class LiveHlsWriter:
         self._container = av.open(str(folder / "v%v" / "index.m3u8"), "w", format="hls", options=options)
         self._video = []
         for (w, h), bitrate in rungs:
-            stream = self._container.add_stream(settings.encoder(), rate=fps, options={
-                **settings.rate_options(bitrate), "tune": "zerolatency", "b": str(bitrate), "g": str(gop),
-                "keyint_min": str(gop), "sc_threshold": "0"})
+            stream = self._container.add_stream(
+                settings.encoder(),
+                rate=fps,
+                options={
+                    **settings.rate_options(bitrate),
+                    "tune": "zerolatency",
+                    "b": str(bitrate),
+                    "g": str(gop),
+                    "keyint_min": str(gop),
+                    "sc_threshold": "0",
+                },
+            )
             stream.width, stream.height, stream.pix_fmt = w, h, PIX_FMT
             stream.bit_rate = bitrate
             stream.codec_context.time_base = 1 / fps

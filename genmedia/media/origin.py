@@ -36,5 +36,7 @@ def local_media_path(path: str, origin: Origin | None) -> str:
     if os.path.exists(path):
         return path
     if origin is None:
-        raise InputError(path, "is not on this node (a multi-node cluster needs the input on shared storage or as an s3:// URI)")
+        raise InputError(
+            path, "is not on this node (a multi-node cluster needs the input on shared storage or as an s3:// URI)"
+        )
     return str(stage_input(origin.uri, origin.storage))

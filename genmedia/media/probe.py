@@ -76,7 +76,9 @@ class MediaInfo(BaseModel):
     stream_count: int = 0
     frame_pts: list[int] = Field(default_factory=list, exclude=True, repr=False)
     keyframe_pts: list[int] = Field(default_factory=list, exclude=True, repr=False)
-    origin: Origin | None = Field(None, exclude=True, repr=False, description="Set by a job: where a worker re-stages the input.")
+    origin: Origin | None = Field(
+        None, exclude=True, repr=False, description="Set by a job: where a worker re-stages the input."
+    )
 
     @property
     def local_path(self) -> str:
@@ -121,7 +123,13 @@ def _report(path: str, limits: LimitsConfig) -> dict[str, Any]:
     """The child's report on ``path``, reused while the file is unchanged (same size and modification
     time) and probed the same way; failures are never reused (a timeout may not recur)."""
     stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, tuple(_worker_command(path, limits)), limits.probe_timeout_s)
+    key = (
+        os.path.realpath(path),
+        stat.st_size,
+        stat.st_mtime_ns,
+        tuple(_worker_command(path, limits)),
+        limits.probe_timeout_s,
+    )
     with _REPORTS_LOCK:
         if key in _REPORTS:
             _REPORTS.move_to_end(key)
@@ -140,7 +148,9 @@ def _run_worker(path: str, limits: LimitsConfig) -> dict[str, Any]:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limits.probe_timeout_s)
     except subprocess.TimeoutExpired:
-        raise InputError(path, f"probing took longer than {limits.probe_timeout_s:g} s (limits.probe_timeout_s)") from None
+        raise InputError(
+            path, f"probing took longer than {limits.probe_timeout_s:g} s (limits.probe_timeout_s)"
+        ) from None
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
         raise InputError(path, f"the file crashed the decoder ({name}) while probing; it is not processed")
@@ -163,7 +173,9 @@ def _check_file(path: str, limits: LimitsConfig) -> int:
     if size == 0:
         raise InputError(path, "is empty (0 bytes)")
     if size > limits.max_file_bytes:
-        raise InputError(path, f"is {size:,} bytes, over the limit of {limits.max_file_bytes:,} (limits.max_file_bytes)")
+        raise InputError(
+            path, f"is {size:,} bytes, over the limit of {limits.max_file_bytes:,} (limits.max_file_bytes)"
+        )
     return size
 
 
@@ -241,9 +253,14 @@ def _video_fields(path: str, video: dict[str, Any]) -> dict[str, Any]:
 
 def _check_limits(info: MediaInfo, limits: LimitsConfig) -> None:
     if info.stream_count > limits.max_streams:
-        raise InputError(info.path, f"has {info.stream_count} streams, over the limit of {limits.max_streams} (limits.max_streams)")
+        raise InputError(
+            info.path, f"has {info.stream_count} streams, over the limit of {limits.max_streams} (limits.max_streams)"
+        )
     if info.duration > limits.max_duration_s:
-        raise InputError(info.path, f"lasts {info.duration:.0f} s, over the limit of {limits.max_duration_s:.0f} s (limits.max_duration_s)")
+        raise InputError(
+            info.path,
+            f"lasts {info.duration:.0f} s, over the limit of {limits.max_duration_s:.0f} s (limits.max_duration_s)",
+        )
     if info.width * info.height > limits.max_pixels:
         raise InputError(
             info.path,

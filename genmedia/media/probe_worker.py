@@ -19,8 +19,32 @@ import numpy as np
 # Demuxers a media file may use. Playlists (hls, concat, ...) that could pull in other files are absent.
 FORMAT_WHITELIST = ",".join(
     [
-        "mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi", "mpegts", "flv", "ogg", "wav", "flac", "mp3",
-        "aac", "asf", "mpeg", "mxf", "h264", "hevc", "ivf", "w64", "aiff", "caf", "yuv4mpegpipe", "nut", "dv",
+        "mov",
+        "mp4",
+        "m4a",
+        "3gp",
+        "matroska",
+        "webm",
+        "avi",
+        "mpegts",
+        "flv",
+        "ogg",
+        "wav",
+        "flac",
+        "mp3",
+        "aac",
+        "asf",
+        "mpeg",
+        "mxf",
+        "h264",
+        "hevc",
+        "ivf",
+        "w64",
+        "aiff",
+        "caf",
+        "yuv4mpegpipe",
+        "nut",
+        "dv",
     ]
 )
 

@@ -182,8 +182,15 @@ def _palette(rng: np.random.Generator, hue: float, value: float) -> np.ndarray:
     return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0].astype(np.float32)
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, hue: float, value: float, shapes: int = 12,
-             cells: tuple[int, ...] = (64, 32, 16, 8)) -> np.ndarray:
+def _texture(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    hue: float,
+    value: float,
+    shapes: int = 12,
+    cells: tuple[int, ...] = (64, 32, 16, 8),
+) -> np.ndarray:
     """A textured RGB picture: coloured value noise plus random anti-aliased ellipses and boxes."""
     t = _value_noise(rng, h, w, cells)[..., None]
     c0, c1, c2 = _palette(rng, hue, value)
@@ -293,8 +300,7 @@ class _Scenes:
         self.pan_speed = max(1, round(width / 320))
         pan_len = b["pan"][1] - b["pan"][0]
         self.static = _texture(rng, height, width, 0.05, 200)
-        self.pan = _texture(rng, height, width + self.pan_speed * pan_len, 0.6, 170, shapes=30,
-                            cells=(128, 64, 32))
+        self.pan = _texture(rng, height, width + self.pan_speed * pan_len, 0.6, 170, shapes=30, cells=(128, 64, 32))
         self.fast = _Movers(rng, _texture(rng, height, width, 0.33, 120), 16, (0.03, 0.06))
         self.flash_bg = _texture(rng, height, width, 0.15, 230)
         self.face_bg = _texture(rng, height, width, 0.75, 110, shapes=6)
@@ -310,7 +316,7 @@ class _Scenes:
         """Slow zoom-in: crop ``width / 640`` px more from each side per frame, resized back."""
         dx = min(t * self.w // 640, self.w // 4)
         dy = dx * self.h // self.w
-        crop = self.zoom[dy:self.h - dy, dx:self.w - dx]
+        crop = self.zoom[dy : self.h - dy, dx : self.w - dx]
         return cv2.resize(crop, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
 
     def content(self, name: str, i: int) -> np.ndarray:
@@ -320,7 +326,7 @@ class _Scenes:
             return self.static
         if name == "pan":
             x = self.pan_speed * t
-            return self.pan[:, x:x + self.w]
+            return self.pan[:, x : x + self.w]
         if name == "fast_motion":
             return self.fast.frame(t)
         if name == "flash":
@@ -385,10 +391,10 @@ def _music(rng: np.random.Generator, n_samples: int, sr: int, bpm: float) -> tup
     while beat < duration - 0.2:
         start = round(beat * sr)
         beats.append(start / sr)
-        audio[start:start + kick.size] += kick[: n_samples - start]
+        audio[start : start + kick.size] += kick[: n_samples - start]
         off = round((beat + period / 2) * sr)
         if off + hat.size <= n_samples:
-            audio[off:off + hat.size] += hat
+            audio[off : off + hat.size] += hat
         beat += period
     return audio, beats
 
@@ -404,7 +410,7 @@ def _sample_audio(rng: np.random.Generator, duration: float, bpm: float, speech:
         start = round(max(1.0, 0.25 * duration) * AUDIO_RATE)
         if start + voice.size > n - AUDIO_RATE // 2:
             raise ValueError(f"clip of {duration:.1f} s is too short for the {voice.size / AUDIO_RATE:.1f} s sentence")
-        audio[start:start + voice.size] += voice
+        audio[start : start + voice.size] += voice
         said = Speech(text=sample_speech_text(), start=start / AUDIO_RATE, end=(start + voice.size) / AUDIO_RATE)
     audio /= max(1.0, float(np.abs(audio).max()) / 0.98)
     return audio, AudioTruth(sample_rate=AUDIO_RATE, channels=1, bpm=bpm, beat_times=beats, speech=said)
@@ -424,20 +430,33 @@ def _truth(clip: Path, plan: _Plan, scenes: _Scenes, writer: VideoWriter, audio:
     dissolve_mid = b["drift"][0]
     edges = [0, *cuts[:3], fade_mid, dissolve_mid, cuts[3], n]
     contents = ["static", "pan", "fast_motion", "flash", "face", "drift", "zoom"]
-    shots = [Shot(index=k, start=a, end=e, content=c)
-             for k, (a, e, c) in enumerate(zip(edges[:-1], edges[1:], contents, strict=True))]
+    shots = [
+        Shot(index=k, start=a, end=e, content=c)
+        for k, (a, e, c) in enumerate(zip(edges[:-1], edges[1:], contents, strict=True))
+    ]
     face_span = (plan.fade.in_end, plan.dissolve[0])
     return SampleTruth(
-        clip=clip.name, width=writer.width, height=writer.height, fps=float(fps), fps_num=fps.numerator,
-        fps_den=fps.denominator, n_frames=n, duration=float(n / fps), video_codec="h264",
-        shots=shots, cuts=cuts, fades=[plan.fade], dissolves=[Span(start=plan.dissolve[0], end=plan.dissolve[1])],
+        clip=clip.name,
+        width=writer.width,
+        height=writer.height,
+        fps=float(fps),
+        fps_num=fps.numerator,
+        fps_den=fps.denominator,
+        n_frames=n,
+        duration=float(n / fps),
+        video_codec="h264",
+        shots=shots,
+        cuts=cuts,
+        fades=[plan.fade],
+        dissolves=[Span(start=plan.dissolve[0], end=plan.dissolve[1])],
         flashes=[Span(start=plan.flash[0], end=plan.flash[1])],
         pan=Pan(start=b["pan"][0], end=b["pan"][1], px_per_frame=scenes.pan_speed),
         zoom=Span(start=b["zoom"][0], end=b["zoom"][1]),
         fast_motion=Span(start=b["fast_motion"][0], end=b["fast_motion"][1]),
         static=Span(start=b["static"][0], end=b["static"][1]),
         face=Face(start=face_span[0], end=face_span[1], box=scenes.face_box),
-        motion_ranking=["fast_motion", "pan", "static"], audio=audio,
+        motion_ranking=["fast_motion", "pan", "static"],
+        audio=audio,
     )
 
 
@@ -473,13 +492,22 @@ def make_sample_clip(
     plan = _plan(n, rate)
     scenes = _Scenes(plan, width, height, seed)
     audio, audio_truth = _sample_audio(rng, float(n / rate), bpm, speech)
-    with VideoWriter(clip, width, height, rate, codec="h264", encoder="cpu", preset="veryfast",
-                     audio_rate=AUDIO_RATE, options={"threads": "2"}) as writer:
+    with VideoWriter(
+        clip,
+        width,
+        height,
+        rate,
+        codec="h264",
+        encoder="cpu",
+        preset="veryfast",
+        audio_rate=AUDIO_RATE,
+        options={"threads": "2"},
+    ) as writer:
         step = max(1, round(rate))
         for first in range(0, n, step):
             last = min(n, first + step)
             writer.write_frames(np.stack([scenes.frame(i) for i in range(first, last)]))
-            writer.write_audio(audio[round(first / rate * AUDIO_RATE):round(last / rate * AUDIO_RATE)])
+            writer.write_audio(audio[round(first / rate * AUDIO_RATE) : round(last / rate * AUDIO_RATE)])
     truth = _truth(clip, plan, scenes, writer, audio_truth)
     if save_truth:
         write_truth(truth, clip)
@@ -539,28 +567,42 @@ def _pattern(width: int, height: int, n: int, seed: int) -> np.ndarray:
     """``n`` frames of a texture scrolling 4 px per frame, with a bright marker in the top-left corner."""
     rng = np.random.default_rng(seed)
     tex = _texture(rng, height, width + 4 * n, 0.3, 180, shapes=8, cells=(32, 16))
-    frames = np.stack([tex[:, 4 * i:4 * i + width] for i in range(n)])
+    frames = np.stack([tex[:, 4 * i : 4 * i + width] for i in range(n)])
     frames[:, : max(2, height // 8), : max(2, width // 8)] = (255, 40, 40)
     return frames
 
 
-def _cfr_clip(path: str | os.PathLike[str], width: int, height: int, fps: Fraction | float, n: int, seed: int,
-              **writer_options: object) -> ClipFacts:
+def _cfr_clip(
+    path: str | os.PathLike[str],
+    width: int,
+    height: int,
+    fps: Fraction | float,
+    n: int,
+    seed: int,
+    **writer_options: object,
+) -> ClipFacts:
     """Encode ``n`` pattern frames with :class:`VideoWriter` and describe the result."""
     rate = to_fraction(fps)
     with VideoWriter(path, width, height, rate, **writer_options) as writer:
         writer.write_frames(_pattern(width, height, n, seed))
     pix_fmt = str(writer_options.get("pix_fmt", "yuv420p"))
     return ClipFacts(
-        path=str(path), n_frames=n, width=writer.width, height=writer.height, fps=rate,
-        pts=tuple(float(i / rate) for i in range(n)), codec=str(writer_options.get("codec", "h264")),
-        pix_fmt=pix_fmt, rotation=int(writer_options.get("rotation", 0)),
+        path=str(path),
+        n_frames=n,
+        width=writer.width,
+        height=writer.height,
+        fps=rate,
+        pts=tuple(float(i / rate) for i in range(n)),
+        codec=str(writer_options.get("codec", "h264")),
+        pix_fmt=pix_fmt,
+        rotation=int(writer_options.get("rotation", 0)),
         sample_aspect_ratio=Fraction(writer_options.get("sample_aspect_ratio") or 1),
     )
 
 
-def make_vfr_clip(path: str | os.PathLike[str], *, n_frames: int = 36, width: int = 320, height: int = 240,
-                  seed: int = 0) -> ClipFacts:
+def make_vfr_clip(
+    path: str | os.PathLike[str], *, n_frames: int = 36, width: int = 320, height: int = 240, seed: int = 0
+) -> ClipFacts:
     """An MP4 with variable frame rate: frames on a 1/60 s grid with irregular gaps (dropped frames).
 
     Gaps are 1, 2, 4 or 6 grid steps (1/60 to 1/10 s); ``pts`` lists each frame's exact time.
@@ -579,12 +621,25 @@ def make_vfr_clip(path: str | os.PathLike[str], *, n_frames: int = 36, width: in
             frame.pts, frame.time_base = int(tick), time_base
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    return ClipFacts(path=str(path), n_frames=n_frames, width=width, height=height, fps=None,
-                     pts=tuple(float(t * time_base) for t in ticks))
+    return ClipFacts(
+        path=str(path),
+        n_frames=n_frames,
+        width=width,
+        height=height,
+        fps=None,
+        pts=tuple(float(t * time_base) for t in ticks),
+    )
 
 
-def make_rotated_clip(path: str | os.PathLike[str], *, rotation: int = 90, width: int = 320, height: int = 180,
-                      n_frames: int = 24, seed: int = 0) -> ClipFacts:
+def make_rotated_clip(
+    path: str | os.PathLike[str],
+    *,
+    rotation: int = 90,
+    width: int = 320,
+    height: int = 180,
+    n_frames: int = 24,
+    seed: int = 0,
+) -> ClipFacts:
     """A landscape-coded MP4 whose display matrix rotates it by ``rotation`` degrees (portrait on playback).
 
     Set with PyAV's ``VideoStream.set_display_rotation`` (the muxer writes the matrix into ``tkhd``);
@@ -593,43 +648,60 @@ def make_rotated_clip(path: str | os.PathLike[str], *, rotation: int = 90, width
     return _cfr_clip(path, width, height, 24, n_frames, seed, rotation=rotation)
 
 
-def make_nonsquare_clip(path: str | os.PathLike[str], *, width: int = 720, height: int = 480,
-                        sample_aspect_ratio: Fraction = Fraction(32, 27), n_frames: int = 12,
-                        seed: int = 0) -> ClipFacts:
+def make_nonsquare_clip(
+    path: str | os.PathLike[str],
+    *,
+    width: int = 720,
+    height: int = 480,
+    sample_aspect_ratio: Fraction = Fraction(32, 27),
+    n_frames: int = 12,
+    seed: int = 0,
+) -> ClipFacts:
     """Anamorphic NTSC widescreen: 720x480 pixels with SAR 32:27 (displays as 16:9) at 29.97 fps."""
-    return _cfr_clip(path, width, height, Fraction(30000, 1001), n_frames, seed,
-                     sample_aspect_ratio=sample_aspect_ratio, preset="ultrafast")
+    return _cfr_clip(
+        path,
+        width,
+        height,
+        Fraction(30000, 1001),
+        n_frames,
+        seed,
+        sample_aspect_ratio=sample_aspect_ratio,
+        preset="ultrafast",
+    )
 
 
-def make_odd_size_clip(path: str | os.PathLike[str], *, width: int = 641, height: int = 361, n_frames: int = 12,
-                       seed: int = 0) -> ClipFacts:
+def make_odd_size_clip(
+    path: str | os.PathLike[str], *, width: int = 641, height: int = 361, n_frames: int = 12, seed: int = 0
+) -> ClipFacts:
     """A clip that really is ``width`` x ``height`` (odd): H.264 4:4:4 allows odd sizes where 4:2:0 does not."""
     return _cfr_clip(path, width, height, 24, n_frames, seed, pix_fmt="yuv444p", preset="ultrafast")
 
 
-def make_mkv_without_frame_count(path: str | os.PathLike[str], *, n_frames: int = 24, width: int = 320,
-                                 height: int = 240, seed: int = 0) -> ClipFacts:
+def make_mkv_without_frame_count(
+    path: str | os.PathLike[str], *, n_frames: int = 24, width: int = 320, height: int = 240, seed: int = 0
+) -> ClipFacts:
     """A Matroska file: its header has no frame count, so ``stream.frames`` reads 0."""
     if Path(path).suffix.lower() != ".mkv":
         raise ValueError(f"{path}: expected a .mkv path")
     return _cfr_clip(path, width, height, 24, n_frames, seed)
 
 
-def make_10bit_clip(path: str | os.PathLike[str], *, n_frames: int = 12, width: int = 320, height: int = 240,
-                    seed: int = 0) -> ClipFacts:
+def make_10bit_clip(
+    path: str | os.PathLike[str], *, n_frames: int = 12, width: int = 320, height: int = 240, seed: int = 0
+) -> ClipFacts:
     """A 10-bit HEVC (``yuv420p10le``) MP4."""
-    return _cfr_clip(path, width, height, 24, n_frames, seed, codec="hevc", pix_fmt="yuv420p10le",
-                     preset="ultrafast")
+    return _cfr_clip(path, width, height, 24, n_frames, seed, codec="hevc", pix_fmt="yuv420p10le", preset="ultrafast")
 
 
-def make_audio_only(path: str | os.PathLike[str], *, seconds: float = 2.0, sample_rate: int = 44100,
-                    channels: int = 2) -> AudioFacts:
+def make_audio_only(
+    path: str | os.PathLike[str], *, seconds: float = 2.0, sample_rate: int = 44100, channels: int = 2
+) -> AudioFacts:
     """An audio-only file (``.m4a``, ``.flac``, ``.wav`` or ``.opus``): a 440 Hz tone with a click each 0.5 s."""
     n = round(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     mono = 0.3 * np.sin(2 * np.pi * 440 * t)
     for k in range(0, n, sample_rate // 2):
-        mono[k:k + 64] += 0.5
+        mono[k : k + 64] += 0.5
     samples = np.repeat(mono[None].astype(np.float32), channels, axis=0)
     write_audio_file(path, samples, sample_rate)
     return AudioFacts(path=str(path), sample_rate=sample_rate, channels=channels, n_samples=n, duration=n / sample_rate)
@@ -645,8 +717,9 @@ def truncate_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], frac
     return DamageFacts(path=str(dst), source=str(src), offset=keep, length=len(data) - keep, size=keep)
 
 
-def make_corrupt_middle(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, length: int = 16384,
-                        seed: int = 0) -> DamageFacts:
+def make_corrupt_middle(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, length: int = 16384, seed: int = 0
+) -> DamageFacts:
     """Copy ``src`` to ``dst`` with ``length`` random bytes overwritten in the middle (headers intact)."""
     shutil.copyfile(src, dst)
     size = Path(dst).stat().st_size

@@ -37,7 +37,9 @@ def identify(cfg: Config, keys: Iterable[str]) -> tuple[Config, list[ModelUse]]:
             continue
         cfg = mlflow_source.pin(cfg, key)
         pinned = cfg.models[key]
-        ref = mlflow_source.parse_ref(str(pinned.source)) if str(pinned.source).startswith(mlflow_source.SCHEME) else None
+        ref = (
+            mlflow_source.parse_ref(str(pinned.source)) if str(pinned.source).startswith(mlflow_source.SCHEME) else None
+        )
         digests = registry.staged_digests(registry.resolve(cfg, key))
         uses.append(
             ModelUse(
@@ -58,7 +60,9 @@ def hash_part(uses: Iterable[ModelUse]) -> dict[str, Any]:
 
     A moved alias or changed weights give a new output key; how the source is spelled does not.
     """
-    return {u.key: u.model_dump(mode="json", include={"backend", "mlflow_name", "mlflow_version", "digest"}) for u in uses}
+    return {
+        u.key: u.model_dump(mode="json", include={"backend", "mlflow_name", "mlflow_version", "digest"}) for u in uses
+    }
 
 
 __all__ = ["content_digest", "hash_part", "identify"]

@@ -44,7 +44,9 @@ _API = "/api/2.0/mlflow"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
 """Error codes that mean "no such model, version or alias" (the server answers an unknown alias with the last)."""
-_REF = re.compile(r"^mlflow://(?P<name>[A-Za-z0-9][A-Za-z0-9._ -]*?)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[0-9]+))$")
+_REF = re.compile(
+    r"^mlflow://(?P<name>[A-Za-z0-9][A-Za-z0-9._ -]*?)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[0-9]+))$"
+)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,9 @@ def parse_param(text: str, where: str) -> list[Layer]:
     """The layers of a ``.param`` file's text; ModelUnavailable when it is not ncnn's text format."""
     lines = [ln.split() for ln in text.splitlines() if ln.strip()]
     if not lines or lines[0] != [MAGIC] or len(lines) < 2 or len(lines[1]) != 2:
-        raise ModelUnavailable(f"{where}: not an ncnn .param file (expected the magic number {MAGIC} and the layer count)")
+        raise ModelUnavailable(
+            f"{where}: not an ncnn .param file (expected the magic number {MAGIC} and the layer count)"
+        )
     layers = []
     for number, fields in enumerate(lines[2:], start=3):
         try:
@@ -110,7 +112,9 @@ class _Blobs:
 
     def _take(self, size: int, layer: Layer) -> bytes:
         if self.offset + size > len(self.data):
-            raise ModelUnavailable(f"{self.where}: ends inside the blobs of layer {layer.name} (the .param and .bin do not match)")
+            raise ModelUnavailable(
+                f"{self.where}: ends inside the blobs of layer {layer.name} (the .param and .bin do not match)"
+            )
         chunk = self.data[self.offset : self.offset + size]
         self.offset += size
         return chunk
@@ -135,7 +139,9 @@ class _Blobs:
         """Refuse a ``.bin`` with bytes no layer reads."""
         left = len(self.data) - self.offset
         if left:
-            raise ModelUnavailable(f"{self.where}: {left} bytes are left after the last layer's blobs (the .param and .bin do not match)")
+            raise ModelUnavailable(
+                f"{self.where}: {left} bytes are left after the last layer's blobs (the .param and .bin do not match)"
+            )
 
 
 # ---------------------------------------------------------------------------------------- layer checks
@@ -144,7 +150,14 @@ class _Blobs:
 def _plain_conv(layer: Layer, activations: tuple[int, ...]) -> str | None:
     """Why ``layer`` is not a 3x3, stride-1, padding-1 convolution with bias (None when it is)."""
     kernel = layer.int(1, 0)
-    if (kernel, layer.int(11, kernel), layer.int(2, 1), layer.int(3, 1), layer.int(4, 0), layer.int(5, 0)) != (3, 3, 1, 1, 1, 1):
+    if (kernel, layer.int(11, kernel), layer.int(2, 1), layer.int(3, 1), layer.int(4, 0), layer.int(5, 0)) != (
+        3,
+        3,
+        1,
+        1,
+        1,
+        1,
+    ):
         return "a convolution other than 3x3, stride 1, padding 1 with bias"
     activation = layer.int(9, 0)
     if activation not in activations:
@@ -185,7 +198,11 @@ def _compact_layer(layer: Layer, upscale: int) -> str | None:
     if layer.kind == "Convolution":
         return _plain_conv(layer, (0,))
     if layer.kind == "PixelShuffle":
-        return None if layer.int(0, 1) == upscale else f"a pixel shuffle by {layer.int(0, 1)} after {upscale}x convolutions"
+        return (
+            None
+            if layer.int(0, 1) == upscale
+            else f"a pixel shuffle by {layer.int(0, 1)} after {upscale}x convolutions"
+        )
     if layer.kind == "BinaryOp":
         return None if layer.int(0, 0) == 0 else "a binary operation other than add"
     if layer.kind == "Interp":
@@ -246,7 +263,9 @@ def convert(param: Path, weights: Path) -> dict[str, torch.Tensor]:
     layers = parse_param(param.read_text(encoding="utf-8", errors="replace"), str(param))
     architecture = _architecture(layers)
     if architecture == "unknown":
-        raise ModelUnavailable(f"{param}: neither RRDBNet nor SRVGGNetCompact (no concatenation, PReLU or pixel shuffle)")
+        raise ModelUnavailable(
+            f"{param}: neither RRDBNet nor SRVGGNetCompact (no concatenation, PReLU or pixel shuffle)"
+        )
     upscale = _upscale(layers, architecture)
     check: Callable[[Layer, int], str | None] = _rrdb_layer if architecture == "rrdb" else _compact_layer
     for layer in layers:
@@ -282,4 +301,3 @@ def _check_activation(layer: Layer, name: str, param: Path) -> None:
             f"{param}: unexpected layer {layer.describe()}: RRDBNet's {name} has {'a leaky ReLU' if leaky else 'no activation'}; "
             "refusing to convert it"
         )
-

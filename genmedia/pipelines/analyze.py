@@ -105,7 +105,9 @@ def face_backend(cfg: Config, params: AnalyzeConfig) -> str:
         cfg.model(DETECTOR_KEY)  # ConfigError naming the configured models when there is none
     if params.faces == CENTERFACE and face_finder_name(cfg) != CENTERFACE:
         entry = cfg.model(FACE_DETECTOR_KEY)
-        raise ModelUnavailable(f"model {entry.model!r} ({FACE_DETECTOR_KEY}) is not staged; run: genmedia models pull {FACE_DETECTOR_KEY}")
+        raise ModelUnavailable(
+            f"model {entry.model!r} ({FACE_DETECTOR_KEY}) is not staged; run: genmedia models pull {FACE_DETECTOR_KEY}"
+        )
     return params.faces
 
 
@@ -123,7 +125,11 @@ def sample_frames(info: MediaInfo, sample_fps: float) -> np.ndarray:
 
 def thumb_size(info: MediaInfo, width: int) -> tuple[int, int]:
     """Coded-orientation ``(width, height)`` of thumbnails: the display aspect ratio, even sizes."""
-    dw, dh = (info.display_height, info.display_width) if info.rotation in (90, 270) else (info.display_width, info.display_height)
+    dw, dh = (
+        (info.display_height, info.display_width)
+        if info.rotation in (90, 270)
+        else (info.display_width, info.display_height)
+    )
     width = min(width, max(2, dw))
     return width - width % 2, max(2, round(width * dh / max(dw, 1) / 2) * 2)
 
@@ -148,7 +154,9 @@ def _empty_faces() -> np.ndarray:
     return np.full((MAX_FACES, 4), -1, np.int32)
 
 
-def _sample_features(gray_full: np.ndarray, rgb: np.ndarray, rotation: int, finder: FaceFinder | None) -> dict[str, Any]:
+def _sample_features(
+    gray_full: np.ndarray, rgb: np.ndarray, rotation: int, finder: FaceFinder | None
+) -> dict[str, Any]:
     """Features of one analysed frame: sharpness and exposure of its analysis-size luma ``gray_full``,
     the rest from its RGB thumbnail (rotated upright for display)."""
     if rotation:
@@ -200,14 +208,22 @@ def analyse_segments(
         info = video.info
         segment = segment_in(batch, r)
         own_end = segment.first_frame + segment.frame_count
-        pts_index = {p: i for i, p in enumerate(info.frame_pts[segment.first_frame : own_end + 1], start=segment.first_frame)}
+        pts_index = {
+            p: i for i, p in enumerate(info.frame_pts[segment.first_frame : own_end + 1], start=segment.first_frame)
+        }
         tb = float(info.time_base_fraction)
         previous: tuple[int, np.ndarray] | None = None
         rows: list[dict[str, Any]] = []
         errors: list[str] = []
         damaged: list[int] = []
-        for ts, frame in iter_frames(info, segment=_extended(segment, info.frame_pts), threads=threads, skip_loop_filter=True,
-                                     errors=errors, damaged=damaged):
+        for ts, frame in iter_frames(
+            info,
+            segment=_extended(segment, info.frame_pts),
+            threads=threads,
+            skip_loop_filter=True,
+            errors=errors,
+            damaged=damaged,
+        ):
             index = pts_index.get(ts)
             if index is None:
                 continue
@@ -229,8 +245,16 @@ def analyse_segments(
                 "sampled": index in video.sampled and index < own_end,
                 "damaged": bool(damaged) and damaged[-1] == ts,
             }
-            row.update(_sample_features(gray, frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"), info.rotation, finder)
-                       if row["sampled"] else _NO_SAMPLE)
+            row.update(
+                _sample_features(
+                    gray,
+                    frame.to_ndarray(width=video.thumb[0], height=video.thumb[1], format="rgb24"),
+                    info.rotation,
+                    finder,
+                )
+                if row["sampled"]
+                else _NO_SAMPLE
+            )
             rows.append(row)
             previous = (index, small)
             if len(rows) == BATCH_ROWS:
@@ -242,7 +266,9 @@ def analyse_segments(
             log.warning(e)
 
 
-def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None, *, samples: bool = True) -> ray.data.Dataset:
+def build(
+    cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None, *, samples: bool = True
+) -> ray.data.Dataset:
     """The per-frame signal dataset of one or many videos: one Ray task per (video, segment).
 
     Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
@@ -254,16 +280,28 @@ def build(cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = No
     params = params or params_from(cfg)
     decode = cfg.pipelines.decode
     faces_by = face_backend(cfg, params) if samples else None
-    videos = [_Video(i, frozenset(sample_frames(i, params.sample_fps).tolist() if samples else ()), thumb_size(i, params.thumb_width)) for i in infos]
+    videos = [
+        _Video(
+            i,
+            frozenset(sample_frames(i, params.sample_fps).tolist() if samples else ()),
+            thumb_size(i, params.thumb_width),
+        )
+        for i in infos
+    ]
     rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode)]
     # One segment per core: segments in parallel, a single-threaded decoder each, bounded attempts.
-    ds = decode_stage(rows, analyse_segments, attempts=cfg.limits.decode_attempts, fn_kwargs={
-        "videos": videos,
-        "width": decode.analysis_width,
-        "threads": decoder_threads(decode.threads, len(rows)),
-        "faces": faces_by if faces_by != "detector" else None,
-        "cfg": cfg,
-    })
+    ds = decode_stage(
+        rows,
+        analyse_segments,
+        attempts=cfg.limits.decode_attempts,
+        fn_kwargs={
+            "videos": videos,
+            "width": decode.analysis_width,
+            "threads": decoder_threads(decode.threads, len(rows)),
+            "faces": faces_by if faces_by != "detector" else None,
+            "cfg": cfg,
+        },
+    )
     # One operator: Ray Data's per-operator resource reservation (which keeps a chain of operators fed)
     # held the second segment task back ~1 s here, a third of a 3-minute clip's analysis on 2 CPUs.
     ds.context.op_resource_reservation_enabled = False
@@ -309,17 +347,19 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
     found = (at < len(index)) & (index[np.minimum(at, len(index) - 1)] == cols["frame_index"][extra])
     motion[at[found]] = np.where(np.isnan(motion[at[found]]), cols["motion"][extra[found]], motion[at[found]])
     sampled = keep[cols["sampled"][keep]]
-    samples = pd.DataFrame({
-        "frame_index": cols["frame_index"][sampled],
-        "time": cols["time"][sampled],
-        "sharpness": cols["sharpness"][sampled],
-        "exposure": cols["exposure"][sampled],
-        "colourfulness": cols["colourfulness"][sampled],
-        "saliency": list(cols["saliency"][sampled]),
-        "frame_faces": list(cols["frame_faces"][sampled]),
-        "thumb": list(cols["thumb"][sampled]),
-        "thumb_size": list(cols["thumb_size"][sampled]),
-    })
+    samples = pd.DataFrame(
+        {
+            "frame_index": cols["frame_index"][sampled],
+            "time": cols["time"][sampled],
+            "sharpness": cols["sharpness"][sampled],
+            "exposure": cols["exposure"][sampled],
+            "colourfulness": cols["colourfulness"][sampled],
+            "saliency": list(cols["saliency"][sampled]),
+            "frame_faces": list(cols["frame_faces"][sampled]),
+            "thumb": list(cols["thumb"][sampled]),
+            "thumb_size": list(cols["thumb_size"][sampled]),
+        }
+    )
     return Signals(
         frame_index=index,
         time=cols["time"][keep],
@@ -357,11 +397,22 @@ def collect_signals(ds: ray.data.Dataset, infos: list[MediaInfo], progress: Prog
 
 def detect_shots(signals: Signals, info: MediaInfo, params: AnalyzeConfig) -> list[shotlib.Shot]:
     """Shots of a video from its stitched signals."""
-    boundaries = shotlib.detect_boundaries(signals.grid, signals.luma_mean, signals.luma_std, info.fps, shot_params(params), signals.chroma)
-    return shotlib.shots_from_boundaries(boundaries, signals.frame_index, signals.time, info.frame_count, info.start_time, info.start_time + info.duration)
+    boundaries = shotlib.detect_boundaries(
+        signals.grid, signals.luma_mean, signals.luma_std, info.fps, shot_params(params), signals.chroma
+    )
+    return shotlib.shots_from_boundaries(
+        boundaries,
+        signals.frame_index,
+        signals.time,
+        info.frame_count,
+        info.start_time,
+        info.start_time + info.duration,
+    )
 
 
-def detect_shots_in_file(info: MediaInfo, params: AnalyzeConfig | None = None, *, width: int = 256, threads: int = 0) -> list[shotlib.Shot]:
+def detect_shots_in_file(
+    info: MediaInfo, params: AnalyzeConfig | None = None, *, width: int = 256, threads: int = 0
+) -> list[shotlib.Shot]:
     """Shot detection alone, in this process (no Ray): decode every frame once (luma by striding, no
     deblocking) and run the detector. The algorithm's cost, for benchmarks and small tools."""
     params = params or AnalyzeConfig()
@@ -377,8 +428,12 @@ def detect_shots_in_file(info: MediaInfo, params: AnalyzeConfig | None = None, *
         stds.append(std[0, 0])
         index.append(pts_index.get(ts, len(index)))
         times.append(ts * tb)
-    boundaries = shotlib.detect_boundaries(np.stack(grids), np.array(means), np.array(stds), info.fps, shot_params(params), np.stack(chroma))
-    return shotlib.shots_from_boundaries(boundaries, np.array(index), np.array(times), info.frame_count, info.start_time, info.start_time + info.duration)
+    boundaries = shotlib.detect_boundaries(
+        np.stack(grids), np.array(means), np.array(stds), info.fps, shot_params(params), np.stack(chroma)
+    )
+    return shotlib.shots_from_boundaries(
+        boundaries, np.array(index), np.array(times), info.frame_count, info.start_time, info.start_time + info.duration
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,7 +443,10 @@ def detect_shots_in_file(info: MediaInfo, params: AnalyzeConfig | None = None, *
 
 def decode_thumbs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Ray Data UDF: JPEG ``thumb`` bytes -> ``image`` (N x H x W x 3 RGB)."""
-    images = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for b in batch["thumb"]]
+    images = [
+        cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        for b in batch["thumb"]
+    ]
     return {"frame_index": batch["frame_index"], "image": np.stack(images)}
 
 
@@ -400,9 +458,17 @@ def _model_stage(cfg: Config, frames: pd.DataFrame, cls: ModelClass, key: str) -
     """Run deployment ``cls`` (Detector, SceneEmbedder) over the thumbnails of ``frames`` as Ray Data actors."""
     if frames.empty:
         return pd.DataFrame()
-    ds = ray.data.from_items([{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)])
+    ds = ray.data.from_items(
+        [{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)]
+    )
     ds = ds.map_batches(decode_thumbs, batch_size=16).map_batches(cls, **model_stage(cfg, key, default=CLASSICAL_MODEL))
-    return pd.concat([pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in ds.iter_batches(batch_size=None, batch_format="numpy")], ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()})
+            for b in ds.iter_batches(batch_size=None, batch_format="numpy")
+        ],
+        ignore_index=True,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -470,27 +536,42 @@ def features_frame(
             centre, area = (x + w / 2, y + h / 2), w * h
         else:
             centre, area = (float(sal[0]), float(sal[1])), float(sal[4] * sal[5])
-        composition.append(composition_score(centre, area, float(s["sharpness"].iloc[k]), float(s["exposure"].iloc[k]), float(s["colourfulness"].iloc[k])))
-    df = pd.DataFrame({
-        "frame_index": s["frame_index"].to_numpy(np.int64),
-        "time": s["time"].to_numpy(np.float64),
-        "shot": shot_ids.astype(np.int32),
-        "motion": signals.motion[pos].astype(np.float32),
-        "sharpness": s["sharpness"].to_numpy(np.float32),
-        "exposure": s["exposure"].to_numpy(np.float32),
-        "colourfulness": s["colourfulness"].to_numpy(np.float32),
-        "faces": np.array([len(b) for b in boxes], np.int32),
-        "face_boxes": boxes,
-        "composition": np.array(composition, np.float32),
-        "saliency_x": np.array([v[0] for v in s["saliency"]], np.float32),
-        "saliency_y": np.array([v[1] for v in s["saliency"]], np.float32),
-        "saliency_box": [[round(float(x), 4) for x in v[2:]] for v in s["saliency"]],
-        "loudness": (audio.loudness_at(s["time"].to_numpy()) if audio is not None else np.full(len(s), np.nan)).astype(np.float32),
-    })
+        composition.append(
+            composition_score(
+                centre,
+                area,
+                float(s["sharpness"].iloc[k]),
+                float(s["exposure"].iloc[k]),
+                float(s["colourfulness"].iloc[k]),
+            )
+        )
+    df = pd.DataFrame(
+        {
+            "frame_index": s["frame_index"].to_numpy(np.int64),
+            "time": s["time"].to_numpy(np.float64),
+            "shot": shot_ids.astype(np.int32),
+            "motion": signals.motion[pos].astype(np.float32),
+            "sharpness": s["sharpness"].to_numpy(np.float32),
+            "exposure": s["exposure"].to_numpy(np.float32),
+            "colourfulness": s["colourfulness"].to_numpy(np.float32),
+            "faces": np.array([len(b) for b in boxes], np.int32),
+            "face_boxes": boxes,
+            "composition": np.array(composition, np.float32),
+            "saliency_x": np.array([v[0] for v in s["saliency"]], np.float32),
+            "saliency_y": np.array([v[1] for v in s["saliency"]], np.float32),
+            "saliency_box": [[round(float(x), 4) for x in v[2:]] for v in s["saliency"]],
+            "loudness": (
+                audio.loudness_at(s["time"].to_numpy()) if audio is not None else np.full(len(s), np.nan)
+            ).astype(np.float32),
+        }
+    )
     if objects is not None:
         df["objects"] = [[[round(float(x), 4) for x in r] for r in o if r[4] >= 0] for o in objects]
     if embeddings is not None and not embeddings.empty:
-        by_frame = {int(i): np.asarray(e, np.float32).tolist() for i, e in zip(embeddings["frame_index"], embeddings["embedding"], strict=True)}
+        by_frame = {
+            int(i): np.asarray(e, np.float32).tolist()
+            for i, e in zip(embeddings["frame_index"], embeddings["embedding"], strict=True)
+        }
         df["embedding"] = [by_frame.get(int(i)) for i in df["frame_index"]]
     return df
 
@@ -519,7 +600,9 @@ def _missing_ranges(missing: np.ndarray, info: MediaInfo) -> str:
     runs = np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1)
     tb = float(info.time_base_fraction)
     t = lambda i: (info.frame_pts[int(i)] - info.frame_pts[0]) * tb  # noqa: E731
-    return ", ".join(f"{r[0]}-{r[-1]} ({t(r[0]):.2f}-{t(r[-1]):.2f} s)" for r in runs[:10]) + (" ..." if len(runs) > 10 else "")
+    return ", ".join(f"{r[0]}-{r[-1]} ({t(r[0]):.2f}-{t(r[-1]):.2f} s)" for r in runs[:10]) + (
+        " ..." if len(runs) > 10 else ""
+    )
 
 
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
@@ -539,8 +622,10 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     shots = detect_shots(signals, info, params)
     faces_by = face_backend(cfg, params)
     if faces_by == HAAR and params.faces == "auto" and FACE_DETECTOR_KEY in cfg.models:
-        ctx.warnings.append(f"faces found by Haar cascades: models.{FACE_DETECTOR_KEY} is not staged; "
-                            f"run: genmedia models pull {FACE_DETECTOR_KEY}")
+        ctx.warnings.append(
+            f"faces found by Haar cascades: models.{FACE_DETECTOR_KEY} is not staged; "
+            f"run: genmedia models pull {FACE_DETECTOR_KEY}"
+        )
     faces = None
     if faces_by == "detector":
         from genmedia.deployments.detector import Detector, face_backend_name, model_name
@@ -585,16 +670,19 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "audio": "stft-k-weighted-v1" if audio is not None else None,
     }
     out = ctx.output
-    out.write_json(SHOTS, {
-        "fps": info.fps,
-        "frame_count": info.frame_count,
-        "duration": info.duration,
-        "variable_frame_rate": info.variable_frame_rate,
-        "backend": backends["shots"],
-        "missing_frames": int(signals.missing.size),
-        "damaged_frames": int(signals.damaged.size),
-        "shots": shot_rows,
-    })
+    out.write_json(
+        SHOTS,
+        {
+            "fps": info.fps,
+            "frame_count": info.frame_count,
+            "duration": info.duration,
+            "variable_frame_rate": info.variable_frame_rate,
+            "backend": backends["shots"],
+            "missing_frames": int(signals.missing.size),
+            "damaged_frames": int(signals.damaged.size),
+            "shots": shot_rows,
+        },
+    )
     buf = io.BytesIO()
     features.to_parquet(buf, index=False)
     out.write_bytes(FEATURES, buf.getvalue())
@@ -602,11 +690,19 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     labels = [f"#{s.index} {s.start_time:.1f}s {s.transition}" for s in shots]
     out.write_bytes(CONTACT_SHEET, contact_sheet([signals.samples["thumb"].iloc[p] for p in key_pos], labels))
     counts = {t: sum(s.transition == t for s in shots) for t in ("cut", "fade", "dissolve")}
-    summary = (f"{len(shots)} shots ({counts['cut']} cuts, {counts['fade']} fades, {counts['dissolve']} dissolves), "
-               f"{len(features)} analysed frames" + (f", {audio.tempo:.1f} BPM" if audio is not None and audio.tempo else ""))
-    details = {"shots": len(shots), **{f"{k}s": v for k, v in counts.items()}, "analysed_frames": len(features),
-               "tempo": round(audio.tempo, 3) if audio is not None and audio.tempo else None,
-               "missing_frames": int(signals.missing.size), "damaged_frames": int(signals.damaged.size), "backends": backends}
+    summary = (
+        f"{len(shots)} shots ({counts['cut']} cuts, {counts['fade']} fades, {counts['dissolve']} dissolves), "
+        f"{len(features)} analysed frames" + (f", {audio.tempo:.1f} BPM" if audio is not None and audio.tempo else "")
+    )
+    details = {
+        "shots": len(shots),
+        **{f"{k}s": v for k, v in counts.items()},
+        "analysed_frames": len(features),
+        "tempo": round(audio.tempo, 3) if audio is not None and audio.tempo else None,
+        "missing_frames": int(signals.missing.size),
+        "damaged_frames": int(signals.damaged.size),
+        "backends": backends,
+    }
     return JobOutcome(summary=summary, details=details)
 
 
@@ -615,11 +711,21 @@ def _positions(shots: list[shotlib.Shot], frame_index: np.ndarray) -> tuple[np.n
     return starts, np.append(starts[1:], len(frame_index))
 
 
-def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+def run(
+    cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress
+) -> JobResult:
     """Analyse ``video`` (a local path or URI) and write its outputs; skipped when already done."""
     params = params or params_from(cfg)
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress,
-                   models=models_used(cfg, params))
+    return run_job(
+        cfg,
+        video,
+        JOB,
+        params,
+        lambda ctx: _work(ctx, params),
+        force=force,
+        progress=progress,
+        models=models_used(cfg, params),
+    )
 
 
 def models_used(cfg: Config, params: Params) -> list[str]:
@@ -648,14 +754,21 @@ class Analysis:
     result: JobResult
 
 
-def load_analysis(cfg: Config, video: str, params: Params | None = None, *, progress: ProgressFn = no_progress) -> Analysis:
+def load_analysis(
+    cfg: Config, video: str, params: Params | None = None, *, progress: ProgressFn = no_progress
+) -> Analysis:
     """The analysis of ``video``: run it, or reuse the outputs of an earlier run with the same parameters."""
     result = run(cfg, video, params, progress=progress)
-    info = probe(stage_input(video, cfg.storage), cfg.limits).model_copy(update={"origin": origin_of(video, cfg.storage)})
+    info = probe(stage_input(video, cfg.storage), cfg.limits).model_copy(
+        update={"origin": origin_of(video, cfg.storage)}
+    )
     output = JobOutput(cfg.storage.root, result.video_id or "", JOB, result.params_hash or "", cfg.storage)
     shots_doc = json.loads(output.read_bytes(SHOTS))
     audio_doc = json.loads(output.read_bytes(AUDIO))
-    shots = [shotlib.Shot(**{k: s[k] for k in ("index", "start_frame", "end_frame", "start_time", "end_time", "transition")}) for s in shots_doc["shots"]]
+    shots = [
+        shotlib.Shot(**{k: s[k] for k in ("index", "start_frame", "end_frame", "start_time", "end_time", "transition")})
+        for s in shots_doc["shots"]
+    ]
     return Analysis(
         info=info,
         shots=shots,

@@ -150,7 +150,9 @@ def decode_windows(
             started = time.perf_counter()
 
 
-def denoise_windows(batch: dict[str, np.ndarray], *, sigma: float, radius: int, keep_after: int, pts: np.ndarray) -> dict[str, np.ndarray]:
+def denoise_windows(
+    batch: dict[str, np.ndarray], *, sigma: float, radius: int, keep_after: int, pts: np.ndarray
+) -> dict[str, np.ndarray]:
     """Ray Data UDF: denoise each window's core (plus ``keep_after`` look-ahead frames) and drop the halo;
     the window's shots are denoised apart."""
     started = time.perf_counter()
@@ -246,7 +248,9 @@ def interpolate_windows(batch: dict[str, np.ndarray], *, cfg: Config, fps_out: f
     return InterpolateStage(cfg, "interpolator", fps_out)(batch)
 
 
-def _model_stage(ds: ray.data.Dataset, cfg: Config, key: str, actor: type, task: Any, kwargs: dict[str, Any]) -> ray.data.Dataset:
+def _model_stage(
+    ds: ray.data.Dataset, cfg: Config, key: str, actor: type, task: Any, kwargs: dict[str, Any]
+) -> ray.data.Dataset:
     """A stage as actors when ``models[key]`` has weights to load once (resources from the config),
     else as plain tasks that Ray Data fuses with their neighbours (no CPU held by an idle actor)."""
     entry = cfg.models.get(key)
@@ -281,29 +285,51 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     shot_of = np.zeros(info.frame_count, dtype=np.int32)
     for k, (start, end) in enumerate(plan.shots):
         shot_of[start:end] = k
-    ds = decode_stage(segments, decode_windows, attempts=cfg.limits.decode_attempts, fn_kwargs={
-        "info": info, "fmt": plan.frames_fmt, "window_frames": window_size(cfg, info, plan),
-        "halo_before": max(radius, 1), "halo_after": radius + (1 if interpolate else 0),
-        "shot_of": shot_of, "threads": decoder_threads(cfg.pipelines.decode.threads, len(segments)),
-    })
+    ds = decode_stage(
+        segments,
+        decode_windows,
+        attempts=cfg.limits.decode_attempts,
+        fn_kwargs={
+            "info": info,
+            "fmt": plan.frames_fmt,
+            "window_frames": window_size(cfg, info, plan),
+            "halo_before": max(radius, 1),
+            "halo_after": radius + (1 if interpolate else 0),
+            "shot_of": shot_of,
+            "threads": decoder_threads(cfg.pipelines.decode.threads, len(segments)),
+        },
+    )
     ds.context.execution_options.preserve_order = True
     ds.context.target_max_block_size = 1  # every window its own block, so windows spread over workers
     ds = ds.map_batches(
-        denoise_windows, batch_size=1, num_cpus=1,
-        fn_kwargs={"sigma": plan.sigma, "radius": radius, "keep_after": 1 if interpolate else 0,
-                   "pts": np.asarray(info.frame_pts, dtype=np.int64)},
+        denoise_windows,
+        batch_size=1,
+        num_cpus=1,
+        fn_kwargs={
+            "sigma": plan.sigma,
+            "radius": radius,
+            "keep_after": 1 if interpolate else 0,
+            "pts": np.asarray(info.frame_pts, dtype=np.int64),
+        },
     )
     if (plan.width, plan.height) != (info.width, info.height) and plan.frames_fmt.startswith("yuv"):
-        ds = ds.map_batches(resample_windows, batch_size=1, num_cpus=1, fn_kwargs={"width": plan.width, "height": plan.height})
+        ds = ds.map_batches(
+            resample_windows, batch_size=1, num_cpus=1, fn_kwargs={"width": plan.width, "height": plan.height}
+        )
     elif (plan.width, plan.height) != (info.width, info.height):
-        ds = _model_stage(ds, cfg, "upscaler", UpscaleStage, upscale_windows, {"width": plan.width, "height": plan.height})
+        ds = _model_stage(
+            ds, cfg, "upscaler", UpscaleStage, upscale_windows, {"width": plan.width, "height": plan.height}
+        )
     if interpolate:
-        ds = _model_stage(ds, cfg, "interpolator", InterpolateStage, interpolate_windows, {"fps_out": float(plan.fps_out)})
+        ds = _model_stage(
+            ds, cfg, "interpolator", InterpolateStage, interpolate_windows, {"fps_out": float(plan.fps_out)}
+        )
     if plan.grades is not None:
         ds = ds.map_batches(grade_windows, batch_size=1, num_cpus=1, fn_kwargs={"grades": plan.grades})
     if plan.fmt.hdr and not plan.hdr_in:
-        ds = ds.map_batches(hdr_windows, batch_size=1, num_cpus=1,
-                            fn_kwargs={"transfer": plan.fmt.hdr, "peak_nits": settings.peak_nits})
+        ds = ds.map_batches(
+            hdr_windows, batch_size=1, num_cpus=1, fn_kwargs={"transfer": plan.fmt.hdr, "peak_nits": settings.peak_nits}
+        )
     return ds
 
 
@@ -327,7 +353,10 @@ _STAT_FIELDS = ("low", "high", "bright", "median_luma", "lab_mean", "lab_std")
 
 def _stats_udf(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     stats = [gr.frame_stats(f) for f in batch["frame"]]
-    return {"frame_index": batch["frame_index"], **{k: np.stack([np.asarray(getattr(s, k)) for s in stats]) for k in _STAT_FIELDS}}
+    return {
+        "frame_index": batch["frame_index"],
+        **{k: np.stack([np.asarray(getattr(s, k)) for s in stats]) for k in _STAT_FIELDS},
+    }
 
 
 def grading_stats(cfg: Config, info: MediaInfo) -> list[gr.FrameStats | None]:
@@ -370,7 +399,9 @@ def _reference_frames(cfg: Config, source: str, count: int) -> list[tuple[float,
     return out
 
 
-def _encode(ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path, reference: list[tuple[float, np.ndarray]]) -> tuple[_Sink, EnhancedWriter]:
+def _encode(
+    ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path, reference: list[tuple[float, np.ndarray]]
+) -> tuple[_Sink, EnhancedWriter]:
     info = ctx.info
     if plan.fps_out is not None:
         rate, time_base = plan.fps_out, 1 / plan.fps_out
@@ -382,12 +413,23 @@ def _encode(ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path,
     sink = _Sink()
     last_window = -1
     half_frame = 0.5 / float(rate)
-    with EnhancedWriter(video_path, plan.width, plan.height, rate, time_base, plan.fmt, source=str(ctx.path),
-                        rotation=info.rotation, sample_aspect_ratio=sar) as writer:
+    with EnhancedWriter(
+        video_path,
+        plan.width,
+        plan.height,
+        rate,
+        time_base,
+        plan.fmt,
+        source=str(ctx.path),
+        rotation=info.rotation,
+        sample_aspect_ratio=sar,
+    ) as writer:
         for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
             for row in rows(batch):
                 if int(row["window"]) <= last_window:
-                    raise RuntimeError(f"{ctx.source}: windows arrived out of order ({row['window']} after {last_window})")
+                    raise RuntimeError(
+                        f"{ctx.source}: windows arrived out of order ({row['window']} after {last_window})"
+                    )
                 last_window = int(row["window"])
                 pts = row["out_index"] if plan.fps_out is not None else row["out_pts"]
                 times = row["out_time"] if plan.fps_out is not None else row["time"] - float(row["t0"])
@@ -442,14 +484,18 @@ def _prepare(ctx: JobContext, params: Params) -> Plan:
         if mode == "reference":
             reference = reference_stats(cfg, params.grade)
         plan.grades = gr.shot_grades(
-            grading_stats(cfg, info), plan.shots, auto=mode == "auto", reference=reference,
+            grading_stats(cfg, info),
+            plan.shots,
+            auto=mode == "auto",
+            reference=reference,
             preset=params.grade if mode == "preset" else None,
         )
     if plan.fmt.hdr == "pq" and not plan.hdr_in:
         graded = [gr.apply_grade(f, plan.grades[0]) for f in samples] if plan.grades else list(samples)
         cll, fall = content_light(graded, settings.peak_nits)
-        plan.fmt = OutputFormat(plan.fmt.codec, plan.fmt.bit_depth, plan.fmt.hdr,
-                                HdrMetadata(cll, fall, settings.peak_nits), plan.fmt.crf)
+        plan.fmt = OutputFormat(
+            plan.fmt.codec, plan.fmt.bit_depth, plan.fmt.hdr, HdrMetadata(cll, fall, settings.peak_nits), plan.fmt.crf
+        )
     ctx.progress("prepare", 2, 2)
     return plan
 
@@ -474,7 +520,9 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         ctx.output.write_file(VIDEO, video_path)
         streaming = _package(ctx, params, plan, video_path, Path(tmp))
     if writer.audio_dropped:
-        ctx.warnings.append(f"audio streams not copied (codecs MP4 cannot carry as they are): {', '.join(writer.audio_dropped)}")
+        ctx.warnings.append(
+            f"audio streams not copied (codecs MP4 cannot carry as they are): {', '.join(writer.audio_dropped)}"
+        )
     report = _report(ctx, params, plan, sink, writer, prepare_s, main_s)
     if plan.grades is not None:
         ctx.output.write_text(LUT, gr.cube_text(gr.grade_lut(plan.grades[0]), f"genmedia {params.grade} grade, shot 0"))
@@ -486,7 +534,9 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         f"{info.width}x{info.height}@{info.fps:g} -> {plan.width}x{plan.height}@{float(plan.fps_out or info.fps):g} "
         f"{plan.fmt.codec}{' ' + plan.fmt.hdr.upper() if plan.fmt.hdr else ''}; {', '.join(report['applied']) or 'nothing applied'}"
     )
-    return JobOutcome(summary, {"applied": report["applied"], "backends": report["backends"], "metrics": report["metrics"]})
+    return JobOutcome(
+        summary, {"applied": report["applied"], "backends": report["backends"], "metrics": report["metrics"]}
+    )
 
 
 def _package(ctx: JobContext, params: Params, plan: Plan, video: Path, tmp: Path) -> dict[str, Any] | None:
@@ -500,8 +550,9 @@ def _package(ctx: JobContext, params: Params, plan: Plan, video: Path, tmp: Path
     return package_output(ctx, video, tmp)
 
 
-def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: EnhancedWriter,
-            prepare_s: float, main_s: float) -> dict[str, Any]:
+def _report(
+    ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: EnhancedWriter, prepare_s: float, main_s: float
+) -> dict[str, Any]:
     info = ctx.info
     applied = []
     if plan.sigma > 0:
@@ -519,43 +570,83 @@ def _report(ctx: JobContext, params: Params, plan: Plan, sink: _Sink, writer: En
         backends["denoiser"] = "FFmpeg atadenoise (adaptive temporal averaging), restarted at each shot boundary"
     metrics: dict[str, Any] = {"vmaf": None, "vmaf_note": vmaf_note()}
     if sink.metric_pairs:
-        metrics.update(reference=params.reference, frames=len(sink.metric_pairs),
-                       psnr=round(float(np.mean([p for p, _ in sink.metric_pairs])), 3),
-                       ssim=round(float(np.mean([s for _, s in sink.metric_pairs])), 4))
-    stages = {name: {"seconds": round(s, 3), "frames_per_s": round(sink.frames_in / s, 2) if s else None}
-              for name, s in sink.seconds.items()}
+        metrics.update(
+            reference=params.reference,
+            frames=len(sink.metric_pairs),
+            psnr=round(float(np.mean([p for p, _ in sink.metric_pairs])), 3),
+            ssim=round(float(np.mean([s for _, s in sink.metric_pairs])), 4),
+        )
+    stages = {
+        name: {"seconds": round(s, 3), "frames_per_s": round(sink.frames_in / s, 2) if s else None}
+        for name, s in sink.seconds.items()
+    }
     return {
-        "input": {"width": info.width, "height": info.height, "fps": info.fps, "frames": info.frame_count,
-                  "bit_depth": info.bit_depth, "hdr": info.hdr, "rotation": info.rotation,
-                  "sample_aspect_ratio": info.sample_aspect_ratio},
-        "output": {"file": VIDEO, "width": plan.width, "height": plan.height, "fps": float(plan.fps_out or info.fps),
-                   "frames": sink.frames_out, "codec": plan.fmt.codec, "pix_fmt": plan.fmt.pix_fmt,
-                   "hdr": plan.fmt.hdr, "hdr_metadata": plan.fmt.hdr_metadata.__dict__ if plan.fmt.hdr_metadata else None,
-                   "audio_copied": writer.audio_copied},
+        "input": {
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frames": info.frame_count,
+            "bit_depth": info.bit_depth,
+            "hdr": info.hdr,
+            "rotation": info.rotation,
+            "sample_aspect_ratio": info.sample_aspect_ratio,
+        },
+        "output": {
+            "file": VIDEO,
+            "width": plan.width,
+            "height": plan.height,
+            "fps": float(plan.fps_out or info.fps),
+            "frames": sink.frames_out,
+            "codec": plan.fmt.codec,
+            "pix_fmt": plan.fmt.pix_fmt,
+            "hdr": plan.fmt.hdr,
+            "hdr_metadata": plan.fmt.hdr_metadata.__dict__ if plan.fmt.hdr_metadata else None,
+            "audio_copied": writer.audio_copied,
+        },
         "applied": applied,
         "params": params.model_dump(mode="json"),
         "backends": backends,
         "denoise": {"setting": params.denoise, "measured_sigma": plan.noise_measured, "sigma": round(plan.sigma, 3)},
         "interpolation": sink.steps or None,
         "shots": {"source": plan.shots_from, "count": len(plan.shots)},
-        "grade": {"mode": params.grade_mode(), "per_shot": [
-            {"shot": k, "start_frame": s, "end_frame": e, **g.to_dict()} for k, ((s, e), g) in enumerate(zip(plan.shots, plan.grades))
-        ] if plan.grades is not None else []},
+        "grade": {
+            "mode": params.grade_mode(),
+            "per_shot": [
+                {"shot": k, "start_frame": s, "end_frame": e, **g.to_dict()}
+                for k, ((s, e), g) in enumerate(zip(plan.shots, plan.grades))
+            ]
+            if plan.grades is not None
+            else [],
+        },
         "metrics": metrics,
-        "throughput": {"prepare_s": round(prepare_s, 3), "main_pass_s": round(main_s, 3),
-                       "end_to_end_fps": round(sink.frames_in / main_s, 2) if main_s else None,
-                       "stage_cpu_seconds": stages},
+        "throughput": {
+            "prepare_s": round(prepare_s, 3),
+            "main_pass_s": round(main_s, 3),
+            "end_to_end_fps": round(sink.frames_in / main_s, 2) if main_s else None,
+            "stage_cpu_seconds": stages,
+        },
     }
 
 
-def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+def run(
+    cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress
+) -> JobResult:
     """Enhance ``video`` (a path or URI) as ``params`` say; outputs under the storage root."""
     params = params or Params()
     # Impossible requests (over the pixel limit, a lower frame rate, HDR in H.264) fail before any work,
     # on the job's one probe of the input.
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress,
-                   input_files=params.input_files(), check=lambda info: plan_output(info, params, cfg),
-                   models=models_used(cfg, params))
+    return run_job(
+        cfg,
+        video,
+        JOB,
+        params,
+        lambda ctx: _work(ctx, params),
+        force=force,
+        progress=progress,
+        input_files=params.input_files(),
+        check=lambda info: plan_output(info, params, cfg),
+        models=models_used(cfg, params),
+    )
 
 
 def models_used(cfg: Config, params: Params) -> list[str]:

@@ -33,7 +33,12 @@ def decode_segments(batch: dict[str, np.ndarray], *, info: MediaInfo, **decode_k
         segment = segment_in(batch, row)
         errors: list[str] = []
         for fb in decode_frames(info, segment=segment, errors=errors, **decode_kwargs):
-            yield {"frame_index": fb.index, "time": fb.time, "segment": np.full(len(fb), segment.index), "frame": fb.frames}
+            yield {
+                "frame_index": fb.index,
+                "time": fb.time,
+                "segment": np.full(len(fb), segment.index),
+                "frame": fb.frames,
+            }
         for e in errors:
             log.warning(e)
 

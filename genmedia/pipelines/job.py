@@ -73,19 +73,29 @@ def run_job(
     started = time.perf_counter()
     progress("probe", 0, 1)
     path = stage_input(source, cfg.storage)
-    info = probe(path, cfg.limits, require_video=require_video).model_copy(update={"origin": origin_of(source, cfg.storage)})
+    info = probe(path, cfg.limits, require_video=require_video).model_copy(
+        update={"origin": origin_of(source, cfg.storage)}
+    )
     progress("probe", 1, 1)
     if check is not None:
         check(info)
     param_values = params.model_dump(mode="json")
     hashed = dict(param_values)
     if input_files:
-        hashed["input_files"] = {name: video_id(stage_input(uri, cfg.storage)) for name, uri in sorted(input_files.items())}
+        hashed["input_files"] = {
+            name: video_id(stage_input(uri, cfg.storage)) for name, uri in sorted(input_files.items())
+        }
     cfg, used = identify(cfg, models)
     if used:
         hashed["models"] = hash_part(used)
     output = JobOutput(cfg.storage.root, video_id(path), job, params_hash(hashed), cfg.storage)
-    base = {"job": job, "input": source, "video_id": output.video_id, "params_hash": output.params_hash, "output_uri": output.prefix}
+    base = {
+        "job": job,
+        "input": source,
+        "video_id": output.video_id,
+        "params_hash": output.params_hash,
+        "output_uri": output.prefix,
+    }
     if output.is_done() and not force:
         manifest = output.read_manifest()
         return JobResult(
@@ -100,8 +110,14 @@ def run_job(
     ctx = JobContext(cfg=cfg, source=source, path=path, info=info, output=output, progress=progress)
     outcome = work(ctx)
     output.write_manifest(
-        {"input": source, "params": param_values, "summary": outcome.summary, "details": outcome.details, "warnings": ctx.warnings,
-         "models": [u.model_dump(mode="json") for u in used]}
+        {
+            "input": source,
+            "params": param_values,
+            "summary": outcome.summary,
+            "details": outcome.details,
+            "warnings": ctx.warnings,
+            "models": [u.model_dump(mode="json") for u in used],
+        }
     )
     return JobResult(
         **base,

@@ -96,35 +96,49 @@ class LiveReport:
         """JSON-ready, with latency percentiles of the frames so far."""
         lat = np.asarray(self.latencies[-5000:] or [0.0])
         return {
-            "url": self.url, "master": f"{self.folder}/{MASTER_NAME}", "source_fps": round(self.source_fps, 3),
+            "url": self.url,
+            "master": f"{self.folder}/{MASTER_NAME}",
+            "source_fps": round(self.source_fps, 3),
             "achieved_fps": round(self.frames_in / self.wall_s, 2) if self.wall_s else 0.0,
-            "frames_in": self.frames_in, "frames_processed": self.frames_processed,
-            "frames_dropped": self.frames_dropped, "frames_out": self.frames_out, "packets_skipped": self.packets_skipped,
+            "frames_in": self.frames_in,
+            "frames_processed": self.frames_processed,
+            "frames_dropped": self.frames_dropped,
+            "frames_out": self.frames_out,
+            "packets_skipped": self.packets_skipped,
             "wall_s": round(self.wall_s, 3),
             "latency_s": {"p50": round(float(np.percentile(lat, 50)), 4), "max": round(float(lat.max()), 4)},
-            "level": self.level, "degrade_order": list(LIVE_LADDER[1:]), "level_changes": self.level_changes,
+            "level": self.level,
+            "degrade_order": list(LIVE_LADDER[1:]),
+            "level_changes": self.level_changes,
             "ended": self.ended,
         }
 
     def line(self) -> str:
         """One line for the terminal."""
         d = self.to_dict()
-        return (f"live: {d['achieved_fps']:.1f} fps (source {d['source_fps']:g}), latency p50 {d['latency_s']['p50'] * 1000:.0f} ms "
-                f"max {d['latency_s']['max'] * 1000:.0f} ms, {self.frames_dropped} dropped, level {self.level}")
+        return (
+            f"live: {d['achieved_fps']:.1f} fps (source {d['source_fps']:g}), latency p50 {d['latency_s']['p50'] * 1000:.0f} ms "
+            f"max {d['latency_s']['max'] * 1000:.0f} ms, {self.frames_dropped} dropped, level {self.level}"
+        )
 
 
 class _Enhancer:
     """One libavfilter graph per level: picture in, one enhanced picture per rung out."""
 
     def __init__(self, frame: av.VideoFrame, sizes: list[tuple[int, int]], denoise: bool) -> None:
-        self._graphs = {level: self._graph(frame, sizes, denoise and level == "full", level in ("full", "skip-denoise"))
-                        for level in LIVE_LADDER[:-1]}
+        self._graphs = {
+            level: self._graph(frame, sizes, denoise and level == "full", level in ("full", "skip-denoise"))
+            for level in LIVE_LADDER[:-1]
+        }
 
     @staticmethod
-    def _graph(frame: av.VideoFrame, sizes: list[tuple[int, int]], denoise: bool, fine: bool) -> tuple[Any, Any, list[Any]]:
+    def _graph(
+        frame: av.VideoFrame, sizes: list[tuple[int, int]], denoise: bool, fine: bool
+    ) -> tuple[Any, Any, list[Any]]:
         graph = av.filter.Graph()
-        last = src = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
-                                      time_base=Fraction(1, 90_000))
+        last = src = graph.add_buffer(
+            width=frame.width, height=frame.height, format=frame.format.name, time_base=Fraction(1, 90_000)
+        )
         if denoise:
             node = graph.add("bilateral", "sigmaS=2:sigmaR=0.06")
             last.link_to(node)
@@ -153,7 +167,9 @@ class _Enhancer:
 def live_folder(cfg: Config, params: LiveParams) -> Path:
     """``{root}/live/{stream}``: a local folder (a live output is rewritten as it runs; S3 roots are refused)."""
     if not is_local(cfg.storage.root):
-        raise InputError(cfg.storage.root, "live output needs a local storage root (serve it from there or a CDN origin)")
+        raise InputError(
+            cfg.storage.root, "live output needs a local storage root (serve it from there or a CDN origin)"
+        )
     key = hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16]
     return local_path(cfg.storage.root) / "live" / key
 
@@ -161,14 +177,22 @@ def live_folder(cfg: Config, params: LiveParams) -> Path:
 class _LiveRun:
     """One live run: the governor, the enhancer and the writer, fed one decoded frame at a time."""
 
-    def __init__(self, cfg: Config, params: LiveParams, folder: Path, fps: Fraction, audio: bool,
-                 on_report: Callable[[LiveReport], None] | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        params: LiveParams,
+        folder: Path,
+        fps: Fraction,
+        audio: bool,
+        on_report: Callable[[LiveReport], None] | None,
+    ) -> None:
         self.params, self.folder, self.fps, self.audio, self.on_report = params, folder, fps, audio, on_report
         self.report = LiveReport(url=params.url, folder=str(folder), source_fps=float(fps))
         self.governor = Governor(cfg.pipelines.enhance.realtime_max_lag_s, self.report, LIVE_LADDER)
         dc = cfg.delivery
-        self.settings = EncodeSettings(codec=dc.codec, preset="veryfast", peak_factor=dc.peak_factor,
-                                       buffer_seconds=dc.buffer_seconds)
+        self.settings = EncodeSettings(
+            codec=dc.codec, preset="veryfast", peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds
+        )
         self.writer: LiveHlsWriter | None = None
         self.enhancer: _Enhancer | None = None
         self.last: list[av.VideoFrame] | None = None
@@ -177,10 +201,19 @@ class _LiveRun:
     def _start(self, frame: av.VideoFrame, now: float) -> None:
         top = (even(frame.width * self.params.upscale), even(frame.height * self.params.upscale))
         sizes = [top, (even(top[0] / 2), even(top[1] / 2))]
-        rates = [bits_per_pixel_rate(s, float(self.fps), bpp) for s, bpp in zip(sizes, RUNG_BITS_PER_PIXEL, strict=True)]
-        self.writer = LiveHlsWriter(self.folder, list(zip(sizes, rates, strict=True)), self.fps,
-                                    segment_seconds=self.params.segment_seconds, window=self.params.window,
-                                    settings=self.settings, audio=self.audio, audio_bitrate=96_000)
+        rates = [
+            bits_per_pixel_rate(s, float(self.fps), bpp) for s, bpp in zip(sizes, RUNG_BITS_PER_PIXEL, strict=True)
+        ]
+        self.writer = LiveHlsWriter(
+            self.folder,
+            list(zip(sizes, rates, strict=True)),
+            self.fps,
+            segment_seconds=self.params.segment_seconds,
+            window=self.params.window,
+            settings=self.settings,
+            audio=self.audio,
+            audio_bitrate=96_000,
+        )
         self.enhancer = _Enhancer(frame, sizes, self.params.denoise)
         self.t0 = frame.time if frame.time is not None and math.isfinite(frame.time) else 0.0
         self.started = now
@@ -197,7 +230,9 @@ class _LiveRun:
             self._start(frame, now)
         report, governor = self.report, self.governor
         known = frame.time is not None and math.isfinite(frame.time)
-        media_t = frame.time - self.t0 if known else self.next_slot / float(self.fps)  # a flushed picture may have no time
+        media_t = (
+            frame.time - self.t0 if known else self.next_slot / float(self.fps)
+        )  # a flushed picture may have no time
         lag = (now - self.started) - media_t  # how far the pictures being processed trail the sender
         report.frames_in += 1
         governor.update(lag, now, media_t)
@@ -205,8 +240,12 @@ class _LiveRun:
         slot = max(self.next_slot, round(media_t * float(self.fps)))
         self.seen_slot = max(self.seen_slot, slot)
         keep_every = max(1, round(float(self.fps) / MIN_PICTURES_PER_S))
-        if (not governor.allows("drop-frames") and self.last is not None and lag > governor.max_lag
-                and slot - self.next_slot + 1 < keep_every):
+        if (
+            not governor.allows("drop-frames")
+            and self.last is not None
+            and lag > governor.max_lag
+            and slot - self.next_slot + 1 < keep_every
+        ):
             report.frames_dropped += 1  # its slot is filled by the last picture when the next one is written
             return
         pictures = self.enhancer(frame, "fast-upscale" if governor.name == "drop-frames" else governor.name)
@@ -249,8 +288,14 @@ def run_live(cfg: Config, params: LiveParams, *, on_report: Callable[[LiveReport
     container = open_live(params.url, params.open_timeout_s, params.read_timeout_s)
     shutil.rmtree(folder, ignore_errors=True)  # a new run of the same stream starts a new live output
     video = container.streams.video[0]
-    run = _LiveRun(cfg, params, folder, output_rate(float(video.average_rate or video.guessed_rate or 25)),
-                   bool(container.streams.audio), on_report)
+    run = _LiveRun(
+        cfg,
+        params,
+        folder,
+        output_rate(float(video.average_rate or video.guessed_rate or 25)),
+        bool(container.streams.audio),
+        on_report,
+    )
     try:
         for packet in live_packets(container, run.audio):
             for frame in _decoded(packet, run.report):

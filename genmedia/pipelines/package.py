@@ -42,8 +42,12 @@ FOLDER = "package"
 LADDER_NAME = "ladder.json"
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Output keys contain the input's content hash and the parameters' hash, so they never change."""
-CONTENT_TYPES = {".mpd": "application/dash+xml", ".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment",
-                 ".json": "application/json"}
+CONTENT_TYPES = {
+    ".mpd": "application/dash+xml",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".json": "application/json",
+}
 
 
 class Params(BaseModel):
@@ -51,7 +55,9 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    profile: OneLine = Field("default", max_length=32, description="A delivery profile of the config (default, mobile, ...).")
+    profile: OneLine = Field(
+        "default", max_length=32, description="A delivery profile of the config (default, mobile, ...)."
+    )
     codec: OneLine | None = Field(None, max_length=16, description="Video codec of the rungs; None: the config's.")
     segment_seconds: float | None = Field(None, gt=0, le=20, description="Segment length; None: the config's.")
 
@@ -62,8 +68,14 @@ def publish_folder(out: JobOutput, folder: Path, prefix: str) -> None:
         out.write_file(f"{prefix}/{path.name}", path, content_type=CONTENT_TYPES[path.suffix], cache_control=IMMUTABLE)
 
 
-def package_output(ctx: JobContext, video: Path, tmp: Path, *, short_sides: list[int] | None = None,
-                   segment_seconds: float | None = None) -> dict[str, Any]:
+def package_output(
+    ctx: JobContext,
+    video: Path,
+    tmp: Path,
+    *,
+    short_sides: list[int] | None = None,
+    segment_seconds: float | None = None,
+) -> dict[str, Any]:
     """Package a video this job made (a trailer rendition, an enhanced file) for streaming, beside its outputs.
 
     The per-title ladder of the delivery config's default profile (``short_sides`` replaces its sizes) in
@@ -75,25 +87,47 @@ def package_output(ctx: JobContext, video: Path, tmp: Path, *, short_sides: list
     profile = profile_named(dc, "default")
     if short_sides:
         profile = profile.model_copy(update={"short_sides": short_sides})
-    settings = cmaf.EncodeSettings(codec=dc.codec, preset=dc.preset, peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds)
-    facts = package_video(video, probe(video, cfg.limits), tmp / FOLDER, dc, profile, settings,
-                          segment_seconds or dc.segment_seconds, progress=ctx.progress, warnings=ctx.warnings)
+    settings = cmaf.EncodeSettings(
+        codec=dc.codec, preset=dc.preset, peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds
+    )
+    facts = package_video(
+        video,
+        probe(video, cfg.limits),
+        tmp / FOLDER,
+        dc,
+        profile,
+        settings,
+        segment_seconds or dc.segment_seconds,
+        progress=ctx.progress,
+        warnings=ctx.warnings,
+    )
     publish_folder(ctx.output, tmp / FOLDER, FOLDER)
-    ctx.output.write_bytes(f"{FOLDER}/{LADDER_NAME}", json.dumps(facts, indent=2).encode(),
-                           content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE)
-    return {"master": f"{FOLDER}/{MASTER_NAME}", "mpd": f"{FOLDER}/{cmaf.MPD_NAME}", "rungs": facts["rungs"],
-            "fixed_ladder_saving": (facts["fixed_ladder"] or {}).get("saving")}
+    ctx.output.write_bytes(
+        f"{FOLDER}/{LADDER_NAME}",
+        json.dumps(facts, indent=2).encode(),
+        content_type=CONTENT_TYPES[".json"],
+        cache_control=IMMUTABLE,
+    )
+    return {
+        "master": f"{FOLDER}/{MASTER_NAME}",
+        "mpd": f"{FOLDER}/{cmaf.MPD_NAME}",
+        "rungs": facts["rungs"],
+        "fixed_ladder_saving": (facts["fixed_ladder"] or {}).get("saving"),
+    }
 
 
-def run(cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+def run(
+    cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress
+) -> JobResult:
     """Package ``video`` as a per-title ladder: CMAF segments with an HLS master playlist and a DASH MPD.
 
     Raises InputError for an unusable video, an unknown profile or an unsupported codec (before any work).
     """
     dc = cfg.delivery
     profile = profile_named(dc, params.profile)
-    settings = cmaf.EncodeSettings(codec=params.codec or dc.codec, preset=dc.preset, peak_factor=dc.peak_factor,
-                                   buffer_seconds=dc.buffer_seconds)
+    settings = cmaf.EncodeSettings(
+        codec=params.codec or dc.codec, preset=dc.preset, peak_factor=dc.peak_factor, buffer_seconds=dc.buffer_seconds
+    )
     settings.encoder()  # an unknown codec fails here, naming the supported ones
     segment_seconds = params.segment_seconds or dc.segment_seconds
 
@@ -102,16 +136,36 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
             raise InputError(video, "has no usable frame rate")
         out = ctx.output
         with scratch_dir(cfg.storage, out.video_id, out.job, out.params_hash) as tmp:
-            facts = package_video(ctx.path, ctx.info, tmp / FOLDER, dc, profile, settings, segment_seconds,
-                                  progress=ctx.progress, warnings=ctx.warnings)
+            facts = package_video(
+                ctx.path,
+                ctx.info,
+                tmp / FOLDER,
+                dc,
+                profile,
+                settings,
+                segment_seconds,
+                progress=ctx.progress,
+                warnings=ctx.warnings,
+            )
             publish_folder(out, tmp / FOLDER, FOLDER)
         facts["profile"] = params.profile
-        out.write_bytes(LADDER_NAME, json.dumps(facts, indent=2).encode(), content_type=CONTENT_TYPES[".json"],
-                        cache_control=IMMUTABLE)
+        out.write_bytes(
+            LADDER_NAME,
+            json.dumps(facts, indent=2).encode(),
+            content_type=CONTENT_TYPES[".json"],
+            cache_control=IMMUTABLE,
+        )
         saving = facts["fixed_ladder"]["saving"] if facts["fixed_ladder"] else None
-        return JobOutcome(summary_of(facts), {"rungs": facts["rungs"], "fixed_ladder_saving": saving,
-                                              "master": f"{FOLDER}/{MASTER_NAME}", "mpd": f"{FOLDER}/{cmaf.MPD_NAME}",
-                                              "timing_s": facts["timing_s"]})
+        return JobOutcome(
+            summary_of(facts),
+            {
+                "rungs": facts["rungs"],
+                "fixed_ladder_saving": saving,
+                "master": f"{FOLDER}/{MASTER_NAME}",
+                "mpd": f"{FOLDER}/{cmaf.MPD_NAME}",
+                "timing_s": facts["timing_s"],
+            },
+        )
 
     return run_job(cfg, video, JOB, params, work, force=force, progress=progress)
 

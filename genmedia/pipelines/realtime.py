@@ -117,7 +117,9 @@ class Governor:
 
     def _set(self, level: int, media_time: float, lag: float) -> None:
         self.level = level
-        self.report.level_changes.append({"at_s": round(media_time, 3), "level": self.ladder[level], "lag_s": round(lag, 3)})
+        self.report.level_changes.append(
+            {"at_s": round(media_time, 3), "level": self.ladder[level], "lag_s": round(lag, 3)}
+        )
 
     @property
     def name(self) -> str:
@@ -149,8 +151,14 @@ def _blend(old: gr.FrameStats, new: gr.FrameStats, k: float) -> gr.FrameStats:
     def mix(a: Any, b: Any) -> Any:
         return a + (b - a) * k
 
-    return gr.FrameStats(mix(old.low, new.low), mix(old.high, new.high), mix(old.bright, new.bright),
-                         mix(old.median_luma, new.median_luma), mix(old.lab_mean, new.lab_mean), mix(old.lab_std, new.lab_std))
+    return gr.FrameStats(
+        mix(old.low, new.low),
+        mix(old.high, new.high),
+        mix(old.bright, new.bright),
+        mix(old.median_luma, new.median_luma),
+        mix(old.lab_mean, new.lab_mean),
+        mix(old.lab_std, new.lab_std),
+    )
 
 
 class _Output:
@@ -203,8 +211,16 @@ def run_realtime(ctx: JobContext, params: Params, plan: Plan) -> JobOutcome:
 
     with tempfile.TemporaryDirectory(prefix="genmedia-realtime-") as tmp:
         path = Path(tmp) / "enhanced.mp4"
-        with EnhancedWriter(path, plan.width, plan.height, rate, 1 / Fraction(rate), plan.fmt, source=str(ctx.path),
-                            rotation=info.rotation) as writer:
+        with EnhancedWriter(
+            path,
+            plan.width,
+            plan.height,
+            rate,
+            1 / Fraction(rate),
+            plan.fmt,
+            source=str(ctx.path),
+            rotation=info.rotation,
+        ) as writer:
             out = _Output(writer, rate, output_count(info.duration, float(rate)), interpolator, governor)
             start = time.perf_counter()
             for fb in decode_frames(info, fmt=plan.decode_fmt, batch_size=1):  # type: ignore[arg-type]
@@ -223,11 +239,16 @@ def run_realtime(ctx: JobContext, params: Params, plan: Plan) -> JobOutcome:
                     sigma = dn.resolve_strength("auto", frame[None])[0]
                 history = (history + [frame])[-3:]
                 if sigma > 0 and governor.allows("skip-denoise"):
-                    frame = dn.denoise_frames(np.stack(history), sigma, radius=2, core=slice(len(history) - 1, len(history)))[0]
+                    frame = dn.denoise_frames(
+                        np.stack(history), sigma, radius=2, core=slice(len(history) - 1, len(history))
+                    )[0]
                 if upscaler is not None:
                     fast = not governor.allows("fast-upscale")
-                    frame = cv2.resize(frame, (plan.width, plan.height), interpolation=cv2.INTER_LINEAR) if fast \
+                    frame = (
+                        cv2.resize(frame, (plan.width, plan.height), interpolation=cv2.INTER_LINEAR)
+                        if fast
                         else upscaler.upscale(frame, plan.width, plan.height)
+                    )
                 if grader is not None:
                     frame = gr.apply_grade(frame, grader(frame))
                 if plan.fmt.hdr and not plan.hdr_in:
@@ -242,12 +263,26 @@ def run_realtime(ctx: JobContext, params: Params, plan: Plan) -> JobOutcome:
             report.wall_s = time.perf_counter() - start
             report.frames_out = writer.frames_written
         ctx.output.write_file("enhanced.mp4", path)
-    backends = {"upscaler": upscaler.name if upscaler else None, "interpolator": interpolator.name if interpolator else None,
-                "encoder": writer.encoder_name}
-    ctx.output.write_json("enhance.json", {
-        "mode": "realtime", "params": params.model_dump(mode="json"), "backends": backends,
-        "output": {"width": plan.width, "height": plan.height, "fps": float(rate), "frames": report.frames_out,
-                   "codec": plan.fmt.codec, "hdr": plan.fmt.hdr},
-        "realtime": report.to_dict(),
-    })
+    backends = {
+        "upscaler": upscaler.name if upscaler else None,
+        "interpolator": interpolator.name if interpolator else None,
+        "encoder": writer.encoder_name,
+    }
+    ctx.output.write_json(
+        "enhance.json",
+        {
+            "mode": "realtime",
+            "params": params.model_dump(mode="json"),
+            "backends": backends,
+            "output": {
+                "width": plan.width,
+                "height": plan.height,
+                "fps": float(rate),
+                "frames": report.frames_out,
+                "codec": plan.fmt.codec,
+                "hdr": plan.fmt.hdr,
+            },
+            "realtime": report.to_dict(),
+        },
+    )
     return JobOutcome(report.line(), {"realtime": report.to_dict(), "backends": backends})

@@ -70,12 +70,20 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     languages: list[Annotated[OneLine, Field(max_length=64)]] = Field(
-        default_factory=list, max_length=210, description="Subtitle languages (ISO 639-1/3, FLORES-200, names); empty: the speech's own.")
-    source_language: OneLine | None = Field(None, max_length=64, description="The speech's language if known (skips detection).")
+        default_factory=list,
+        max_length=210,
+        description="Subtitle languages (ISO 639-1/3, FLORES-200, names); empty: the speech's own.",
+    )
+    source_language: OneLine | None = Field(
+        None, max_length=64, description="The speech's language if known (skips detection)."
+    )
     formats: list[Format] = Field(default_factory=lambda: list(FORMATS), min_length=1)
-    denoise: bool = Field(False, description="Noisy chunks (measured SNR below 30 dB) are also decoded after RNNoise and the "
-                          "more confident transcript kept; clean chunks never. Off by default: on real speech it does not "
-                          "reliably beat Whisper on the noisy audio (docs/subtitles.md).")
+    denoise: bool = Field(
+        False,
+        description="Noisy chunks (measured SNR below 30 dB) are also decoded after RNNoise and the "
+        "more confident transcript kept; clean chunks never. Off by default: on real speech it does not "
+        "reliably beat Whisper on the noisy audio (docs/subtitles.md).",
+    )
     vad: bool = Field(True, description="Voice activity detection before decoding.")
     diarize: bool = Field(True, description="Label speakers.")
     max_speakers: int = Field(8, ge=1, le=32)
@@ -85,8 +93,10 @@ class Params(BaseModel):
     beam_size: int | None = Field(None, ge=1, le=16)
     snap_to_shots: bool = Field(True, description="Snap cues to shot changes from the analysis (video inputs).")
     shot_changes: list[Annotated[float, Field(ge=0, le=MAX_SHOT_TIME_S)]] | None = Field(
-        None, max_length=MAX_SHOT_CHANGES,
-        description=f"Shot-change times (s, 0 to {MAX_SHOT_TIME_S:g}, at most {MAX_SHOT_CHANGES:,}) to snap to, instead of the analysis.")
+        None,
+        max_length=MAX_SHOT_CHANGES,
+        description=f"Shot-change times (s, 0 to {MAX_SHOT_TIME_S:g}, at most {MAX_SHOT_CHANGES:,}) to snap to, instead of the analysis.",
+    )
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -139,15 +149,25 @@ class ChunkTranscriber:
     decodes it (CTranslate2 and NumPy release the GIL).
     """
 
-    def __init__(self, cfg: Config, key: str = TRANSCRIBER_KEY, denoise: bool = True, diarize: bool = True,
-                 origin: Origin | None = None, speaker_backend: str = diarization.MFCC):
+    def __init__(
+        self,
+        cfg: Config,
+        key: str = TRANSCRIBER_KEY,
+        denoise: bool = True,
+        diarize: bool = True,
+        origin: Origin | None = None,
+        speaker_backend: str = diarization.MFCC,
+    ):
         """``origin``: where to re-stage the input when its path is not on this actor's node;
         ``speaker_backend``: the speaker embeddings to compute (the driver checked their weights)."""
         resolve(cfg, key)  # unstaged weights fail here, with the registry's one-line message
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-transcriber")
         self._transcriber = self._threads.submit(Transcriber, cfg, key)
-        self._embedder = (self._threads.submit(SpeakerEmbedder, cfg, EMBEDDER_KEY)
-                          if diarize and speaker_backend != diarization.MFCC else None)
+        self._embedder = (
+            self._threads.submit(SpeakerEmbedder, cfg, EMBEDDER_KEY)
+            if diarize and speaker_backend != diarization.MFCC
+            else None
+        )
         self._denoiser = self._threads.submit(_denoiser, cfg) if denoise else None
         self.denoise, self.diarize, self.origin = denoise, diarize, origin
 
@@ -180,8 +200,11 @@ class ChunkTranscriber:
             req = TranscribeRequest.model_validate_json(str(request))
             transcripts.append(self._transcribe(audio, float(start), req).to_json())
             features.append(json.dumps((feats.result() if feats else diarization.SpeechFeatures.empty()).to_dict()))
-        return {"index": batch["index"], "transcript": np.array(transcripts, dtype=object),
-                "features": np.array(features, dtype=object)}
+        return {
+            "index": batch["index"],
+            "transcript": np.array(transcripts, dtype=object),
+            "features": np.array(features, dtype=object),
+        }
 
 
 def _denoiser(cfg: Config) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
@@ -209,33 +232,58 @@ def speaker_backend(cfg: Config, warnings: list[str] | None = None) -> str:
     return cfg.model(EMBEDDER_KEY).backend
 
 
-def build(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params, origin: Origin | None = None,
-          speakers: str = diarization.MFCC) -> ray.data.Dataset:
+def build(
+    cfg: Config,
+    path: str | Path,
+    chunks: Sequence[chunking.Chunk],
+    params: Params,
+    origin: Origin | None = None,
+    speakers: str = diarization.MFCC,
+) -> ray.data.Dataset:
     """The transcription dataset: one row per chunk in, its transcript and voice features out (``origin``:
     where an actor on another node re-stages the input; ``speakers``: the speaker-embedding backend)."""
     request = TranscribeRequest(
         language=languages.whisper_code(params.source_language) if params.source_language else None,
-        vad=params.vad, beam_size=params.beam_size, per_segment_language=params.per_segment_language,
+        vad=params.vad,
+        beam_size=params.beam_size,
+        per_segment_language=params.per_segment_language,
         hallucination_control=params.hallucination_control,
     ).model_dump_json()
     rows = [{"index": c.index, "start": c.start, "end": c.end, "path": str(path), "request": request} for c in chunks]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-    return ds.map_batches(ChunkTranscriber, **model_stage(
-        cfg, TRANSCRIBER_KEY, batch_size=1, denoise=params.denoise, diarize=params.diarize, origin=origin,
-        speaker_backend=speakers))
+    return ds.map_batches(
+        ChunkTranscriber,
+        **model_stage(
+            cfg,
+            TRANSCRIBER_KEY,
+            batch_size=1,
+            denoise=params.denoise,
+            diarize=params.diarize,
+            origin=origin,
+            speaker_backend=speakers,
+        ),
+    )
 
 
-def transcribe(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], params: Params,
-               progress: ProgressFn = no_progress, origin: Origin | None = None,
-               speakers: str = diarization.MFCC) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
+def transcribe(
+    cfg: Config,
+    path: str | Path,
+    chunks: Sequence[chunking.Chunk],
+    params: Params,
+    progress: ProgressFn = no_progress,
+    origin: Origin | None = None,
+    speakers: str = diarization.MFCC,
+) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
     """Run stage 2 and return the chunks' transcripts in time order plus all voice features."""
     if not chunks:
         return [], diarization.SpeechFeatures.empty(speakers)
     results: dict[int, tuple[ChunkTranscript, diarization.SpeechFeatures]] = {}
     progress("transcribe", 0, len(chunks))
     for row in build(cfg, path, chunks, params, origin, speakers).iter_rows():
-        results[int(row["index"])] = (ChunkTranscript.from_json(row["transcript"]),
-                                      diarization.SpeechFeatures.from_dict(json.loads(row["features"])))
+        results[int(row["index"])] = (
+            ChunkTranscript.from_json(row["transcript"]),
+            diarization.SpeechFeatures.from_dict(json.loads(row["features"])),
+        )
         progress("transcribe", len(results), len(chunks))
     ordered = [results[i] for i in sorted(results)]
     return [t for t, _ in ordered], diarization.SpeechFeatures.join([f for _, f in ordered])
@@ -244,13 +292,23 @@ def transcribe(cfg: Config, path: str | Path, chunks: Sequence[chunking.Chunk], 
 # ----------------------------------------------------------------------------- stage 4: translate
 
 
-def translate(cfg: Config, segments: Sequence[Segment], target: str, progress: ProgressFn = no_progress) -> list[tuple[str, float]]:
+def translate(
+    cfg: Config, segments: Sequence[Segment], target: str, progress: ProgressFn = no_progress
+) -> list[tuple[str, float]]:
     """(translation, quality score) of each segment into ``target``, with the previous segment as context."""
     from genmedia.deployments.translator import Translator, require_translator
 
     require_translator(cfg, TRANSLATOR_KEY)
-    rows = [{"index": i, "text": s.text, "source": languages.to_flores(s.language), "target": languages.to_flores(target),
-             "context": segments[i - 1].text if i else ""} for i, s in enumerate(segments)]
+    rows = [
+        {
+            "index": i,
+            "text": s.text,
+            "source": languages.to_flores(s.language),
+            "target": languages.to_flores(target),
+            "context": segments[i - 1].text if i else "",
+        }
+        for i, s in enumerate(segments)
+    ]
     ds = ray.data.from_items(rows).map_batches(Translator, **model_stage(cfg, TRANSLATOR_KEY))
     out: dict[int, tuple[str, float]] = {}
     for row in ds.iter_rows():
@@ -263,17 +321,28 @@ def translate(cfg: Config, segments: Sequence[Segment], target: str, progress: P
 
 
 def _words(seg: Segment) -> list[TimedWord]:
-    return [TimedWord(clean_text(w.text), w.start, w.end, w.speaker or seg.speaker, seg.language) for w in seg.words if clean_text(w.text)]
+    return [
+        TimedWord(clean_text(w.text), w.start, w.end, w.speaker or seg.speaker, seg.language)
+        for w in seg.words
+        if clean_text(w.text)
+    ]
 
 
-def cues_for(segments: Sequence[Segment], target: str, rules: Rules, translations: dict[int, tuple[str, float]],
-             shot_changes: Sequence[float]) -> list[Cue]:
+def cues_for(
+    segments: Sequence[Segment],
+    target: str,
+    rules: Rules,
+    translations: dict[int, tuple[str, float]],
+    shot_changes: Sequence[float],
+) -> list[Cue]:
     """The cues of one language: source words where the speech is in ``target``, else the translation
     with times interpolated from the source words (see :func:`interpolate_words`)."""
     words: list[TimedWord] = []
     for i, seg in enumerate(segments):
         if i in translations:
-            words += interpolate_words(clean_text(translations[i][0]), _words(seg), rules, speaker=seg.speaker, language=target)
+            words += interpolate_words(
+                clean_text(translations[i][0]), _words(seg), rules, speaker=seg.speaker, language=target
+            )
         else:
             words += [TimedWord(w.text, w.start, w.end, w.speaker, target) for w in _words(seg)]
     return segment_words(words, rules, shot_changes)
@@ -303,7 +372,9 @@ def _shot_changes(ctx: JobContext, params: Params) -> list[float]:
     return [s.start_time for s in analysis.shots[1:]]
 
 
-def _name_speakers(cfg: Config, features: diarization.SpeechFeatures, segments: list[Segment], params: Params) -> list[str]:
+def _name_speakers(
+    cfg: Config, features: diarization.SpeechFeatures, segments: list[Segment], params: Params
+) -> list[str]:
     """Cluster voices, name them (voiceprint library), and label every segment and word."""
     found = diarization.cluster(features, max_speakers=params.max_speakers)
     if not found.turns:
@@ -339,11 +410,15 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
 
         require_translator(cfg, TRANSLATOR_KEY)
     fps = info.fps if info.width and info.fps else cfg.pipelines.subtitles.default_fps
-    levels, chunks = chunking.scan(ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress)
+    levels, chunks = chunking.scan(
+        ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress
+    )
     if levels.size == 0 or float(levels.max()) < -60.0:
         chunks = []  # digital silence: nothing to transcribe
     speakers_by = speaker_backend(cfg, ctx.warnings) if params.diarize else None
-    results, features = transcribe(cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC)
+    results, features = transcribe(
+        cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC
+    )
     segments = sorted((s for r in results for s in r.segments), key=lambda s: s.start)
     removed = [s for r in results for s in r.removed]
     main = _main_language(segments, params.source_language and languages.whisper_code(params.source_language))
@@ -362,35 +437,61 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         cues = cues_for(segments, target, rules, translations, shots)
         name = target.strip().lower() if params.languages else main
         for fmt in params.formats:
-            ctx.output.write_text(f"{name}.{fmt}", render(cues, fmt, width=info.display_width or None, height=info.display_height or None))
+            ctx.output.write_text(
+                f"{name}.{fmt}", render(cues, fmt, width=info.display_width or None, height=info.display_height or None)
+            )
         tracks[name] = {
             "flores": languages.to_flores(target) if languages.is_language(target) else None,
             "cues": len(cues),
             "translated_segments": len(translations),
             "translation_scores": [round(translations[i][1], 4) for i in sorted(translations)],
-            "cue_list": [{"start": c.start, "end": c.end, "text": c.text, "speaker": c.speaker, "line_speakers": c.line_speakers}
-                         for c in cues],
+            "cue_list": [
+                {"start": c.start, "end": c.end, "text": c.text, "speaker": c.speaker, "line_speakers": c.line_speakers}
+                for c in cues
+            ],
         }
     transcript = Transcript(
-        language=main, duration=info.duration, segments=segments, speakers=speakers,
-        chunks=[(c.start, c.end) for c in chunks], removed=removed, model=cfg.model(TRANSCRIBER_KEY).model,
-        backend=cfg.model(TRANSCRIBER_KEY).backend, speaker_backend=speakers_by if speakers else None,
+        language=main,
+        duration=info.duration,
+        segments=segments,
+        speakers=speakers,
+        chunks=[(c.start, c.end) for c in chunks],
+        removed=removed,
+        model=cfg.model(TRANSCRIBER_KEY).model,
+        backend=cfg.model(TRANSCRIBER_KEY).backend,
+        speaker_backend=speakers_by if speakers else None,
     )
-    ctx.output.write_text(TRANSCRIPT, json.dumps({**transcript.model_dump(), "tracks": tracks}, indent=1, ensure_ascii=False))
+    ctx.output.write_text(
+        TRANSCRIPT, json.dumps({**transcript.model_dump(), "tracks": tracks}, indent=1, ensure_ascii=False)
+    )
     doubtful = sum(1 for s in segments if s.doubtful)
-    summary = (f"{len(segments)} segments in {main}, {len(speakers)} speaker(s), "
-               + ", ".join(f"{k}: {v['cues']} cues" for k, v in tracks.items()))
+    summary = f"{len(segments)} segments in {main}, {len(speakers)} speaker(s), " + ", ".join(
+        f"{k}: {v['cues']} cues" for k, v in tracks.items()
+    )
     details = {
-        "language": main, "languages": list(tracks), "speakers": speakers, "segments": len(segments),
-        "cues": {k: v["cues"] for k, v in tracks.items()}, "chunks": len(chunks), "doubtful": doubtful,
-        "removed": len(removed), "shot_changes": len(shots), "backend": transcript.backend, "model": transcript.model,
-        "denoise": params.denoise, "speaker_backend": speakers_by,
-        "denoised_chunks": {name: sum(1 for r in results if r.denoised_by == name) for name in {r.denoised_by for r in results} - {None}},
+        "language": main,
+        "languages": list(tracks),
+        "speakers": speakers,
+        "segments": len(segments),
+        "cues": {k: v["cues"] for k, v in tracks.items()},
+        "chunks": len(chunks),
+        "doubtful": doubtful,
+        "removed": len(removed),
+        "shot_changes": len(shots),
+        "backend": transcript.backend,
+        "model": transcript.model,
+        "denoise": params.denoise,
+        "speaker_backend": speakers_by,
+        "denoised_chunks": {
+            name: sum(1 for r in results if r.denoised_by == name) for name in {r.denoised_by for r in results} - {None}
+        },
     }
     return JobOutcome(summary, details)
 
 
-def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+def run(
+    cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress
+) -> JobResult:
     """Subtitle ``video`` (a video or audio file, local path or URI); skipped when already done with these parameters.
 
     Raises InputError for an unknown language code or an input without audio, ModelUnavailable when a
@@ -398,8 +499,17 @@ def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = 
     """
     params = params or Params()
     check_languages(params)
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), require_video=False, force=force, progress=progress,
-                   models=models_used(cfg, params))
+    return run_job(
+        cfg,
+        video,
+        JOB,
+        params,
+        lambda ctx: _work(ctx, params),
+        require_video=False,
+        force=force,
+        progress=progress,
+        models=models_used(cfg, params),
+    )
 
 
 def models_used(cfg: Config, params: Params) -> list[str]:

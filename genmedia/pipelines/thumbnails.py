@@ -59,11 +59,16 @@ class Params(BaseModel):
     aspects: list[str] = Field(default_factory=lambda: ["16:9", "1:1", "9:16", "4:5"], min_length=1, max_length=8)
     size: int = Field(1280, ge=64, le=4096, description="Longer side of every output in pixels (16:9 -> 1280x720).")
     formats: list[Literal["jpeg", "webp"]] = Field(default_factory=lambda: ["jpeg", "webp"], min_length=1)
-    title: OneLine | None = Field(None, max_length=10_000,
-                                  description="Drawn on the thumbnails; long titles are shortened; control characters are refused.")
+    title: OneLine | None = Field(
+        None,
+        max_length=10_000,
+        description="Drawn on the thumbnails; long titles are shortened; control characters are refused.",
+    )
     style: str = Field("cinematic", description=f"Generative style preset: {', '.join(STYLES)}.")
     mode: Mode = Field("auto", description="auto: img2img when an image generator is configured, else keyframe.")
-    seed: int = Field(0, ge=0, le=2**32 - 64, description="Seed of the first generative variant (variant k uses seed + k).")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 64, description="Seed of the first generative variant (variant k uses seed + k)."
+    )
     same_shot: bool = Field(False, description="Allow more than one variant from a shot when shots run out.")
 
     @field_validator("aspects")
@@ -90,7 +95,9 @@ def resolve_mode(cfg: Config, mode: Mode) -> str:
         entry = cfg.model(GENERATOR_KEY)
         checker = str(entry.options.get("safety_checker", "safety_checker"))
         if checker not in cfg.models:
-            raise ConfigError(f"models.{GENERATOR_KEY}: generated thumbnails need a safety check, but models.{checker} is not configured")
+            raise ConfigError(
+                f"models.{GENERATOR_KEY}: generated thumbnails need a safety check, but models.{checker} is not configured"
+            )
     return mode
 
 
@@ -104,7 +111,10 @@ def shorten_title(title: str | None, limit: int) -> tuple[str | None, str | None
     if len(text) <= limit:
         return text, None
     cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
-    return cut + "…", f"title of {len(text):,} characters shortened to {len(cut) + 1} (pipelines.thumbnails.max_title_chars = {limit})"
+    return (
+        cut + "…",
+        f"title of {len(text):,} characters shortened to {len(cut) + 1} (pipelines.thumbnails.max_title_chars = {limit})",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,8 +136,10 @@ def object_boxes(features: pd.DataFrame, info: MediaInfo, thumb_width: int) -> d
     tw, th = thumb_size(info, thumb_width)
     if (info.rotation // 90) % 2:
         tw, th = th, tw
-    return {int(i): [[float(r[0]) / tw, float(r[1]) / th, float(r[2]) / tw, float(r[3]) / th] for r in rows]
-            for i, rows in zip(features["frame_index"], features["objects"], strict=True)}
+    return {
+        int(i): [[float(r[0]) / tw, float(r[1]) / th, float(r[2]) / tw, float(r[3]) / th] for r in rows]
+        for i, rows in zip(features["frame_index"], features["objects"], strict=True)
+    }
 
 
 @ray.remote(max_retries=0)
@@ -139,8 +151,9 @@ def _embed_title(cfg: Config, title: str) -> tuple[np.ndarray, str]:
     return embedder.embed_texts([title])[0], embedder.name
 
 
-def title_embedding(cfg: Config, backends: dict[str, Any], features: pd.DataFrame,
-                    title: str | None) -> tuple[np.ndarray | None, dict[str, Any]]:
+def title_embedding(
+    cfg: Config, backends: dict[str, Any], features: pd.DataFrame, title: str | None
+) -> tuple[np.ndarray | None, dict[str, Any]]:
     """The title's embedding for ranking key frames (None when unavailable) and what ``thumbnails.json``
     records about it: only CLIP (open-clip) embeddings have a text side to compare a title with."""
     from genmedia.deployments.scene_embedder import OPEN_CLIP, backend_name, text_unavailable
@@ -153,7 +166,9 @@ def title_embedding(cfg: Config, backends: dict[str, Any], features: pd.DataFram
     else:
         reason = text_unavailable(made_by)
         if reason is None and backend_name(cfg, EMBEDDER_KEY) != OPEN_CLIP:
-            reason = f"the analysis was embedded by {made_by}, but models.{EMBEDDER_KEY} is no longer an {OPEN_CLIP} model"
+            reason = (
+                f"the analysis was embedded by {made_by}, but models.{EMBEDDER_KEY} is no longer an {OPEN_CLIP} model"
+            )
     if reason is not None:
         return None, {"used": False, "reason": reason}
     try:
@@ -163,7 +178,10 @@ def title_embedding(cfg: Config, backends: dict[str, Any], features: pd.DataFram
             raise e.cause from None
         raise
     if name != made_by:
-        return None, {"used": False, "reason": f"the analysis was embedded by {made_by}, the configured scene embedder is {name}"}
+        return None, {
+            "used": False,
+            "reason": f"the analysis was embedded by {made_by}, the configured scene embedder is {name}",
+        }
     return vector, {"used": True, "backend": name, "weight": cands.TITLE_WEIGHT}
 
 
@@ -209,7 +227,9 @@ class Generate:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         h, w = batch["image"].shape[1:3]
         width, height = self.generator.shape_for(w / h)
-        out = self.generator({**batch, "width": np.full(len(batch["prompt"]), width), "height": np.full(len(batch["prompt"]), height)})
+        out = self.generator(
+            {**batch, "width": np.full(len(batch["prompt"]), width), "height": np.full(len(batch["prompt"]), height)}
+        )
         verdicts = self.safety.check(list(out["generated"]))
         out["image"] = out.pop("generated")
         out["safety"] = np.array([json.dumps(asdict(v)) for v in verdicts], dtype=object)
@@ -231,8 +251,17 @@ class WritePrompts:
         return {**batch, "prompt": np.array(prompts, dtype=object), "prompt_by": np.array(by, dtype=object)}
 
 
-def render(batch: dict[str, np.ndarray], *, cfg: Config, aspects: list[str], size: int, title: str | None,
-           formats: list[str], quality: int, find_objects: bool = False) -> dict[str, np.ndarray]:
+def render(
+    batch: dict[str, np.ndarray],
+    *,
+    cfg: Config,
+    aspects: list[str],
+    size: int,
+    title: str | None,
+    formats: list[str],
+    quality: int,
+    find_objects: bool = False,
+) -> dict[str, np.ndarray]:
     """Ray Data UDF: every aspect of every (unflagged) picture; adds ``file_names``, ``file_data``, ``aspects_json``
     and ``objects_by``. Each row's ``objects`` (JSON ``[x, y, w, h]`` fractions of the picture) are framed after
     faces; faces come from ``cfg``'s face finder (CenterFace when staged, else Haar). With ``find_objects`` (the
@@ -253,32 +282,60 @@ def render(batch: dict[str, np.ndarray], *, cfg: Config, aspects: list[str], siz
             continue
         h, w = image.shape[:2]
         if detector is not None:
-            found_objects[i] = json.dumps([[d.box[0] / w, d.box[1] / h, d.box[2] / w, d.box[3] / h]
-                                           for d in detector.detect(image, subjects_only=True)])
+            found_objects[i] = json.dumps(
+                [
+                    [d.box[0] / w, d.box[1] / h, d.box[2] / w, d.box[3] / h]
+                    for d in detector.detect(image, subjects_only=True)
+                ]
+            )
         objects = [Box(x * w, y * h, bw * w, bh * h) for x, y, bw, bh in json.loads(found_objects[i])]
-        files, meta = render_variant(image, find_subjects(image, finder, objects), wanted, size, title=title, formats=formats, quality=quality)
+        files, meta = render_variant(
+            image, find_subjects(image, finder, objects), wanted, size, title=title, formats=formats, quality=quality
+        )
         names.append(list(files)), data.append(list(files.values())), metas.append(json.dumps(meta))
     out = {k: v for k, v in batch.items() if k != "image"}
     out["objects"] = np.array(found_objects, dtype=object)
-    out["objects_by"] = np.array([detector.backend if detector is not None else "analysis"] * len(found_objects), dtype=object)
+    out["objects_by"] = np.array(
+        [detector.backend if detector is not None else "analysis"] * len(found_objects), dtype=object
+    )
     out["file_names"] = np.array(names + [None], dtype=object)[:-1]
     out["file_data"] = np.array(data + [None], dtype=object)[:-1]
     out["aspects_json"] = np.array(metas, dtype=object)
     return out
 
 
-def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: Params, *,
-          title: str | None, mode: str, objects: dict[int, list[list[float]]] | None = None) -> ray.data.Dataset:
+def build(
+    cfg: Config,
+    info: MediaInfo,
+    chosen: list[cands.Candidate],
+    params: Params,
+    *,
+    title: str | None,
+    mode: str,
+    objects: dict[int, list[list[float]]] | None = None,
+) -> ray.data.Dataset:
     """The dataset of rendered variants for the chosen key frames (one row per variant); ``objects``: the
     detector's boxes per frame index (see :func:`object_boxes`), framed in key frames and img2img pictures."""
     rows = []
     for k, c in enumerate(chosen):
         prompt, negative = build_prompt(title, c.tags, params.style)
         boxes = (objects or {}).get(c.frame_index, []) if mode != "text2img" else []
-        rows.append({"variant": f"v{k + 1}", "frame_index": c.frame_index, "time": c.time, "shot": c.shot, "score": c.score,
-                     "objects": json.dumps(boxes),
-                     "prompt": prompt, "negative_prompt": negative, "seed": params.seed + k, "prompt_by": "template",
-                     "instruction": prompt_instruction(title, c.tags, params.style), "mode": "image" if mode == "img2img" else "text"})
+        rows.append(
+            {
+                "variant": f"v{k + 1}",
+                "frame_index": c.frame_index,
+                "time": c.time,
+                "shot": c.shot,
+                "score": c.score,
+                "objects": json.dumps(boxes),
+                "prompt": prompt,
+                "negative_prompt": negative,
+                "seed": params.seed + k,
+                "prompt_by": "template",
+                "instruction": prompt_instruction(title, c.tags, params.style),
+                "mode": "image" if mode == "img2img" else "text",
+            }
+        )
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4)))
     # One CPU per decode: FFmpeg's threads keep it busy for the few frames from a keyframe to the target.
     ds = ds.map_batches(read_frames, batch_size=2, num_cpus=1, fn_kwargs={"info": info})
@@ -290,9 +347,20 @@ def build(cfg: Config, info: MediaInfo, chosen: list[cands.Candidate], params: P
         ds = ds.map_batches(Generate, **model_stage(cfg, GENERATOR_KEY))
     settings = cfg.pipelines.thumbnails
     # Crops, overlays and encodes are light numpy/OpenCV work: a CPU each.
-    return ds.map_batches(render, batch_size=2, num_cpus=1, fn_kwargs={
-        "cfg": cfg, "find_objects": not objects and mode != "text2img",
-        "aspects": params.aspects, "size": params.size, "title": title, "formats": params.formats, "quality": settings.jpeg_quality})
+    return ds.map_batches(
+        render,
+        batch_size=2,
+        num_cpus=1,
+        fn_kwargs={
+            "cfg": cfg,
+            "find_objects": not objects and mode != "text2img",
+            "aspects": params.aspects,
+            "size": params.size,
+            "title": title,
+            "formats": params.formats,
+            "quality": settings.jpeg_quality,
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,24 +373,34 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
 
     cfg, info, settings = ctx.cfg, ctx.info, ctx.cfg.pipelines.thumbnails
     if info.duration < MIN_SECONDS:
-        raise InputError(ctx.source, f"is {info.duration:.2f} s long; thumbnails need at least {MIN_SECONDS:g} s of video")
+        raise InputError(
+            ctx.source, f"is {info.duration:.2f} s long; thumbnails need at least {MIN_SECONDS:g} s of video"
+        )
     mode = resolve_mode(cfg, params.mode)
     title, warning = shorten_title(params.title, settings.max_title_chars)
     if warning:
         ctx.warnings.append(warning)
     analysis_params = analyze.params_from(cfg)
     analysis = analyze.load_analysis(cfg, ctx.source, analysis_params, progress=ctx.progress)
-    shots = [cands.ShotSpan(s.index, s.start_time, s.end_time, s.transition, list(d.get("tags", [])))
-             for s, d in zip(analysis.shots, analysis.shot_details, strict=True)]
+    shots = [
+        cands.ShotSpan(s.index, s.start_time, s.end_time, s.transition, list(d.get("tags", [])))
+        for s, d in zip(analysis.shots, analysis.shot_details, strict=True)
+    ]
     ctx.progress("select", 0, 1)
     title_vector, title_ranking = title_embedding(cfg, analysis.backends, analysis.features, title)
-    chosen = cands.choose(analysis.features, shots, params.variants, settings, same_shot=params.same_shot, title=title_vector)
+    chosen = cands.choose(
+        analysis.features, shots, params.variants, settings, same_shot=params.same_shot, title=title_vector
+    )
     ctx.progress("select", 1, 1)
     if not chosen:
-        raise InputError(ctx.source, "no usable frame: every analysed frame is black, blown out, blurred or inside a transition")
+        raise InputError(
+            ctx.source, "no usable frame: every analysed frame is black, blown out, blurred or inside a transition"
+        )
     if len(chosen) < params.variants:
         hint = "" if params.same_shot else " (allow several per shot with same_shot / --same-shot)"
-        ctx.warnings.append(f"only {len(chosen)} of {params.variants} variants: the video has {len(chosen)} shots with a usable frame{hint}")
+        ctx.warnings.append(
+            f"only {len(chosen)} of {params.variants} variants: the video has {len(chosen)} shots with a usable frame{hint}"
+        )
     ctx.progress("render", 0, len(chosen))
     variants: list[dict[str, Any]] = []
     out = ctx.output
@@ -343,39 +421,74 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
                 entry["files"] = [written[n] for n in written if n.startswith(f"{slug}.")]
             generative = "backend" in batch
             variant = {
-                "id": vid, "frame_index": int(batch["frame_index"][i]), "time": round(float(batch["time"][i]), 4),
-                "shot": int(batch["shot"][i]), "score": float(batch["score"][i]),
+                "id": vid,
+                "frame_index": int(batch["frame_index"][i]),
+                "time": round(float(batch["time"][i]), 4),
+                "shot": int(batch["shot"][i]),
+                "score": float(batch["score"][i]),
                 "scores": next(c.scores for c in chosen if c.frame_index == int(batch["frame_index"][i])),
                 "backend": str(batch["backend"][i]) if generative else KEYFRAME_BACKEND,
-                "objects": [Box(bx * display_w, by * display_h, bw * display_w, bh * display_h).as_list()
-                            for bx, by, bw, bh in json.loads(batch["objects"][i])],
+                "objects": [
+                    Box(bx * display_w, by * display_h, bw * display_w, bh * display_h).as_list()
+                    for bx, by, bw, bh in json.loads(batch["objects"][i])
+                ],
                 "objects_by": str(batch["objects_by"][i]),
-                "mode": mode, "aspects": aspects, "published": bool(aspects),
+                "mode": mode,
+                "aspects": aspects,
+                "published": bool(aspects),
             }
             if generative:
-                variant.update(prompt=str(batch["prompt"][i]), prompt_by=str(batch["prompt_by"][i]),
-                               negative_prompt=str(batch["negative_prompt"][i]), style=params.style,
-                               seed=int(batch["seed"][i]), steps=int(batch["steps"][i]), safety=json.loads(batch["safety"][i]))
+                variant.update(
+                    prompt=str(batch["prompt"][i]),
+                    prompt_by=str(batch["prompt_by"][i]),
+                    negative_prompt=str(batch["negative_prompt"][i]),
+                    style=params.style,
+                    seed=int(batch["seed"][i]),
+                    steps=int(batch["steps"][i]),
+                    safety=json.loads(batch["safety"][i]),
+                )
             variants.append(variant)
             ctx.progress("render", len(variants), len(chosen))
     variants.sort(key=lambda v: int(v["id"][1:]))
     published = [v for v in variants if v["published"]]
     flagged = len(variants) - len(published)
     if flagged:
-        ctx.warnings.append(f"{flagged} of {len(variants)} generated variants were flagged by the safety check and not published")
-    summary = (f"{len(published)} variants x {len(params.aspects)} aspects ({', '.join(params.aspects)}), "
-               f"{'generative ' + mode if mode != 'keyframe' else 'key frames'}" + (f", {flagged} flagged by the safety check" if flagged else ""))
-    doc = {"video": ctx.source, "video_id": out.video_id, "title": title, "mode": mode, "summary": summary,
-           "analysis": analysis.result.output_uri, "analysis_backends": analysis.backends, "title_ranking": title_ranking,
-           "display_size": [display_w, display_h], "variants": variants}
+        ctx.warnings.append(
+            f"{flagged} of {len(variants)} generated variants were flagged by the safety check and not published"
+        )
+    summary = (
+        f"{len(published)} variants x {len(params.aspects)} aspects ({', '.join(params.aspects)}), "
+        f"{'generative ' + mode if mode != 'keyframe' else 'key frames'}"
+        + (f", {flagged} flagged by the safety check" if flagged else "")
+    )
+    doc = {
+        "video": ctx.source,
+        "video_id": out.video_id,
+        "title": title,
+        "mode": mode,
+        "summary": summary,
+        "analysis": analysis.result.output_uri,
+        "analysis_backends": analysis.backends,
+        "title_ranking": title_ranking,
+        "display_size": [display_w, display_h],
+        "variants": variants,
+    }
     out.write_json("thumbnails.json", doc)
     out.write_text("thumbnails.html", render_page(doc))
-    details = {"variants": len(published), "flagged": flagged, "aspects": params.aspects, "mode": mode,
-               "backend": variants[0]["backend"], "variant_ids": [v["id"] for v in published]}
+    details = {
+        "variants": len(published),
+        "flagged": flagged,
+        "aspects": params.aspects,
+        "mode": mode,
+        "backend": variants[0]["backend"],
+        "variant_ids": [v["id"] for v in published],
+    }
     return JobOutcome(summary=summary, details=details)
 
 
-def run(cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+def run(
+    cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress
+) -> JobResult:
     """Make thumbnails for ``video`` (a local path or URI); skipped when already made with these parameters."""
     params = params or Params()
     return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)

@@ -55,15 +55,30 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     duration: float = Field(30.0, gt=0, le=600, description="Target length in seconds (the result is within 0.5 s).")
-    music: OneLine | None = Field(None, max_length=4096, description="A music track (local path or s3:// URI); None: the source's own sound.")
-    qualities: list[Annotated[OneLine, Field(max_length=16)]] = Field(default_factory=lambda: ["1080p", "720p", "480p"], min_length=1, max_length=8,
-                                 description="Renditions by short side; none larger than the source.")
+    music: OneLine | None = Field(
+        None, max_length=4096, description="A music track (local path or s3:// URI); None: the source's own sound."
+    )
+    qualities: list[Annotated[OneLine, Field(max_length=16)]] = Field(
+        default_factory=lambda: ["1080p", "720p", "480p"],
+        min_length=1,
+        max_length=8,
+        description="Renditions by short side; none larger than the source.",
+    )
     style: Literal["action", "calm"] = "action"
-    hls: bool = Field(False, description="Also package for streaming: a per-title ladder of the qualities in CMAF "
-                                         "segments with an HLS master playlist and a DASH MPD (package/).")
-    title: OneLine | None = Field(None, max_length=80, description="End-card title (no control characters); default: the input's file name.")
-    transcript: OneLine | None = Field(None, max_length=4096, description="A transcript.json with word times; default: the subtitles job's, if done.")
-    spoiler_fraction: float | None = Field(None, ge=0, lt=0.9, description="Skip the source's last fraction (None: config).")
+    hls: bool = Field(
+        False,
+        description="Also package for streaming: a per-title ladder of the qualities in CMAF "
+        "segments with an HLS master playlist and a DASH MPD (package/).",
+    )
+    title: OneLine | None = Field(
+        None, max_length=80, description="End-card title (no control characters); default: the input's file name."
+    )
+    transcript: OneLine | None = Field(
+        None, max_length=4096, description="A transcript.json with word times; default: the subtitles job's, if done."
+    )
+    spoiler_fraction: float | None = Field(
+        None, ge=0, lt=0.9, description="Skip the source's last fraction (None: config)."
+    )
 
     @field_validator("qualities")
     @classmethod
@@ -77,7 +92,9 @@ class Params(BaseModel):
         return {name: uri for name, uri in (("music", self.music), ("transcript", self.transcript)) if uri}
 
 
-def decode_clips(batch: dict[str, np.ndarray], *, info: MediaInfo, edl_json: str, width: int, height: int) -> Iterator[dict[str, Any]]:
+def decode_clips(
+    batch: dict[str, np.ndarray], *, info: MediaInfo, edl_json: str, width: int, height: int
+) -> Iterator[dict[str, Any]]:
     """Ray Data UDF: for each clip row, its frames (handles included) at ``width x height``, upright.
 
     Rows: ``clip`` (index), ``frame`` (trailer frame number), ``image`` (H x W x 3 uint8).
@@ -106,8 +123,12 @@ def _rows(k: int, first: int, images: list[np.ndarray]) -> dict[str, np.ndarray]
 def build(cfg: Config, info: MediaInfo, edl: EditDecisionList, width: int, height: int) -> ray.data.Dataset:
     """The frames of every clip, decoded by one Ray task per clip (one CPU each: FFmpeg threads keep it busy),
     in clip order. Retries are bounded: a file that crashes the decoder crashes it again."""
-    ds = decode_stage([{"clip": k} for k in range(len(edl.clips))], decode_clips, attempts=cfg.limits.decode_attempts,
-                      fn_kwargs={"info": info, "edl_json": edl.model_dump_json(), "width": width, "height": height})
+    ds = decode_stage(
+        [{"clip": k} for k in range(len(edl.clips))],
+        decode_clips,
+        attempts=cfg.limits.decode_attempts,
+        fn_kwargs={"info": info, "edl_json": edl.model_dump_json(), "width": width, "height": height},
+    )
     ds.context.execution_options.preserve_order = True
     return ds
 
@@ -165,8 +186,14 @@ def _output_fps(info: MediaInfo) -> Fraction:
     return rate if rate <= 120 else Fraction(60)
 
 
-def _render(ctx: JobContext, params: Params, edl: EditDecisionList, rungs: list[tframes.Rung], tmp: Path,
-            music_path: Path | None) -> dict[str, Any]:
+def _render(
+    ctx: JobContext,
+    params: Params,
+    edl: EditDecisionList,
+    rungs: list[tframes.Rung],
+    tmp: Path,
+    music_path: Path | None,
+) -> dict[str, Any]:
     """Render pictures and sound, write every output; return facts for the manifest."""
     cfg, info, tc = ctx.cfg, ctx.info, ctx.cfg.pipelines.trailer
     sr = tc.audio_rate
@@ -195,23 +222,52 @@ def _render(ctx: JobContext, params: Params, edl: EditDecisionList, rungs: list[
             done += 1
             ctx.progress("render", done, edl.frame_count)
 
-    rendered = encode_renditions(edl, final_frames(), stereo, sr, rungs, tmp, encoder=tc.encoder, crf=tc.crf,
-                                 preset=tc.preset, gop_seconds=tc.gop_seconds, max_bits_per_pixel=tc.max_bits_per_pixel)
+    rendered = encode_renditions(
+        edl,
+        final_frames(),
+        stereo,
+        sr,
+        rungs,
+        tmp,
+        encoder=tc.encoder,
+        crf=tc.crf,
+        preset=tc.preset,
+        gop_seconds=tc.gop_seconds,
+        max_bits_per_pixel=tc.max_bits_per_pixel,
+    )
     edl = edl.model_copy(update={"audio": edl.audio.model_copy(update={"measured_lufs": loudness})})
     out = ctx.output
     for path in rendered.files.values():
         out.write_file(path.name, path, content_type=CONTENT_TYPES[".mp4"], cache_control=IMMUTABLE)
-    out.write_bytes(EDL_NAME, edl.model_dump_json(indent=2).encode(), content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE)
+    out.write_bytes(
+        EDL_NAME, edl.model_dump_json(indent=2).encode(), content_type=CONTENT_TYPES[".json"], cache_control=IMMUTABLE
+    )
     poster = compositor.still if compositor.still is not None else np.zeros((top.height, top.width, 3), np.uint8)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(poster, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     out.write_bytes(POSTER_NAME, jpeg.tobytes(), content_type=CONTENT_TYPES[".jpg"], cache_control=IMMUTABLE)
-    streaming = package_output(ctx, rendered.files[rungs[0].name], tmp, short_sides=[min(r.width, r.height) for r in rungs],
-                               segment_seconds=tc.hls_segment_seconds) if params.hls else None
-    return {"encoder": rendered.encoder, "measured_lufs": loudness, "edl": edl, "streaming": streaming,
-            "max_bitrate": rendered.max_bitrate}
+    streaming = (
+        package_output(
+            ctx,
+            rendered.files[rungs[0].name],
+            tmp,
+            short_sides=[min(r.width, r.height) for r in rungs],
+            segment_seconds=tc.hls_segment_seconds,
+        )
+        if params.hls
+        else None
+    )
+    return {
+        "encoder": rendered.encoder,
+        "measured_lufs": loudness,
+        "edl": edl,
+        "streaming": streaming,
+        "max_bitrate": rendered.max_bitrate,
+    }
 
 
-def run(cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress) -> JobResult:
+def run(
+    cfg: Config, video: str, params: Params, *, force: bool = False, progress: ProgressFn = no_progress
+) -> JobResult:
     """Make a trailer of ``video``; outputs: ``trailer_{quality}.mp4`` per rendition, ``edit_decision_list.json``,
     ``poster.jpg``, ``package/`` (CMAF HLS + DASH ladder, with ``params.hls``) and ``manifest.json``.
 
@@ -233,16 +289,30 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
         if not ctx.info.has_audio and music_path is None:
             ctx.warnings.append(f"{video}: no audio stream and no music given; the trailer is silent")
         request = PlanRequest(
-            duration=params.duration, style=params.style, fps=_output_fps(ctx.info),
+            duration=params.duration,
+            style=params.style,
+            fps=_output_fps(ctx.info),
             spoiler_fraction=tc.spoiler_fraction if params.spoiler_fraction is None else params.spoiler_fraction,
-            max_clips_per_shot=tc.max_clips_per_shot, title=params.title if params.title is not None else Path(video).stem,
+            max_clips_per_shot=tc.max_clips_per_shot,
+            title=params.title if params.title is not None else Path(video).stem,
             music_beats=_music_beats(music_path, params.duration) if music_path else None,
         )
-        kind = ("music+source" if ctx.info.has_audio else "music") if music_path else ("source" if ctx.info.has_audio else "silent")
-        audio = AudioPlan(kind=kind, music=params.music, source_gain_db=tc.music_source_gain_db if music_path else 0.0,
-                          target_lufs=tc.target_lufs, beats=request.music_beats or [])
+        kind = (
+            ("music+source" if ctx.info.has_audio else "music")
+            if music_path
+            else ("source" if ctx.info.has_audio else "silent")
+        )
+        audio = AudioPlan(
+            kind=kind,
+            music=params.music,
+            source_gain_db=tc.music_source_gain_db if music_path else 0.0,
+            target_lufs=tc.target_lufs,
+            beats=request.music_beats or [],
+        )
         try:
-            edl, notes = plan_trailer(material, request, source=video, width=rungs[0].width, height=rungs[0].height, audio=audio)
+            edl, notes = plan_trailer(
+                material, request, source=video, width=rungs[0].width, height=rungs[0].height, audio=audio
+            )
         except NoMaterial as e:
             raise InputError(video, str(e)) from None
         ctx.warnings.extend(notes)
@@ -250,14 +320,26 @@ def run(cfg: Config, video: str, params: Params, *, force: bool = False, progres
         with scratch_dir(cfg.storage, out.video_id, out.job, out.params_hash) as tmp:
             facts = _render(ctx, params, edl, rungs, tmp, music_path)
         edl = facts["edl"]
-        summary = (f"{edl.duration:.2f} s trailer, {len(edl.clips)} clips cut on {edl.sync}, "
-                   f"{', '.join(r.name for r in rungs)} ({facts['encoder']})")
-        return JobOutcome(summary, {
-            "duration": edl.duration, "frame_count": edl.frame_count, "fps": edl.fps, "clips": len(edl.clips),
-            "sync": edl.sync, "renditions": {r.name: f"{r.width}x{r.height}" for r in rungs},
-            "encoder": facts["encoder"], "loudness_lufs": facts["measured_lufs"], "hls": params.hls,
-            "streaming": facts["streaming"], "max_bitrate": facts["max_bitrate"],
-            "audio": edl.audio.kind,
-        })
+        summary = (
+            f"{edl.duration:.2f} s trailer, {len(edl.clips)} clips cut on {edl.sync}, "
+            f"{', '.join(r.name for r in rungs)} ({facts['encoder']})"
+        )
+        return JobOutcome(
+            summary,
+            {
+                "duration": edl.duration,
+                "frame_count": edl.frame_count,
+                "fps": edl.fps,
+                "clips": len(edl.clips),
+                "sync": edl.sync,
+                "renditions": {r.name: f"{r.width}x{r.height}" for r in rungs},
+                "encoder": facts["encoder"],
+                "loudness_lufs": facts["measured_lufs"],
+                "hls": params.hls,
+                "streaming": facts["streaming"],
+                "max_bitrate": facts["max_bitrate"],
+                "audio": edl.audio.kind,
+            },
+        )
 
     return run_job(cfg, video, JOB, params, work, force=force, progress=progress, input_files=params.input_files())

@@ -38,7 +38,9 @@ def served_models(cfg: Config) -> dict[str, str]:
         if target := deployment_target(key):
             targets[key] = target
         else:
-            log.warning("model %s has no deployment class in this build (genmedia.deployments.%s); not served", key, key)
+            log.warning(
+                "model %s has no deployment class in this build (genmedia.deployments.%s); not served", key, key
+            )
     return targets
 
 
@@ -77,15 +79,19 @@ def ingress_options(cfg: Config) -> dict[str, Any]:
     bounds = cfg.serve.ingress_replicas
     opts: dict[str, Any] = {
         "name": INGRESS,
-        "ray_actor_options": {"num_cpus": INGRESS_CPUS} | ({"resources": dict(cfg.serve.ingress_resources)} if cfg.serve.ingress_resources else {}),
+        "ray_actor_options": {"num_cpus": INGRESS_CPUS}
+        | ({"resources": dict(cfg.serve.ingress_resources)} if cfg.serve.ingress_resources else {}),
         "max_ongoing_requests": cfg.serve.max_ongoing_requests,
         **_common_options(cfg),
     }
     if bounds.min == bounds.max:
         opts["num_replicas"] = bounds.min
     else:
-        opts["autoscaling_config"] = {"min_replicas": bounds.min, "max_replicas": bounds.max,
-                                      "target_ongoing_requests": max(1, cfg.serve.max_ongoing_requests // 2)}
+        opts["autoscaling_config"] = {
+            "min_replicas": bounds.min,
+            "max_replicas": bounds.max,
+            "target_ongoing_requests": max(1, cfg.serve.max_ongoing_requests // 2),
+        }
     return opts
 
 
@@ -106,7 +112,9 @@ def build_app(
     digests = key_digests if key_digests is not None else api_key_digests(cfg)
     targets = served_models(cfg) if targets is None else targets
     models = {
-        key: serve.deployment(ModelServer).options(**model_deployment_options(cfg, key, gpu_types)).bind(cfg, key, target)
+        key: serve.deployment(ModelServer)
+        .options(**model_deployment_options(cfg, key, gpu_types))
+        .bind(cfg, key, target)
         for key, target in targets.items()
     }
     return serve.deployment(Ingress).options(**ingress_options(cfg)).bind(cfg, digests, models)
@@ -149,8 +157,10 @@ def local_serving_config(cfg: Config) -> Config:
     """
     if cfg.ray.address != "local" or cfg.ray.num_cpus:
         return cfg
-    reserved = sum(actor_options(cfg.model(key), [], name=key).get("num_cpus", 1) * cfg.model(key).replicas.min
-                   for key in served_models(cfg))
+    reserved = sum(
+        actor_options(cfg.model(key), [], name=key).get("num_cpus", 1) * cfg.model(key).replicas.min
+        for key in served_models(cfg)
+    )
     cores = os.cpu_count() or 1
     return cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"num_cpus": cores + math.ceil(reserved)})})
 

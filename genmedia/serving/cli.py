@@ -18,7 +18,9 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: embedded local config).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (default: embedded local config).")
+]
 
 
 @app.callback()
@@ -42,9 +44,12 @@ def serve(
 @app.command("build")
 def build(
     config: ConfigOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the Serve config here (default: stdout).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the Serve config here (default: stdout).")
+    ] = None,
     gpu_types: Annotated[
-        str | None, typer.Option(help="Comma-separated GPU types the cluster offers (default: every type the config names).")
+        str | None,
+        typer.Option(help="Comma-separated GPU types the cluster offers (default: every type the config names)."),
     ] = None,
     config_path: Annotated[
         str | None, typer.Option(help="Path of the config file on the cluster (default: --config as given).")
@@ -80,12 +85,14 @@ def curl_hint(clip: Path, port: int = 8000, key: str = "devkey") -> str:
     """How to start the server and submit ``clip`` with curl: printed at the end of ``genmedia demo``."""
     base = f"http://127.0.0.1:{port}"
     auth = f'-H "Authorization: Bearer {key}"'
-    return "\n".join([
-        "Serve it over HTTP (in another terminal):",
-        f"  GENMEDIA_API_KEYS={key} genmedia serve --port {port}",
-        "then upload the sample clip and submit an analysis job:",
-        f"  ID=$(curl -s {auth} --data-binary @{clip} '{base}/v1/uploads?name={clip.name}' | python -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
-        f"  JOB=$(curl -s {auth} -H 'Content-Type: application/json' -d \"{{\\\"video\\\": \\\"$ID\\\", \\\"job\\\": \\\"analyze\\\"}}\" {base}/v1/jobs"
-        " | python -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
-        f"  curl -s {auth} {base}/v1/jobs/$JOB",
-    ])
+    return "\n".join(
+        [
+            "Serve it over HTTP (in another terminal):",
+            f"  GENMEDIA_API_KEYS={key} genmedia serve --port {port}",
+            "then upload the sample clip and submit an analysis job:",
+            f"  ID=$(curl -s {auth} --data-binary @{clip} '{base}/v1/uploads?name={clip.name}' | python -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
+            f'  JOB=$(curl -s {auth} -H \'Content-Type: application/json\' -d "{{\\"video\\": \\"$ID\\", \\"job\\": \\"analyze\\"}}" {base}/v1/jobs'
+            " | python -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
+            f"  curl -s {auth} {base}/v1/jobs/$JOB",
+        ]
+    )

@@ -81,9 +81,15 @@ class _Metrics:
 
     def __init__(self, store: JobStore, queue: JobQueue) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("genmedia_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("genmedia_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry)
-        self.in_flight = Gauge("genmedia_http_in_flight", "HTTP requests being handled by this replica", registry=self.registry)
+        self.requests = Counter(
+            "genmedia_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "genmedia_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "genmedia_http_in_flight", "HTTP requests being handled by this replica", registry=self.registry
+        )
         self.queue = Gauge("genmedia_jobs_queue_depth", "Jobs waiting to run", registry=self.registry)
         self.jobs = Gauge("genmedia_jobs", "Jobs in the store by status", ["status"], registry=self.registry)
         self.job_queue = QueueMetrics(self.registry)
@@ -214,9 +220,17 @@ def create_api(state: ApiState) -> FastAPI:
         if not output.is_done():
             return None
         manifest = output.read_manifest()
-        return JobResult(job=job, input=video, video_id=vid, params_hash=output.params_hash, output_uri=output.prefix,
-                         status=JobStatus.skipped, files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
-                         summary=manifest.get("summary", ""), details=manifest.get("details", {}))
+        return JobResult(
+            job=job,
+            input=video,
+            video_id=vid,
+            params_hash=output.params_hash,
+            output_uri=output.prefix,
+            status=JobStatus.skipped,
+            files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
+            summary=manifest.get("summary", ""),
+            details=manifest.get("details", {}),
+        )
 
     def enqueue(body: JobRequest, owner: str | None) -> tuple[JobRecord, str | None, bool]:
         """Queue the job (or find its identical twin, or answer from its manifest): (record, id it duplicates,
@@ -229,18 +243,30 @@ def create_api(state: ApiState) -> FastAPI:
         if (result := from_manifest(spec.name, video, vid, params)) is not None:
             record = state.store.create_finished(spec.name, video, values, result, priority=body.priority, owner=owner)
             return record, None, False
-        submitted = queue.submit(spec.name, video, values, owner=owner, priority=body.priority,
-                                 dedup=dedup_key(spec.name, content, values))
+        submitted = queue.submit(
+            spec.name, video, values, owner=owner, priority=body.priority, dedup=dedup_key(spec.name, content, values)
+        )
         return submitted.record, submitted.duplicate_of, submitted.duplicate_of is None
 
-    @v1.post("/jobs", status_code=202, response_model=JobAccepted, tags=["jobs"],
-             responses={200: {"description": "Identical work is queued or running (`duplicate_of`), or its outputs "
-                                             "exist (status `skipped`)"},
-                        429: {"description": "The queue, or this API key's share of it, is full: see Retry-After"}})
+    @v1.post(
+        "/jobs",
+        status_code=202,
+        response_model=JobAccepted,
+        tags=["jobs"],
+        responses={
+            200: {
+                "description": "Identical work is queued or running (`duplicate_of`), or its outputs "
+                "exist (status `skipped`)"
+            },
+            429: {"description": "The queue, or this API key's share of it, is full: see Retry-After"},
+        },
+    )
     async def submit_job(body: JobRequest, request: Request) -> Any:
         """Queue ``job`` on ``video`` (an allowed URI or an upload id) at ``priority``; poll ``GET /v1/jobs/{id}``."""
         try:
-            record, duplicate_of, queued = await asyncio.to_thread(enqueue, body, _owner(request.headers.get("authorization")))
+            record, duplicate_of, queued = await asyncio.to_thread(
+                enqueue, body, _owner(request.headers.get("authorization"))
+            )
         except QueueFull as e:
             metrics.job_queue.refused.inc()
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after_s)}) from None
@@ -248,13 +274,21 @@ def create_api(state: ApiState) -> FastAPI:
             state.dispatcher.wake()
         # A job queued just now answers "queued" even when a dispatcher has already started it.
         status = JobState.queued.value if queued else record.status.value
-        accepted = JobAccepted(id=record.id, status=status, url=f"/v1/jobs/{record.id}", duplicate_of=duplicate_of,
-                               priority=record.priority)
+        accepted = JobAccepted(
+            id=record.id,
+            status=status,
+            url=f"/v1/jobs/{record.id}",
+            duplicate_of=duplicate_of,
+            priority=record.priority,
+        )
         return accepted if queued else JSONResponse(accepted.model_dump(mode="json"), status_code=200)
 
     def get_record(job_id: str) -> JobRecord:
-        record = (state.store.get(job_id, lost_after_s=cfg.jobs.lost_after_s, max_attempts=cfg.jobs.max_attempts)
-                  if re.fullmatch(r"[0-9a-f]{32}", job_id) else None)
+        record = (
+            state.store.get(job_id, lost_after_s=cfg.jobs.lost_after_s, max_attempts=cfg.jobs.max_attempts)
+            if re.fullmatch(r"[0-9a-f]{32}", job_id)
+            else None
+        )
         if record is None:
             raise HTTPException(404, f"no job {job_id}")
         return record
@@ -288,8 +322,11 @@ def create_api(state: ApiState) -> FastAPI:
                 while block := f.read(CHUNK):
                     yield block
 
-        return StreamingResponse(stream(), media_type="application/octet-stream",
-                                 headers={"Content-Disposition": f'attachment; filename="{safe_upload_name(name)}"'})
+        return StreamingResponse(
+            stream(),
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{safe_upload_name(name)}"'},
+        )
 
     # ----------------------------------------------------------------------------- uploads
 
@@ -316,7 +353,9 @@ def create_api(state: ApiState) -> FastAPI:
     async def call_model(key: str, row: dict[str, Any]) -> dict[str, Any]:
         handle = state.models.get(key)
         if handle is None:
-            raise HTTPException(404, f"model {key!r} is not served; served: {', '.join(sorted(state.models)) or 'none'}")
+            raise HTTPException(
+                404, f"model {key!r} is not served; served: {', '.join(sorted(state.models)) or 'none'}"
+            )
         try:
             return await handle.infer.remote(row)
         except Exception as e:  # noqa: BLE001 - mapped to an HTTP status
@@ -416,8 +455,9 @@ class Ingress:
         """Open the job store, start this replica's job dispatcher and keep the model handles; ``key_digests``
         are sha256 digests of the API keys."""
         store = JobStore.from_config(cfg)
-        self.state = ApiState(cfg=cfg, key_digests=key_digests, store=store, models=models,
-                              dispatcher=Dispatcher(cfg, store).start())
+        self.state = ApiState(
+            cfg=cfg, key_digests=key_digests, store=store, models=models, dispatcher=Dispatcher(cfg, store).start()
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_api(self.state)

@@ -31,7 +31,11 @@ Send = Callable[[Message], Awaitable[None]]
 
 async def _answer(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode("utf-8")
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -42,8 +46,14 @@ class RequestLimits:
     Paths under ``streamed`` (uploads) stream their body to storage under their own cap and are not counted here.
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]], *, max_header_bytes: int, max_json_bytes: int,
-                 streamed: tuple[str, ...] = ("/v1/uploads",)) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        *,
+        max_header_bytes: int,
+        max_json_bytes: int,
+        streamed: tuple[str, ...] = ("/v1/uploads",),
+    ) -> None:
         self.app = app
         self.max_header_bytes = max_header_bytes
         self.max_json_bytes = max_json_bytes
@@ -55,8 +65,12 @@ class RequestLimits:
             return
         header_bytes = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
         if header_bytes > self.max_header_bytes:
-            await _answer(send, 431, f"request headers of {header_bytes} bytes exceed the {self.max_header_bytes}-byte limit "
-                                     "(serve.max_header_bytes)")
+            await _answer(
+                send,
+                431,
+                f"request headers of {header_bytes} bytes exceed the {self.max_header_bytes}-byte limit "
+                "(serve.max_header_bytes)",
+            )
             return
         if scope["path"].startswith(self.streamed):
             await self.app(scope, receive, send)
@@ -81,8 +95,14 @@ class RequestLimits:
 
 def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """FastAPI's error list without the offending input (it may not be encodable) and with printable messages."""
-    return [{"loc": [printable(str(p)) for p in e.get("loc", ())], "msg": printable(str(e.get("msg", ""))), "type": e.get("type")}
-            for e in errors]
+    return [
+        {
+            "loc": [printable(str(p)) for p in e.get("loc", ())],
+            "msg": printable(str(e.get("msg", ""))),
+            "type": e.get("type"),
+        }
+        for e in errors
+    ]
 
 
 def install_limits(app: FastAPI, serve: ServeConfig) -> None:

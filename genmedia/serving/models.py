@@ -44,7 +44,11 @@ def import_target(target: str) -> ModelClass:
 def encode_value(value: Any) -> Any:
     """A model output value as JSON: arrays become ``{"dtype", "shape", "base64"}``, numpy scalars plain numbers."""
     if isinstance(value, np.ndarray) and value.dtype != object:
-        return {"dtype": value.dtype.str, "shape": list(value.shape), "base64": base64.b64encode(value.tobytes()).decode("ascii")}
+        return {
+            "dtype": value.dtype.str,
+            "shape": list(value.shape),
+            "base64": base64.b64encode(value.tobytes()).decode("ascii"),
+        }
     if isinstance(value, np.ndarray):
         return [encode_value(v) for v in value]
     if isinstance(value, np.generic):

@@ -16,15 +16,24 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    video: OneLine = Field(min_length=1, max_length=4096, description="An s3:// or https:// URI, or an upload id from POST /v1/uploads.")
+    video: OneLine = Field(
+        min_length=1, max_length=4096, description="An s3:// or https:// URI, or an upload id from POST /v1/uploads."
+    )
     job: OneLine = Field(min_length=1, max_length=32, description="thumbnails, trailer, subtitles, enhance or analyze.")
     params: dict[str, Any] = Field(
-        default_factory=dict, max_length=64,
+        default_factory=dict,
+        max_length=64,
         description="The job's parameters (validated by the job; no string in them may hold a control character).",
     )
     priority: int = Field(
-        NORMAL_PRIORITY, description="high, normal (the default), low, or an integer from 0 to 9: higher starts first.",
-        json_schema_extra={"anyOf": [{"type": "string", "enum": ["high", "normal", "low"]}, {"type": "integer", "minimum": 0, "maximum": 9}]},
+        NORMAL_PRIORITY,
+        description="high, normal (the default), low, or an integer from 0 to 9: higher starts first.",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "enum": ["high", "normal", "low"]},
+                {"type": "integer", "minimum": 0, "maximum": 9},
+            ]
+        },
     )
 
     @field_validator("params")
@@ -45,13 +54,17 @@ class JobAccepted(BaseModel):
     status: str
     url: str
     priority: int = NORMAL_PRIORITY
-    duplicate_of: str | None = Field(None, description="Set when identical work was queued or running: this is that job.")
+    duplicate_of: str | None = Field(
+        None, description="Set when identical work was queued or running: this is that job."
+    )
 
 
 class JobView(JobRecord):
     """A job as the API shows it: the stored record plus download URLs of its outputs."""
 
-    files: dict[str, str] = Field(default_factory=dict, description="Output name -> download URL (path on this server).")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Output name -> download URL (path on this server)."
+    )
     queue_position: int | None = Field(None, description="While queued: 1 = next to start (priority order, then age).")
 
 

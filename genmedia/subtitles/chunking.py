@@ -48,7 +48,10 @@ def loudness_db(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop_s: float 
 
 
 def loudness_profile(
-    blocks: Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE, *, total_s: float | None = None,
+    blocks: Iterable[np.ndarray],
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    total_s: float | None = None,
     progress: ProgressFn = no_progress,
 ) -> np.ndarray:
     """:func:`loudness_db` of a stream of audio blocks, holding one block (plus a partial window) at a time."""
@@ -57,7 +60,11 @@ def loudness_profile(
     carry = np.zeros(0, dtype=np.float32)
     seen = 0
     for block in blocks:
-        data = np.concatenate([carry, np.asarray(block, dtype=np.float32)]) if carry.size else np.asarray(block, np.float32)
+        data = (
+            np.concatenate([carry, np.asarray(block, dtype=np.float32)])
+            if carry.size
+            else np.asarray(block, np.float32)
+        )
         whole = data.size - data.size % hop
         if whole:
             levels.append(loudness_db(data[:whole], sample_rate))
@@ -95,8 +102,11 @@ def plan_chunks(levels: np.ndarray, *, target_s: float, quiet_s: float = 0.4) ->
     return chunks
 
 
-def scan(path: str | os.PathLike[str], *, target_s: float, duration: float | None = None,
-         progress: ProgressFn = no_progress) -> tuple[np.ndarray, list[Chunk]]:
+def scan(
+    path: str | os.PathLike[str], *, target_s: float, duration: float | None = None, progress: ProgressFn = no_progress
+) -> tuple[np.ndarray, list[Chunk]]:
     """Stream the file once: its loudness profile and its chunk plan."""
-    levels = loudness_profile(iter_audio(path, SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE, total_s=duration, progress=progress)
+    levels = loudness_profile(
+        iter_audio(path, SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE, total_s=duration, progress=progress
+    )
     return levels, plan_chunks(levels, target_s=target_s)

@@ -48,7 +48,9 @@ def snr_db(audio: np.ndarray, sample_rate: int = 16000) -> float:
 
 def _resample(audio: np.ndarray, rate: int, to: int) -> np.ndarray:
     """Mono float32 ``audio`` from ``rate`` to ``to`` Hz with swresample, the same duration in samples."""
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, dtype=np.float32)[None, :], format="flt", layout="mono")
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(audio, dtype=np.float32)[None, :], format="flt", layout="mono"
+    )
     frame.sample_rate = rate
     resampler = av.AudioResampler(format="flt", layout="mono", rate=to)
     pieces = [f.to_ndarray().reshape(-1) for f in (*resampler.resample(frame), *resampler.resample(None))]
@@ -69,7 +71,11 @@ class RNNoise:
         lib.rnnoise_create.restype = ctypes.c_void_p
         lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
         lib.rnnoise_get_frame_size.restype = ctypes.c_int
-        lib.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
+        lib.rnnoise_process_frame.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_float),
+            ctypes.POINTER(ctypes.c_float),
+        ]
         lib.rnnoise_process_frame.restype = ctypes.c_float
         self._lib = lib
         self.frame = int(lib.rnnoise_get_frame_size())
@@ -90,6 +96,7 @@ class RNNoise:
         finally:
             self._lib.rnnoise_destroy(state)
         return _resample(out / 32768.0, RNNOISE_RATE, sample_rate)[: audio.size].astype(np.float32)
+
 
 N_FFT = 512
 HOP = 128

@@ -102,8 +102,14 @@ class Diarization:
 # ------------------------------------------------------------------------------- speech regions
 
 
-def speech_regions(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, min_gap: float = 0.3,
-                   min_speech: float = 0.2, margin_db: float = 15.0) -> list[tuple[float, float]]:
+def speech_regions(
+    audio: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    min_gap: float = 0.3,
+    min_speech: float = 0.2,
+    margin_db: float = 15.0,
+) -> list[tuple[float, float]]:
     """(start, end) seconds of speech: loudness above the floor by ``margin_db`` (and above -55 dBFS)."""
     levels = loudness_db(audio, sample_rate)
     if levels.size == 0:
@@ -143,15 +149,24 @@ def _mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     return bank
 
 
-def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, n_mfcc: int = N_MFCC, n_mels: int = 40,
-         win_s: float = 0.025, hop_s: float = HOP_S) -> np.ndarray:
+def mfcc(
+    audio: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    n_mfcc: int = N_MFCC,
+    n_mels: int = 40,
+    win_s: float = 0.025,
+    hop_s: float = HOP_S,
+) -> np.ndarray:
     """MFCCs, shape (frames, n_mfcc): 25 ms Hamming frames every 10 ms, log-mel energies, DCT-II."""
     win, hop, n_fft = round(win_s * sample_rate), round(hop_s * sample_rate), 512
     if audio.size < win:
         return np.zeros((0, n_mfcc), dtype=np.float32)
     emphasised = np.append(audio[0], audio[1:] - 0.97 * audio[:-1]).astype(np.float32)
     count = 1 + (emphasised.size - win) // hop
-    frames = np.lib.stride_tricks.as_strided(emphasised, (count, win), (emphasised.strides[0] * hop, emphasised.strides[0]))
+    frames = np.lib.stride_tricks.as_strided(
+        emphasised, (count, win), (emphasised.strides[0] * hop, emphasised.strides[0])
+    )
     power = np.abs(np.fft.rfft(frames * np.hamming(win).astype(np.float32), n=n_fft, axis=1)) ** 2
     logmel = np.log(power @ _mel_filterbank(sample_rate, n_fft, n_mels).T + 1e-10)
     k = np.arange(n_mels)
@@ -162,7 +177,9 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, n_mfcc: int = N_M
 PITCH_FRAME_S = 0.04
 
 
-def pitch_track(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
+def pitch_track(
+    audio: np.ndarray, sample_rate: int = SAMPLE_RATE, fmin: float = 60.0, fmax: float = 400.0
+) -> np.ndarray:
     """Fundamental frequency (Hz) of each 40 ms frame by normalised autocorrelation; 0 where unvoiced."""
     size = round(PITCH_FRAME_S * sample_rate)
     count = audio.size // size
@@ -185,7 +202,9 @@ def embedding(cepstra: np.ndarray, f0: np.ndarray) -> np.ndarray:
     return np.concatenate([cepstra.mean(axis=0), cepstra.std(axis=0), [4 * log_f0]]).astype(np.float32)
 
 
-def _windows(regions: list[tuple[float, float]], step: float = STEP_S, window: float = WINDOW_S) -> list[tuple[float, float]]:
+def _windows(
+    regions: list[tuple[float, float]], step: float = STEP_S, window: float = WINDOW_S
+) -> list[tuple[float, float]]:
     width = max(window, step)
     out = []
     for s, e in regions:
@@ -358,24 +377,45 @@ class SpeechFeatures:
             return cls.empty()
         if len({p.backend for p in parts}) > 1:
             raise ValueError(f"speech features from different backends: {sorted({p.backend for p in parts})}")
-        return cls([r for p in parts for r in p.regions], [w for p in parts for w in p.windows],
-                   np.concatenate([p.embeddings for p in parts]), [g for p in parts for g in p.stats], parts[0].backend)
+        return cls(
+            [r for p in parts for r in p.regions],
+            [w for p in parts for w in p.windows],
+            np.concatenate([p.embeddings for p in parts]),
+            [g for p in parts for g in p.stats],
+            parts[0].backend,
+        )
 
     def to_dict(self) -> dict:
-        return {"regions": self.regions, "windows": self.windows, "embeddings": self.embeddings.tolist(),
-                "stats": [g.to_dict() for g in self.stats], "backend": self.backend}
+        return {
+            "regions": self.regions,
+            "windows": self.windows,
+            "embeddings": self.embeddings.tolist(),
+            "stats": [g.to_dict() for g in self.stats],
+            "backend": self.backend,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> SpeechFeatures:
         backend = d.get("backend", MFCC)
         if not d["windows"]:
             return cls.empty(backend)
-        return cls([tuple(r) for r in d["regions"]], [tuple(w) for w in d["windows"]],
-                   np.asarray(d["embeddings"], dtype=np.float32), [Gaussian.from_dict(g) for g in d["stats"]], backend)
+        return cls(
+            [tuple(r) for r in d["regions"]],
+            [tuple(w) for w in d["windows"]],
+            np.asarray(d["embeddings"], dtype=np.float32),
+            [Gaussian.from_dict(g) for g in d["stats"]],
+            backend,
+        )
 
 
-def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float = 0.0, step_s: float = STEP_S,
-             embedder: SpeakerEmbedder | None = None) -> SpeechFeatures:
+def describe(
+    audio: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    offset: float = 0.0,
+    step_s: float = STEP_S,
+    embedder: SpeakerEmbedder | None = None,
+) -> SpeechFeatures:
     """Speech regions, windows and their embeddings (times + ``offset``): with ``embedder``, d-vectors of
     1.6 s windows every 0.8 s; without, MFCC/pitch embeddings and MFCC statistics of ~1.5 s windows."""
     regions = speech_regions(audio, sample_rate)
@@ -383,8 +423,13 @@ def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float
         return SpeechFeatures.empty(embedder.backend if embedder else MFCC)
     if embedder is not None:
         windows = _windows(regions, DVECTOR_STEP_S, DVECTOR_WINDOW_S)
-        return SpeechFeatures([(s + offset, e + offset) for s, e in regions], [(s + offset, e + offset) for s, e in windows],
-                              embedder.embed(audio, windows), [], embedder.backend)
+        return SpeechFeatures(
+            [(s + offset, e + offset) for s, e in regions],
+            [(s + offset, e + offset) for s, e in windows],
+            embedder.embed(audio, windows),
+            [],
+            embedder.backend,
+        )
     windows = _windows(regions, step_s)
     cep = mfcc(audio, sample_rate)[:, 1:]  # once for the whole audio; windows take slices
     f0 = pitch_track(audio, sample_rate)
@@ -392,12 +437,18 @@ def describe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, offset: float
     covered = 0  # each MFCC frame counts once, for the first window holding it (windows overlap)
     for s, e in windows:
         lo, hi = round(s / HOP_S), max(round(e / HOP_S), round(s / HOP_S) + 1)
-        embeddings.append(embedding(cep[lo:hi], f0[int(s / PITCH_FRAME_S) : max(int(e / PITCH_FRAME_S), int(s / PITCH_FRAME_S) + 1)]))
+        embeddings.append(
+            embedding(cep[lo:hi], f0[int(s / PITCH_FRAME_S) : max(int(e / PITCH_FRAME_S), int(s / PITCH_FRAME_S) + 1)])
+        )
         first = max(round(s / HOP_S), covered)
         covered = max(covered, round(e / HOP_S))
         stats.append(Gaussian.of(cep[first:covered]))
-    return SpeechFeatures([(s + offset, e + offset) for s, e in regions], [(s + offset, e + offset) for s, e in windows],
-                          np.stack(embeddings), stats)
+    return SpeechFeatures(
+        [(s + offset, e + offset) for s, e in regions],
+        [(s + offset, e + offset) for s, e in windows],
+        np.stack(embeddings),
+        stats,
+    )
 
 
 def _coarsen(f: SpeechFeatures, max_items: int) -> SpeechFeatures:
@@ -438,8 +489,11 @@ def _merge_by_bic(labels: np.ndarray, stats: list[Gaussian], min_frames: float) 
         if len(ids) < 2:
             return labels
         totals = {c: _total(stats, np.flatnonzero(labels == c)) for c in ids}
-        pairs = [(delta_bic(totals[a].capped(BIC_FRAMES), totals[b].capped(BIC_FRAMES)), a, b)
-                 for i, a in enumerate(ids) for b in ids[i + 1 :]]
+        pairs = [
+            (delta_bic(totals[a].capped(BIC_FRAMES), totals[b].capped(BIC_FRAMES)), a, b)
+            for i, a in enumerate(ids)
+            for b in ids[i + 1 :]
+        ]
         small = [c for c in ids if totals[c].n < min_frames]
         if small:
             c = min(small, key=lambda c: totals[c].n)
@@ -502,8 +556,10 @@ def _cluster_dvectors(f: SpeechFeatures, max_speakers: int, min_speaker_s: float
     turns = _turns(f.regions, f.windows, labels, DVECTOR_WINDOW_S)
     order = {old: new for new, old in enumerate(dict.fromkeys(t.speaker for t in turns))}
     turns = [Turn(t.start, t.end, order[t.speaker]) for t in turns]
-    prints = {new: DVector(float((labels == c).sum()), f.embeddings[labels == c].astype(np.float64).sum(axis=0))
-              for c, new in order.items()}
+    prints = {
+        new: DVector(float((labels == c).sum()), f.embeddings[labels == c].astype(np.float64).sum(axis=0))
+        for c, new in order.items()
+    }
     return Diarization(turns, prints, 0.0, f.backend)
 
 
@@ -530,14 +586,19 @@ def cluster(features: SpeechFeatures, *, max_speakers: int = 8, min_speaker_s: f
     return Diarization(turns, prints, best)
 
 
-def diarize(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, max_speakers: int = 8,
-            embedder: SpeakerEmbedder | None = None) -> Diarization:
+def diarize(
+    audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, max_speakers: int = 8, embedder: SpeakerEmbedder | None = None
+) -> Diarization:
     """Who speaks when in ``audio``: :func:`describe` then :func:`cluster`."""
     return cluster(describe(audio, sample_rate, embedder=embedder), max_speakers=max_speakers)
 
 
-def _turns(regions: list[tuple[float, float]], windows: list[tuple[float, float]], labels: np.ndarray,
-           window_s: float = WINDOW_S) -> list[Turn]:
+def _turns(
+    regions: list[tuple[float, float]],
+    windows: list[tuple[float, float]],
+    labels: np.ndarray,
+    window_s: float = WINDOW_S,
+) -> list[Turn]:
     """Speaker turns: each region split where its windows' label changes (halfway across the overlap of
     the two windows), a lone odd window ignored, and neighbouring turns of one speaker merged."""
     turns: list[Turn] = []

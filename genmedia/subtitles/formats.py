@@ -39,7 +39,11 @@ def _events(cues: Sequence[Cue], fmt: Format) -> list[pysubs2.SSAEvent]:
                 lines = [f"<v {clean_text(who)}>{line}" if who else line for who, line in zip(cue.line_speakers, lines)]
             elif cue.speaker:
                 lines[0] = f"<v {clean_text(cue.speaker)}>{lines[0]}"
-        speaker = " / ".join(clean_text(who or "") for who in cue.line_speakers) if cue.line_speakers else clean_text(cue.speaker or "")
+        speaker = (
+            " / ".join(clean_text(who or "") for who in cue.line_speakers)
+            if cue.line_speakers
+            else clean_text(cue.speaker or "")
+        )
         events.append(
             pysubs2.SSAEvent(
                 start=round(cue.start * 1000),

@@ -20,9 +20,50 @@ SENTENCE_END = ".?!…。？！"
 DIALOGUE_DASH = "- "
 CLAUSE_END = ",;:、，；：)"
 _BREAK_BEFORE = frozenset(
-    ["and", "but", "or", "nor", "so", "yet", "because", "although", "though", "while", "whereas", "which", "who", "whom", "whose", "that", "where", "when", "if", "unless", "until", "before", "after", "since", "than", "as", "to", "of", "in", "on", "at", "for", "with", "from", "by", "about", "into", "through"]
+    [
+        "and",
+        "but",
+        "or",
+        "nor",
+        "so",
+        "yet",
+        "because",
+        "although",
+        "though",
+        "while",
+        "whereas",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "that",
+        "where",
+        "when",
+        "if",
+        "unless",
+        "until",
+        "before",
+        "after",
+        "since",
+        "than",
+        "as",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "about",
+        "into",
+        "through",
+    ]
 )
-_NO_BREAK_AFTER = frozenset(["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "to", "of", "very"])
+_NO_BREAK_AFTER = frozenset(
+    ["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "to", "of", "very"]
+)
 
 
 @dataclass(frozen=True)
@@ -228,7 +269,10 @@ def group_words(words: Sequence[TimedWord], rules: Rules) -> list[list[TimedWord
                 word.speaker != prev.speaker
                 or word.language != prev.language
                 or word.start - prev.end >= rules.max_pause
-                or (_sentence_end(prev) and len(rules.joiner.join(w.text.strip() for w in current)) >= rules.max_chars_per_line // 2)
+                or (
+                    _sentence_end(prev)
+                    and len(rules.joiner.join(w.text.strip() for w in current)) >= rules.max_chars_per_line // 2
+                )
             )
             if hard:
                 groups.append(current)
@@ -267,7 +311,9 @@ def _near(cuts: Sequence[int], t: int, within: int) -> int | None:
     return min(options, key=lambda c: abs(c - t)) if options else None
 
 
-def _snap(start: int, end: int, need: int, lo: int, hi: int | None, cuts: Sequence[int], rules: Rules) -> tuple[int, int]:
+def _snap(
+    start: int, end: int, need: int, lo: int, hi: int | None, cuts: Sequence[int], rules: Rules
+) -> tuple[int, int]:
     """Move a cue's edges onto nearby shot changes where the rules still hold.
 
     A start near a cut moves onto the cut; an end near a cut moves to 2 frames before it or, when the
@@ -288,7 +334,10 @@ def _snap(start: int, end: int, need: int, lo: int, hi: int | None, cuts: Sequen
         c = _near(cuts, end, rules.snap_cs)
         if c is not None:
             for candidate in (c - rules.gap_cs, c + rules.snap_cs + 1):
-                if allowed(start, candidate) and _near(cuts, candidate, rules.snap_cs) in (None, c if candidate < c else None):
+                if allowed(start, candidate) and _near(cuts, candidate, rules.snap_cs) in (
+                    None,
+                    c if candidate < c else None,
+                ):
                     end = candidate
                     break
         if _near(cuts, start, rules.snap_cs) is None and _snapped_end(end, cuts, rules):
@@ -328,10 +377,18 @@ def pair_dialogue(groups: Sequence[list[TimedWord]], rules: Rules) -> list[list[
             pair = Dialogue(list(first), list(second))
             lines = pair.lines(rules)
             span = _cs_ceil(second[-1].end) - _cs_floor(first[0].start)
-            quick = _cs_floor(first[0].start) + rules.needed_cs(len(lines[0]) - len(DIALOGUE_DASH)) > _cs_floor(second[0].start)
+            quick = _cs_floor(first[0].start) + rules.needed_cs(len(lines[0]) - len(DIALOGUE_DASH)) > _cs_floor(
+                second[0].start
+            )
             fits = all(len(line) <= rules.max_chars_per_line for line in lines)
             readable = rules.needed_cs(len(rules.joiner.join(lines))) <= round(rules.max_duration * 100)
-            if quick and fits and readable and span <= round(rules.max_duration * 100) and second[0].start - first[-1].end < rules.max_pause:
+            if (
+                quick
+                and fits
+                and readable
+                and span <= round(rules.max_duration * 100)
+                and second[0].start - first[-1].end < rules.max_pause
+            ):
                 out.append(pair)
                 i += 2
                 continue
@@ -340,7 +397,9 @@ def pair_dialogue(groups: Sequence[list[TimedWord]], rules: Rules) -> list[list[
     return out
 
 
-def time_cues(groups: Sequence[Sequence[TimedWord] | Dialogue], rules: Rules, shot_changes: Sequence[float] = ()) -> list[Cue]:
+def time_cues(
+    groups: Sequence[Sequence[TimedWord] | Dialogue], rules: Rules, shot_changes: Sequence[float] = ()
+) -> list[Cue]:
     """Give each word group (or dialogue pair) its lines and on-screen time.
 
     A cue starts at its first word (or 2 frames after the previous cue) and stays until its last word
@@ -367,8 +426,16 @@ def time_cues(groups: Sequence[Sequence[TimedWord] | Dialogue], rules: Rules, sh
         if cuts:
             start, end = _snap(start, end, need, lo, hi, cuts, rules)
         if isinstance(unit, Dialogue):
-            cues.append(Cue(start / 100, end / 100, lines, None, group[0].language,
-                            line_speakers=[unit.first[0].speaker, unit.second[0].speaker]))
+            cues.append(
+                Cue(
+                    start / 100,
+                    end / 100,
+                    lines,
+                    None,
+                    group[0].language,
+                    line_speakers=[unit.first[0].speaker, unit.second[0].speaker],
+                )
+            )
         else:
             cues.append(Cue(start / 100, end / 100, lines, group[0].speaker, group[0].language))
         prev_end = end

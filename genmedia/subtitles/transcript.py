@@ -44,7 +44,9 @@ class Transcript(BaseModel):
     duration: float
     segments: list[Segment] = Field(default_factory=list)
     speakers: list[str] = Field(default_factory=list)
-    chunks: list[tuple[float, float]] = Field(default_factory=list, description="Transcription chunks (start, end) in seconds.")
+    chunks: list[tuple[float, float]] = Field(
+        default_factory=list, description="Transcription chunks (start, end) in seconds."
+    )
     removed: list[Segment] = Field(default_factory=list, description="Segments dropped as hallucinations.")
     backend: str = "faster-whisper"
     model: str | None = None

@@ -74,7 +74,10 @@ class VoiceLibrary:
         if version == 1:  # MFCC statistics only
             return {name: {MFCC: v} for name, v in voices.items()}
         if version != VERSION:
-            raise InputError(str(self.path), f"voiceprint library version {version} is not supported (this build reads 1 and {VERSION})")
+            raise InputError(
+                str(self.path),
+                f"voiceprint library version {version} is not supported (this build reads 1 and {VERSION})",
+            )
         return voices
 
     def _write(self, voices: dict[str, dict[str, dict]]) -> None:

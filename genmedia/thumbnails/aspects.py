@@ -51,7 +51,9 @@ def parse_aspect(text: str) -> Aspect:
     if w == 0 or h == 0:
         raise InputError(f"aspect {text!r}", "width and height of an aspect ratio must both be positive")
     if max(w / h, h / w) > MAX_STRETCH:
-        raise InputError(f"aspect {text!r}", f"too extreme; ratios between 1:{MAX_STRETCH:g} and {MAX_STRETCH:g}:1 are supported")
+        raise InputError(
+            f"aspect {text!r}", f"too extreme; ratios between 1:{MAX_STRETCH:g} and {MAX_STRETCH:g}:1 are supported"
+        )
     from math import gcd
 
     g = gcd(w, h)

@@ -127,8 +127,15 @@ def score_frames(features: pd.DataFrame, title: np.ndarray | None = None) -> tup
     return total, parts
 
 
-def choose(features: pd.DataFrame, shots: list[ShotSpan], count: int, settings: ThumbnailsConfig, *,
-           same_shot: bool = False, title: np.ndarray | None = None) -> list[Candidate]:
+def choose(
+    features: pd.DataFrame,
+    shots: list[ShotSpan],
+    count: int,
+    settings: ThumbnailsConfig,
+    *,
+    same_shot: bool = False,
+    title: np.ndarray | None = None,
+) -> list[Candidate]:
     """Up to ``count`` candidates: the best usable frame of each shot, best first; with ``same_shot``,
     further frames of used shots (at least ``min_gap_s`` from each other) fill the remaining places.
     ``title``: the title's text embedding, when the analysis embeddings have a text side (see score_frames)."""
@@ -141,9 +148,14 @@ def choose(features: pd.DataFrame, shots: list[ShotSpan], count: int, settings: 
     order = [i for i in np.argsort(-total, kind="stable") if mask[i]]
 
     def make(i: int) -> Candidate:
-        return Candidate(frame_index=int(features["frame_index"].iloc[i]), time=float(features["time"].iloc[i]),
-                         shot=int(shot_of[i]), score=round(float(total[i]), 4),
-                         scores={k: round(float(v[i]), 4) for k, v in parts.items()}, tags=list(tags.get(int(shot_of[i]), [])))
+        return Candidate(
+            frame_index=int(features["frame_index"].iloc[i]),
+            time=float(features["time"].iloc[i]),
+            shot=int(shot_of[i]),
+            score=round(float(total[i]), 4),
+            scores={k: round(float(v[i]), 4) for k, v in parts.items()},
+            tags=list(tags.get(int(shot_of[i]), [])),
+        )
 
     chosen: list[int] = []
     for i in order:

@@ -68,8 +68,14 @@ class Focus:
         """The cells of ``grid`` whose centre lies in ``box`` (else the cell at its centre)."""
         rows, cols = grid.shape
         sx, sy = cols / self.width, rows / self.height
-        c0, c1 = int(np.clip(np.ceil(box.x * sx - 0.5), 0, cols - 1)), int(np.clip(np.floor(box.right * sx - 0.5), 0, cols - 1))
-        r0, r1 = int(np.clip(np.ceil(box.y * sy - 0.5), 0, rows - 1)), int(np.clip(np.floor(box.bottom * sy - 0.5), 0, rows - 1))
+        c0, c1 = (
+            int(np.clip(np.ceil(box.x * sx - 0.5), 0, cols - 1)),
+            int(np.clip(np.floor(box.right * sx - 0.5), 0, cols - 1)),
+        )
+        r0, r1 = (
+            int(np.clip(np.ceil(box.y * sy - 0.5), 0, rows - 1)),
+            int(np.clip(np.floor(box.bottom * sy - 0.5), 0, rows - 1)),
+        )
         if c1 < c0 or r1 < r0:
             cx, cy = box.centre
             return grid[int(np.clip(cy * sy, 0, rows - 1)), int(np.clip(cx * sx, 0, cols - 1))][None]
@@ -141,9 +147,17 @@ def _thirds_cost(pos: np.ndarray, size: float, target: float, lines: tuple[float
     return np.min(np.abs(rel[:, None] - np.asarray(lines)[None, :]), axis=1)
 
 
-def smart_crop(width: int, height: int, aspect: Aspect, *, faces: list[Box] | None = None,
-               objects: list[Box] | None = None, saliency: np.ndarray | None = None,
-               sharpness: np.ndarray | None = None, contrast: np.ndarray | None = None) -> Crop:
+def smart_crop(
+    width: int,
+    height: int,
+    aspect: Aspect,
+    *,
+    faces: list[Box] | None = None,
+    objects: list[Box] | None = None,
+    saliency: np.ndarray | None = None,
+    sharpness: np.ndarray | None = None,
+    contrast: np.ndarray | None = None,
+) -> Crop:
     """The ``aspect`` crop of a ``width`` x ``height`` display picture that best frames its subject.
 
     ``faces`` and ``objects`` are boxes in display pixels; ``saliency`` is a map of any resolution
@@ -153,7 +167,11 @@ def smart_crop(width: int, height: int, aspect: Aspect, *, faces: list[Box] | No
     win_w, win_h = window_size(width, height, aspect)
     faces = [b for b in faces or [] if b.area > 0]
     objects = [b for b in objects or [] if b.area > 0]
-    sal = None if saliency is None else cv2.resize(saliency.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    sal = (
+        None
+        if saliency is None
+        else cv2.resize(saliency.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    )
     region, compact = None, False
     if sharpness is not None and float(sharpness.max()) > 0:
         focus = Focus(sharpness, width, height, contrast)
@@ -207,13 +225,18 @@ def smart_crop(width: int, height: int, aspect: Aspect, *, faces: list[Box] | No
     # Rule of thirds: the subject's centre (a face's eye line: 40% down the box) near a thirds line.
     eye_y = subject.y + 0.4 * subject.h if reason == "faces" else cy
     cost += THIRDS_WEIGHT * _thirds_cost(xs, win_w, cx, (1 / 3, 1 / 2, 2 / 3))[None, :]
-    cost += THIRDS_WEIGHT * _thirds_cost(ys, win_h, eye_y, (1 / 3, 1 / 2, 2 / 3) if reason != "faces" else (1 / 3,))[:, None]
+    cost += (
+        THIRDS_WEIGHT
+        * _thirds_cost(ys, win_h, eye_y, (1 / 3, 1 / 2, 2 / 3) if reason != "faces" else (1 / 3,))[:, None]
+    )
     if sal is not None and sal.sum() > 0:
         integral = cv2.integral(sal)
         xi, yi = np.round(xs).astype(int), np.round(ys).astype(int)
         w, h = int(round(win_w)), int(round(win_h))
         x2, y2 = np.minimum(xi + w, width), np.minimum(yi + h, height)
-        mass = (integral[y2][:, x2] - integral[y2][:, xi] - integral[yi][:, x2] + integral[yi][:, xi]) / integral[-1, -1]
+        mass = (integral[y2][:, x2] - integral[y2][:, xi] - integral[yi][:, x2] + integral[yi][:, xi]) / integral[
+            -1, -1
+        ]
         cost -= SALIENCY_WEIGHT * mass
     iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
     return Crop(Box(float(xs[ix]), float(ys[iy]), win_w, win_h), reason, subject, fits)

@@ -54,8 +54,12 @@ class Box:
 
     def contains(self, other: Box, tol: float = 0.5) -> bool:
         """Whether ``other`` lies inside this box (within ``tol`` pixels)."""
-        return (other.x >= self.x - tol and other.y >= self.y - tol
-                and other.right <= self.right + tol and other.bottom <= self.bottom + tol)
+        return (
+            other.x >= self.x - tol
+            and other.y >= self.y - tol
+            and other.right <= self.right + tol
+            and other.bottom <= self.bottom + tol
+        )
 
     def scaled(self, sx: float, sy: float) -> Box:
         """This box with x scaled by ``sx`` and y by ``sy``."""

@@ -124,7 +124,9 @@ def draw_title(image: np.ndarray, text: str, *, faces: list[Box] | None = None) 
     def overlap(lay: _Layout) -> float:
         return sum(lay.box.intersection_area(f) for f in faces)
 
-    best = next((lay for lay in candidates if overlap(lay) == 0), None) or min(candidates, key=lambda lay: (overlap(lay), -lay.px))
+    best = next((lay for lay in candidates if overlap(lay) == 0), None) or min(
+        candidates, key=lambda lay: (overlap(lay), -lay.px)
+    )
     font = _font(best.px)
     stroke, offset, blur = max(2, best.px // 12), max(2, best.px // 16), max(1, best.px // 14)
     # Work on the block's neighbourhood only: text, outline, shadow offset and blur spread.
@@ -137,13 +139,26 @@ def draw_title(image: np.ndarray, text: str, *, faces: list[Box] | None = None) 
     sd, td = ImageDraw.Draw(shadow), ImageDraw.Draw(text_layer)
     for i, line in enumerate(best.lines):
         w = font.getlength(line)
-        x = {"centre": best.box.x + (best.box.w - w) / 2, "left": best.box.x + best.px * 0.1,
-             "right": best.box.right - best.px * 0.1 - w}[best.align] - x0
+        x = {
+            "centre": best.box.x + (best.box.w - w) / 2,
+            "left": best.box.x + best.px * 0.1,
+            "right": best.box.right - best.px * 0.1 - w,
+        }[best.align] - x0
         y = best.box.y + best.px * 0.1 + i * best.px * LINE_SPACING - y0
-        sd.text((x + offset, y + offset), line, font=font, fill=(0, 0, 0, 170), stroke_width=stroke, stroke_fill=(0, 0, 0, 170))
+        sd.text(
+            (x + offset, y + offset),
+            line,
+            font=font,
+            fill=(0, 0, 0, 170),
+            stroke_width=stroke,
+            stroke_fill=(0, 0, 0, 170),
+        )
         td.text((x, y), line, font=font, fill=(255, 255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
-    region = Image.alpha_composite(Image.alpha_composite(region, shadow.filter(ImageFilter.GaussianBlur(blur))), text_layer)
+    region = Image.alpha_composite(
+        Image.alpha_composite(region, shadow.filter(ImageFilter.GaussianBlur(blur))), text_layer
+    )
     out = image.copy()
     out[y0:y1, x0:x1] = np.asarray(region.convert("RGB"))
-    return out, Overlay(box=best.box, font_px=best.px, lines=best.lines, band=best.band, align=best.align,
-                        face_overlap=overlap(best))
+    return out, Overlay(
+        box=best.box, font_px=best.px, lines=best.lines, band=best.band, align=best.align, face_overlap=overlap(best)
+    )

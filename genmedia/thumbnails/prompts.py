@@ -17,11 +17,19 @@ class Style:
 
 NEGATIVE = "blurry, low quality, watermark, distorted face, extra fingers, text artifacts"
 STYLES: dict[str, Style] = {
-    "cinematic": Style("cinematic film still of {subject}, {tags}, dramatic lighting, shallow depth of field, 35mm", NEGATIVE),
-    "poster": Style("movie poster artwork of {subject}, {tags}, bold composition, high contrast, vivid colours", NEGATIVE),
+    "cinematic": Style(
+        "cinematic film still of {subject}, {tags}, dramatic lighting, shallow depth of field, 35mm", NEGATIVE
+    ),
+    "poster": Style(
+        "movie poster artwork of {subject}, {tags}, bold composition, high contrast, vivid colours", NEGATIVE
+    ),
     "vibrant": Style("vibrant, eye-catching photo of {subject}, {tags}, saturated colours, sharp focus", NEGATIVE),
-    "minimal": Style("minimalist clean image of {subject}, {tags}, soft light, simple background", NEGATIVE + ", clutter"),
-    "documentary": Style("natural documentary photograph of {subject}, {tags}, realistic, detailed", NEGATIVE + ", cartoon"),
+    "minimal": Style(
+        "minimalist clean image of {subject}, {tags}, soft light, simple background", NEGATIVE + ", clutter"
+    ),
+    "documentary": Style(
+        "natural documentary photograph of {subject}, {tags}, realistic, detailed", NEGATIVE + ", cartoon"
+    ),
 }
 DEFAULT_STYLE = "cinematic"
 
@@ -44,6 +52,8 @@ def build_prompt(title: str | None, tags: list[str], style: str = DEFAULT_STYLE)
 def prompt_instruction(title: str | None, tags: list[str], style: str = DEFAULT_STYLE) -> str:
     """The instruction a text model gets to write an image prompt (the template's prompt is its example)."""
     example, _ = build_prompt(title, tags, style)
-    return ("Write one short prompt for an image generator for a video thumbnail. "
-            f"Video title: {title or 'untitled'}. Scene: {', '.join(tags) or 'unknown'}. Style: {style}. "
-            f"Answer with the prompt only, on one line, like: {example}")
+    return (
+        "Write one short prompt for an image generator for a video thumbnail. "
+        f"Video title: {title or 'untitled'}. Scene: {', '.join(tags) or 'unknown'}. Style: {style}. "
+        f"Answer with the prompt only, on one line, like: {example}"
+    )

@@ -42,13 +42,22 @@ def find_subjects(image: np.ndarray, finder: FaceFinder, objects: list[Box] | No
     h, w = image.shape[:2]
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     k = min(1.0, FACE_WIDTH / w)
-    small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA) if k < 1 else image
+    small = (
+        cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        if k < 1
+        else image
+    )
     faces = [Box(*(float(v) / k for v in b)) for b in finder.find(small)]
     ks = min(1.0, SALIENCY_WIDTH / w)
     sal_in = cv2.resize(gray, (max(1, round(w * ks)), max(1, round(h * ks))), interpolation=cv2.INTER_AREA)
     focus_in = cv2.resize(gray, small.shape[1::-1], interpolation=cv2.INTER_AREA) if k < 1 else gray
-    return Subjects(faces=faces, saliency=saliency_map(sal_in), objects=list(objects or []), sharpness=sharpness_map(focus_in),
-                    contrast=contrast_map(focus_in))
+    return Subjects(
+        faces=faces,
+        saliency=saliency_map(sal_in),
+        objects=list(objects or []),
+        sharpness=sharpness_map(focus_in),
+        contrast=contrast_map(focus_in),
+    )
 
 
 def _box_in(box: Box, crop: Box, size: tuple[int, int]) -> Box:
@@ -68,29 +77,55 @@ def encode(image: np.ndarray, fmt: str, quality: int) -> bytes:
     return data.tobytes()
 
 
-def render_variant(image: np.ndarray, subjects: Subjects, aspects: list[Aspect], long_side: int, *,
-                   title: str | None, formats: list[str], quality: int) -> tuple[dict[str, bytes], dict[str, Any]]:
+def render_variant(
+    image: np.ndarray,
+    subjects: Subjects,
+    aspects: list[Aspect],
+    long_side: int,
+    *,
+    title: str | None,
+    formats: list[str],
+    quality: int,
+) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Every aspect of one variant: ``({"16x9.jpg": bytes, ...}, {"16:9": {crop, size, reason, title}, ...})``."""
     h, w = image.shape[:2]
     files: dict[str, bytes] = {}
     meta: dict[str, Any] = {}
     for aspect in aspects:
-        crop = smart_crop(w, h, aspect, faces=subjects.faces, objects=subjects.objects, saliency=subjects.saliency,
-                          sharpness=subjects.sharpness, contrast=subjects.contrast)
+        crop = smart_crop(
+            w,
+            h,
+            aspect,
+            faces=subjects.faces,
+            objects=subjects.objects,
+            saliency=subjects.saliency,
+            sharpness=subjects.sharpness,
+            contrast=subjects.contrast,
+        )
         if not crop.fits:
-            meta[aspect.label] = {"skipped": f"the picture's only sharp subject ({crop.subject.as_list()}) does not fit a {aspect.label} crop",
-                                  "framed_on": crop.reason}
+            meta[aspect.label] = {
+                "skipped": f"the picture's only sharp subject ({crop.subject.as_list()}) does not fit a {aspect.label} crop",
+                "framed_on": crop.reason,
+            }
             continue
         size = aspect.output_size(long_side)
         out = apply_crop(image, crop, size)
-        entry: dict[str, Any] = {"crop": crop.box.as_list(), "size": list(size), "framed_on": crop.reason,
-                                 "faces_kept": sum(crop.box.contains(f) for f in subjects.faces),
-                                 "objects_kept": sum(crop.box.contains(o) for o in subjects.objects)}
+        entry: dict[str, Any] = {
+            "crop": crop.box.as_list(),
+            "size": list(size),
+            "framed_on": crop.reason,
+            "faces_kept": sum(crop.box.contains(f) for f in subjects.faces),
+            "objects_kept": sum(crop.box.contains(o) for o in subjects.objects),
+        }
         if title:
             inside = [_box_in(f, crop.box, size) for f in subjects.faces if crop.box.intersection_area(f) > 0]
             out, overlay = draw_title(out, title, faces=inside)
-            entry["title"] = {"box": overlay.box.as_list(), "font_px": overlay.font_px, "lines": overlay.lines,
-                              "face_overlap": round(overlay.face_overlap, 1)}
+            entry["title"] = {
+                "box": overlay.box.as_list(),
+                "font_px": overlay.font_px,
+                "lines": overlay.lines,
+                "face_overlap": round(overlay.face_overlap, 1),
+            }
         for fmt in formats:
             files[f"{aspect.slug}.{'jpg' if fmt == 'jpeg' else fmt}"] = encode(out, fmt, quality)
         meta[aspect.label] = entry

@@ -21,12 +21,26 @@ from genmedia.errors import ConfigError
 CLIP_FILTER = "clip-filter"
 DEFAULT_KEY = "safety_checker"
 UNSAFE = (
-    "nudity", "sexual content", "graphic violence", "gore and blood", "a corpse", "self-harm",
-    "hateful symbols", "drug use",
+    "nudity",
+    "sexual content",
+    "graphic violence",
+    "gore and blood",
+    "a corpse",
+    "self-harm",
+    "hateful symbols",
+    "drug use",
 )
 ORDINARY = (
-    "a person", "people talking", "a landscape", "a city", "a room", "an animal", "a vehicle", "a film scene",
-    "a poster", "a sports game",
+    "a person",
+    "people talking",
+    "a landscape",
+    "a city",
+    "a room",
+    "an animal",
+    "a vehicle",
+    "a film scene",
+    "a poster",
+    "a sports game",
 )
 
 
@@ -70,7 +84,9 @@ class ClipSafetyFilter:
         self.model = model.eval()
         tokenizer = open_clip.get_tokenizer(f"local-dir:{directory}")
         with torch.inference_mode():
-            text = self.model.encode_text(tokenizer([f"a photo of {c}" for c in self.unsafe + ordinary]).to(self.device)).float()
+            text = self.model.encode_text(
+                tokenizer([f"a photo of {c}" for c in self.unsafe + ordinary]).to(self.device)
+            ).float()
         self._text = text / text.norm(dim=-1, keepdim=True).clamp_min(1e-6)
         self.name = f"{CLIP_FILTER}:{entry.model or key}"
 
@@ -81,7 +97,9 @@ class ClipSafetyFilter:
         from PIL import Image
 
         torch = self._torch
-        pixels = torch.stack([self.preprocess(Image.fromarray(np.asarray(i, np.uint8))) for i in images]).to(self.device)
+        pixels = torch.stack([self.preprocess(Image.fromarray(np.asarray(i, np.uint8))) for i in images]).to(
+            self.device
+        )
         with torch.inference_mode():
             emb = self.model.encode_image(pixels).float()
             emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-6)
@@ -90,7 +108,14 @@ class ClipSafetyFilter:
         out = []
         for p in probs:
             score = float(p[:k].sum())
-            out.append(Verdict(flagged=score > self.threshold, score=score, concept=self.unsafe[int(np.argmax(p[:k]))], checker=self.name))
+            out.append(
+                Verdict(
+                    flagged=score > self.threshold,
+                    score=score,
+                    concept=self.unsafe[int(np.argmax(p[:k]))],
+                    checker=self.name,
+                )
+            )
         return out
 
 

@@ -37,7 +37,9 @@ class Clip(_Model):
     trailer_out: float
     trailer_in_frame: int
     trailer_out_frame: int
-    transition: Transition = Field(description="How this clip begins (from the previous clip, or from black for the first).")
+    transition: Transition = Field(
+        description="How this clip begins (from the previous clip, or from black for the first)."
+    )
     transition_frames: int = Field(0, ge=0, description="Length of the transition in frames (0 for a hard cut).")
     sync_in: SyncKind = Field("free", description="What the cut into this clip was aligned to.")
     score: float = Field(description="Highlight score of the chosen range (higher is better).")

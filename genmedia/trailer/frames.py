@@ -79,8 +79,9 @@ def upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k)) if k else image
 
 
-def decode_span(info: MediaInfo, start: float, count: int, rate: Fraction, width: int, height: int,
-                threads: int = 0) -> Iterator[np.ndarray]:
+def decode_span(
+    info: MediaInfo, start: float, count: int, rate: Fraction, width: int, height: int, threads: int = 0
+) -> Iterator[np.ndarray]:
     """``count`` upright RGB frames of ``width x height`` on the grid ``start + j / rate``.
 
     Each output tick shows the source frame on screen at that time (the latest one starting at or

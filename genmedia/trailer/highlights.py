@@ -15,10 +15,24 @@ import numpy as np
 import pandas as pd
 
 WEIGHTS: dict[str, dict[str, float]] = {
-    "action": {"motion": 0.45, "loudness": 0.15, "audio_peak": 0.15, "faces": 0.1, "composition": 0.05,
-               "sharpness": 0.05, "tags": 0.05},
-    "calm": {"motion": 0.05, "loudness": 0.05, "faces": 0.25, "composition": 0.3, "sharpness": 0.15,
-             "colourfulness": 0.15, "tags": 0.05},
+    "action": {
+        "motion": 0.45,
+        "loudness": 0.15,
+        "audio_peak": 0.15,
+        "faces": 0.1,
+        "composition": 0.05,
+        "sharpness": 0.05,
+        "tags": 0.05,
+    },
+    "calm": {
+        "motion": 0.05,
+        "loudness": 0.05,
+        "faces": 0.25,
+        "composition": 0.3,
+        "sharpness": 0.15,
+        "colourfulness": 0.15,
+        "tags": 0.05,
+    },
 }
 """Feature weights per style; features the analysis did not produce are left out and the rest rescaled."""
 
@@ -103,8 +117,16 @@ def _rank(values: pd.Series) -> np.ndarray:
 
 def _tag_match(tags: pd.Series, style: str) -> np.ndarray:
     words = TAG_WORDS[style]
-    return np.array([float(any(w in str(t).lower() for w in words for t in (x if isinstance(x, (list, tuple, np.ndarray)) else [x])))
-                     for x in tags])
+    return np.array(
+        [
+            float(
+                any(
+                    w in str(t).lower() for w in words for t in (x if isinstance(x, (list, tuple, np.ndarray)) else [x])
+                )
+            )
+            for x in tags
+        ]
+    )
 
 
 def feature_values(material: Material, style: str) -> dict[str, np.ndarray]:
@@ -177,14 +199,20 @@ def pieces(material: Material, scores: np.ndarray, cutoff: float, min_length: fl
     return out
 
 
-def reasons_for(features: dict[str, np.ndarray], times: np.ndarray, start: float, end: float,
-                material: Material, style: str) -> list[str]:
+def reasons_for(
+    features: dict[str, np.ndarray], times: np.ndarray, start: float, end: float, material: Material, style: str
+) -> list[str]:
     """Plain words for why the range ``[start, end)`` scored well: its strongest features."""
     inside = (times >= start) & (times < end)
     if not inside.any():
         return []
-    labels = {"motion": "action/motion", "loudness": "loud audio", "composition": "composition",
-              "sharpness": "sharpness", "colourfulness": "colour"}
+    labels = {
+        "motion": "action/motion",
+        "loudness": "loud audio",
+        "composition": "composition",
+        "sharpness": "sharpness",
+        "colourfulness": "colour",
+    }
     out = []
     for name, label in labels.items():
         if name in features and WEIGHTS[style].get(name, 0) > 0.05:

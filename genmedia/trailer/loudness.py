@@ -151,7 +151,9 @@ def normalize_loudness(
     out = np.asarray(samples, dtype=np.float32)
     gain_db = target_lufs - before
     for _ in range(2):
-        out = limit_peaks(np.asarray(samples, dtype=np.float32) * np.float32(10 ** (gain_db / 20)), sample_rate, ceiling)
+        out = limit_peaks(
+            np.asarray(samples, dtype=np.float32) * np.float32(10 ** (gain_db / 20)), sample_rate, ceiling
+        )
         after = integrated_loudness(out, sample_rate)
         if abs(after - target_lufs) < 0.2:
             break

@@ -31,15 +31,24 @@ def _times(values: Any) -> np.ndarray:
     """A sorted float array of times from a list of numbers or of ``{"time": t}`` records."""
     if values is None:
         return np.zeros(0)
-    out = [float(_get(v, "time")) if not isinstance(v, (int, float, np.floating, np.integer)) else float(v) for v in values]
+    out = [
+        float(_get(v, "time")) if not isinstance(v, (int, float, np.floating, np.integer)) else float(v) for v in values
+    ]
     return np.sort(np.asarray(out, dtype=np.float64))
 
 
 def from_analysis(analysis: Any, path: str, words: list[tuple[float, float]] | None = None) -> Material:
     """Build the trailer's material from an ``Analysis`` (shots, per-frame features, audio, backends)."""
     info = analysis.info
-    shots = [ShotSpan(int(_get(s, "index")), float(_get(s, "start_time")), float(_get(s, "end_time")),
-                      str(_get(s, "transition", "cut"))) for s in analysis.shots]
+    shots = [
+        ShotSpan(
+            int(_get(s, "index")),
+            float(_get(s, "start_time")),
+            float(_get(s, "end_time")),
+            str(_get(s, "transition", "cut")),
+        )
+        for s in analysis.shots
+    ]
     frames = pd.DataFrame(analysis.features).copy()
     if "brightness" not in frames and "exposure" in frames:
         exposure = pd.to_numeric(frames["exposure"], errors="coerce").fillna(1.0)
@@ -84,7 +93,11 @@ def _word_records(node: Any) -> Iterator[tuple[float, float]]:
         for key, value in node.items():
             if key == "words" and isinstance(value, list):
                 for w in value:
-                    if isinstance(w, dict) and isinstance(w.get("start"), (int, float)) and isinstance(w.get("end"), (int, float)):
+                    if (
+                        isinstance(w, dict)
+                        and isinstance(w.get("start"), (int, float))
+                        and isinstance(w.get("end"), (int, float))
+                    ):
                         yield float(w["start"]), float(w["end"])
             else:
                 yield from _word_records(value)

@@ -70,7 +70,7 @@ def read_ranges(path: str | os.PathLike[str], ranges: list[tuple[float, float]],
         for (a, b), buf in zip(wanted, out, strict=True):
             s, e = max(a, lo), min(b, hi)
             if s < e:
-                buf[s - a:e - a] = chunk[s - lo:e - lo]
+                buf[s - a : e - a] = chunk[s - lo : e - lo]
         position = hi
         if position >= last:
             break
@@ -93,9 +93,9 @@ def assemble(edl: EditDecisionList, pieces: list[np.ndarray], sample_rate: int) 
         last = k + 1 == len(edl.clips)
         n_tail = 2 * tail if tail_kind == "equal-power" and not last else tail
         if n_tail:
-            gain[-n_tail:] *= _ramp(min(n_tail, piece.size), tail_kind)[::-1][-min(n_tail, piece.size):]
+            gain[-n_tail:] *= _ramp(min(n_tail, piece.size), tail_kind)[::-1][-min(n_tail, piece.size) :]
         a, b = max(0, start), min(total, start + piece.size)
-        track[a:b] += piece[a - start:b - start] * gain[a - start:b - start]
+        track[a:b] += piece[a - start : b - start] * gain[a - start : b - start]
     return track.astype(np.float32)
 
 
@@ -105,7 +105,11 @@ def music_bed(path: str | os.PathLike[str], offset: float, edl: EditDecisionList
     music = read_ranges(path, [(offset, offset + total / sample_rate)], sample_rate)[0]
     music[: round(0.01 * sample_rate)] *= _ramp(round(0.01 * sample_rate), "fade")
     card = edl.end_card
-    fade = round(card.fade_out_frames / float(edl.rate) * sample_rate) if card and card.fade_out_frames else round(0.01 * sample_rate)
+    fade = (
+        round(card.fade_out_frames / float(edl.rate) * sample_rate)
+        if card and card.fade_out_frames
+        else round(0.01 * sample_rate)
+    )
     music[-fade:] *= _ramp(fade, "fade")[::-1]
     return music
 

@@ -55,8 +55,9 @@ def _grid(t: float, rate: Fraction) -> float:
     return round(t * rate) / float(rate)
 
 
-def _music_cuts(lengths: list[float], chosen: list[Piece], beats: list[float], latest: float,
-                rate: Fraction) -> list[tuple[Piece, int]]:
+def _music_cuts(
+    lengths: list[float], chosen: list[Piece], beats: list[float], latest: float, rate: Fraction
+) -> list[tuple[Piece, int]]:
     """Clips whose ends land on music beats (none after ``latest``): (piece, frames) for each clip kept.
 
     A piece too short to reach the next beat is left out; the next one starts at the same beat.
@@ -66,7 +67,9 @@ def _music_cuts(lengths: list[float], chosen: list[Piece], beats: list[float], l
     previous, desired = 0.0, 0.0
     for length, piece in zip(lengths, chosen, strict=True):
         desired += length
-        reach = grid[(grid >= previous + MIN_CLIP_S) & (grid <= previous + piece.length + 0.5 / float(rate)) & (grid <= latest)]
+        reach = grid[
+            (grid >= previous + MIN_CLIP_S) & (grid <= previous + piece.length + 0.5 / float(rate)) & (grid <= latest)
+        ]
         if reach.size == 0:
             continue
         cut = float(reach[np.argmin(np.abs(reach - desired))])
@@ -75,8 +78,9 @@ def _music_cuts(lengths: list[float], chosen: list[Piece], beats: list[float], l
     return out
 
 
-def _place(chosen: list[Piece], lengths: list[float], material: Material, request: PlanRequest,
-           clip_time: float, latest: float) -> tuple[list[_Placed], str]:
+def _place(
+    chosen: list[Piece], lengths: list[float], material: Material, request: PlanRequest, clip_time: float, latest: float
+) -> tuple[list[_Placed], str]:
     """Place every clip in its piece and fix its frame count, aligned to the best available rhythm."""
     rate = request.fps
     words = material.words
@@ -99,10 +103,20 @@ def _place(chosen: list[Piece], lengths: list[float], material: Material, reques
         want = max(MIN_CLIP_S, desired - done)
         want = min(want, piece.length)
         best, _ = piece.best_window(want)
-        span = beat_span(best, want, beats, piece.lo, piece.hi, min_length=MIN_CLIP_S, words=words) \
-            if mode == "source beats" else None
-        starts = [float(b) for b in beats if piece.lo - 1e-9 <= b <= piece.hi - MIN_CLIP_S and not inside_word(float(b), words)] \
-            if mode == "source beats" and not span else []
+        span = (
+            beat_span(best, want, beats, piece.lo, piece.hi, min_length=MIN_CLIP_S, words=words)
+            if mode == "source beats"
+            else None
+        )
+        starts = (
+            [
+                float(b)
+                for b in beats
+                if piece.lo - 1e-9 <= b <= piece.hi - MIN_CLIP_S and not inside_word(float(b), words)
+            ]
+            if mode == "source beats" and not span
+            else []
+        )
         if span:
             (start, end), on_anchor = span, True
         elif starts:  # start on a beat (the cut lands on it), end where the length says
@@ -110,8 +124,15 @@ def _place(chosen: list[Piece], lengths: list[float], material: Material, reques
             end, on_anchor = start + min(want, piece.hi - start), True
             span = (start, end)
         else:
-            start, on_anchor = place_clip(best, want, piece.lo, piece.hi, anchors=anchors if mode == "onsets" else (),
-                                          words=words, anchor_reach=max(0.5, piece.length))
+            start, on_anchor = place_clip(
+                best,
+                want,
+                piece.lo,
+                piece.hi,
+                anchors=anchors if mode == "onsets" else (),
+                words=words,
+                anchor_reach=max(0.5, piece.length),
+            )
             end = start + want
         frames = max(1, round(end * rate) - round(start * rate))
         kind: SyncKind = ("beat" if span else "onset") if on_anchor else "word" if words else "free"
@@ -153,8 +174,9 @@ def _transition_frames(kind: str, style: pacing.Style, rate: Fraction, before: _
     return 2 * max(0, min(half, limit))
 
 
-def plan_trailer(material: Material, request: PlanRequest, *, source: str, width: int, height: int,
-                 audio: AudioPlan) -> tuple[EditDecisionList, list[str]]:
+def plan_trailer(
+    material: Material, request: PlanRequest, *, source: str, width: int, height: int, audio: AudioPlan
+) -> tuple[EditDecisionList, list[str]]:
     """Plan a trailer from ``material``; return the edit decision list and warnings for the user.
 
     Raises :class:`NoMaterial` if no range of the source can be used.
@@ -206,13 +228,27 @@ def plan_trailer(material: Material, request: PlanRequest, *, source: str, width
         inside = (times >= p.start) & (times < end)
         p.score = float(scores[inside].mean()) if inside.any() else 0.0
         p.reasons = reasons_for(features, times, p.start, end, material, request.style)
-    edl = _assemble(placed, material, request, rate, total_frames, target, cutoff, mode, scores, source, width, height, audio)
+    edl = _assemble(
+        placed, material, request, rate, total_frames, target, cutoff, mode, scores, source, width, height, audio
+    )
     return edl, warnings
 
 
-def _assemble(placed: list[_Placed], material: Material, request: PlanRequest, rate: Fraction, total_frames: int,
-              target: float, cutoff: float, mode: str, scores: np.ndarray, source: str, width: int, height: int,
-              audio: AudioPlan) -> EditDecisionList:
+def _assemble(
+    placed: list[_Placed],
+    material: Material,
+    request: PlanRequest,
+    rate: Fraction,
+    total_frames: int,
+    target: float,
+    cutoff: float,
+    mode: str,
+    scores: np.ndarray,
+    source: str,
+    width: int,
+    height: int,
+    audio: AudioPlan,
+) -> EditDecisionList:
     """Lay the placed clips on the trailer timeline with their transitions and add the end card."""
     frame = 1 / float(rate)
     starts, position = [], 0
@@ -223,28 +259,57 @@ def _assemble(placed: list[_Placed], material: Material, request: PlanRequest, r
     clips: list[Clip] = []
     for k, (p, start, kind) in enumerate(zip(placed, starts, kinds, strict=True)):
         frames_t = _transition_frames(kind, request.style, rate, placed[k - 1] if k else None, p)
-        clips.append(Clip(
-            index=k, shot=p.piece.shot, source_in=round(p.start, 6), source_out=round(p.start + p.frames * frame, 6),
-            trailer_in=round(start * frame, 6), trailer_out=round((start + p.frames) * frame, 6),
-            trailer_in_frame=start, trailer_out_frame=start + p.frames,
-            transition=kind if frames_t else "cut", transition_frames=frames_t, sync_in=p.sync,
-            score=round(p.score, 4), reasons=p.reasons,
-        ))
+        clips.append(
+            Clip(
+                index=k,
+                shot=p.piece.shot,
+                source_in=round(p.start, 6),
+                source_out=round(p.start + p.frames * frame, 6),
+                trailer_in=round(start * frame, 6),
+                trailer_out=round((start + p.frames) * frame, 6),
+                trailer_in_frame=start,
+                trailer_out_frame=start + p.frames,
+                transition=kind if frames_t else "cut",
+                transition_frames=frames_t,
+                sync_in=p.sync,
+                score=round(p.score, 4),
+                reasons=p.reasons,
+            )
+        )
     card_frames = total_frames - position
     times = material.frames["time"].to_numpy(dtype=np.float64)
     used = np.zeros(len(times), dtype=bool)
     for c in clips:
         used |= (times >= c.source_in) & (times < c.source_out)
     still = float(times[used][np.argmax(scores[used])]) if used.any() else clips[0].source_in
-    dip = min(round(pacing.transition_seconds("dip", request.style) * float(rate) / 2), card_frames * 2 // 5,
-              clips[-1].frames * 2 // 5)
+    dip = min(
+        round(pacing.transition_seconds("dip", request.style) * float(rate) / 2),
+        card_frames * 2 // 5,
+        clips[-1].frames * 2 // 5,
+    )
     end_card = EndCard(
-        title=request.title, still_time=round(still, 6), trailer_in=round(position * frame, 6), trailer_in_frame=position,
-        transition="dip" if dip else "cut", transition_frames=2 * dip, fade_out_frames=min(round(0.5 * float(rate)), card_frames * 2 // 5),
+        title=request.title,
+        still_time=round(still, 6),
+        trailer_in=round(position * frame, 6),
+        trailer_in_frame=position,
+        transition="dip" if dip else "cut",
+        transition_frames=2 * dip,
+        fade_out_frames=min(round(0.5 * float(rate)), card_frames * 2 // 5),
     )
     return EditDecisionList(
-        source=source, source_duration=round(material.duration, 6), fps=f"{rate.numerator}/{rate.denominator}",
-        frame_count=total_frames, duration=round(total_frames * frame, 6), target_duration=request.duration,
-        style=request.style, sync=mode, spoiler_cutoff=round(cutoff, 6), width=width, height=height,
-        clips=clips, end_card=end_card, audio=audio, backends=dict(material.backends),
+        source=source,
+        source_duration=round(material.duration, 6),
+        fps=f"{rate.numerator}/{rate.denominator}",
+        frame_count=total_frames,
+        duration=round(total_frames * frame, 6),
+        target_duration=request.duration,
+        style=request.style,
+        sync=mode,
+        spoiler_cutoff=round(cutoff, 6),
+        width=width,
+        height=height,
+        clips=clips,
+        end_card=end_card,
+        audio=audio,
+        backends=dict(material.backends),
     )

@@ -58,21 +58,38 @@ def encode_renditions(
     rate = edl.rate
     gop = max(1, round(gop_seconds * float(rate)))
     options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2"}
-    caps = {r.name: int(r.width * r.height * float(rate) * max_bits_per_pixel) for r in rungs} if max_bits_per_pixel else {}
+    caps = (
+        {r.name: int(r.width * r.height * float(rate) * max_bits_per_pixel) for r in rungs}
+        if max_bits_per_pixel
+        else {}
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {r.name: out_dir / f"trailer_{r.name}.mp4" for r in rungs}
     writers = [
-        VideoWriter(files[r.name], r.width, r.height, rate, codec="h264", encoder=encoder, crf=crf, preset=preset,
-                    audio_rate=sample_rate, audio_channels=2,
-                    options=options | ({"maxrate": str(caps[r.name]), "bufsize": str(2 * caps[r.name])} if caps else {}))
+        VideoWriter(
+            files[r.name],
+            r.width,
+            r.height,
+            rate,
+            codec="h264",
+            encoder=encoder,
+            crf=crf,
+            preset=preset,
+            audio_rate=sample_rate,
+            audio_channels=2,
+            options=options | ({"maxrate": str(caps[r.name]), "bufsize": str(2 * caps[r.name])} if caps else {}),
+        )
         for r in rungs
     ]
     written = samples = 0
     try:
         for image in frames:
             for rung, writer in zip(rungs, writers, strict=True):
-                picture = image if (image.shape[1], image.shape[0]) == (rung.width, rung.height) else \
-                    cv2.resize(image, (rung.width, rung.height), interpolation=cv2.INTER_AREA)
+                picture = (
+                    image
+                    if (image.shape[1], image.shape[0]) == (rung.width, rung.height)
+                    else cv2.resize(image, (rung.width, rung.height), interpolation=cv2.INTER_AREA)
+                )
                 writer.write_frames(picture)
             written += 1
             if written % max(1, round(float(rate))) == 0 or written == edl.frame_count:
@@ -89,4 +106,6 @@ def encode_renditions(
         for writer in writers:
             writer.__exit__(RuntimeError, None, None)
         raise
-    return Rendered(files=files, encoder=encoder_name, frames=written, audio_samples=samples, rungs=rungs, max_bitrate=caps)
+    return Rendered(
+        files=files, encoder=encoder_name, frames=written, audio_samples=samples, rungs=rungs, max_bitrate=caps
+    )

@@ -19,15 +19,23 @@ def inside_word(t: float, words: Sequence[tuple[float, float]]) -> bool:
     return any(start + WORD_MARGIN_S < t < end - WORD_MARGIN_S for start, end in words)
 
 
-def beat_span(best_start: float, length: float, beats: Sequence[float], lo: float, hi: float, *,
-              min_length: float, words: Sequence[tuple[float, float]] = ()) -> tuple[float, float] | None:
+def beat_span(
+    best_start: float,
+    length: float,
+    beats: Sequence[float],
+    lo: float,
+    hi: float,
+    *,
+    min_length: float,
+    words: Sequence[tuple[float, float]] = (),
+) -> tuple[float, float] | None:
     """A clip ``(start, end)`` inside ``[lo, hi]`` that starts and ends on beats (outside words), as close
     as possible to ``length`` long and then to ``best_start``; None if no two beats fit."""
     grid = [float(b) for b in sorted(beats) if lo - 1e-9 <= b <= hi + 1e-9 and not inside_word(float(b), words)]
     best: tuple[float, float] | None = None
     best_cost = float("inf")
     for i, start in enumerate(grid):
-        for end in grid[i + 1:]:
+        for end in grid[i + 1 :]:
             if end - start < min_length - 1e-9:
                 continue
             cost = abs(end - start - length) + 0.25 * abs(start - best_start)
