@@ -405,10 +405,6 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     cfg, info = ctx.cfg, ctx.info
     if not info.has_audio:
         raise InputError(ctx.source, "no audio stream: there is no speech to subtitle")
-    if _needs_translation(params):
-        from genmedia.deployments.translator import require_translator
-
-        require_translator(cfg, TRANSLATOR_KEY)
     fps = info.fps if info.width and info.fps else cfg.pipelines.subtitles.default_fps
     levels, chunks = chunking.scan(
         ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress
@@ -499,6 +495,10 @@ def run(
     """
     params = params or Params()
     check_languages(params)
+    if _needs_translation(params):  # before the lineage resolves models: the one-line "how to stage it" message
+        from genmedia.deployments.translator import require_translator
+
+        require_translator(cfg, TRANSLATOR_KEY)
     return run_job(
         cfg,
         video,
