@@ -187,21 +187,23 @@ def iter_frames(
     try:
         if start is not None and start > all_pts[0]:
             container.seek(start, stream=stream, backward=True, any_frame=False)
-        for frame, concealed in _decoded(container, stream, info.path, errors):
-            ts = frame.pts if frame.pts is not None else (last + 1 if last is not None else int(all_pts[0]))
-            if start is not None and ts < start:
-                continue
-            if end is not None and ts >= end:
-                break
-            last = ts
-            if concealed is not None and damaged is not None:
-                damaged.append(ts)
-                if errors is not None:
-                    errors.append(
-                        f"{info.path}: damaged frame at {float(ts * info.time_base_fraction):.3f} s "
-                        f"(the decoder concealed: {concealed})"
-                    )
-            yield ts, frame
+        decoded = _decoded(container, stream, info.path, errors, listen=damaged is not None)
+        with contextlib.closing(decoded):  # closed at once on break, so its log capture ends with it
+            for frame, concealed in decoded:
+                ts = frame.pts if frame.pts is not None else (last + 1 if last is not None else int(all_pts[0]))
+                if start is not None and ts < start:
+                    continue
+                if end is not None and ts >= end:
+                    break
+                last = ts
+                if concealed is not None and damaged is not None:
+                    damaged.append(ts)
+                    if errors is not None:
+                        errors.append(
+                            f"{info.path}: damaged frame at {float(ts * info.time_base_fraction):.3f} s "
+                            f"(the decoder concealed: {concealed})"
+                        )
+                yield ts, frame
     finally:
         container.close()
 
@@ -236,12 +238,18 @@ def _decoder_log() -> Iterator[list[tuple[int, str, str]]]:
 
 
 def _decoded(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str, errors: list[str] | None
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: str,
+    errors: list[str] | None,
+    *,
+    listen: bool,
 ) -> Iterator[tuple[av.VideoFrame, str | None]]:
     """Frames in presentation order, skipping packets the decoder rejects, each with the decoder error it
     concealed (None when it decoded cleanly): a frame is damaged when FFmpeg flags it corrupt or logged an
-    error while the packets up to it were decoded."""
-    with _decoder_log() as logs:
+    error while the packets up to it were decoded. Only a decode that counts damage (``listen``) captures
+    FFmpeg's log; the others decode without touching it."""
+    with _decoder_log() if listen else contextlib.nullcontext([]) as logs:
         seen = 0
         for packet in container.demux(stream):
             try:
