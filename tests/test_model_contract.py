@@ -15,8 +15,9 @@ from genmedia.serving.models import deployment_target, import_target
 pytestmark = pytest.mark.unit
 
 DEPLOYMENTS = Path(__file__).resolve().parent.parent / "genmedia" / "deployments"
-NOT_MODELS = {"__init__", "contract", "rife"}
-"""Modules of the package that are not a config key's model (the contract itself, RIFE's network)."""
+NOT_MODELS = {"__init__", "contract", "rife", "onnx_sr"}
+"""Modules of the package that are not a config key's model (the contract itself, RIFE's network, the ONNX
+runtime the upscaler uses on edge nodes)."""
 
 KEYS = sorted(p.stem for p in DEPLOYMENTS.glob("*.py") if p.stem not in NOT_MODELS)
 

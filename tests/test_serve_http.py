@@ -294,7 +294,9 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_clip(tmp_path_factory.mktemp("serve-media") / "tiny.mp4")
 
 
-FAST_ANALYZE = {"embed": "off"}
+FAST_ANALYZE = {"embed": "off", "min_shot_seconds": 0.45}
+"""Cheap analysis params no other test of the session submits for this clip (done work is answered from the
+manifest without a job run, and these tests watch a job run)."""
 
 
 def test_job_submit_poll_done_and_download(api: Api, tiny_clip: Path) -> None:
