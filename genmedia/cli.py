@@ -139,7 +139,7 @@ def analyze(
     sensitivity: Annotated[
         float | None, typer.Option("--sensitivity", help="Cut sensitivity (>1 finds more cuts).")
     ] = None,
-    faces: Annotated[str | None, typer.Option("--faces", help="auto | haar | detector.")] = None,
+    faces: Annotated[str | None, typer.Option("--faces", help="auto | haar | centerface | detector.")] = None,
     embed: Annotated[str | None, typer.Option("--embed", help="shots | samples | off.")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip the audio analysis.")] = False,
 ) -> None:
