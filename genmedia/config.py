@@ -438,6 +438,37 @@ class JobsConfig(_Strict):
     dispatch_interval_s: float = Field(0.5, gt=0, description="How often the queue is checked for work when idle.")
 
 
+class QaConfig(_Strict):
+    """The QA gate every job's outputs pass before its manifest (``genmedia.qa``); failures go to review."""
+
+    enabled: bool = Field(True, description="false: no checks; every output is published at once.")
+    black_max_luma: float = Field(
+        16.0, ge=0, le=255, description="A thumbnail whose mean luma (0-255) is under this is black."
+    )
+    blur_min_laplacian_var: float = Field(
+        20.0, ge=0, description="A thumbnail whose variance of the Laplacian (at 512 px wide) is under this is blurred."
+    )
+    face_tolerance: float = Field(
+        0.05, ge=0, lt=0.5, description="Fraction of a face box's size the crop edge may cut before it is not whole."
+    )
+    duration_tolerance_s: float = Field(0.5, ge=0, description="A trailer's length may differ from the request by this.")
+    av_sync_tolerance_s: float = Field(
+        0.15, gt=0, description="Largest difference between an output's audio and video stream durations."
+    )
+    loudness_tolerance_lu: float = Field(
+        2.0, gt=0, description="Largest distance of a trailer's integrated loudness (EBU R128) from its target."
+    )
+    min_psnr_db: float = Field(
+        20.0, ge=0, description="Enhanced video, downscaled to the source's size, against the source: least PSNR."
+    )
+    min_ssim: float = Field(0.6, ge=0, le=1, description="... and least SSIM.")
+    compare_frames: int = Field(6, ge=1, le=100, description="Frames compared for PSNR/SSIM, evenly spaced.")
+    freeze_min_s: float = Field(
+        1.0, gt=0, description="A still run in the output this long, where the source moves, is a frozen picture."
+    )
+    freeze_noise_db: float = Field(-60.0, lt=0, description="freezedetect's noise tolerance (dB).")
+
+
 def _default_models() -> dict[str, ModelConfig]:
     return {
         "transcriber": ModelConfig(
@@ -493,6 +524,7 @@ class Config(_Strict):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    qa: QaConfig = Field(default_factory=QaConfig)
 
     def model(self, name: str, backend: str | None = None, role: str = "model") -> ModelConfig:
         """The model entry ``name``, or a ConfigError listing the configured ones; with ``backend``, a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,32 @@ class ModelUse(BaseModel):
     digest: str | None = Field(None, description="sha256 over the sorted 'path sha256' lines of the staged files.")
 
 
+class QaCheck(BaseModel):
+    """One quality check of a job's outputs: what was checked, on which output, and why it passed or failed."""
+
+    name: str = Field(description="The check: not_black, sharp, faces_whole, cue_rules, duration, av_sync, ...")
+    passed: bool
+    output: str | None = Field(None, description="The output file it looked at (None: the job's outputs as a whole).")
+    value: float | None = Field(None, description="The measured value, when the check measures one.")
+    reason: str = Field("", description="What was measured against which bound (one line).")
+
+
+class QaVerdict(BaseModel):
+    """The QA gate's verdict on one job's outputs: ``pass`` when every check passed, else ``fail``."""
+
+    verdict: Literal["pass", "fail"]
+    checks: list[QaCheck] = Field(default_factory=list)
+
+    @property
+    def failures(self) -> list[QaCheck]:
+        """The checks that failed."""
+        return [c for c in self.checks if not c.passed]
+
+    def reasons(self) -> str:
+        """The failed checks in one line (empty when the verdict is pass)."""
+        return "; ".join(f"{c.name}{f' ({c.output})' if c.output else ''}: {c.reason}" for c in self.failures)
+
+
 class JobResult(BaseModel):
     """The outcome of one job on one input."""
 
@@ -44,6 +70,10 @@ class JobResult(BaseModel):
     models: list[ModelUse] = Field(default_factory=list, description="The models the job used (its lineage).")
     error: str | None = None
     elapsed_s: float = 0.0
+    qa: QaVerdict | None = Field(None, description="The QA gate's verdict on the outputs (genmedia.qa).")
+    published: bool = Field(
+        True, description="Whether the outputs are published: their QA passed, or a reviewer approved them."
+    )
 
     def summary_line(self) -> str:
         """One line for a terminal: status, what was made, and where."""
