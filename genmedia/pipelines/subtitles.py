@@ -21,6 +21,7 @@ Input may be a video or an audio-only file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -442,9 +443,17 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
             "translated_segments": len(translations),
             "translation_scores": [round(translations[i][1], 4) for i in sorted(translations)],
             "cue_list": [
-                {"start": c.start, "end": c.end, "text": c.text, "speaker": c.speaker, "line_speakers": c.line_speakers}
+                {
+                    "start": c.start,
+                    "end": c.end,
+                    "text": c.text,
+                    "speaker": c.speaker,
+                    "line_speakers": c.line_speakers,
+                    "flags": c.flags,
+                }
                 for c in cues
             ],
+            "rules": dataclasses.asdict(rules),  # what the QA gate checks the cues against (genmedia.qa.subtitles)
         }
     transcript = Transcript(
         language=main,
