@@ -115,6 +115,7 @@ def render_variant(
             "size": list(size),
             "framed_on": crop.reason,
             "faces_kept": sum(crop.box.contains(f) for f in subjects.faces),
+            "faces": [f.as_list() for f in subjects.faces if crop.box.intersection_area(f) > 0],
             "objects_kept": sum(crop.box.contains(o) for o in subjects.objects),
         }
         if title:
