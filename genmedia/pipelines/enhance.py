@@ -33,7 +33,7 @@ import json
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from genmedia.enhance.metrics import psnr, ssim, vmaf_note
 from genmedia.enhance.pixels import from_unit, resize, small_gray
 from genmedia.enhance.plan import Params, Plan, keyframe_samples, plan_output, reference_stats
 from genmedia.enhance.resample import upscale_frames
-from genmedia.enhance.window import pack, rows
+from genmedia.enhance.window import Window, pack, pack_windows, rows, windows
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.media.decode import Segment, decode_frames, decoder_threads
 from genmedia.media.encode import to_fraction
@@ -79,11 +79,10 @@ DIFF_WIDTH = 160
 # ------------------------------------------------------------------------------------ stages
 
 
-def _timed(batch_rows: list[dict[str, Any]], stage: str, started: float) -> dict[str, np.ndarray]:
-    seconds = (time.perf_counter() - started) / max(1, len(batch_rows))
-    for row in batch_rows:
-        row[f"seconds_{stage}"] = row.get(f"seconds_{stage}", 0.0) + seconds
-    return pack(batch_rows)
+def _timed(items: list[Window], stage: str, started: float) -> dict[str, np.ndarray]:
+    """The windows as a batch, the time since ``started`` shared among them as ``stage``'s."""
+    seconds = (time.perf_counter() - started) / max(1, len(items))
+    return pack_windows([w.timed(stage, seconds) for w in items])
 
 
 def decode_windows(
@@ -134,19 +133,19 @@ def decode_windows(
                 if index[k] == index[k - 1] + 1:
                     diff[k] = np.abs(window[k][3].astype(np.int16) - window[k - 1][3]).mean()
             shots = shot_of[index]
-            row = {
-                "window": a,
-                "frames": np.stack([item[2] for item in window]),
-                "index": index,
-                "time": np.array([item[1] for item in window]),
-                "shot": shots.astype(np.int32),
-                "stutter": stutters(diff, shots),
-                "core_start": core_start,
-                "core_end": core_end,
-                "end_time": float(all_pts[b] * info.time_base_fraction) if b < n else end_time,
-                "t0": t0,
-            }
-            yield _timed([row], "decode", started)
+            core = Window(
+                start=a,
+                frames=np.stack([item[2] for item in window]),
+                index=index,
+                time=np.array([item[1] for item in window]),
+                shot=shots.astype(np.int32),
+                stutter=stutters(diff, shots),
+                core_start=core_start,
+                core_end=core_end,
+                end_time=float(all_pts[b] * info.time_base_fraction) if b < n else end_time,
+                t0=t0,
+            )
+            yield _timed([core], "decode", started)
             started = time.perf_counter()
 
 
@@ -157,17 +156,26 @@ def denoise_windows(
     the window's shots are denoised apart."""
     started = time.perf_counter()
     out = []
-    for row in rows(batch):
-        cs, ce = int(row["core_start"]), int(row["core_end"])
-        keep = slice(cs, min(len(row["index"]), ce + keep_after))
+    for w in windows(batch):
+        keep = slice(w.core_start, min(len(w.index), w.core_end + keep_after))
         if sigma > 0:
-            frames = dn.denoise_frames(row["frames"], sigma, radius=radius, core=keep, shots=row["shot"])
+            frames = dn.denoise_frames(w.frames, sigma, radius=radius, core=keep, shots=w.shot)
         else:
-            frames = row["frames"][keep]
-        for key in ("index", "time", "shot", "stutter"):
-            row[key] = row[key][keep]
-        row.update(frames=frames, core_start=0, core_end=ce - cs, out_pts=pts[row["index"]] - pts[0])
-        out.append(row)
+            frames = w.frames[keep]
+        index = w.index[keep]
+        out.append(
+            replace(
+                w,
+                frames=frames,
+                index=index,
+                time=w.time[keep],
+                shot=w.shot[keep],
+                stutter=w.stutter[keep],
+                core_start=0,
+                core_end=w.core_end - w.core_start,
+                out_pts=pts[index] - pts[0],
+            )
+        )
     return _timed(out, "denoise", started)
 
 
@@ -180,10 +188,14 @@ class UpscaleStage(Upscaler):
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         started = time.perf_counter()
-        out = []
-        for row in rows(batch):
-            row.update(frames=self.upscale(row["frames"], self.width, self.height), backend_upscaler=self.name)
-            out.append(row)
+        out = [
+            replace(
+                w,
+                frames=self.upscale(w.frames, self.width, self.height),
+                backends={**w.backends, "upscaler": self.name},
+            )
+            for w in windows(batch)
+        ]
         return _timed(out, "upscale", started)
 
 
@@ -196,10 +208,11 @@ class InterpolateStage(Interpolator):
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         started = time.perf_counter()
-        items = rows(batch)
-        for row in items:
-            row.update(fps_out=self.fps_out, backend_interpolator=self.name)
-        out = rows(super().__call__(pack(items)))
+        items = [replace(w, backends={**w.backends, "interpolator": self.name}) for w in windows(batch)]
+        out = []
+        for row in rows(super().__call__(pack([{**w.to_row(), "fps_out": self.fps_out} for w in items]))):
+            del row["fps_out"]
+            out.append(Window.from_row(row))
         return _timed(out, "interpolate", started)
 
 
@@ -207,34 +220,34 @@ def grade_windows(batch: dict[str, np.ndarray], *, grades: list[gr.Grade]) -> di
     """Ray Data UDF: apply each frame's shot grade."""
     started = time.perf_counter()
     out = []
-    for row in rows(batch):
-        frames, shots = row["frames"], row["shot"]
-        graded = np.empty_like(frames)
-        for shot in np.unique(shots):
-            mask = shots == shot
-            graded[mask] = gr.apply_grade(frames[mask], grades[int(shot)])
-        row["frames"] = graded
-        out.append(row)
+    for w in windows(batch):
+        graded = np.empty_like(w.frames)
+        for shot in np.unique(w.shot):
+            mask = w.shot == shot
+            graded[mask] = gr.apply_grade(w.frames[mask], grades[int(shot)])
+        out.append(replace(w, frames=graded))
     return _timed(out, "grade", started)
 
 
 def hdr_windows(batch: dict[str, np.ndarray], *, transfer: str, peak_nits: float) -> dict[str, np.ndarray]:
     """Ray Data UDF: SDR -> BT.2020 PQ/HLG, as 16-bit RGB for the 10-bit encode."""
     started = time.perf_counter()
-    out = []
-    for row in rows(batch):
-        row["frames"] = from_unit(sdr_to_hdr(row["frames"], transfer, peak_nits=peak_nits), np.uint16)  # type: ignore[arg-type]
-        out.append(row)
+    out = [
+        replace(w, frames=from_unit(sdr_to_hdr(w.frames, transfer, peak_nits=peak_nits), np.uint16))  # type: ignore[arg-type]
+        for w in windows(batch)
+    ]
     return _timed(out, "hdr", started)
 
 
 def resample_windows(batch: dict[str, np.ndarray], *, width: int, height: int) -> dict[str, np.ndarray]:
     """Ray Data UDF: the classical upscaler as FFmpeg filters, on the frames in whatever layout they travel."""
     started = time.perf_counter()
-    out = []
-    for row in rows(batch):
-        row.update(frames=upscale_frames(row["frames"], width, height), backend_upscaler=CLASSICAL_FILTERS)
-        out.append(row)
+    out = [
+        replace(
+            w, frames=upscale_frames(w.frames, width, height), backends={**w.backends, "upscaler": CLASSICAL_FILTERS}
+        )
+        for w in windows(batch)
+    ]
     return _timed(out, "upscale", started)
 
 
@@ -425,30 +438,28 @@ def _encode(
         sample_aspect_ratio=sar,
     ) as writer:
         for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
-            for row in rows(batch):
-                if int(row["window"]) <= last_window:
-                    raise RuntimeError(
-                        f"{ctx.source}: windows arrived out of order ({row['window']} after {last_window})"
-                    )
-                last_window = int(row["window"])
-                pts = row["out_index"] if plan.fps_out is not None else row["out_pts"]
-                times = row["out_time"] if plan.fps_out is not None else row["time"] - float(row["t0"])
+            for w in windows(batch):
+                if w.start <= last_window:
+                    raise RuntimeError(f"{ctx.source}: windows arrived out of order ({w.start} after {last_window})")
+                last_window = w.start
+                pts = w.out_index if plan.fps_out is not None else w.out_pts
+                times = w.out_time if plan.fps_out is not None else w.time - w.t0
+                if pts is None or times is None:
+                    raise RuntimeError(f"{ctx.source}: window {w.start} reached the encoder without output timestamps")
                 encode_started = time.perf_counter()
-                writer.write(row["frames"], pts)
+                writer.write(w.frames, pts)
                 sink.seconds["encode"] = sink.seconds.get("encode", 0.0) + time.perf_counter() - encode_started
-                sink.frames_in += int(row["core_end"]) - int(row["core_start"])
+                sink.frames_in += w.core_end - w.core_start
                 sink.frames_out += len(pts)
-                for key, value in row.items():
-                    if key.startswith("seconds_"):
-                        sink.seconds[key[8:]] = sink.seconds.get(key[8:], 0.0) + float(value)
-                    if key.startswith("backend_"):
-                        sink.backends[key[8:]] = str(value)
-                    if key.startswith("n_"):
-                        sink.steps[key[2:]] = sink.steps.get(key[2:], 0) + int(value)
+                for stage, seconds in w.seconds.items():
+                    sink.seconds[stage] = sink.seconds.get(stage, 0.0) + seconds
+                sink.backends.update(w.backends)
+                for kind, count in w.steps.items():
+                    sink.steps[kind] = sink.steps.get(kind, 0) + count
                 for t_ref, ref in reference:
                     hit = np.flatnonzero(np.abs(times - t_ref) < half_frame)
                     if len(hit):
-                        sink.metric_pairs.append(_compare(ref, row["frames"][hit[0]]))
+                        sink.metric_pairs.append(_compare(ref, w.frames[hit[0]]))
                 ctx.progress("enhance", min(sink.frames_out, total), total)
     return sink, writer
 
