@@ -1,5 +1,6 @@
 """The thumbnails job: key frames from the analysis, smart crops per aspect ratio, optional title, optional
-generative variants (SDXL-Turbo) behind a safety check; ``thumbnails.json``, ``thumbnails.html``, manifest.
+generative variants (SDXL-Turbo) behind a safety check; ``thumbnails.json``, ``thumbnails.html``, the video's
+A/B experiment with the published variants (:mod:`genmedia.abtest.publish`), manifest.
 
 Stages (Ray Data), after the analysis (reused when it already ran):
 
@@ -87,13 +88,17 @@ class Params(BaseModel):
         return v
 
 
+def safety_key(cfg: Config) -> str:
+    """The model key of the image generator's safety check (``options.safety_checker``, default ``safety_checker``)."""
+    return str(cfg.model(GENERATOR_KEY).options.get("safety_checker", "safety_checker"))
+
+
 def resolve_mode(cfg: Config, mode: Mode) -> str:
     """The mode a request runs in; ConfigError when a generative mode lacks its generator or safety check."""
     if mode == "auto":
         mode = "img2img" if GENERATOR_KEY in cfg.models else "keyframe"
     if mode != "keyframe":
-        entry = cfg.model(GENERATOR_KEY)
-        checker = str(entry.options.get("safety_checker", "safety_checker"))
+        checker = safety_key(cfg)
         if checker not in cfg.models:
             raise ConfigError(
                 f"models.{GENERATOR_KEY}: generated thumbnails need a safety check, but models.{checker} is not configured"
@@ -368,6 +373,20 @@ def build(
 # ----------------------------------------------------------------------------------------------
 
 
+def publish_experiment(cfg: Config, doc: dict[str, Any], base_url: str) -> str | None:
+    """Create or update the video's A/B experiment with the published variants of ``doc`` (``thumbnails.json``),
+    whose files are under ``base_url``; the experiment's id, or None with fewer than two published variants."""
+    from genmedia.abtest.publish import publish_thumbnails
+    from genmedia.abtest.service import ABTestService
+
+    service = ABTestService.from_config(cfg)
+    try:
+        info = publish_thumbnails(service, doc, base_url)
+    finally:
+        service.store.close()
+    return info.id if info is not None else None
+
+
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
     from genmedia.pipelines import analyze
 
@@ -482,8 +501,34 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "mode": mode,
         "backend": variants[0]["backend"],
         "variant_ids": [v["id"] for v in published],
+        "experiment": publish_experiment(cfg, doc, out.prefix),
     }
     return JobOutcome(summary=summary, details=details)
+
+
+def models_used(cfg: Config, params: Params) -> list[str]:
+    """The config's model keys a thumbnails run with ``params`` depends on (its lineage, see ``run_job``).
+
+    Those of the analysis it reads (its detector boxes, faces and scene embeddings rank and frame the key
+    frames; the same scene embedder embeds a title), then its own: the text writer, image generator and safety
+    check in generative modes, CenterFace and YOLOv3-tiny for the crops when staged (the latter only when the
+    analysis has no detector boxes).
+    """
+    from genmedia.analysis.faces import CENTERFACE, FACE_DETECTOR_KEY, face_finder_name
+    from genmedia.analysis.objects import OBJECT_DETECTOR_KEY, object_detector_name
+    from genmedia.pipelines import analyze
+
+    analysis = analyze.params_from(cfg)
+    keys = list(analyze.models_used(cfg, analysis))
+    mode = resolve_mode(cfg, params.mode)
+    if mode != "keyframe":
+        keys += [WRITER_KEY] * (WRITER_KEY in cfg.models) + [GENERATOR_KEY, safety_key(cfg)]
+    if face_finder_name(cfg) == CENTERFACE:
+        keys.append(FACE_DETECTOR_KEY)
+    has_boxes = analyze.face_backend(cfg, analysis) == "detector"
+    if mode != "text2img" and not has_boxes and object_detector_name(cfg) is not None:
+        keys.append(OBJECT_DETECTOR_KEY)
+    return list(dict.fromkeys(keys))
 
 
 def run(
@@ -491,4 +536,13 @@ def run(
 ) -> JobResult:
     """Make thumbnails for ``video`` (a local path or URI); skipped when already made with these parameters."""
     params = params or Params()
-    return run_job(cfg, video, JOB, params, lambda ctx: _work(ctx, params), force=force, progress=progress)
+    return run_job(
+        cfg,
+        video,
+        JOB,
+        params,
+        lambda ctx: _work(ctx, params),
+        force=force,
+        progress=progress,
+        models=models_used(cfg, params),
+    )
