@@ -109,6 +109,10 @@ def test_open_clip_embedder_runs_the_tiny_model(staged, face_frame) -> None:  # 
     for tags in out["tags"]:
         assert set(tags.split(", ")) <= set(TAGS) and len(tags.split(", ")) == 3
     assert set(out["mood"]) <= set(DEFAULT_MOODS) and (out["mood_score"] > 0).all()
+    for mood, probs in zip(out["mood"], out["mood_probs"], strict=True):  # the distribution emotion reads
+        probs = json.loads(probs)
+        assert set(probs) == set(DEFAULT_MOODS) and sum(probs.values()) == pytest.approx(1, abs=1e-3)
+        assert max(probs, key=probs.get) == mood
     assert embedder.embed(face_frame)["backend"] == "open-clip:tiny-clip"
 
 
@@ -149,6 +153,12 @@ def test_analyze_job_uses_the_configured_models(ray_session, staged, sample_clip
     result = analyze.run(cfg, str(path), analyze.Params(sample_fps=1.0))
     assert result.details["backends"]["embedding"] == "open-clip:tiny-clip"
     assert result.details["backends"]["objects"] == "ultralytics:yolov8n-random"
+    assert result.details["backends"]["emotion"] == "genmedia-circumplex-v1 (audio+visual+clip)"
+    shots = analyze.load_analysis(cfg, str(path), analyze.Params(sample_fps=1.0)).shot_details
+    for shot in shots:  # CLIP's mood prompts are one of each shot's emotion signals
+        signals = shot["emotion"]["signals"]
+        assert -1 <= signals["clip_valence"] <= 1 and -1 <= signals["clip_arousal"] <= 1
+        assert shot["mood"] == shot["emotion"]["label"] and 0 < shot["emotion"]["confidence"] <= 1
     df = analyze.load_analysis(cfg, str(path), analyze.Params(sample_fps=1.0)).features
     assert "objects" in df.columns
     embedded = df.embedding.dropna()

@@ -12,6 +12,10 @@ chunk so memory does not grow with the audio's length beyond the 100-per-second 
 * **Tempo and beats**: the onset curve's autocorrelation, weighted towards 120 BPM, gives the beat
   period; a dynamic-programming beat tracker (Ellis, 2007) places beats on onsets at that period; the
   tempo reported is the slope of a line through the beat times.
+* **Pitch**: each window's autocorrelation (the inverse FFT of its power spectrum, divided by the Hann
+  window's own autocorrelation as in Boersma, 1993) peaks at the period of a voiced or pitched sound;
+  windows whose peak (65-1000 Hz) reaches :data:`VOICING` are voiced. The curve keeps the median
+  fundamental of each 100 ms step's voiced windows (NaN where none); speech and music both produce one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ LOUDNESS_WINDOW = 40  # STFT frames per momentary-loudness window (400 ms)
 SILENCE_DB = -120.0
 PEAK_LU = 6.0
 """A peak is at least this much louder than the median momentary loudness."""
+PITCH_HZ = (65.0, 1000.0)
+"""Fundamental frequencies searched for (low male voice to soprano / lead instruments)."""
+VOICING = 0.6
+"""Normalised autocorrelation a window's pitch peak needs to count as voiced."""
+VOICED_DBFS = -55.0
+"""Quieter windows are never voiced (room noise has no pitch worth reporting)."""
 
 
 def k_weighting(freqs: np.ndarray, sample_rate: int = 48000) -> np.ndarray:
@@ -65,6 +75,8 @@ class AudioFeatures:
     tempo: float | None
     beat_times: np.ndarray
     onset_envelope: np.ndarray = field(repr=False)
+    pitch_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Median fundamental (Hz) of the voiced windows of each 100 ms step (NaN: none voiced)."""
 
     def to_json(self) -> dict[str, object]:
         """The JSON written as ``audio.json`` (curves rounded to 0.01 dB / 1 ms)."""
@@ -84,6 +96,10 @@ class AudioFeatures:
             "onsets": np.round(self.onsets, 3).tolist(),
             "tempo": round(self.tempo, 3) if self.tempo else None,
             "beat_times": np.round(self.beat_times, 3).tolist(),
+            "pitch": {
+                "step": LOUDNESS_STEP / FRAME_RATE,
+                "f0_hz": [None if np.isnan(f) else round(float(f), 1) for f in self.pitch_hz],
+            },
         }
 
     def loudness_at(self, times: np.ndarray) -> np.ndarray:
@@ -104,11 +120,15 @@ class _Spectrogram:
         scale[0] = scale[-1] = 1.0  # one-sided spectrum: every bin but DC and Nyquist counts twice
         self.norm = scale / (N_FFT * float((self.window**2).sum()))
         self.kw = k_weighting(freqs).astype(np.float32)
+        window_ac = np.fft.irfft(np.abs(np.fft.rfft(self.window, 2 * N_FFT)) ** 2)[:N_FFT]
+        self.lags = np.arange(int(sample_rate / PITCH_HZ[1]), min(N_FFT // 2, int(sample_rate / PITCH_HZ[0]) + 1))
+        self.window_ac = (window_ac[self.lags] / window_ac[0]).astype(np.float32)
         self.tail = np.zeros(N_FFT // 2, np.float32)  # centre the first window on sample 0
         self.prev_log: np.ndarray | None = None
         self.k_power: list[np.ndarray] = []
         self.power: list[np.ndarray] = []
         self.flux: list[np.ndarray] = []
+        self.f0: list[np.ndarray] = []
         self.samples = 0
 
     def feed(self, chunk: np.ndarray) -> None:
@@ -121,7 +141,9 @@ class _Spectrogram:
         frames = np.lib.stride_tricks.sliding_window_view(buf, N_FFT)[::HOP][:count]
         spec = np.abs(np.fft.rfft(frames * self.window, axis=1)) ** 2
         self.k_power.append(spec @ (self.kw * self.norm))
-        self.power.append(spec @ self.norm)
+        power = spec @ self.norm
+        self.power.append(power)
+        self.f0.append(self._pitch(np.abs(np.fft.rfft(frames * self.window, n=2 * N_FFT, axis=1)) ** 2, power))
         log_mag = np.log1p(1000.0 * np.sqrt(spec))
         prev = log_mag[:1] if self.prev_log is None else self.prev_log
         diff = np.diff(np.concatenate([prev, log_mag]), axis=0)
@@ -129,9 +151,26 @@ class _Spectrogram:
         self.prev_log = log_mag[-1:]
         self.tail = buf[count * HOP :]
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _pitch(self, padded_power: np.ndarray, mean_square: np.ndarray) -> np.ndarray:
+        """Fundamental (Hz) of each window from its zero-padded power spectrum (no circular wrap); NaN: unvoiced."""
+        ac = np.fft.irfft(padded_power, axis=1)[:, :N_FFT]
+        energy = ac[:, :1]
+        r = ac[:, self.lags] / np.maximum(energy, 1e-20) / self.window_ac
+        best = r.max(axis=1)
+        peak = np.zeros_like(r, dtype=bool)
+        peak[:, 1:-1] = (r[:, 1:-1] >= r[:, :-2]) & (r[:, 1:-1] > r[:, 2:])
+        # the shortest-lag peak within 90% of the best one: the period, not a multiple of it (octave errors)
+        first = np.argmax(peak & (r >= 0.9 * best[:, None]), axis=1)
+        rows = np.arange(len(r))
+        a, b, c = r[rows, np.maximum(first - 1, 0)], r[rows, first], r[rows, np.minimum(first + 1, r.shape[1] - 1)]
+        denom = a - 2 * b + c
+        shift = np.where(denom < 0, 0.5 * (a - c) / np.where(denom < 0, denom, -1.0), 0.0)  # parabolic refinement
+        voiced = (best >= VOICING) & (_db(mean_square) > VOICED_DBFS) & peak[rows, first]
+        return np.where(voiced, self.sample_rate / (self.lags[first] + shift), np.nan).astype(np.float32)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.float32)  # noqa: E731
-        return cat(self.k_power), cat(self.power), cat(self.flux)
+        return cat(self.k_power), cat(self.power), cat(self.flux), cat(self.f0)
 
 
 def _db(power: np.ndarray, offset: float = 0.0) -> np.ndarray:
@@ -231,12 +270,22 @@ def track_beats(envelope: np.ndarray, period: float, tightness: float = 400.0) -
     return beats
 
 
+def _step_medians(f0: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Median of the voiced (finite) values of ``f0`` in each step starting at ``steps`` (NaN: none)."""
+    out = np.full(len(steps), np.nan)
+    for k, (a, b) in enumerate(zip(steps, np.append(steps[1:], len(f0)), strict=True)):
+        voiced = f0[a:b][np.isfinite(f0[a:b])]
+        if voiced.size:
+            out[k] = float(np.median(voiced))
+    return out
+
+
 def analyse_audio(chunks: Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE) -> AudioFeatures:
     """Analyse mono float32 chunks (e.g. :func:`genmedia.media.audio.iter_audio` at ``sample_rate``)."""
     spec = _Spectrogram(sample_rate)
     for chunk in chunks:
         spec.feed(np.asarray(chunk, np.float32))
-    k_power, power, flux = spec.arrays()
+    k_power, power, flux, f0 = spec.arrays()
     duration = spec.samples / sample_rate
     block = _moving_mean(k_power, LOUDNESS_WINDOW) if k_power.size else k_power
     steps = np.arange(0, len(k_power), LOUDNESS_STEP)
@@ -264,6 +313,7 @@ def analyse_audio(chunks: Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE) 
         else:
             tempo = float(60 * FRAME_RATE / period)
     return AudioFeatures(
+        pitch_hz=_step_medians(f0, steps),
         sample_rate=sample_rate,
         duration=duration,
         loudness_times=times,

@@ -20,6 +20,7 @@ images' embedding space; :func:`text_unavailable` says why a backend cannot.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -123,7 +124,8 @@ class SceneEmbedder:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data: ``batch["image"]`` (N x H x W x 3 uint8) -> adds ``embedding`` (N x D float32),
-        ``tags`` (comma-separated), ``mood``, ``mood_score`` and ``backend`` columns."""
+        ``tags`` (comma-separated), ``mood``, ``mood_score`` and ``backend`` columns; open-clip adds ``mood_probs``
+        (JSON: every mood word's probability, for :mod:`genmedia.analysis.emotion`)."""
         images = list(batch["image"])
         results = self.embed_images(images)
         out = dict(batch)
@@ -135,6 +137,8 @@ class SceneEmbedder:
         out["mood"] = np.array([r["mood"] for r in results], dtype=object)
         out["mood_score"] = np.array([r["mood_score"] for r in results], dtype=np.float32)
         out["backend"] = np.array([self.name] * len(results), dtype=object)
+        if self.backend == OPEN_CLIP:
+            out["mood_probs"] = np.array([json.dumps(r["mood_probs"]) for r in results], dtype=object)
         return out
 
     def embed(self, image: np.ndarray) -> dict[str, Any]:
@@ -172,6 +176,7 @@ class SceneEmbedder:
                     "tags": [self.tags[i] for i in top],
                     "mood": self.moods[best],
                     "mood_score": float(moods[best]),
+                    "mood_probs": {m: round(float(p), 5) for m, p in zip(self.moods, moods, strict=True)},
                 }
             )
         return out

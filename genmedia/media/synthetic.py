@@ -755,3 +755,67 @@ def make_messy_set(outdir: str | os.PathLike[str], source: str | os.PathLike[str
         "truncated_index_at_end": truncate_file(index_at_end.path, out / "truncated_index_at_end.mp4", 0.5),
         "corrupt_middle": make_corrupt_middle(source, out / "corrupt_middle.mp4"),
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Calm and intense parts (emotion)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoodShot:
+    """One shot of :func:`make_mood_clip`: frames ``[start, end)``, ``calm`` or ``intense``."""
+
+    start: int
+    end: int
+    kind: Literal["calm", "intense"]
+
+
+@dataclass(frozen=True)
+class MoodClipFacts:
+    """What :func:`make_mood_clip` wrote."""
+
+    path: str
+    fps: int
+    shots: tuple[MoodShot, ...]
+
+    def kind_at(self, seconds: float) -> str:
+        """``calm`` or ``intense``: the kind of shot shown at ``seconds``."""
+        frame = int(seconds * self.fps)
+        return next(s.kind for s in self.shots if s.start <= frame < s.end)
+
+
+def make_mood_clip(
+    path: str | os.PathLike[str],
+    kinds: tuple[Literal["calm", "intense"], ...] = ("intense", "calm", "intense", "calm", "intense", "calm"),
+    *,
+    shot_seconds: float = 2.0,
+    width: int = 192,
+    height: int = 108,
+    fps: int = 24,
+    seed: int = 0,
+) -> MoodClipFacts:
+    """An H.264/AAC MP4 of hard-cut shots with known feeling: a **calm** shot is a static, dim, muted picture
+    over a quiet 220 Hz tone (-40 dBFS); an **intense** one is bright shapes racing over a colourful texture
+    over loud white noise (-10 dBFS). Every shot has its own picture, so each boundary is a cut."""
+    rng = np.random.default_rng(seed)
+    n_shot = round(shot_seconds * fps)
+    shots = tuple(MoodShot(k * n_shot, (k + 1) * n_shot, kind) for k, kind in enumerate(kinds))
+    samples = round(shot_seconds * AUDIO_RATE)
+    t = np.arange(samples) / AUDIO_RATE
+    with VideoWriter(
+        path, width, height, fps, codec="h264", encoder="cpu", preset="veryfast", audio_rate=AUDIO_RATE
+    ) as writer:
+        for k, shot in enumerate(shots):
+            if shot.kind == "calm":
+                still = _texture(rng, height, width, (0.1 + 0.37 * k) % 1.0, 45, shapes=2, cells=(64, 32))
+                grey = still.mean(axis=2, keepdims=True)
+                frames = np.repeat(((0.7 * grey + 0.3 * still).astype(np.uint8))[None], n_shot, axis=0)
+                sound = 0.014 * np.sin(2 * np.pi * 220.0 * t)
+            else:
+                movers = _Movers(rng, _texture(rng, height, width, (0.3 + 0.37 * k) % 1.0, 200), 24, (0.05, 0.1))
+                frames = np.stack([movers.frame(i) for i in range(n_shot)])
+                sound = 0.45 * rng.uniform(-1.0, 1.0, samples)
+            writer.write_frames(frames)
+            writer.write_audio(sound.astype(np.float32))
+    return MoodClipFacts(str(path), fps, shots)

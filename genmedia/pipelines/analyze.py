@@ -12,8 +12,10 @@ Stages (docs/architecture.md; each decodes nothing twice):
 2. **Shots** (driver): :func:`genmedia.analysis.shots.detect_boundaries` over the stitched descriptors.
 3. **Detector / embedder** (Ray Data actors, only when used): the detector deployment finds faces and
    objects in the sampled thumbnails; the scene embedder embeds one key frame per shot (or every
-   sampled frame) and names tags and a mood.
-4. **Audio** (a Ray task beside stage 1): loudness, peaks, onsets, tempo and beats, streamed.
+   sampled frame) and names tags and mood probabilities (CLIP).
+4. **Audio** (a Ray task beside stage 1): loudness, peaks, onsets, tempo, beats and pitch, streamed.
+5. **Emotion** (driver): each shot's valence/arousal from its audio, motion, colour and brightness and,
+   with CLIP, its mood prompts (:mod:`genmedia.analysis.emotion`); its label is the shot's ``mood``.
 
 Outputs: ``shots.json``, ``features.parquet`` (one row per analysed frame), ``audio.json``,
 ``contact_sheet.png``, then ``manifest.json``. :func:`load_analysis` runs the job or reuses its outputs.
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 import ray
 
+from genmedia.analysis import emotion as emotionlib
 from genmedia.analysis import shots as shotlib
 from genmedia.analysis.colour import chroma_means, colourfulness, exposure, sharpness
 from genmedia.analysis.composition import composition_score
@@ -50,6 +53,7 @@ from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config, ModelConfig
 from genmedia.deployments.contract import ModelClass
+from genmedia.enhance.grade import STATS_LENGTH, frame_stats
 from genmedia.errors import InputError, ModelUnavailable
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
 from genmedia.media.origin import Origin, local_media_path, origin_of
@@ -176,6 +180,7 @@ def _sample_features(
         "frame_faces": faces,
         "thumb": jpeg.tobytes() if ok else b"",
         "thumb_size": np.array(rgb.shape[1::-1], np.int32),
+        "colour_stats": frame_stats(rgb).to_vector(),
     }
 
 
@@ -187,6 +192,7 @@ _NO_SAMPLE = {
     "frame_faces": _empty_faces(),
     "thumb": b"",
     "thumb_size": np.zeros(2, np.int32),
+    "colour_stats": np.full(STATS_LENGTH, np.nan, np.float32),
 }
 
 
@@ -274,7 +280,8 @@ def build(
     Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
     extra frame a task decodes past its segment), ``grid``, ``chroma`` (mean U, V), ``luma_mean``, ``luma_std``, ``motion``,
     ``sampled`` and, for sampled frames, ``sharpness``, ``exposure``, ``colourfulness``, ``saliency``,
-    ``frame_faces`` (face boxes when faces are found in this stage), ``thumb`` (JPEG bytes), ``thumb_size``. Stitch with :func:`stitch`. With
+    ``frame_faces`` (face boxes when faces are found in this stage), ``thumb`` (JPEG bytes), ``thumb_size``,
+    ``colour_stats`` (the thumbnail's grading statistics, :meth:`~genmedia.enhance.grade.FrameStats.to_vector`). Stitch with :func:`stitch`. With
     ``samples=False`` no frame is sampled: only what shot detection and motion need is computed.
     """
     params = params or params_from(cfg)
@@ -358,6 +365,7 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
             "frame_faces": list(cols["frame_faces"][sampled]),
             "thumb": list(cols["thumb"][sampled]),
             "thumb_size": list(cols["thumb_size"][sampled]),
+            "colour_stats": list(cols["colour_stats"][sampled]),
         }
     )
     return Signals(
@@ -560,6 +568,7 @@ def features_frame(
             "saliency_x": np.array([v[0] for v in s["saliency"]], np.float32),
             "saliency_y": np.array([v[1] for v in s["saliency"]], np.float32),
             "saliency_box": [[round(float(x), 4) for x in v[2:]] for v in s["saliency"]],
+            "colour_stats": [np.asarray(v, np.float32).tolist() for v in s["colour_stats"]],
             "loudness": (
                 audio.loudness_at(s["time"].to_numpy()) if audio is not None else np.full(len(s), np.nan)
             ).astype(np.float32),
@@ -652,15 +661,21 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     features = features_frame(signals, shots, faces, embeddings, audio)
     motion = shot_motion(signals.motion, *_positions(shots, signals.frame_index))
     by_frame = embeddings.set_index("frame_index") if embeddings is not None and not embeddings.empty else None
+    key_frames = [int(signals.samples["frame_index"].iloc[p]) for p in key_pos]
+    audio_doc = audio.to_json() if audio is not None else None
+    emotions = shot_emotions(shots, signals, features, motion, audio_doc, by_frame, key_frames)
+    clip_moods = by_frame is not None and "mood_probs" in by_frame
+    emotion_sources = ["audio"] * (audio is not None) + ["visual"] + ["clip"] * clip_moods
     shot_rows = []
     for k, shot in enumerate(shots):
         row = shot.to_dict()
-        key_frame = int(signals.samples["frame_index"].iloc[key_pos[k]])
+        key_frame = key_frames[k]
         row["key_frame"] = key_frame
         row["motion"] = None if math.isnan(motion[k]) else round(float(motion[k]), 5)
         if by_frame is not None and key_frame in by_frame.index:
             row["tags"] = [t for t in str(by_frame.loc[key_frame, "tags"]).split(", ") if t]
-            row["mood"] = str(by_frame.loc[key_frame, "mood"])
+        row["mood"] = emotions[k].label
+        row["emotion"] = emotions[k].to_json()
         shot_rows.append(row)
     backends = {
         "shots": "genmedia-grid-correlation-v1",
@@ -668,6 +683,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "objects": model_name(cfg, DETECTOR_KEY) if faces_by == "detector" else None,
         "embedding": embedder_name,
         "audio": "stft-k-weighted-v1" if audio is not None else None,
+        "emotion": f"{emotionlib.BACKEND} ({'+'.join(emotion_sources)})",
     }
     out = ctx.output
     out.write_json(
@@ -686,7 +702,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     buf = io.BytesIO()
     features.to_parquet(buf, index=False)
     out.write_bytes(FEATURES, buf.getvalue())
-    out.write_json(AUDIO, audio.to_json() if audio is not None else {"has_audio": info.has_audio, "analysed": False})
+    out.write_json(AUDIO, audio_doc if audio_doc is not None else {"has_audio": info.has_audio, "analysed": False})
     labels = [f"#{s.index} {s.start_time:.1f}s {s.transition}" for s in shots]
     out.write_bytes(CONTACT_SHEET, contact_sheet([signals.samples["thumb"].iloc[p] for p in key_pos], labels))
     counts = {t: sum(s.transition == t for s in shots) for t in ("cut", "fade", "dissolve")}
@@ -704,6 +720,42 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "backends": backends,
     }
     return JobOutcome(summary=summary, details=details)
+
+
+def shot_emotions(
+    shots: list[shotlib.Shot],
+    signals: Signals,
+    features: pd.DataFrame,
+    motion: np.ndarray,
+    audio: dict[str, Any] | None,
+    embeddings: pd.DataFrame | None,
+    key_frames: list[int],
+) -> list[emotionlib.Emotion]:
+    """Each shot's emotion from its audio (``audio.json`` document), motion, colourfulness and brightness and,
+    when the embedder is CLIP, the mood probabilities of its key frame (``embeddings`` indexed by frame)."""
+    starts, ends = _positions(shots, signals.frame_index)
+    clip_moods = embeddings is not None and "mood_probs" in embeddings
+    out = []
+    for k, shot in enumerate(shots):
+        in_shot = features["shot"].to_numpy() == k
+        colour = features["colourfulness"].to_numpy()[in_shot]
+        colour = colour[np.isfinite(colour)]
+        luma = signals.luma_mean[starts[k] : ends[k]]
+        signals_k = {
+            **emotionlib.audio_signals(audio, shot.start_time, shot.end_time),
+            **emotionlib.visual_signals(
+                float(motion[k]),
+                float(colour.mean()) if colour.size else None,
+                float(luma.mean()) / 255.0 if luma.size else None,
+            ),
+        }
+        probs = (
+            json.loads(str(embeddings.loc[key_frames[k], "mood_probs"]))
+            if clip_moods and key_frames[k] in embeddings.index
+            else None
+        )
+        out.append(emotionlib.combine(signals_k, probs))
+    return out
 
 
 def _positions(shots: list[shotlib.Shot], frame_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -755,10 +807,11 @@ class Analysis:
 
 
 def load_analysis(
-    cfg: Config, video: str, params: Params | None = None, *, progress: ProgressFn = no_progress
+    cfg: Config, video: str, params: Params | None = None, *, force: bool = False, progress: ProgressFn = no_progress
 ) -> Analysis:
-    """The analysis of ``video``: run it, or reuse the outputs of an earlier run with the same parameters."""
-    result = run(cfg, video, params, progress=progress)
+    """The analysis of ``video``: run it, or reuse the outputs of an earlier run with the same parameters
+    (``force``: run it again all the same)."""
+    result = run(cfg, video, params, force=force, progress=progress)
     info = probe(stage_input(video, cfg.storage), cfg.limits).model_copy(
         update={"origin": origin_of(video, cfg.storage)}
     )

@@ -44,6 +44,9 @@ class Clip(_Model):
     sync_in: SyncKind = Field("free", description="What the cut into this clip was aligned to.")
     score: float = Field(description="Highlight score of the chosen range (higher is better).")
     reasons: list[str] = Field(default_factory=list, description="Why this range was chosen.")
+    valence: float | None = Field(None, description="Mean valence (-1..1) of the range's shot emotion, when known.")
+    arousal: float | None = Field(None, description="Mean arousal (-1..1): the trailer's emotional curve.")
+    emotion: str | None = Field(None, description="Emotion label of the range (the analysis' shot mood).")
 
     @property
     def frames(self) -> int:
@@ -86,6 +89,9 @@ class EditDecisionList(_Model):
     duration: float = Field(description="frame_count / fps, exact.")
     target_duration: float
     style: str
+    arc: Literal["emotion", "source"] = Field(
+        "source", description="Clip order: rising arousal (calm opening, peak before the end card) or source order."
+    )
     sync: Literal["music beats", "source beats", "onsets", "none"]
     spoiler_cutoff: float = Field(description="Source time (s) after which nothing was used.")
     width: int = Field(description="Display width of the largest rendition.")

@@ -245,6 +245,35 @@ def choose_pieces(candidates: list[Piece], n: int, length: float, max_per_shot: 
     return sorted(chosen, key=lambda p: p.lo)
 
 
+def range_emotion(material: Material, start: float, end: float) -> tuple[float, float, str] | None:
+    """(mean valence, mean arousal, commonest label) of the frames in ``[start, end)``; None without emotions."""
+    df = material.frames
+    if "arousal" not in df:
+        return None
+    times = df["time"].to_numpy(dtype=np.float64)
+    inside = (times >= start) & (times < end)
+    if not inside.any():
+        inside = np.abs(times - (start + end) / 2) == np.abs(times - (start + end) / 2).min()
+    arousal = pd.to_numeric(df["arousal"][inside], errors="coerce")
+    if arousal.isna().all():
+        return None
+    valence = pd.to_numeric(df["valence"][inside], errors="coerce") if "valence" in df else pd.Series([0.0])
+    labels = df["emotion"][inside].mode() if "emotion" in df else pd.Series(dtype=object)
+    return float(valence.mean()), float(arousal.mean()), str(labels.iloc[0]) if len(labels) else ""
+
+
+def arc_order(chosen: list[Piece], material: Material) -> list[Piece]:
+    """``chosen`` ordered for the emotional arc: rising arousal, so the trailer opens calm, builds through the
+    middle and peaks just before the end card (pieces without a known emotion count as neutral; ties keep
+    source order)."""
+
+    def arousal(p: Piece) -> float:
+        found = range_emotion(material, p.lo, p.hi)
+        return found[1] if found is not None and np.isfinite(found[1]) else 0.0
+
+    return sorted(chosen, key=lambda p: (arousal(p), p.lo))
+
+
 def fit_lengths(lengths: list[float], capacities: list[float]) -> list[float] | None:
     """Lengths as close to ``lengths`` as ``capacities`` allow with the same total; None if impossible."""
     total = sum(lengths)

@@ -1,6 +1,7 @@
 """Adapters from other jobs' outputs to the trailer's :class:`~genmedia.trailer.highlights.Material`:
-the scene analysis (``genmedia.pipelines.analyze.load_analysis``) and, when present, a transcript's
-word times (the subtitles job's ``transcript.json``)."""
+the scene analysis (``genmedia.pipelines.analyze.load_analysis``; each shot's emotion becomes the
+``valence``, ``arousal`` and ``emotion`` columns of its frames) and, when present, a transcript's word
+times (the subtitles job's ``transcript.json``)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ def from_analysis(analysis: Any, path: str, words: list[tuple[float, float]] | N
     details = {int(_get(d, "index", -1)): d for d in (_get(analysis, "shot_details", None) or [])}
     if details and "shot" in frames and "tags" not in frames:
         frames["tags"] = [_shot_tags(details.get(int(s))) for s in frames["shot"]]
+    if details and "shot" in frames and "arousal" not in frames:
+        moods = [_get(details.get(int(s)), "emotion") or {} for s in frames["shot"]]
+        if any(moods):
+            for name in ("valence", "arousal"):
+                frames[name] = [float(m[name]) if name in m else np.nan for m in moods]
+            frames["emotion"] = [str(m.get("label", "")) for m in moods]
     audio = getattr(analysis, "audio", None)
     has_audio = bool(info.has_audio and audio is not None and _get(audio, "has_audio", True))
     if has_audio and "loudness" not in frames and hasattr(audio, "loudness_at"):

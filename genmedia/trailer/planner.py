@@ -1,5 +1,8 @@
 """Turn analysed material into an edit decision list: choose highlights, pace them, align cuts to the sound.
 
+With shot emotions in the material, the chosen clips follow an emotional arc (:func:`arc_order`: rising
+arousal, calm opening, peak before the end card) and each clip records its valence, arousal and label.
+
 Sync modes, in order of preference: a given music track's beats (cuts land on beats of the trailer's
 own timeline); the source's own beats (each clip starts on a source beat and lasts whole beats, so cuts
 land on beats of the assembled sound); the source's onsets; free cuts. In every mode a cut never falls
@@ -15,7 +18,17 @@ import numpy as np
 
 from genmedia.trailer import pacing
 from genmedia.trailer.edl import AudioPlan, Clip, EditDecisionList, EndCard, SyncKind
-from genmedia.trailer.highlights import Material, Piece, choose_pieces, fit_lengths, frame_scores, pieces, reasons_for
+from genmedia.trailer.highlights import (
+    Material,
+    Piece,
+    arc_order,
+    choose_pieces,
+    fit_lengths,
+    frame_scores,
+    pieces,
+    range_emotion,
+    reasons_for,
+)
 from genmedia.trailer.sync import beat_span, inside_word, place_clip
 
 MIN_CLIP_S = 0.5
@@ -38,6 +51,8 @@ class PlanRequest:
     title: str = ""
     music_beats: list[float] | None = None
     """Beats of a given music track on the trailer timeline (music starts at trailer time 0)."""
+    arc: bool = True
+    """Order clips by rising arousal when the material has shot emotions (else source order)."""
 
 
 @dataclass
@@ -48,6 +63,7 @@ class _Placed:
     sync: SyncKind
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
+    emotion: tuple[float, float, str] | None = None
 
 
 def _grid(t: float, rate: Fraction) -> float:
@@ -206,10 +222,13 @@ def plan_trailer(
         )
     total_frames = round(target * rate)
     n_first = len(pacing.clip_lengths(clip_time, request.style))
+    arc = request.arc and "arousal" in material.frames and material.frames["arousal"].notna().any()
     tolerance = max(2 / float(rate), 0.35)
     best: tuple[list[_Placed], str] | None = None
     for n in range(min(n_first, len(candidates)), len(candidates) + 1):
         chosen = choose_pieces(candidates, n, clip_time / n, request.max_clips_per_shot)
+        if arc:
+            chosen = arc_order(chosen, material)
         fitted = fit_lengths(pacing.clip_lengths(clip_time, request.style, len(chosen)), [p.length for p in chosen])
         if not fitted:
             continue
@@ -228,9 +247,11 @@ def plan_trailer(
         inside = (times >= p.start) & (times < end)
         p.score = float(scores[inside].mean()) if inside.any() else 0.0
         p.reasons = reasons_for(features, times, p.start, end, material, request.style)
+        p.emotion = range_emotion(material, p.start, end)
     edl = _assemble(
         placed, material, request, rate, total_frames, target, cutoff, mode, scores, source, width, height, audio
     )
+    edl = edl.model_copy(update={"arc": "emotion" if arc else "source"})
     return edl, warnings
 
 
@@ -274,6 +295,9 @@ def _assemble(
                 sync_in=p.sync,
                 score=round(p.score, 4),
                 reasons=p.reasons,
+                valence=round(p.emotion[0], 4) if p.emotion else None,
+                arousal=round(p.emotion[1], 4) if p.emotion else None,
+                emotion=p.emotion[2] or None if p.emotion else None,
             )
         )
     card_frames = total_frames - position
