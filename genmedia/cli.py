@@ -182,7 +182,12 @@ def trailer(
     hls: Annotated[
         bool, typer.Option("--hls", help="Also write an HLS rendition (master playlist + variants).")
     ] = False,
-    title: Annotated[str | None, typer.Option("--title", help="End-card title (default: the file name).")] = None,
+    title: Annotated[
+        str | None,
+        typer.Option(
+            "--title", help="End-card title (default: the file name); auto: written by models.text_writer."
+        ),
+    ] = None,
     transcript: Annotated[
         str | None,
         typer.Option("--transcript", help="transcript.json with word times (default: the subtitles job's, if done)."),
@@ -261,7 +266,11 @@ def thumbnails(
     ] = 1280,
     formats: Annotated[str, typer.Option("--formats", help="jpeg, webp or both (comma-separated).")] = "jpeg,webp",
     title: Annotated[
-        str | None, typer.Option("--title", help="Title drawn on the thumbnails (long ones are shortened).")
+        str | None,
+        typer.Option(
+            "--title",
+            help="Title drawn on the thumbnails (long ones are shortened); auto: written by models.text_writer.",
+        ),
     ] = None,
     style: Annotated[str, typer.Option("--style", help="Style preset of generative variants.")] = "cinematic",
     mode: Annotated[
@@ -419,6 +428,72 @@ def voices_rename(
     """Rename a stored voice: later files label that voice with the new name."""
     _voice_library(config).rename(old, new)
     out.print(f"{old} -> {new}", highlight=False)
+
+
+review_app = typer.Typer(no_args_is_help=True, help="The review queue: outputs that failed the QA gate.")
+app.add_typer(review_app, name="review")
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="A genmedia server (key from $GENMEDIA_API_KEY); default: the config's job store."),
+]
+ReasonOption = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded with the decision).")]
+
+
+def _review_client(config: Path | None, url: str | None):  # noqa: ANN202 (Client, imported lazily)
+    from genmedia.client import Client
+
+    return Client(url, progress=False) if url else Client.local(config_for(config), progress=False)
+
+
+@review_app.command("list")
+def review_list(
+    state: Annotated[str | None, typer.Option("--state", help="pending, approved or rejected (default: all).")] = None,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List reviews, oldest first: id, state, job, input and the checks that failed."""
+    with _review_client(config, url) as client:
+        reviews = client.reviews(state)
+    if as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in reviews]))
+        return
+    for r in reviews:
+        decided = f" ({r.reason})" if r.reason else ""
+        out.print(
+            f"{r.id}  {r.state.value}{decided}  {r.job}  {r.input}  {r.verdict.reasons()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _decide(review_id: str, decision: str, reason: str, config: Path | None, url: str | None) -> None:
+    with _review_client(config, url) as client:
+        review = client.approve(review_id, reason) if decision == "approve" else client.reject(review_id, reason)
+    published = "published" if review.state.value == "approved" else "not published"
+    out.print(f"{review.id} {review.state.value}: {review.job} outputs {published}", highlight=False)
+
+
+@review_app.command("approve")
+def review_approve(
+    review_id: Annotated[str, typer.Argument(help="The review's id (genmedia review list).")],
+    reason: ReasonOption,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Approve the outputs under review: they are published."""
+    _decide(review_id, "approve", reason, config, url)
+
+
+@review_app.command("reject")
+def review_reject(
+    review_id: Annotated[str, typer.Argument(help="The review's id (genmedia review list).")],
+    reason: ReasonOption,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Reject the outputs under review: they stay unpublished."""
+    _decide(review_id, "reject", reason, config, url)
 
 
 @app.command()

@@ -31,7 +31,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from genmedia.config import Config, load_config
 from genmedia.errors import GenmediaError, InputError
 from genmedia.jobs.queue import parse_priority
-from genmedia.jobs.records import JobRecord, JobState, JobStore
+from genmedia.jobs.records import JobRecord, JobState, JobStore, ReviewState
+from genmedia.serving.reviews import ReviewView, review_view
 from genmedia.serving.schemas import JobView, UploadView
 from genmedia.storage import CHUNK, filesystem
 
@@ -61,6 +62,8 @@ class _Backend(Protocol):
     def get(self, job_id: str) -> JobView: ...
     def cancel(self, job_id: str) -> JobView: ...
     def fetch(self, job: JobView, name: str, dest: Path) -> None: ...
+    def reviews(self, state: str | None) -> list[ReviewView]: ...
+    def decide(self, review_id: str, decision: str, reason: str) -> ReviewView: ...
     def close(self) -> None: ...
 
 
@@ -129,6 +132,14 @@ class _HttpBackend:
                 for block in resp.iter_bytes(CHUNK):
                     f.write(block)
 
+    def reviews(self, state: str | None) -> list[ReviewView]:
+        resp = self.request("GET", "/v1/reviews", params={"state": state} if state else {})
+        return [ReviewView.model_validate(r) for r in resp.json()]
+
+    def decide(self, review_id: str, decision: str, reason: str) -> ReviewView:
+        resp = self.request("POST", f"/v1/reviews/{review_id}", json={"decision": decision, "reason": reason})
+        return ReviewView.model_validate(resp.json())
+
     def close(self) -> None:
         self.http.close()
 
@@ -181,6 +192,20 @@ class _LocalBackend:
         fs, path = filesystem(job.files[name], self.cfg.storage)
         with fs.open(path, "rb") as src, open(dest, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
+
+    def reviews(self, state: str | None) -> list[ReviewView]:
+        try:
+            wanted = ReviewState(state) if state else None
+        except ValueError:
+            raise InputError("state", f"must be one of {', '.join(s.value for s in ReviewState)}") from None
+        return [review_view(r, self.cfg) for r in self.store.list_reviews(state=wanted)]
+
+    def decide(self, review_id: str, decision: str, reason: str) -> ReviewView:
+        from genmedia.jobs.reviews import decide
+
+        if not reason.strip():
+            raise InputError("reason", "a decision needs a reason")
+        return review_view(decide(self.cfg, self.store, review_id, decision, reason), self.cfg)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -287,6 +312,20 @@ class Client:
     def stats(self, video: str, *, segment: str | None = None) -> dict[str, Any]:
         """Impressions, clicks, CTR, P(best) and credible intervals per variant (globally or for ``segment``)."""
         return self._ab("GET", f"{video}/stats", params={"segment": segment} if segment else {})
+
+    # ----------------------------------------------------------------------------- review queue
+
+    def reviews(self, state: str | None = None) -> list[ReviewView]:
+        """Outputs that failed the QA gate, oldest first; ``state``: pending, approved or rejected."""
+        return self._backend.reviews(state)
+
+    def approve(self, review_id: str, reason: str) -> ReviewView:
+        """Approve the outputs under review ``review_id``: they are published (their manifest says so)."""
+        return self._backend.decide(review_id, "approve", reason)
+
+    def reject(self, review_id: str, reason: str) -> ReviewView:
+        """Reject the outputs under review ``review_id``: they stay unpublished."""
+        return self._backend.decide(review_id, "reject", reason)
 
     # ----------------------------------------------------------------------------- jobs
 

@@ -43,6 +43,7 @@ class QaVerdict(BaseModel):
 
     verdict: Literal["pass", "fail"]
     checks: list[QaCheck] = Field(default_factory=list)
+    review: str | None = Field(None, description="The review queue entry a failed verdict made (its id).")
 
     @property
     def failures(self) -> list[QaCheck]:

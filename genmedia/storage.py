@@ -426,6 +426,13 @@ class JobOutput:
         self._put_bytes(MANIFEST, _dump_json(manifest))
         return manifest
 
+    def update_manifest(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Rewrite ``manifest.json`` with ``fields`` set (a review's decision); its file list stays as written."""
+        manifest = self.read_manifest()
+        manifest.update(fields)
+        self._put_bytes(MANIFEST, _dump_json(manifest))
+        return manifest
+
     def is_done(self) -> bool:
         """Whether ``manifest.json`` exists (the job completed)."""
         return bool(self._fs.exists(self._fs_path(MANIFEST)))

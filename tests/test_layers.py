@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "genmedia"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "cli", "serving", "client", "demo"}),
     frozenset({"pipelines", "jobs"}),
-    frozenset({"deployments", "delivery", "enhance", "subtitles", "thumbnails", "trailer", "abtest", "report"}),
+    frozenset({"deployments", "delivery", "enhance", "subtitles", "thumbnails", "trailer", "abtest", "report", "qa"}),
     frozenset({"analysis", "media", "models"}),
     frozenset(
         {"runtime", "storage", "config", "errors", "schemas", "progress", "security", "db", "scratch", "validation"}

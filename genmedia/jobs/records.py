@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from genmedia.config import Config
 from genmedia.db import make_engine, sqlite_url
-from genmedia.schemas import JobResult, JobStatus
+from genmedia.schemas import JobResult, JobStatus, QaVerdict
 
 NORMAL_PRIORITY = 5
 
@@ -101,6 +101,30 @@ class UploadRecord(BaseModel):
     )
 
 
+class ReviewState(str, Enum):
+    """Where a review is: waiting for a reviewer, or decided."""
+
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class ReviewRecord(BaseModel):
+    """Outputs that failed the QA gate, waiting for (or given) a reviewer's decision."""
+
+    id: str
+    job: str
+    input: str
+    video_id: str
+    params_hash: str
+    output_uri: str = Field(exclude=True, description="The prefix of the outputs (server-side; not shown by the API).")
+    verdict: QaVerdict
+    state: ReviewState
+    reason: str | None = Field(None, description="The reviewer's reason for the decision.")
+    created_at: _dt.datetime
+    decided_at: _dt.datetime | None = None
+
+
 _metadata = MetaData()
 _jobs = Table(
     "genmedia_jobs",
@@ -138,6 +162,22 @@ _uploads = Table(
     Column("size", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sha256", String(64)),
+)
+
+_reviews = Table(
+    "genmedia_reviews",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("job", String(32), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("video_id", String(64), nullable=False),
+    Column("params_hash", String(64), nullable=False),
+    Column("output_uri", Text, nullable=False),
+    Column("verdict", JSON, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
 )
 
 _RESULT_STATE = {JobStatus.done: JobState.done, JobStatus.skipped: JobState.skipped, JobStatus.failed: JobState.failed}
@@ -377,6 +417,77 @@ class JobStore:
         with self._engine.connect() as conn:
             row = conn.execute(select(_uploads).where(_uploads.c.id == upload_id)).mappings().first()
         return UploadRecord(**{**row, "created_at": _utc(row["created_at"])}) if row else None
+
+
+    # --------------------------------------------------------------------------- reviews
+
+    def add_review(self, result: JobResult, verdict: QaVerdict) -> ReviewRecord:
+        """Queue ``result``'s outputs for review with their failed ``verdict``; a pending review of the same outputs
+        (a forced re-run) is brought up to date instead of doubled."""
+        with self._engine.begin() as conn:
+            found = conn.execute(
+                select(_reviews.c.id).where(
+                    _reviews.c.output_uri == result.output_uri, _reviews.c.state == ReviewState.pending.value
+                )
+            ).scalar()
+            values = {"verdict": verdict.model_dump(mode="json", exclude={"review"}), "input": result.input}
+            if found is not None:
+                conn.execute(update(_reviews).where(_reviews.c.id == found).values(**values))
+                review_id = found
+            else:
+                review_id = uuid.uuid4().hex
+                conn.execute(
+                    _reviews.insert().values(
+                        id=review_id,
+                        job=result.job,
+                        video_id=result.video_id,
+                        params_hash=result.params_hash,
+                        output_uri=result.output_uri,
+                        state=ReviewState.pending.value,
+                        created_at=_now(),
+                        **values,
+                    )
+                )
+        return self.get_review(review_id)  # type: ignore[return-value]
+
+    def get_review(self, review_id: str) -> ReviewRecord | None:
+        """The review ``review_id``, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_reviews).where(_reviews.c.id == review_id)).mappings().first()
+        return _to_review(row) if row else None
+
+    def list_reviews(self, *, state: ReviewState | None = None, limit: int = 1000) -> list[ReviewRecord]:
+        """Reviews, oldest first, optionally in one state."""
+        query = select(_reviews).order_by(_reviews.c.created_at, _reviews.c.id).limit(limit)
+        if state is not None:
+            query = query.where(_reviews.c.state == state.value)
+        with self._engine.connect() as conn:
+            return [_to_review(r) for r in conn.execute(query).mappings()]
+
+    def decide_review(self, review_id: str, state: ReviewState, reason: str) -> ReviewRecord | None:
+        """Record a reviewer's decision (``approved`` or ``rejected``) with its reason; None for an unknown id.
+
+        A decided review may be decided again (a reviewer changes their mind): the latest decision counts."""
+        if state is ReviewState.pending:
+            raise ValueError("a decision is approved or rejected, not pending")
+        stmt = (
+            update(_reviews)
+            .where(_reviews.c.id == review_id)
+            .values(state=state.value, reason=reason, decided_at=_now())
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
+        return self.get_review(review_id)
+
+
+def _to_review(row: Any) -> ReviewRecord:
+    return ReviewRecord(
+        **{k: row[k] for k in ("id", "job", "input", "video_id", "params_hash", "output_uri", "reason")},
+        verdict=QaVerdict.model_validate(row["verdict"]),
+        state=ReviewState(row["state"]),
+        created_at=_utc(row["created_at"]),
+        decided_at=_utc(row["decided_at"]) if row["decided_at"] else None,
+    )
 
 
 def _add_missing_columns(engine: Engine) -> None:

@@ -15,10 +15,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from genmedia.config import Config
+from genmedia.jobs.reviews import check_outputs, gate, manifest_fields
 from genmedia.media.origin import origin_of
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.models.lineage import hash_part, identify
 from genmedia.progress import ProgressFn, no_progress
+from genmedia.qa import QaInput
 from genmedia.runtime import init_ray
 from genmedia.schemas import JobResult, JobStatus
 from genmedia.storage import JobOutput, params_hash, stage_input, video_id
@@ -68,7 +70,9 @@ def run_job(
     versions and file digests join the params hash and are recorded in the manifest and the result, and
     ``work`` gets a config pinned to exactly those versions. ``check`` gets the probed input before
     anything else is done (hashing, Ray): a job refuses an impossible request there, on the one probe.
-    Input errors (InputError) propagate to the caller; the manifest is written only after ``work`` succeeds.
+    Input errors (InputError) propagate to the caller; the manifest is written only after ``work`` succeeds and
+    the QA gate (:mod:`genmedia.qa`) has checked the outputs: its verdict is in the result and the manifest, and
+    outputs that fail it are queued for review (:mod:`genmedia.jobs.reviews`) and not published until approved.
     """
     started = time.perf_counter()
     progress("probe", 0, 1)
@@ -105,10 +109,25 @@ def run_job(
             summary=manifest.get("summary", ""),
             details=manifest.get("details", {}),
             models=manifest.get("models", []),
+            qa=manifest.get("qa"),
+            published=manifest.get("published", True),
         )
     init_ray(cfg)
     ctx = JobContext(cfg=cfg, source=source, path=path, info=info, output=output, progress=progress)
     outcome = work(ctx)
+    progress("qa", 0, 1)
+    verdict = check_outputs(QaInput(cfg, job, path, info, output, param_values, outcome.details))
+    result = JobResult(
+        **base,
+        status=JobStatus.done,
+        files={name: output.uri(name) for name in output.files},
+        summary=outcome.summary,
+        details=outcome.details,
+        warnings=ctx.warnings,
+        models=used,
+    )
+    verdict = gate(cfg, result, verdict)  # failed outputs wait for a reviewer, unpublished
+    progress("qa", 1, 1)
     output.write_manifest(
         {
             "input": source,
@@ -117,15 +136,13 @@ def run_job(
             "details": outcome.details,
             "warnings": ctx.warnings,
             "models": [u.model_dump(mode="json") for u in used],
+            **manifest_fields(verdict),
         }
     )
-    return JobResult(
-        **base,
-        status=JobStatus.done,
-        files={name: output.uri(name) for name in output.files},
-        summary=outcome.summary,
-        details=outcome.details,
-        warnings=ctx.warnings,
-        models=used,
-        elapsed_s=round(time.perf_counter() - started, 3),
+    return result.model_copy(
+        update={
+            "qa": verdict,
+            "published": manifest_fields(verdict)["published"],
+            "elapsed_s": round(time.perf_counter() - started, 3),
+        }
     )

@@ -46,6 +46,7 @@ from genmedia.schemas import JobResult, JobStatus
 from genmedia.security import check_input_uri, key_allowed, safe_upload_name
 from genmedia.serving.limits import install_limits
 from genmedia.serving.models import decode_value, encode_value
+from genmedia.serving.review_api import review_router
 from genmedia.serving.schemas import InferRequest, JobAccepted, JobRequest, JobView, TranslateRequest, UploadView
 from genmedia.serving.views import public_record
 from genmedia.storage import (
@@ -230,6 +231,8 @@ def create_api(state: ApiState) -> FastAPI:
             files={f["name"]: output.uri(f["name"]) for f in manifest["files"]},
             summary=manifest.get("summary", ""),
             details=manifest.get("details", {}),
+            qa=manifest.get("qa"),
+            published=manifest.get("published", True),
         )
 
     def enqueue(body: JobRequest, owner: str | None) -> tuple[JobRecord, str | None, bool]:
@@ -391,6 +394,7 @@ def create_api(state: ApiState) -> FastAPI:
         return {"translation": str(outputs["translation"]), "score": float(outputs["score"]), "target": body.target}
 
     app.include_router(v1)
+    app.include_router(review_router(cfg, state.store), dependencies=[Depends(require_key)])
     _mount_abtest(app, cfg, require_key)
     return app
 
