@@ -24,6 +24,10 @@ class InputError(GenmediaError):
         super().__init__(f"{self.source}: {reason}")
 
 
+class ParamsError(InputError):
+    """A job's parameters fail validation (the message names each bad field); HTTP answers 422."""
+
+
 class ConfigError(GenmediaError):
     """A config file is missing or invalid; the message names the file, the field and what was expected."""
 

@@ -326,7 +326,11 @@ def test_job_submit_poll_done_and_download(api: Api, tiny_clip: Path) -> None:
 def test_bad_params_and_bad_video(api: Api) -> None:
     with api.client() as c:
         resp = c.post("/v1/jobs", json={"video": "s3://inputs/x.mp4", "job": "analyze", "params": {"sample_fps": -1}})
-        assert resp.status_code == 400 and "sample_fps" in resp.json()["detail"]
+        assert resp.status_code == 422 and "sample_fps" in resp.json()["detail"]
+        for glossary in ("Anna", [1, 2], {"Anna": "Anna"}):  # the subtitles' glossary must be a list of strings
+            body = {"video": "s3://inputs/x.mp4", "job": "subtitles", "params": {"glossary": glossary}}
+            resp = c.post("/v1/jobs", json=body)
+            assert resp.status_code == 422 and "glossary" in resp.json()["detail"], resp.text
         junk = c.post("/v1/uploads", params={"name": "junk.mp4"}, content=b"not a video at all" * 50).json()
         job = c.post("/v1/jobs", json={"video": junk["id"], "job": "analyze"}).json()
         view = poll_job(c, job["id"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from genmedia.errors import GenmediaError, InputError
+from genmedia.errors import GenmediaError, InputError, ParamsError
 from genmedia.schemas import JobResult
 
 JOB_NAMES: tuple[str, ...] = ("analyze", "thumbnails", "trailer", "subtitles", "enhance", "package")
@@ -35,12 +35,12 @@ class JobSpec:
     run: Callable[..., JobResult]
 
     def parse_params(self, values: dict[str, Any] | None) -> BaseModel:
-        """Validate ``values`` with the job's Params; InputError listing each bad field."""
+        """Validate ``values`` with the job's Params; ParamsError (an InputError) listing each bad field."""
         try:
             return self.params.model_validate(values or {})
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
-            raise InputError(f"{self.name} params", problems) from None
+            raise ParamsError(f"{self.name} params", problems) from None
 
 
 def get_job(name: str) -> JobSpec:

@@ -35,7 +35,7 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from genmedia.config import Config
-from genmedia.errors import GenmediaError, InputError, ServiceUnavailable
+from genmedia.errors import GenmediaError, InputError, ParamsError, ServiceUnavailable
 from genmedia.jobs.dispatcher import Dispatcher
 from genmedia.jobs.metrics import QueueMetrics
 from genmedia.jobs.queue import JobQueue, QueueFull, dedup_key
@@ -170,7 +170,15 @@ def create_api(state: ApiState) -> FastAPI:
     async def _genmedia_error(_: Request, e: GenmediaError) -> JSONResponse:
         if isinstance(e, ServiceUnavailable):  # the model registry (MLflow) does not answer
             return JSONResponse({"detail": str(e)}, status_code=503, headers={"Retry-After": "10"})
-        code = 501 if isinstance(e, JobUnavailable) else 400 if isinstance(e, InputError) else 500
+        code = (  # bad job parameters: 422 naming the field, as for a malformed request body
+            501
+            if isinstance(e, JobUnavailable)
+            else 422
+            if isinstance(e, ParamsError)
+            else 400
+            if isinstance(e, InputError)
+            else 500
+        )
         return JSONResponse({"detail": str(e)}, status_code=code)
 
     def require_key(request: Request) -> None:
