@@ -89,6 +89,24 @@ class FrameStats:
     lab_mean: np.ndarray
     lab_std: np.ndarray
 
+    def to_vector(self) -> np.ndarray:
+        """The statistics as :data:`STATS_LENGTH` floats (a column of the analysis's ``features.parquet``)."""
+        return np.concatenate(
+            [[self.low, self.high], self.bright, [self.median_luma], self.lab_mean, self.lab_std]
+        ).astype(np.float32)
+
+    @classmethod
+    def from_vector(cls, v: np.ndarray) -> FrameStats:
+        """The inverse of :meth:`to_vector`."""
+        v = np.asarray(v, np.float32)
+        if v.shape != (STATS_LENGTH,):
+            raise ValueError(f"colour statistics are {STATS_LENGTH} numbers, not {v.shape}")
+        return cls(float(v[0]), float(v[1]), v[2:5], float(v[5]), v[6:9], v[9:12])
+
+
+STATS_LENGTH = 12
+"""Floats in :meth:`FrameStats.to_vector`: low, high, bright (RGB), median luma, Lab mean, Lab spread."""
+
 
 def white_candidates(unit: np.ndarray) -> np.ndarray:
     """Which of ``unit``'s RGB pixels (N x 3, 0..1) could be a white seen under a correctable cast:

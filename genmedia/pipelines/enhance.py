@@ -12,8 +12,8 @@ one row each, see :mod:`genmedia.enhance.window`), so memory stays bounded by a 
    ``models.upscaler``); without, tasks running FFmpeg's Lanczos ``scale`` + ``unsharp``.
 4. **interpolate** (actors of :class:`~genmedia.deployments.interpolator.Interpolator`, resources from
    ``models.interpolator``): output frames at exact ``k / fps`` times, never blended across a shot.
-5. **grade** (tasks, 1 CPU): each shot's grade, computed beforehand from small pictures of the whole
-   video, so it is constant within a shot.
+5. **grade** (tasks, 1 CPU): each shot's grade, computed beforehand from the colour statistics the
+   analysis job measured on its sampled frames (no decode of its own), so it is constant within a shot.
 6. **hdr** (tasks, 1 CPU): BT.2020 PQ/HLG inverse tone mapping.
 7. **encode** (the driver, in window order): 8-bit BT.709 or 10-bit BT.2020 with HDR10 metadata (an HDR10
    source's own mastering display and content light); source audio copied, rotation and SAR kept.
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import ray
 
 from genmedia.config import Config
@@ -58,7 +59,8 @@ from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.media.decode import Segment, decode_frames, decoder_threads
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
-from genmedia.pipelines.frames import decode_stage, frames_dataset, video_segments
+from genmedia.pipelines.analyze import load_analysis
+from genmedia.pipelines.frames import decode_stage, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.package import package_output
 from genmedia.pipelines.realtime import run_realtime
@@ -349,39 +351,26 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
 # ----------------------------------------------------------------------------- preparation
 
 
-def shot_list(ctx: JobContext) -> tuple[list[tuple[int, int]], str]:
-    """Shots ``[start, end)`` from the analysis job, and where they came from."""
-    try:
-        from genmedia.pipelines.analyze import load_analysis
-    except ModuleNotFoundError:
-        ctx.warnings.append("shot boundaries unavailable (no analysis job in this build): one shot assumed")
-        return [(0, ctx.info.frame_count)], "none"
+def shots_and_stats(ctx: JobContext) -> tuple[list[tuple[int, int]], list[gr.FrameStats | None]]:
+    """Shots ``[start, end)`` from the analysis job, and the grading statistics of its sampled frames
+    (``colour_stats`` of ``features.parquet``, None for frames not sampled): no decode of our own."""
     analysis = load_analysis(ctx.cfg, ctx.source)
+    if "colour_stats" not in analysis.features:  # an analysis cached before it kept grading statistics
+        analysis = load_analysis(ctx.cfg, ctx.source, force=True)
     shots = [(s.start_frame, s.end_frame) for s in analysis.shots] or [(0, ctx.info.frame_count)]
-    return shots, "analysis"
+    return shots, sampled_stats(analysis.features, ctx.info.frame_count)
 
 
-_STAT_FIELDS = ("low", "high", "bright", "median_luma", "lab_mean", "lab_std")
+def sampled_stats(features: pd.DataFrame, frame_count: int) -> list[gr.FrameStats | None]:
+    """Per-frame grading statistics from the analysis's ``features`` (its sampled frames; None elsewhere).
 
-
-def _stats_udf(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    stats = [gr.frame_stats(f) for f in batch["frame"]]
-    return {
-        "frame_index": batch["frame_index"],
-        **{k: np.stack([np.asarray(getattr(s, k)) for s in stats]) for k in _STAT_FIELDS},
-    }
-
-
-def grading_stats(cfg: Config, info: MediaInfo) -> list[gr.FrameStats | None]:
-    """Colour statistics of every frame, from small RGB pictures decoded segment-parallel on Ray."""
-    width = min(cfg.pipelines.enhance.grade_sample_width, info.width)
-    height = max(2, round(info.height * width / info.width / 2) * 2)
-    ds = frames_dataset(info, cfg.pipelines.decode, fmt="rgb24", width=width, height=height, skip_loop_filter=True)
-    stats: list[gr.FrameStats | None] = [None] * info.frame_count
-    for batch in ds.map_batches(_stats_udf, batch_format="numpy").iter_batches(batch_size=None, batch_format="numpy"):
-        for r, i in enumerate(batch["frame_index"].tolist()):
-            values = {k: batch[k][r] for k in _STAT_FIELDS}
-            stats[i] = gr.FrameStats(**{k: float(v) if np.ndim(v) == 0 else v for k, v in values.items()})
+    With the default analysis (``sample_fps`` 2, ``min_shot_seconds`` 0.5) every shot holds a sample; a
+    shot without one gets no automatic correction (:func:`genmedia.enhance.grade.shot_grades`).
+    """
+    stats: list[gr.FrameStats | None] = [None] * frame_count
+    for i, vector in zip(features["frame_index"].tolist(), features["colour_stats"], strict=True):
+        if 0 <= i < frame_count and np.all(np.isfinite(vector)):
+            stats[i] = gr.FrameStats.from_vector(np.asarray(vector, np.float32))
     return stats
 
 
@@ -486,7 +475,12 @@ def _prepare(ctx: JobContext, params: Params) -> Plan:
     plan.sigma, plan.noise_measured = dn.resolve_strength(params.denoise, samples)
     mode = params.grade_mode()
     needs_shots = plan.fps_out is not None or mode != "off" or plan.sigma > 0  # temporal stages stop at cuts
-    plan.shots, plan.shots_from = shot_list(ctx) if needs_shots else ([(0, info.frame_count)], "not needed")
+    stats: list[gr.FrameStats | None] = []
+    if needs_shots:
+        plan.shots, stats = shots_and_stats(ctx)
+        plan.shots_from = "analysis"
+    else:
+        plan.shots, plan.shots_from = [(0, info.frame_count)], "not needed"
     ctx.progress("prepare", 1, 2)
     if mode != "off" and plan.hdr_in:
         ctx.warnings.append(f"grading works on SDR pictures: skipped for this HDR ({plan.hdr_in}) input")
@@ -495,7 +489,7 @@ def _prepare(ctx: JobContext, params: Params) -> Plan:
         if mode == "reference":
             reference = reference_stats(cfg, params.grade)
         plan.grades = gr.shot_grades(
-            grading_stats(cfg, info),
+            stats,
             plan.shots,
             auto=mode == "auto",
             reference=reference,
