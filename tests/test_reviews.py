@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from genmedia.config import Config
 from genmedia.errors import InputError
-from genmedia.jobs.records import JobStore, ReviewState
+from genmedia.jobs.records import JobStore, ReviewDecided, ReviewState
 from genmedia.jobs.reviews import UnknownReview, decide, gate, manifest_fields
 from genmedia.schemas import JobResult, JobStatus, QaCheck, QaVerdict
 from genmedia.storage import JobOutput
@@ -84,8 +84,9 @@ def test_failed_outputs_wait_unpublished_until_a_decision(tmp_path: Path) -> Non
     manifest = _manifest(cfg, result)
     assert approved.state is ReviewState.approved and manifest["published"] is True
     assert manifest["review"]["state"] == "approved" and manifest["review"]["reason"] == "blur is the film's look"
-    decide(cfg, store, review_id, "reject", "changed my mind")  # the latest decision counts
-    assert _manifest(cfg, result)["published"] is False and store.list_reviews(state=ReviewState.pending) == []
+    with pytest.raises(ReviewDecided, match="already approved .blur is the film's look.; a decision is final"):
+        decide(cfg, store, review_id, "reject", "changed my mind")
+    assert _manifest(cfg, result)["published"] is True and store.list_reviews(state=ReviewState.pending) == []
 
     with pytest.raises(UnknownReview, match="no such review"):
         decide(cfg, store, "0" * 32, "approve", "x")
@@ -122,6 +123,8 @@ def test_review_routes_list_decide_and_refuse_bad_input(tmp_path: Path) -> None:
     assert _manifest(cfg, first)["published"] is True
     assert [r["id"] for r in api.get("/v1/reviews", params={"state": "approved"}).json()] == [first.qa.review]
     assert api.get(f"/v1/reviews/{second.qa.review}").json()["state"] == "pending"
+    again = api.post(f"/v1/reviews/{first.qa.review}", json={"decision": "reject", "reason": "no"})
+    assert again.status_code == 409 and "already approved (fine)" in again.json()["detail"]
 
     unknown = api.post(f"/v1/reviews/{'0' * 32}", json={"decision": "approve", "reason": "x"})
     assert unknown.status_code == 404 and unknown.json()["detail"] == f"no review {'0' * 32}"

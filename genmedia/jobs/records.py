@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from genmedia.config import Config
 from genmedia.db import make_engine, sqlite_url
+from genmedia.errors import InputError
 from genmedia.schemas import JobResult, JobStatus, QaVerdict
 
 NORMAL_PRIORITY = 5
@@ -123,6 +124,14 @@ class ReviewRecord(BaseModel):
     reason: str | None = Field(None, description="The reviewer's reason for the decision.")
     created_at: _dt.datetime
     decided_at: _dt.datetime | None = None
+
+
+class ReviewDecided(InputError):
+    """A decision on a review that was decided already (409 from the HTTP API)."""
+
+    def __init__(self, review: ReviewRecord) -> None:
+        self.review = review
+        super().__init__(review.id, f"already {review.state.value} ({review.reason}); a decision is final")
 
 
 _metadata = MetaData()
@@ -467,17 +476,21 @@ class JobStore:
     def decide_review(self, review_id: str, state: ReviewState, reason: str) -> ReviewRecord | None:
         """Record a reviewer's decision (``approved`` or ``rejected``) with its reason; None for an unknown id.
 
-        A decided review may be decided again (a reviewer changes their mind): the latest decision counts."""
+        A decision is final (approved outputs may already be served): ReviewDecided when the review was decided
+        before, by this or another reviewer."""
         if state is ReviewState.pending:
             raise ValueError("a decision is approved or rejected, not pending")
         stmt = (
             update(_reviews)
-            .where(_reviews.c.id == review_id)
+            .where(_reviews.c.id == review_id, _reviews.c.state == ReviewState.pending.value)
             .values(state=state.value, reason=reason, decided_at=_now())
         )
         with self._engine.begin() as conn:
-            conn.execute(stmt)
-        return self.get_review(review_id)
+            changed = conn.execute(stmt).rowcount > 0
+        review = self.get_review(review_id)
+        if review is not None and not changed:
+            raise ReviewDecided(review)
+        return review
 
 
 def _to_review(row: Any) -> ReviewRecord:

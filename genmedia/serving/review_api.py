@@ -5,7 +5,8 @@
     POST /v1/reviews/{id}                    {"decision": "approve" | "reject", "reason": "..."}
 
 Approving publishes the outputs (their manifest's ``published`` becomes true); rejecting keeps them unpublished
-(``genmedia.jobs.reviews``). An unknown id answers 404; an invalid body 422 naming the field.
+(``genmedia.jobs.reviews``). An unknown id answers 404; an invalid body 422 naming the field; a second decision
+409 (a decision is final).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from genmedia.config import Config
-from genmedia.jobs.records import JobStore, ReviewState
+from genmedia.jobs.records import JobStore, ReviewDecided, ReviewState
 from genmedia.jobs.reviews import UnknownReview, decide
 from genmedia.serving.reviews import ReviewDecision, ReviewView, review_view
 
@@ -56,6 +57,8 @@ def review_router(cfg: Config, store: JobStore) -> APIRouter:
             review = await asyncio.to_thread(decide, cfg, store, known(review_id), body.decision, body.reason)
         except UnknownReview:
             raise HTTPException(404, f"no review {review_id}") from None
+        except ReviewDecided as e:
+            raise HTTPException(409, str(e)) from None
         return review_view(review, cfg)
 
     return router
