@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
+import importlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from genmedia.config import load_config
-from genmedia.deployments.contract import Model
+from genmedia.deployments.contract import Model, check_model_class
+from genmedia.errors import ConfigError
+from genmedia.pipelines.enhance import InterpolateStage, UpscaleStage
+from genmedia.pipelines.models import map_model
+from genmedia.pipelines.subtitles import ChunkTranscriber
+from genmedia.pipelines.thumbnails import Generate, WritePrompts
 from genmedia.serving.models import deployment_target, import_target
 
 pytestmark = pytest.mark.unit
@@ -23,14 +28,54 @@ KEYS = sorted(p.stem for p in DEPLOYMENTS.glob("*.py") if p.stem not in NOT_MODE
 
 
 @pytest.mark.parametrize("key", KEYS)
-def test_the_class_named_after_its_key_is_built_from_cfg_and_key_and_called_on_a_batch(key: str) -> None:
+def test_the_class_named_after_its_key_keeps_the_contract_serve_checks(key: str) -> None:
     target = deployment_target(key)
     assert target is not None, f"genmedia/deployments/{key}.py has no class for Serve to find"
-    cls = import_target(target)
-    cfg = load_config(None)
-    inspect.signature(cls).bind(cfg, key)  # TypeError if the constructor does not take (cfg, key)
-    call = inspect.signature(cls.__call__)
-    assert list(call.parameters)[:2] == ["self", "batch"] and len(call.parameters) == 2, f"{target}.__call__{call}"
+    module, _, name = target.partition(":")
+    assert import_target(target) is getattr(importlib.import_module(module), name)
+
+
+ADAPTERS = [
+    (UpscaleStage, {"width": 64, "height": 36}),
+    (InterpolateStage, {"fps_out": 48.0}),
+    (ChunkTranscriber, {"denoise": "auto", "diarize": False, "origin": None, "speaker_backend": None}),
+    (WritePrompts, {}),
+    (Generate, {}),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), ADAPTERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_the_ray_data_adapters_keep_the_contract_with_their_constructor_arguments(cls: type, kwargs: dict) -> None:
+    assert check_model_class(cls, **kwargs) is cls
+
+
+class _TakesNoKey:
+    def __init__(self, cfg: object) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch: dict) -> dict:
+        return batch
+
+
+class _CallsWithTwo:
+    def __init__(self, cfg: object, key: str) -> None:
+        self.key = key
+
+    def __call__(self, batch: dict, extra: int) -> dict:
+        return batch
+
+
+def test_a_class_that_breaks_the_contract_is_refused_by_name_on_both_sides() -> None:
+    with pytest.raises(ConfigError, match=r"_TakesNoKey: its constructor does not take \(cfg, key\)"):
+        check_model_class(_TakesNoKey)
+    with pytest.raises(ConfigError, match=r"_CallsWithTwo: __call__ takes \(self, batch, extra\)"):
+        check_model_class(_CallsWithTwo)
+    with pytest.raises(ConfigError, match="a model is a class"):
+        check_model_class(len)
+    with pytest.raises(ConfigError, match=r"UpscaleStage: its constructor does not take \(cfg, key, scale=\)"):
+        map_model(None, UpscaleStage, load_config(None), "upscaler", scale=2)  # refused before the dataset is touched
+    with pytest.raises(ConfigError, match=r"Window: its constructor does not take \(cfg, key\)"):
+        import_target("genmedia.enhance.window:Window")  # Serve's side
 
 
 def test_a_weight_free_model_is_a_model_and_answers_a_batch() -> None:

@@ -52,7 +52,7 @@ from genmedia.analysis.faces import (
 from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config, ModelConfig
-from genmedia.deployments.contract import ModelClass
+from genmedia.deployments.contract import Model
 from genmedia.enhance.grade import STATS_LENGTH, frame_stats
 from genmedia.errors import InputError, ModelUnavailable
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
@@ -60,8 +60,8 @@ from genmedia.media.origin import Origin, local_media_path, origin_of
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import decode_stage, segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.pipelines.models import map_model
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_stage
 from genmedia.schemas import JobResult
 from genmedia.storage import JobOutput, stage_input
 
@@ -462,14 +462,14 @@ CLASSICAL_MODEL = ModelConfig(backend="classical", batch_size=32)
 """Stands in for a model the config does not list (the weight-free backend): one actor, one CPU."""
 
 
-def _model_stage(cfg: Config, frames: pd.DataFrame, cls: ModelClass, key: str) -> pd.DataFrame:
+def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type[Model], key: str) -> pd.DataFrame:
     """Run deployment ``cls`` (Detector, SceneEmbedder) over the thumbnails of ``frames`` as Ray Data actors."""
     if frames.empty:
         return pd.DataFrame()
     ds = ray.data.from_items(
         [{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)]
     )
-    ds = ds.map_batches(decode_thumbs, batch_size=16).map_batches(cls, **model_stage(cfg, key, default=CLASSICAL_MODEL))
+    ds = map_model(ds.map_batches(decode_thumbs, batch_size=16), cls, cfg, key, default=CLASSICAL_MODEL)
     return pd.concat(
         [
             pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()})

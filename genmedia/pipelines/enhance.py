@@ -43,6 +43,7 @@ import pandas as pd
 import ray
 
 from genmedia.config import Config
+from genmedia.deployments.contract import Model
 from genmedia.deployments.interpolator import Interpolator
 from genmedia.deployments.upscaler import Upscaler
 from genmedia.enhance import denoise as dn
@@ -62,10 +63,10 @@ from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.analyze import load_analysis
 from genmedia.pipelines.frames import decode_stage, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.pipelines.models import map_model
 from genmedia.pipelines.package import package_output
 from genmedia.pipelines.realtime import run_realtime
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_stage
 from genmedia.schemas import JobResult
 from genmedia.storage import filesystem, stage_input
 
@@ -264,14 +265,14 @@ def interpolate_windows(batch: dict[str, np.ndarray], *, cfg: Config, fps_out: f
 
 
 def _model_stage(
-    ds: ray.data.Dataset, cfg: Config, key: str, actor: type, task: Any, kwargs: dict[str, Any]
+    ds: ray.data.Dataset, cfg: Config, key: str, actor: type[Model], task: Any, kwargs: dict[str, Any]
 ) -> ray.data.Dataset:
     """A stage as actors when ``models[key]`` has weights to load once (resources from the config),
     else as plain tasks that Ray Data fuses with their neighbours (no CPU held by an idle actor)."""
     entry = cfg.models.get(key)
     if entry is None or entry.model is None:
         return ds.map_batches(task, batch_size=1, num_cpus=1, fn_kwargs={"cfg": cfg, **kwargs})
-    return ds.map_batches(actor, **model_stage(cfg, key, batch_size=1, **kwargs))
+    return map_model(ds, actor, cfg, key, batch_size=1, **kwargs)
 
 
 def window_size(cfg: Config, info: MediaInfo, plan: Plan) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from ray import serve
 
 from genmedia.config import Config
-from genmedia.deployments.contract import Model, ModelClass
+from genmedia.deployments.contract import Model, ModelClass, check_model_class
 
 
 def deployment_target(key: str) -> str | None:
@@ -36,9 +36,9 @@ def deployment_target(key: str) -> str | None:
 
 
 def import_target(target: str) -> ModelClass:
-    """The model class named by ``module:Class``."""
+    """The model class named by ``module:Class``, checked against the model contract (a ConfigError if it breaks it)."""
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return check_model_class(getattr(importlib.import_module(module), name))
 
 
 def encode_value(value: Any) -> Any:
