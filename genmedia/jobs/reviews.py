@@ -15,6 +15,7 @@ from typing import Any
 from genmedia.config import Config
 from genmedia.errors import InputError
 from genmedia.jobs.records import JobStore, ReviewRecord, ReviewState
+from genmedia.pipelines.published import on_published, on_withdrawn
 from genmedia.qa import QaInput, run_checks, verdict_of
 from genmedia.schemas import JobResult, QaCheck, QaVerdict
 from genmedia.storage import JobOutput
@@ -92,6 +93,8 @@ def decide(cfg: Config, store: JobStore, review_id: str, decision: str, reason: 
             },
         }
     )
+    # e.g. the thumbnails' A/B experiment gets the approved variants, or stops showing rejected ones
+    (on_published if review.state is ReviewState.approved else on_withdrawn)(cfg, review.job, output)
     return review
 
 

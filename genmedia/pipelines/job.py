@@ -19,6 +19,7 @@ from genmedia.jobs.reviews import check_outputs, gate, manifest_fields
 from genmedia.media.origin import origin_of
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.models.lineage import hash_part, identify
+from genmedia.pipelines.published import on_published, on_withdrawn
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.qa import QaInput
 from genmedia.runtime import init_ray
@@ -139,6 +140,8 @@ def run_job(
             **manifest_fields(verdict),
         }
     )
+    # e.g. the thumbnails' A/B experiment; outputs that failed QA are not served (a forced re-run's old ones end)
+    (on_published if manifest_fields(verdict)["published"] else on_withdrawn)(cfg, job, output)
     return result.model_copy(
         update={
             "qa": verdict,
