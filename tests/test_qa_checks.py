@@ -203,3 +203,9 @@ def test_the_verdict_fails_when_any_check_fails() -> None:
     assert verdict_of([ok]).verdict == "pass" and verdict_of([]).verdict == "pass"
     failed = verdict_of([ok, bad])
     assert failed.verdict == "fail" and failed.failures == [bad] and failed.reasons() == "b (x.jpg): too dark"
+
+
+def test_sharpness_does_not_depend_on_orientation() -> None:
+    picture = _detailed(5, (640, 360))
+    turned = np.ascontiguousarray(np.rot90(picture))
+    assert thumbnails.laplacian_variance(turned) == pytest.approx(thumbnails.laplacian_variance(picture), rel=0.02)

@@ -16,8 +16,9 @@ import numpy as np
 from genmedia.qa.verdict import QaInput
 from genmedia.schemas import QaCheck
 
-BLUR_WIDTH = 512
-"""Pictures are measured at this width, so the blur bound does not depend on the output size."""
+BLUR_SIDE = 512
+"""Larger pictures are measured with their longer side scaled down to this many pixels, so the blur bound depends
+neither on the output size nor on its orientation (smaller ones are measured as they are)."""
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -37,12 +38,14 @@ def mean_luma(image: np.ndarray) -> float:
     return float(cv2.mean(_gray(image))[0])
 
 
-def laplacian_variance(image: np.ndarray, width: int = BLUR_WIDTH) -> float:
-    """Variance of the Laplacian of the picture's luma scaled to ``width`` pixels: low means blurred."""
+def laplacian_variance(image: np.ndarray, side: int = BLUR_SIDE) -> float:
+    """Variance of the Laplacian of the picture's luma, its longer side scaled down to ``side`` pixels when
+    longer: low means blurred."""
     gray = _gray(image)
     h, w = gray.shape[:2]
-    if w != width:
-        gray = cv2.resize(gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    if max(h, w) > side:
+        scale = side / max(h, w)
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
