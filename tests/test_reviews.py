@@ -134,6 +134,11 @@ def test_review_routes_list_decide_and_refuse_bad_input(tmp_path: Path) -> None:
     no_reason = api.post(f"/v1/reviews/{second.qa.review}", json={"decision": "reject"})
     assert no_reason.status_code == 422 and no_reason.json()["detail"][0]["loc"] == ["body", "reason"]
     assert api.get("/v1/reviews", params={"state": "maybe"}).status_code == 422
+    surrogate = b'{"decision": "reject", "reason": "\\ud800"}'
+    refused = api.post(
+        f"/v1/reviews/{second.qa.review}", content=surrogate, headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "reason"]
     assert api.get("/v1/reviews", headers={"Authorization": ""}).status_code == 401
     assert _manifest(cfg, second)["published"] is False
 

@@ -11,6 +11,7 @@ from genmedia.config import Config
 from genmedia.jobs.records import ReviewRecord, ReviewState
 from genmedia.schemas import QaVerdict
 from genmedia.storage import is_local, local_path
+from genmedia.validation import MultiLine
 
 
 class ReviewDecision(BaseModel):
@@ -19,7 +20,7 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"] = Field(description="approve: publish the outputs; reject: keep them back.")
-    reason: str = Field(min_length=1, max_length=2000, description="Why (recorded with the decision).")
+    reason: MultiLine = Field(min_length=1, max_length=2000, description="Why (recorded with the decision).")
 
 
 class ReviewView(BaseModel):
