@@ -31,6 +31,7 @@ from genmedia.enhance.tonemap import SdrPictures
 from genmedia.errors import ConfigError, GenmediaError, InputError
 from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
+from genmedia.pipelines import titles
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import model_options, model_stage
@@ -63,7 +64,8 @@ class Params(BaseModel):
     title: OneLine | None = Field(
         None,
         max_length=10_000,
-        description="Drawn on the thumbnails; long titles are shortened; control characters are refused.",
+        description="Drawn on the thumbnails; long titles are shortened; control characters are refused; "
+        "'auto': written by models.text_writer from the transcript, tags and mood.",
     )
     style: str = Field("cinematic", description=f"Generative style preset: {', '.join(STYLES)}.")
     mode: Mode = Field("auto", description="auto: img2img when an image generator is configured, else keyframe.")
@@ -396,11 +398,16 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
             ctx.source, f"is {info.duration:.2f} s long; thumbnails need at least {MIN_SECONDS:g} s of video"
         )
     mode = resolve_mode(cfg, params.mode)
-    title, warning = shorten_title(params.title, settings.max_title_chars)
-    if warning:
-        ctx.warnings.append(warning)
     analysis_params = analyze.params_from(cfg)
     analysis = analyze.load_analysis(cfg, ctx.source, analysis_params, progress=ctx.progress)
+    generated = (
+        titles.title_for(ctx.cfg, ctx.output.video_id, analysis.shot_details, ctx.warnings)
+        if titles.is_auto(params.title)
+        else None
+    )
+    title, warning = shorten_title(generated.title if generated else params.title, settings.max_title_chars)
+    if warning:
+        ctx.warnings.append(warning)
     shots = [
         cands.ShotSpan(s.index, s.start_time, s.end_time, s.transition, list(d.get("tags", [])))
         for s, d in zip(analysis.shots, analysis.shot_details, strict=True)
@@ -489,6 +496,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "analysis": analysis.result.output_uri,
         "analysis_backends": analysis.backends,
         "title_ranking": title_ranking,
+        "title_generation": generated.to_json() if generated else None,
         "display_size": [display_w, display_h],
         "variants": variants,
     }
@@ -501,6 +509,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "mode": mode,
         "backend": variants[0]["backend"],
         "variant_ids": [v["id"] for v in published],
+        "title_generation": generated.to_json() if generated else None,
         "experiment": publish_experiment(cfg, doc, out.prefix),
     }
     return JobOutcome(summary=summary, details=details)
@@ -523,6 +532,8 @@ def models_used(cfg: Config, params: Params) -> list[str]:
     mode = resolve_mode(cfg, params.mode)
     if mode != "keyframe":
         keys += [WRITER_KEY] * (WRITER_KEY in cfg.models) + [GENERATOR_KEY, safety_key(cfg)]
+    if titles.is_auto(params.title):
+        keys.append(WRITER_KEY)
     if face_finder_name(cfg) == CENTERFACE:
         keys.append(FACE_DETECTOR_KEY)
     has_boxes = analyze.face_backend(cfg, analysis) == "detector"
@@ -536,6 +547,8 @@ def run(
 ) -> JobResult:
     """Make thumbnails for ``video`` (a local path or URI); skipped when already made with these parameters."""
     params = params or Params()
+    if titles.is_auto(params.title):
+        titles.check_writer(cfg)
     return run_job(
         cfg,
         video,

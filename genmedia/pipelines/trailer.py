@@ -28,6 +28,7 @@ from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.frames import decode_stage
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.package import package_output
+from genmedia.pipelines.titles import WRITER_KEY, check_writer, is_auto, title_for
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
 from genmedia.scratch import scratch_dir
@@ -71,7 +72,10 @@ class Params(BaseModel):
         "segments with an HLS master playlist and a DASH MPD (package/).",
     )
     title: OneLine | None = Field(
-        None, max_length=80, description="End-card title (no control characters); default: the input's file name."
+        None,
+        max_length=80,
+        description="End-card title (no control characters); 'auto': written by models.text_writer from the "
+        "transcript, tags and mood; default: the input's file name.",
     )
     transcript: OneLine | None = Field(
         None, max_length=4096, description="A transcript.json with word times; default: the subtitles job's, if done."
@@ -285,6 +289,11 @@ def run(
         analysis = load_analysis(cfg, video)
         progress("analyse", 1, 1)
         words = _find_words(cfg, ctx, params.transcript)
+        generated = (
+            title_for(ctx.cfg, ctx.output.video_id, analysis.shot_details, ctx.warnings, params.transcript)
+            if is_auto(params.title)
+            else None
+        )
         material = from_analysis(analysis, str(ctx.path), words)
         if not ctx.info.has_audio and music_path is None:
             ctx.warnings.append(f"{video}: no audio stream and no music given; the trailer is silent")
@@ -294,7 +303,7 @@ def run(
             fps=_output_fps(ctx.info),
             spoiler_fraction=tc.spoiler_fraction if params.spoiler_fraction is None else params.spoiler_fraction,
             max_clips_per_shot=tc.max_clips_per_shot,
-            title=params.title if params.title is not None else Path(video).stem,
+            title=generated.title if generated else params.title if params.title is not None else Path(video).stem,
             music_beats=_music_beats(music_path, params.duration) if music_path else None,
         )
         kind = (
@@ -316,6 +325,10 @@ def run(
         except NoMaterial as e:
             raise InputError(video, str(e)) from None
         ctx.warnings.extend(notes)
+        if generated is not None and edl.end_card is not None:
+            edl = edl.model_copy(
+                update={"end_card": edl.end_card.model_copy(update={"title_generation": generated.to_json()})}
+            )
         out = ctx.output
         with scratch_dir(cfg.storage, out.video_id, out.job, out.params_hash) as tmp:
             facts = _render(ctx, params, edl, rungs, tmp, music_path)
@@ -339,7 +352,22 @@ def run(
                 "streaming": facts["streaming"],
                 "max_bitrate": facts["max_bitrate"],
                 "audio": edl.audio.kind,
+                "title": edl.end_card.title if edl.end_card else None,
+                "title_generation": generated.to_json() if generated else None,
             },
         )
 
-    return run_job(cfg, video, JOB, params, work, force=force, progress=progress, input_files=params.input_files())
+    auto = is_auto(params.title)
+    if auto:
+        check_writer(cfg)
+    return run_job(
+        cfg,
+        video,
+        JOB,
+        params,
+        work,
+        force=force,
+        progress=progress,
+        input_files=params.input_files(),
+        models=[WRITER_KEY] if auto else (),
+    )

@@ -64,6 +64,9 @@ class EndCard(_Model):
     transition: Transition = "dip"
     transition_frames: int = 0
     fade_out_frames: int = Field(0, ge=0, description="Fade to black over the last frames of the trailer.")
+    title_generation: dict[str, str] | None = Field(
+        None, description="With --title auto: the text writer's prompt and output, the sanitised title, who made it."
+    )
 
 
 class AudioPlan(_Model):
