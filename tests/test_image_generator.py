@@ -167,6 +167,10 @@ def test_generative_variants_are_published_only_when_they_pass(
     )
     doc = json.loads(Path(passing.output_uri, "thumbnails.json").read_text())
     assert doc["mode"] == "img2img" and len(doc["variants"]) == 2
+    # Lineage: the staged tiny weights of every model the run loaded, by their files' digests.
+    assert [(u.key, u.model) for u in passing.models] == [
+        ("text_writer", "tiny-phi3"), ("image_generator", "tiny-sdxl"), ("safety_checker", "tiny-clip-filter-1")]  # fmt: skip
+    assert all(len(str(u.digest)) == 64 for u in passing.models)
     for k, v in enumerate(doc["variants"]):
         assert v["backend"] == "sdxl-turbo:tiny-sdxl" and v["published"] and v["seed"] == 7 + k and v["steps"] == 2
         # The tiny Phi-3 wrote the prompt (random words, but through the real model code), else the template stands.
@@ -178,6 +182,7 @@ def test_generative_variants_are_published_only_when_they_pass(
     blocked = job.run(config(tmp_path, weights, threshold=0.0, root=root), clip, job.Params(mode="text2img", **params))
     doc = json.loads(Path(blocked.output_uri, "thumbnails.json").read_text())
     assert blocked.details["variants"] == 0 and blocked.details["flagged"] == 2
+    assert [u.key for u in blocked.models] == ["image_generator", "safety_checker"]  # no text writer configured
     assert all(v["safety"]["flagged"] and not v["published"] and v["aspects"] == {} for v in doc["variants"])
     assert set(blocked.files) == {"thumbnails.json", "thumbnails.html"}  # nothing flagged was written
     assert all(
