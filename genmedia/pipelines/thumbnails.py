@@ -1,6 +1,6 @@
 """The thumbnails job: key frames from the analysis, smart crops per aspect ratio, optional title, optional
-generative variants (SDXL-Turbo) behind a safety check; ``thumbnails.json``, ``thumbnails.html``, the video's
-A/B experiment with the published variants (:mod:`genmedia.abtest.publish`), manifest.
+generative variants (SDXL-Turbo) behind a safety check; ``thumbnails.json``, ``thumbnails.html``, manifest; once
+the QA gate passes them, the video's A/B experiment with the published variants (:mod:`genmedia.pipelines.published`).
 
 Stages (Ray Data), after the analysis (reused when it already ran):
 
@@ -375,20 +375,6 @@ def build(
 # ----------------------------------------------------------------------------------------------
 
 
-def publish_experiment(cfg: Config, doc: dict[str, Any], base_url: str) -> str | None:
-    """Create or update the video's A/B experiment with the published variants of ``doc`` (``thumbnails.json``),
-    whose files are under ``base_url``; the experiment's id, or None with fewer than two published variants."""
-    from genmedia.abtest.publish import publish_thumbnails
-    from genmedia.abtest.service import ABTestService
-
-    service = ABTestService.from_config(cfg)
-    try:
-        info = publish_thumbnails(service, doc, base_url)
-    finally:
-        service.store.close()
-    return info.id if info is not None else None
-
-
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
     from genmedia.pipelines import analyze
 
@@ -510,7 +496,6 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "backend": variants[0]["backend"],
         "variant_ids": [v["id"] for v in published],
         "title_generation": generated.to_json() if generated else None,
-        "experiment": publish_experiment(cfg, doc, out.prefix),
     }
     return JobOutcome(summary=summary, details=details)
 
