@@ -25,7 +25,7 @@ def _thumbnails_doc(output: JobOutput) -> dict | None:
     return json.loads(output.read_bytes(THUMBNAILS_DOC))
 
 
-def publish_thumbnails(cfg: Config, output: JobOutput) -> None:
+def start_thumbnail_experiment(cfg: Config, output: JobOutput) -> None:
     """Create or update the video's A/B experiment with the published variants of ``output``'s ``thumbnails.json``
     (image URLs under the output's prefix); nothing with fewer than two published variants."""
     from genmedia.abtest import publish
@@ -41,7 +41,7 @@ def publish_thumbnails(cfg: Config, output: JobOutput) -> None:
         service.store.close()
 
 
-def withdraw_thumbnails(cfg: Config, output: JobOutput) -> None:
+def end_thumbnail_experiment(cfg: Config, output: JobOutput) -> None:
     """End the video's active A/B experiment when it shows images of ``output`` (status 'replaced')."""
     from genmedia.abtest.service import ABTestService
     from genmedia.abtest.store import ACTIVE
@@ -56,9 +56,9 @@ def withdraw_thumbnails(cfg: Config, output: JobOutput) -> None:
         service.store.close()
 
 
-ON_PUBLISH: dict[str, Callable[[Config, JobOutput], None]] = {"thumbnails": publish_thumbnails}
+ON_PUBLISH: dict[str, Callable[[Config, JobOutput], None]] = {"thumbnails": start_thumbnail_experiment}
 """Job name -> what publishing its outputs does (jobs not named here publish by their manifest alone)."""
-ON_WITHDRAW: dict[str, Callable[[Config, JobOutput], None]] = {"thumbnails": withdraw_thumbnails}
+ON_WITHDRAW: dict[str, Callable[[Config, JobOutput], None]] = {"thumbnails": end_thumbnail_experiment}
 """Job name -> what withdrawing its outputs (a reviewer's rejection) does."""
 
 
@@ -76,4 +76,11 @@ def on_withdrawn(cfg: Config, job: str, output: JobOutput) -> None:
         step(cfg, output)
 
 
-__all__ = ["ON_PUBLISH", "ON_WITHDRAW", "on_published", "on_withdrawn", "publish_thumbnails", "withdraw_thumbnails"]
+__all__ = [
+    "ON_PUBLISH",
+    "ON_WITHDRAW",
+    "end_thumbnail_experiment",
+    "on_published",
+    "on_withdrawn",
+    "start_thumbnail_experiment",
+]
