@@ -1,5 +1,8 @@
 """Cuts between flat or low-texture pictures (solid colours, title cards, black to white, a flash that stays),
-where the grid correlation is undefined or blind; generated clips, decoded and detected end to end."""
+where the grid correlation is undefined or blind; generated clips, decoded and detected end to end.
+
+Slow: each test encodes and decodes a clip of 72-150 frames (about 13 s together on a loaded 2-core machine,
+a fifth of the unit tests' time), so ``make test-fast`` leaves them to ``make test``."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from genmedia.media.encode import VideoWriter
 from genmedia.media.probe import probe
 from genmedia.pipelines.analyze import detect_shots_in_file
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 FPS = 24
 W, H = 320, 180

@@ -28,7 +28,9 @@ def _three_hours(block_s: float = 30.0):
         yield (0.3 * np.sin(idx * 0.07) * on).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_three_hours_scan_in_bounded_memory() -> None:
+    """Slow (about 3 s, under tracemalloc): three hours of synthesized audio scanned block by block."""
     seen: list[float] = []
     tracemalloc.start()
     levels = chunking.loudness_profile(_three_hours(), SR, total_s=3 * 3600.0, progress=lambda s, d, t: seen.append(d))
