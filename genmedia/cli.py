@@ -364,6 +364,13 @@ def subtitles(
         ),
     ] = None,
     no_shots: Annotated[bool, typer.Option("--no-shots", help="Do not snap cues to shot changes.")] = False,
+    glossary: Annotated[
+        list[str] | None,
+        typer.Option("--glossary", help="A name or term never translated (repeat the option for more)."),
+    ] = None,
+    soften_profanity: Annotated[
+        bool, typer.Option("--soften-profanity", help="Replace strong words by milder ones (per-language list).")
+    ] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -394,6 +401,8 @@ def subtitles(
             beam_size=beam_size,
             snap_to_shots=not no_shots,
             shot_changes=shots,
+            glossary=glossary or [],
+            soften_profanity=soften_profanity,
         ),
         force=force,
         as_json=as_json,

@@ -292,6 +292,24 @@ class SubtitlesConfig(_Strict):
         default_factory=lambda: {"ja": 13, "zh": 16, "ko": 16}, description="Line length per language (any code form)."
     )
     voiceprints: str | None = Field(None, description="Voiceprint library file; None = {cache_dir}/voiceprints.json.")
+    retranslate_below_score: float = Field(
+        -1.5,
+        le=0,
+        description="A translated segment whose score (mean token log-probability) is under this is translated "
+        "again (wider beam, no context); still under it, its cues are flagged for review.",
+    )
+    retranslate_num_beams: int = Field(8, ge=1, le=32, description="Beam width of the second translation.")
+    profanity: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {
+            "en": {"fuck": "heck", "fucking": "freaking", "shit": "shoot", "bullshit": "nonsense", "damn": "darn"},
+            "fr": {"merde": "mince", "putain": "punaise", "connard": "crétin", "bordel": "pagaille"},
+            "es": {"mierda": "miércoles", "joder": "jolines", "coño": "caramba", "cabrón": "tonto"},
+            "de": {"scheiße": "Mist", "scheisse": "Mist", "verdammt": "verflixt", "arschloch": "Blödmann"},
+        },
+        description="Per language (any code form): strong word -> milder word, used when a request asks for "
+        "soften_profanity (off by default).",
+    )
+
 
 
 class LadderProfile(_Strict):

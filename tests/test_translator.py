@@ -170,31 +170,108 @@ def test_without_weights_a_clear_error(ray_session: Config) -> None:
     assert "nllb-200-distilled-600M" in message and "genmedia models pull translator" in message and "\n" not in message
 
 
+# ------------------------------------------------------------------------------- acting on the scores
+
+
+def test_low_scores_are_translated_again_and_flagged_when_still_low(nllb_cfg: Config, translator) -> None:  # noqa: ANN001
+    """The threshold is set between the first pass's scores, so some segments fall under it: exactly those
+    are translated again (no context, a wider beam), the better of the two kept, and flagged if still low."""
+    from genmedia.pipelines import subtitles
+
+    texts = SENTENCES[:2] + SENTENCES[-1:] + ["Welcome to the storm."]
+    context = [None, *texts[:-1]]
+    first = translator.translate(texts, "fr", sources="en", context=context)
+    threshold = float(np.median([t.score for t in first]))
+    sub = nllb_cfg.pipelines.subtitles.model_copy(
+        update={"retranslate_below_score": threshold, "retranslate_num_beams": 3}
+    )
+    cfg = nllb_cfg.model_copy(update={"pipelines": nllb_cfg.pipelines.model_copy(update={"subtitles": sub})})
+    out = subtitles.translate(cfg, texts, ["en"] * len(texts), "fr")
+    for text, before, after in zip(texts, first, out):
+        assert after.retried == (before.score < threshold)
+        if not after.retried:
+            assert (after.text, after.score) == pytest.approx((before.text, before.score), abs=1e-4)
+            continue
+        again = translator.translate([text], "fr", sources="en", num_beams=3)[0]
+        best = again if again.score > before.score else before
+        assert after.text == best.text and after.score == pytest.approx(max(again.score, before.score), abs=1e-4)
+        assert after.low == (after.score < threshold)
+    assert 0 < sum(t.retried for t in out) < len(texts)
+
+
+@pytest.mark.parametrize("target", ["fr", "es", "de", "zh", "ar"])
+def test_adaptation_through_the_tiny_translator(translator, target: str) -> None:  # noqa: ANN001
+    """Protected terms and values come through a real (tiny, random) model: in place when it copies the
+    placeholder, else appended and reported; values are written the target's way; typography is applied."""
+    from babel import Locale
+
+    from genmedia.subtitles.adaptation import Adaptation
+    from genmedia.subtitles.locale_rules import locale_for, typography
+    from genmedia.subtitles.values import find_values
+
+    source = "Anna paid $1,250.50 for the storm on March 5, 2024 at 10:30 pm?"
+    locale = locale_for(target)
+    adaptation = Adaptation(locale, ["Anna"], {})
+    protected = adaptation.protect(source, "en")
+    assert "Anna" not in protected.text and "1,250" not in protected.text and len(protected.items) == 4
+    translated = translator.translate([protected.text], target, sources="en")[0].text
+    adapted = adaptation.finish(translated, protected)
+    expected = [v.render(locale) for _, _, v in find_values(source, Locale.parse("en"))]
+    assert expected[0] != "$1,250.50" and all(e in adapted.text for e in expected)  # the target's way
+    assert "Anna" in adapted.text
+    assert sorted(adapted.lost) == sorted(x for x in ["Anna", *expected] if x not in typography(translated, locale))
+    assert typography(adapted.text, locale) == adapted.text  # already in the locale's typography
+
+
 def test_pipeline_writes_translated_subtitles(nllb_cfg: Config, tmp_path: Path) -> None:
-    """Audio-only input, English speech, subtitles in en (transcript), fr and sw (tiny NLLB)."""
+    """Audio-only input, English speech, subtitles in en (transcript), fr and ar (tiny NLLB), with a glossary
+    and a score threshold above every score (so each translated cue is re-translated, then flagged).
+    The slowest test here (Whisper on the sample, then two translations)."""
     from subtitle_rules import rule_violations
 
     from genmedia.media.audio import write_audio_file
     from genmedia.media.synthetic import load_sample_speech
     from genmedia.pipelines import subtitles
+    from genmedia.subtitles.formats import RLM
 
     audio = tmp_path / "speech.m4a"
     write_audio_file(audio, np.concatenate([np.zeros(8000, np.float32), load_sample_speech(16000)]), 16000)
-    result = subtitles.run(nllb_cfg, str(audio), subtitles.Params(languages=["en", "fr", "sw"], diarize=False))
+    sub = nllb_cfg.pipelines.subtitles.model_copy(update={"retranslate_below_score": 0.0})
+    cfg = nllb_cfg.model_copy(update={"pipelines": nllb_cfg.pipelines.model_copy(update={"subtitles": sub})})
+    glossary = ["genmedia", "GenMedia", "Nvidia", "demo"]
+    params = subtitles.Params(languages=["en", "fr", "ar"], diarize=False, glossary=glossary)
+    result = subtitles.run(cfg, str(audio), params)
     assert result.status.value == "done"
-    assert {f"{lang}.{fmt}" for lang in ("en", "fr", "sw") for fmt in ("srt", "vtt", "ass")} | {
+    assert {f"{lang}.{fmt}" for lang in ("en", "fr", "ar") for fmt in ("srt", "vtt", "ass")} | {
         "transcript.json"
     } <= set(result.files)
     assert result.details["cues"]["fr"] >= 1
     import json
 
     transcript = json.loads(Path(result.files["transcript.json"]).read_text())
-    assert transcript["tracks"]["fr"]["translated_segments"] >= 1
-    assert all(s <= 0 for s in transcript["tracks"]["fr"]["translation_scores"])
-    assert transcript["tracks"]["en"]["translated_segments"] == 0
-    for lang in ("fr", "sw"):
+    tracks = transcript["tracks"]
+    assert tracks["fr"]["translated_segments"] >= 1
+    assert all(s <= 0 for s in tracks["fr"]["translation_scores"])
+    assert tracks["en"]["translated_segments"] == 0
+    spoken = " ".join(s["text"] for s in transcript["segments"])
+    terms = [t for t in glossary if t in spoken]
+    assert terms, spoken
+    for lang in ("fr", "ar"):
+        track = tracks[lang]
+        assert track["retranslated_segments"] == track["low_score_segments"] == track["translated_segments"]
+        assert all(c["flagged"] and "low-translation-score" in c["flags"] for c in track["cue_list"])
+        assert result.details["flagged_cues"][lang] == track["flagged_cues"] == len(track["cue_list"])
+        text = " ".join(c["text"] for c in track["cue_list"])
+        assert all(t in text for t in terms), (terms, text)
         srt = pysubs2.load(result.files[f"{lang}.srt"])
-        cues = [(e.start / 1000, e.end / 1000, e.plaintext) for e in srt]
+        cues = [(e.start / 1000, e.end / 1000, e.plaintext.replace(RLM, "")) for e in srt]
         assert cues and rule_violations(cues, fps=25.0) == []
-        vtt = list(webvtt.from_buffer(io.StringIO(Path(result.files[f"{lang}.vtt"]).read_text())))
+        vtt_text = Path(result.files[f"{lang}.vtt"]).read_text()
+        assert vtt_text.count("\nNOTE ") == len(cues)
+        vtt = list(webvtt.from_buffer(io.StringIO(vtt_text)))  # the NOTE blocks do not break a real parser
         assert [c.text for c in vtt] == [e.plaintext for e in srt]
+        ass = pysubs2.load(result.files[f"{lang}.ass"])
+        assert sum(e.is_comment for e in ass) == len(cues)
+    assert tracks["ar"]["direction"] == "rtl" and tracks["fr"]["direction"] == "ltr"
+    assert all(line.startswith(RLM) for e in pysubs2.load(result.files["ar.srt"]) for line in e.plaintext.split("\n"))
+    assert result.details["flagged_cues"]["en"] == 0 and "NOTE" not in Path(result.files["en.vtt"]).read_text()

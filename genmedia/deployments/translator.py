@@ -94,7 +94,7 @@ class Translator:
         return ids.to(self.device), mask.to(self.device)
 
     def _generate(
-        self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]]
+        self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]], num_beams: int
     ) -> list[tuple[list[int], float]]:
         """Continue each forced decoder prefix; (new token ids, mean log-probability of them).
 
@@ -106,12 +106,12 @@ class Translator:
         for i, prefix in enumerate(prefixes):
             groups.setdefault(len(prefix), []).append(i)
         for rows in groups.values():
-            for i, r in zip(rows, self._generate_group([inputs[i] for i in rows], [prefixes[i] for i in rows])):
+            for i, r in zip(rows, self._generate_group([inputs[i] for i in rows], [prefixes[i] for i in rows], num_beams)):
                 results[i] = r
         return results
 
     def _generate_group(
-        self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]]
+        self, inputs: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]], num_beams: int
     ) -> list[tuple[list[int], float]]:
         torch = self._torch
         ids, mask = self._pad(inputs)
@@ -124,7 +124,7 @@ class Translator:
                 attention_mask=mask,
                 decoder_input_ids=dec,
                 decoder_attention_mask=dec_mask,
-                num_beams=self.num_beams,
+                num_beams=num_beams,
                 do_sample=False,
                 max_new_tokens=max(budgets),
             )
@@ -154,12 +154,15 @@ class Translator:
         *,
         sources: Sequence[str] | str = "eng_Latn",
         context: Sequence[str | None] | None = None,
+        num_beams: int | None = None,
     ) -> list[Translation]:
         """Translate ``texts`` (source codes per text or one for all) into ``target``; codes in any accepted form.
 
         ``context[i]`` is the text before ``texts[i]`` (None for none); it is translated first and
-        forced as the decoder's prefix so that ``texts[i]`` continues it.
+        forced as the decoder's prefix so that ``texts[i]`` continues it. ``num_beams``: the beam width
+        (default: the model entry's ``options.num_beams``).
         """
+        beams = num_beams or self.num_beams
         target = to_flores(target)
         srcs = [to_flores(sources)] * len(texts) if isinstance(sources, str) else [to_flores(s) for s in sources]
         context = list(context) if context is not None else [None] * len(texts)
@@ -177,7 +180,7 @@ class Translator:
             with_ctx = [i for i, x in enumerate(c) if x]
             ctx_ids = (
                 self._generate(
-                    self._encode([c[i] for i in with_ctx], [s[i] for i in with_ctx]), [start] * len(with_ctx)
+                    self._encode([c[i] for i in with_ctx], [s[i] for i in with_ctx]), [start] * len(with_ctx), beams
                 )
                 if with_ctx
                 else []
@@ -185,23 +188,26 @@ class Translator:
             prefix = {i: start + ids for i, (ids, _) in zip(with_ctx, ctx_ids)}
             # Pass 2: "context + text" in, the context's translation forced, the continuation out.
             sources_text = [f"{c[i]} {t[i]}" if i in prefix else t[i] for i in range(len(t))]
-            results = self._generate(self._encode(sources_text, s), [prefix.get(i, start) for i in range(len(t))])
+            results = self._generate(self._encode(sources_text, s), [prefix.get(i, start) for i in range(len(t))], beams)
             for ids, score in results:
                 out.append(Translation(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), score))
         return out
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Ray Data: rows with ``text``, ``source``, ``target`` and ``context`` ('' for none) ->
-        ``translation`` and ``score``. Rows are grouped by target language."""
+        """Ray Data: rows with ``text``, ``source``, ``target``, ``context`` ('' for none) and optionally
+        ``num_beams`` (0: the model's default) -> ``translation`` and ``score``. Rows are grouped by target
+        language and beam width."""
         n = len(batch["text"])
         texts, scores = [""] * n, [0.0] * n
-        for target in dict.fromkeys(str(x) for x in batch["target"]):
-            idx = [i for i in range(n) if str(batch["target"][i]) == target]
+        beams = [int(b) for b in batch["num_beams"]] if "num_beams" in batch else [0] * n
+        for target, width in dict.fromkeys((str(x), b) for x, b in zip(batch["target"], beams)):
+            idx = [i for i in range(n) if str(batch["target"][i]) == target and beams[i] == width]
             done = self.translate(
                 [str(batch["text"][i]) for i in idx],
                 target,
                 sources=[str(batch["source"][i]) for i in idx],
                 context=[str(batch["context"][i]) or None for i in idx],
+                num_beams=width or None,
             )
             for i, tr in zip(idx, done):
                 texts[i], scores[i] = tr.text, tr.score

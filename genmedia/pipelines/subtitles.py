@@ -12,8 +12,12 @@ Stages:
 3. **speakers** (driver, small): clustering of all chunks' voice windows into speakers; names from the
    voiceprint library so the same voice keeps its name across files.
 4. **translate** (Ray Data actors, ``models.translator``, only for languages other than the speech's):
-   NLLB-200 per segment with the previous segment as context.
-5. **write**: cues cut by :mod:`genmedia.subtitles.segmentation` (reading speed, lines, shot changes),
+   NLLB-200 per segment with the previous segment as context, glossary terms and values protected by
+   placeholders; a segment scored under ``pipelines.subtitles.retranslate_below_score`` is translated
+   again (wider beam, no context) and, still low, its cues are flagged.
+5. **adapt** (:mod:`genmedia.subtitles.adaptation`): values written the track locale's way, optional
+   softening of strong words, the locale's typography; right-to-left tracks marked.
+6. **write**: cues cut by :mod:`genmedia.subtitles.segmentation` (reading speed, lines, shot changes),
    ``{lang}.srt/.vtt/.ass`` per language, ``transcript.json``, then the manifest (by the job runner).
 
 Input may be a video or an audio-only file.
@@ -31,6 +35,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import ray
+from babel import Locale
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
@@ -43,9 +48,12 @@ from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.runtime import model_stage
 from genmedia.schemas import JobResult
-from genmedia.subtitles import chunking, diarization, languages
+from genmedia.subtitles import chunking, diarization, languages, locale_rules
+from genmedia.subtitles.adaptation import Adaptation
 from genmedia.subtitles.denoise import DENOISE_BELOW_SNR_DB, RNNoise, snr_db, spectral_gate
 from genmedia.subtitles.formats import FORMATS, Format, clean_text, render
+from genmedia.subtitles.glossary import glossary_terms
+from genmedia.subtitles.profanity import word_list
 from genmedia.subtitles.segmentation import Cue, Rules, TimedWord, interpolate_words, segment_words
 from genmedia.subtitles.speaker_embedding import SpeakerEmbedder
 from genmedia.subtitles.transcript import Segment, Transcript
@@ -63,6 +71,8 @@ MAX_SHOT_CHANGES = 20_000
 """Most shot-change times a request may give (one every second of a 5.5-hour film)."""
 MAX_SHOT_TIME_S = 1e6
 """Latest shot-change time a request may give, in seconds (about 11.5 days)."""
+LOW_SCORE = "low-translation-score"
+MOVED = "protected-text-moved"
 
 
 class Params(BaseModel):
@@ -99,6 +109,15 @@ class Params(BaseModel):
         description=f"Shot-change times (s, 0 to {MAX_SHOT_TIME_S:g}, at most {MAX_SHOT_CHANGES:,}) to snap to, instead of the analysis.",
     )
 
+    glossary: list[Annotated[OneLine, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Names and terms never translated (speaker names from the voiceprint library are added).",
+    )
+    soften_profanity: bool = Field(
+        False, description="Replace strong words by milder ones (pipelines.subtitles.profanity, per language)."
+    )
+
     @field_validator("languages", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
@@ -110,10 +129,14 @@ class Params(BaseModel):
 
 
 def check_languages(params: Params) -> None:
-    """InputError (with close matches) for any language code that is not a language."""
+    """InputError (with close matches) for any language code that is not a language, or a subtitle
+    language whose region or script names no CLDR locale (``fr-XX``)."""
     for code in [*params.languages, *([params.source_language] if params.source_language else [])]:
         if code.strip().lower() not in languages.WHISPER_ONLY:  # transcribable, not translatable: fine as the source
             languages.to_flores(code)
+    for code in params.languages:
+        if code.strip().lower() not in languages.WHISPER_ONLY:
+            locale_rules.locale_for(code)
 
 
 def rules_for(cfg: Config, language: str, fps: float) -> Rules:
@@ -293,29 +316,67 @@ def transcribe(
 # ----------------------------------------------------------------------------- stage 4: translate
 
 
+@dataclasses.dataclass
+class SegmentTranslation:
+    """One segment's translation: its text (placeholders still in), quality score, whether it was translated
+    a second time, and whether its score stayed under the threshold."""
+
+    text: str
+    score: float
+    retried: bool = False
+    low: bool = False
+
+
+def _translate_rows(cfg: Config, rows: list[dict[str, Any]]) -> dict[int, tuple[str, float]]:
+    from genmedia.deployments.translator import Translator
+
+    ds = ray.data.from_items(rows).map_batches(Translator, **model_stage(cfg, TRANSLATOR_KEY))
+    return {int(row["index"]): (str(row["translation"]), float(row["score"])) for row in ds.iter_rows()}
+
+
 def translate(
-    cfg: Config, segments: Sequence[Segment], target: str, progress: ProgressFn = no_progress
-) -> list[tuple[str, float]]:
-    """(translation, quality score) of each segment into ``target``, with the previous segment as context."""
-    from genmedia.deployments.translator import Translator, require_translator
+    cfg: Config,
+    texts: Sequence[str],
+    sources: Sequence[str],
+    target: str,
+    progress: ProgressFn = no_progress,
+) -> list[SegmentTranslation]:
+    """Translate each text (spoken in ``sources[i]``) into ``target`` with the previous text as context.
+
+    A translation scored under ``pipelines.subtitles.retranslate_below_score`` is translated again without
+    context and with ``retranslate_num_beams`` beams; the better-scored of the two is kept, and it is marked
+    ``low`` when that is still under the threshold.
+    """
+    from genmedia.deployments.translator import require_translator
 
     require_translator(cfg, TRANSLATOR_KEY)
+    sub = cfg.pipelines.subtitles
+    flores = languages.to_flores(target)
     rows = [
         {
             "index": i,
-            "text": s.text,
-            "source": languages.to_flores(s.language),
-            "target": languages.to_flores(target),
-            "context": segments[i - 1].text if i else "",
+            "text": t,
+            "source": languages.to_flores(src),
+            "target": flores,
+            "context": texts[i - 1] if i else "",
+            "num_beams": 0,
         }
-        for i, s in enumerate(segments)
+        for i, (t, src) in enumerate(zip(texts, sources))
     ]
-    ds = ray.data.from_items(rows).map_batches(Translator, **model_stage(cfg, TRANSLATOR_KEY))
-    out: dict[int, tuple[str, float]] = {}
-    for row in ds.iter_rows():
-        out[int(row["index"])] = (str(row["translation"]), float(row["score"]))
-        progress(f"translate {target}", len(out), len(rows))
-    return [out[i] for i in range(len(rows))]
+    progress(f"translate {target}", 0, len(rows))
+    first = _translate_rows(cfg, rows) if rows else {}
+    out = [SegmentTranslation(*first[i]) for i in range(len(rows))]
+    progress(f"translate {target}", len(rows), len(rows))
+    low = [i for i, tr in enumerate(out) if tr.score < sub.retranslate_below_score]
+    if low:
+        again = _translate_rows(
+            cfg, [{**rows[i], "context": "", "num_beams": sub.retranslate_num_beams} for i in low]
+        )
+        for i in low:
+            text, score = again[i]
+            best = (text, score) if score > out[i].score else (out[i].text, out[i].score)
+            out[i] = SegmentTranslation(*best, retried=True, low=best[1] < sub.retranslate_below_score)
+    return out
 
 
 # --------------------------------------------------------------------------------- stage 5: cues
@@ -333,20 +394,56 @@ def cues_for(
     segments: Sequence[Segment],
     target: str,
     rules: Rules,
-    translations: dict[int, tuple[str, float]],
+    texts: dict[int, str],
     shot_changes: Sequence[float],
+    flags: dict[int, tuple[str, ...]] | None = None,
 ) -> list[Cue]:
-    """The cues of one language: source words where the speech is in ``target``, else the translation
-    with times interpolated from the source words (see :func:`interpolate_words`)."""
+    """The cues of one language: the source words where ``texts`` has no text for a segment, else that
+    text (a translation, or the speech adapted to the locale) with times interpolated from the source words
+    (see :func:`interpolate_words`); ``flags[i]`` marks the cues segment ``i``'s words end up in."""
+    flags = flags or {}
     words: list[TimedWord] = []
     for i, seg in enumerate(segments):
-        if i in translations:
+        if i in texts:
             words += interpolate_words(
-                clean_text(translations[i][0]), _words(seg), rules, speaker=seg.speaker, language=target
+                clean_text(texts[i]), _words(seg), rules, speaker=seg.speaker, language=target, flags=flags.get(i, ())
             )
         else:
             words += [TimedWord(w.text, w.start, w.end, w.speaker, target) for w in _words(seg)]
     return segment_words(words, rules, shot_changes)
+
+
+def track_texts(
+    cfg: Config, segments: Sequence[Segment], target: str, adaptation: Adaptation, progress: ProgressFn = no_progress
+) -> tuple[dict[int, str], dict[int, tuple[str, ...]], dict[str, Any]]:
+    """Each segment's text in ``target`` (only where it differs from the spoken words), the flags per
+    segment, and the track's figures (translated segments, scores, re-translations, softened words)."""
+    todo = [i for i, s in enumerate(segments) if not languages.same_language(s.language, target)]
+    protected = {i: adaptation.protect(segments[i].text.strip(), segments[i].language) for i in todo}
+    sources = [segments[i].language for i in todo]
+    done = translate(cfg, [protected[i].text for i in todo], sources, target, progress) if todo else []
+    texts: dict[int, str] = {}
+    flags: dict[int, tuple[str, ...]] = {}
+    softened = 0
+    for i, tr in zip(todo, done):
+        adapted = adaptation.finish(tr.text, protected[i])
+        texts[i], softened = adapted.text, softened + adapted.softened
+        flags[i] = (*([LOW_SCORE] if tr.low else []), *([MOVED] if adapted.lost else []))
+    for i, seg in enumerate(segments):
+        if i not in texts:
+            spoken = " ".join(w.text for w in _words(seg))
+            adapted = adaptation.adapt(spoken, seg.language)
+            softened += adapted.softened
+            if adapted.text != spoken:
+                texts[i] = adapted.text
+    figures = {
+        "translated_segments": len(todo),
+        "translation_scores": [round(tr.score, 4) for tr in done],
+        "retranslated_segments": sum(tr.retried for tr in done),
+        "low_score_segments": sum(tr.low for tr in done),
+        "softened_words": softened,
+    }
+    return texts, flags, figures
 
 
 # ------------------------------------------------------------------------------------ the job
@@ -394,6 +491,20 @@ def _name_speakers(
     return [names[k] for k in found.speakers]
 
 
+def _library_names(cfg: Config, params: Params) -> list[str]:
+    """The voiceprint library's names (glossary terms) when the request uses the library."""
+    if not params.voiceprints:
+        return []
+    return VoiceLibrary(cfg.pipelines.subtitles.voiceprints or cfg.storage.cache_path / "voiceprints.json").names()
+
+
+def _track_locale(target: str) -> Locale | None:
+    """The track's CLDR locale (None for a language CLDR lacks or Whisper alone knows: no adaptation)."""
+    if target.strip().lower() in languages.WHISPER_ONLY:
+        return None
+    return locale_rules.locale_for(target)
+
+
 def _needs_translation(params: Params) -> bool:
     """Whether translation is certain to be needed before anything is transcribed."""
     targets = {languages.to_flores(code) for code in params.languages if languages.is_language(code)}
@@ -423,25 +534,28 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     shots = _shot_changes(ctx, params)
 
     targets = params.languages or [main]
+    terms = glossary_terms(params.glossary, [*speakers, *_library_names(cfg, params)])
     tracks: dict[str, Any] = {}
     for target in targets:
-        todo = [i for i, s in enumerate(segments) if not languages.same_language(s.language, target)]
-        translations: dict[int, tuple[str, float]] = {}
-        if todo:
-            done = translate(cfg, [segments[i] for i in todo], target, ctx.progress)
-            translations = dict(zip(todo, done))
+        locale = _track_locale(target)
+        adaptation = Adaptation(
+            locale, terms, word_list(cfg.pipelines.subtitles.profanity, target) if params.soften_profanity else {}
+        )
+        texts, flags, figures = track_texts(cfg, segments, target, adaptation, ctx.progress)
         rules = rules_for(cfg, target, fps)
-        cues = cues_for(segments, target, rules, translations, shots)
+        cues = cues_for(segments, target, rules, texts, shots, flags)
         name = target.strip().lower() if params.languages else main
+        rtl = locale_rules.is_rtl(locale)
         for fmt in params.formats:
-            ctx.output.write_text(
-                f"{name}.{fmt}", render(cues, fmt, width=info.display_width or None, height=info.display_height or None)
-            )
+            size = {"width": info.display_width or None, "height": info.display_height or None}
+            ctx.output.write_text(f"{name}.{fmt}", render(cues, fmt, **size, rtl=rtl))
         tracks[name] = {
             "flores": languages.to_flores(target) if languages.is_language(target) else None,
+            "locale": str(locale) if locale else None,
+            "direction": "rtl" if rtl else "ltr",
             "cues": len(cues),
-            "translated_segments": len(translations),
-            "translation_scores": [round(translations[i][1], 4) for i in sorted(translations)],
+            **figures,
+            "flagged_cues": sum(LOW_SCORE in c.flags for c in cues),
             "cue_list": [
                 {
                     "start": c.start,
@@ -449,6 +563,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
                     "text": c.text,
                     "speaker": c.speaker,
                     "line_speakers": c.line_speakers,
+                    "flagged": LOW_SCORE in c.flags,
                     "flags": c.flags,
                 }
                 for c in cues
@@ -479,6 +594,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "speakers": speakers,
         "segments": len(segments),
         "cues": {k: v["cues"] for k, v in tracks.items()},
+        "flagged_cues": {k: v["flagged_cues"] for k, v in tracks.items()},
         "chunks": len(chunks),
         "doubtful": doubtful,
         "removed": len(removed),

@@ -5,6 +5,11 @@ characters: braces would be ASS override blocks, angle brackets SRT/WebVTT tags,
 escape. WebVTT escapes ``&`` as ``&amp;`` (what its spec requires) and names the speaker with a voice span
 (``<v Name>``, one per line in a two-speaker dialogue cue); ASS puts the speaker in the event's Name
 field (a dialogue cue's two names joined by " / ").
+
+A cue with flags (see :data:`FLAG_NOTES`) is preceded by a WebVTT ``NOTE`` block and an ASS ``Comment``
+line saying what to check (SRT has no comments). Right-to-left tracks start every line with a
+right-to-left mark (U+200F): the first strong character sets the line's direction in the Unicode
+bidirectional algorithm every player applies, and SRT and WebVTT have no direction attribute.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from genmedia.subtitles.segmentation import Cue
 Format = Literal["srt", "vtt", "ass"]
 FORMATS: tuple[Format, ...] = ("srt", "vtt", "ass")
 
+RLM = "\u200f"
+FLAG_NOTES = {
+    "low-translation-score": "the translation scored under the threshold even after re-translation: check it",
+    "protected-text-moved": "a name, term or value did not come through translation in place: it is at the end",
+}
 _UNSAFE = str.maketrans({"{": "(", "}": ")", "<": "‹", ">": "›", "\\": "/"})
 
 
@@ -29,10 +39,17 @@ def clean_text(text: str) -> str:
     return re.sub(r"[ \t\r\f\v]+", " ", text).strip()
 
 
-def _events(cues: Sequence[Cue], fmt: Format) -> list[pysubs2.SSAEvent]:
+def note(cue: Cue) -> str:
+    """What to check in a flagged cue, one line ('' when it has no flags)."""
+    return "; ".join(FLAG_NOTES.get(f, f) for f in cue.flags)
+
+
+def _events(cues: Sequence[Cue], fmt: Format, rtl: bool) -> list[pysubs2.SSAEvent]:
     events = []
     for cue in cues:
         lines = [clean_text(line) for line in cue.lines]
+        if rtl:
+            lines = [RLM + line for line in lines]
         if fmt == "vtt":
             lines = [line.replace("&", "&amp;") for line in lines]
             if cue.line_speakers:  # a dialogue cue: each line in its speaker's voice span
@@ -44,6 +61,11 @@ def _events(cues: Sequence[Cue], fmt: Format) -> list[pysubs2.SSAEvent]:
             if cue.line_speakers
             else clean_text(cue.speaker or "")
         )
+        if fmt == "ass" and cue.flags:
+            comment = clean_text(f"check: {note(cue)}")
+            events.append(
+                pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000), text=comment, type="Comment")
+            )
         events.append(
             pysubs2.SSAEvent(
                 start=round(cue.start * 1000),
@@ -55,12 +77,29 @@ def _events(cues: Sequence[Cue], fmt: Format) -> list[pysubs2.SSAEvent]:
     return events
 
 
-def render(cues: Sequence[Cue], fmt: Format, *, width: int | None = None, height: int | None = None) -> str:
-    """The cues as the text of an SRT, WebVTT or ASS file (``width``/``height``: the ASS play resolution)."""
+def _vtt_notes(text: str, cues: Sequence[Cue]) -> str:
+    """WebVTT text with a NOTE block before each flagged cue's block (pysubs2 writes one block per cue)."""
+    head, *blocks = text.rstrip("\n").split("\n\n")
+    if len(blocks) != len(cues):
+        raise ValueError(f"WebVTT writer gave {len(blocks)} cue blocks for {len(cues)} cues")
+    out = [head]
+    for cue, block in zip(cues, blocks):
+        if cue.flags:
+            out.append("NOTE " + clean_text(note(cue)).replace("-->", "->"))
+        out.append(block)
+    return "\n\n".join(out) + "\n"
+
+
+def render(
+    cues: Sequence[Cue], fmt: Format, *, width: int | None = None, height: int | None = None, rtl: bool = False
+) -> str:
+    """The cues as the text of an SRT, WebVTT or ASS file (``width``/``height``: the ASS play resolution;
+    ``rtl``: the language writes right to left)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown subtitle format {fmt!r}; use one of {', '.join(FORMATS)}")
     subs = pysubs2.SSAFile()
     if fmt == "ass" and width and height:
         subs.info["PlayResX"], subs.info["PlayResY"] = str(width), str(height)
-    subs.events = _events(cues, fmt)
-    return subs.to_string(fmt)
+    subs.events = _events(cues, fmt, rtl)
+    text = subs.to_string(fmt)
+    return _vtt_notes(text, cues) if fmt == "vtt" and any(c.flags for c in cues) else text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -121,6 +122,8 @@ class TimedWord:
     end: float
     speaker: str | None = None
     language: str | None = None
+    flags: tuple[str, ...] = ()
+    """What to check in the cue this word ends up in (e.g. a translation scored low); cues take the union."""
 
 
 @dataclass
@@ -425,6 +428,7 @@ def time_cues(
         hi = max(nxt, end) if nxt is not None else None
         if cuts:
             start, end = _snap(start, end, need, lo, hi, cuts, rules)
+        flags = sorted({f for w in group for f in w.flags})
         if isinstance(unit, Dialogue):
             cues.append(
                 Cue(
@@ -433,11 +437,12 @@ def time_cues(
                     lines,
                     None,
                     group[0].language,
+                    flags=flags,
                     line_speakers=[unit.first[0].speaker, unit.second[0].speaker],
                 )
             )
         else:
-            cues.append(Cue(start / 100, end / 100, lines, group[0].speaker, group[0].language))
+            cues.append(Cue(start / 100, end / 100, lines, group[0].speaker, group[0].language, flags=flags))
         prev_end = end
     return cues
 
@@ -458,10 +463,13 @@ def segment_words(words: Sequence[TimedWord], rules: Rules, shot_changes: Sequen
 
 
 def tokens_of(text: str, rules: Rules) -> list[str]:
-    """Split text into the units lines break between: words, or characters for languages without spaces."""
+    """Split text into the units lines break between: words, or characters for languages without spaces.
+
+    Words split at ordinary spaces only: a no-break space (French puts one before ``?``) keeps its two
+    sides on one line."""
     if rules.no_spaces:
         return [c for c in text.strip() if not c.isspace()]
-    return text.split()
+    return [t for t in re.split(r"[ \t\r\n\f\v]+", text) if t]
 
 
 def _sentences(items: Sequence, text_of) -> list[list]:  # noqa: ANN001 - items and an accessor
@@ -474,7 +482,9 @@ def _sentences(items: Sequence, text_of) -> list[list]:  # noqa: ANN001 - items 
     return [g for g in groups if g]
 
 
-def interpolate_words(text: str, anchors: Sequence[TimedWord], rules: Rules, **labels: str | None) -> list[TimedWord]:
+def interpolate_words(
+    text: str, anchors: Sequence[TimedWord], rules: Rules, **labels: str | tuple[str, ...] | None
+) -> list[TimedWord]:
     """Give the words of ``text`` (e.g. a translation) times from the source words it translates.
 
     When both have the same number of sentences, each sentence is timed by its source sentence. Within
