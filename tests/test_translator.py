@@ -173,6 +173,7 @@ def test_without_weights_a_clear_error(ray_session: Config) -> None:
 # ------------------------------------------------------------------------------- acting on the scores
 
 
+@pytest.mark.ray
 def test_low_scores_are_translated_again_and_flagged_when_still_low(nllb_cfg: Config, translator) -> None:  # noqa: ANN001
     """The threshold is set between the first pass's scores, so some segments fall under it: exactly those
     are translated again (no context, a wider beam), the better of the two kept, and flagged if still low."""
@@ -199,6 +200,7 @@ def test_low_scores_are_translated_again_and_flagged_when_still_low(nllb_cfg: Co
     assert 0 < sum(t.retried for t in out) < len(texts)
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("target", ["fr", "es", "de", "zh", "ar"])
 def test_adaptation_through_the_tiny_translator(translator, target: str) -> None:  # noqa: ANN001
     """Protected terms and values come through a real (tiny, random) model: in place when it copies the
@@ -223,6 +225,8 @@ def test_adaptation_through_the_tiny_translator(translator, target: str) -> None
     assert typography(adapted.text, locale) == adapted.text  # already in the locale's typography
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_pipeline_writes_translated_subtitles(nllb_cfg: Config, tmp_path: Path) -> None:
     """Audio-only input, English speech, subtitles in en (transcript), fr and ar (tiny NLLB), with a glossary
     and a score threshold above every score (so each translated cue is re-translated, then flagged).
