@@ -9,8 +9,9 @@ use FFmpeg's swresample through PyAV's :class:`av.AudioResampler`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import av
@@ -166,31 +167,27 @@ def read_range(path: str | os.PathLike[str], start: float, end: float, sample_ra
             return _read_from_top(path, start, want, sample_rate)
         # A second early: the decoder warms up (e.g. AAC's overlapping transform) before the first kept sample.
         container.seek(int((origin + start - 1.0) / stream.time_base), stream=stream, backward=True)
-        position: float | None = None
-        pieces: list[np.ndarray] = []
-        have = 0
-        skip = 0
-        for t, samples in _decode_from(container, stream, sample_rate):
-            if position is None:
-                position = (t - origin) if t is not None else 0.0
-                if position > start + 1 / sample_rate:  # seek overshot: start again from the top
-                    return _read_from_top(path, start, want, sample_rate)
-                skip = round((start - position) * sample_rate)
-            if skip >= samples.size:
-                skip -= samples.size
-                continue
-            samples, skip = samples[skip:], 0
-            pieces.append(samples)
-            have += samples.size
-            if have >= want:
-                break
-    audio = np.concatenate(pieces)[:want] if pieces else np.zeros(0, dtype=np.float32)
-    return audio.astype(np.float32, copy=False)
+        decoded = _decode_from(container, stream, sample_rate)
+        first = next(decoded, None)
+        if first is None:
+            return np.zeros(0, dtype=np.float32)
+        t, samples = first
+        position = (t - origin) if t is not None else 0.0
+        if position > start + 1 / sample_rate:  # seek overshot: start again from the top
+            return _read_from_top(path, start, want, sample_rate)
+        blocks = chain([samples], (block for _, block in decoded))
+        return _take(blocks, round((start - position) * sample_rate), want)
 
 
 def _read_from_top(path: str | os.PathLike[str], start: float, want: int, sample_rate: int) -> np.ndarray:
-    skip, pieces, have = round(start * sample_rate), [], 0
-    for block in iter_audio(path, sample_rate, chunk_seconds=10.0):
+    return _take(iter_audio(path, sample_rate, chunk_seconds=10.0), round(start * sample_rate), want)
+
+
+def _take(blocks: Iterable[np.ndarray], skip: int, want: int) -> np.ndarray:
+    """``want`` float32 samples of ``blocks`` after the first ``skip`` (fewer where the blocks end first)."""
+    pieces: list[np.ndarray] = []
+    have = 0
+    for block in blocks:
         if skip >= block.size:
             skip -= block.size
             continue
@@ -199,7 +196,8 @@ def _read_from_top(path: str | os.PathLike[str], start: float, want: int, sample
         have += block.size
         if have >= want:
             break
-    return np.concatenate(pieces)[:want] if pieces else np.zeros(0, dtype=np.float32)
+    audio = np.concatenate(pieces)[:want] if pieces else np.zeros(0, dtype=np.float32)
+    return audio.astype(np.float32, copy=False)
 
 
 def write_audio_file(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int) -> None:
