@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -128,10 +128,13 @@ class Chain:
 
     def run(self, frames: Iterable[av.VideoFrame | np.ndarray]) -> list[av.VideoFrame]:
         """All of ``frames`` through the chain, then flushed: the output frames in order."""
-        out: list[av.VideoFrame] = []
+        return list(self.stream(frames))
+
+    def stream(self, frames: Iterable[av.VideoFrame | np.ndarray]) -> Iterator[av.VideoFrame]:
+        """:meth:`run` as a generator: each output frame as soon as the graph returns it."""
         for frame in frames:
-            out += self.push(frame)
-        return out + self.flush()
+            yield from self.push(frame)
+        yield from self.flush()
 
 
 def run_arrays(
@@ -151,14 +154,26 @@ def run_arrays(
     if len(frames) == 0:
         return frames
     width, height = frame_size(frames[0], pix_fmt)
-    out = []
-    for start, end in runs or [(0, len(frames))]:
+    runs = runs or [(0, len(frames))]
+    out: np.ndarray | None = None  # filled frame by frame as the graph returns them: no list, no stack copy
+    filled = 0
+    for start, end in runs:
         chain = Chain(width, height, pix_fmt, filters, out_fmt=out_fmt, colorspace=colorspace)
-        result = chain.run(frames[start:end])
-        if len(result) != end - start:
-            raise RuntimeError(f"filter chain {filters} returned {len(result)} frames for {end - start}")
-        out += [to_array(f) for f in result]
-    return np.stack(out)
+        count = 0
+        for frame in chain.stream(frames[start:end]):
+            if count == end - start:
+                raise RuntimeError(f"filter chain {filters} returned more than {end - start} frames")
+            array = to_array(frame)
+            if out is None:
+                out = np.empty((sum(b - a for a, b in runs), *array.shape), array.dtype)
+            out[filled + count] = array
+            count += 1
+        if count != end - start:
+            raise RuntimeError(f"filter chain {filters} returned {count} frames for {end - start}")
+        filled += count
+    if out is None:
+        raise RuntimeError(f"filter chain {filters} returned no frames")
+    return out
 
 
 def equal_runs(labels: np.ndarray) -> list[tuple[int, int]]:
