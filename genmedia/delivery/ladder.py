@@ -4,18 +4,19 @@ Each candidate resolution is encoded on a few sample spans at several rates; eve
 (resolution, bits per second it took, quality of the picture scaled back to display size). Per resolution
 the points form a rate-quality curve; across resolutions their upper convex hull is the best quality any
 resolution gives at each rate. For each target quality the ladder takes the resolution that reaches it at
-the lowest rate (interpolated on that resolution's curve in log-rate) - low targets land on small
-resolutions, high targets on large ones, and an easy title gets lower rates than a hard one.
+the lowest rate (on that resolution's curve: parabolas in log-rate through neighbouring points, so three
+sampled rates per resolution suffice) - low targets land on small resolutions, high targets on large ones,
+and an easy title gets lower rates than a hard one.
 
-A fixed ladder (the same resolution/rate pairs for every title) is measured on the same samples, so the
+A fixed ladder (the same resolution/rate pairs for every title) is read off the same measured curves, so the
 saving is stated at equal measured quality: for each fixed rung, the rate the per-title curves need for the
-quality that rung reached.
+quality that rung reaches.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,21 +77,32 @@ def _monotone(curve: Sequence[RatePoint]) -> list[tuple[float, float]]:
     return out
 
 
-def rate_for(curve: Sequence[RatePoint], quality: float) -> float | None:
-    """The rate at which ``curve`` reaches ``quality`` (log-rate interpolation); None if it never does.
+def _segment(pts: Sequence[tuple[float, float]], i: int) -> Callable[[float], float]:
+    """Quality as a function of log-rate between points ``i`` and ``i + 1``.
 
-    A quality below the curve's lowest point needs no more than that point's rate.
+    The parabola through these two points and the nearest third one (the curve bends: each doubling of the
+    rate buys less quality), so three sampled rates describe a curve about as well as five joined by straight
+    lines; a straight line where the parabola would not rise over the whole segment or there is no third point.
     """
-    pts = _monotone(curve)
-    if not pts or quality > pts[-1][1]:
-        return None
-    if quality <= pts[0][1]:
-        return math.exp(pts[0][0])
-    for (r0, q0), (r1, q1) in zip(pts, pts[1:], strict=False):
-        if q0 <= quality <= q1:
-            t = 0.0 if q1 == q0 else (quality - q0) / (q1 - q0)
-            return math.exp(r0 + t * (r1 - r0))
-    return math.exp(pts[-1][0])
+    (x0, y0), (x1, y1) = pts[i], pts[i + 1]
+
+    def line(x: float) -> float:
+        return y0 if x1 == x0 else y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+
+    if len(pts) < 3 or x1 == x0:
+        return line
+    (x2, y2) = pts[i + 2] if i + 2 < len(pts) and (i == 0 or pts[i + 2][0] - x1 < x0 - pts[i - 1][0]) else pts[i - 1]
+    if x2 in (x0, x1):
+        return line
+    # Newton form: y0 + (x - x0) * (d01 + (x - x1) * d012)
+    d01 = (y1 - y0) / (x1 - x0)
+    d012 = ((y2 - y1) / (x2 - x1) - d01) / (x2 - x0)
+
+    def parabola(x: float) -> float:
+        return y0 + (x - x0) * (d01 + (x - x1) * d012)
+
+    slopes = (d01 + (x0 - x1) * d012, d01 + (x1 - x0) * d012)  # the derivative at both ends
+    return parabola if min(slopes) >= 0 else line
 
 
 def quality_at(curve: Sequence[RatePoint], rate: float) -> float:
@@ -99,10 +111,45 @@ def quality_at(curve: Sequence[RatePoint], rate: float) -> float:
     x = math.log(max(rate, 1.0))
     if x <= pts[0][0]:
         return pts[0][1]
-    for (r0, q0), (r1, q1) in zip(pts, pts[1:], strict=False):
-        if r0 <= x <= r1:
-            return q0 + (0.0 if r1 == r0 else (x - r0) / (r1 - r0)) * (q1 - q0)
+    for i in range(len(pts) - 1):
+        if pts[i][0] <= x <= pts[i + 1][0]:
+            return _segment(pts, i)(x)
     return pts[-1][1]
+
+
+def rate_for(curve: Sequence[RatePoint], quality: float) -> float | None:
+    """The rate at which ``curve`` reaches ``quality`` (on the curve of :func:`quality_at`); None if it never does.
+
+    A quality below the curve's lowest point needs no more than that point's rate.
+    """
+    pts = _monotone(curve)
+    if not pts or quality > pts[-1][1]:
+        return None
+    if quality <= pts[0][1]:
+        return math.exp(pts[0][0])
+    for i in range(len(pts) - 1):
+        (x0, q0), (x1, q1) = pts[i], pts[i + 1]
+        if q0 <= quality <= q1:
+            if q1 == q0:
+                return math.exp(x0)
+            f = _segment(pts, i)
+            for _ in range(48):  # bisection: the segment rises monotonically from q0 to q1
+                mid = (x0 + x1) / 2
+                x0, x1 = (mid, x1) if f(mid) < quality else (x0, mid)
+            return math.exp((x0 + x1) / 2)
+    return math.exp(pts[-1][0])
+
+
+def at_rate(curve: Sequence[RatePoint], rate: int) -> RatePoint:
+    """The point ``curve`` predicts at ``rate`` (XPSNR on the curve, SSIM joined in log-rate), not encoded."""
+    x = math.log(max(rate, 1.0))
+    ssims = [(math.log(max(p.bitrate, 1.0)), p.ssim) for p in curve]
+    ssim = ssims[0][1] if x <= ssims[0][0] else ssims[-1][1]
+    for (x0, s0), (x1, s1) in zip(ssims, ssims[1:], strict=False):
+        if x0 <= x <= x1:
+            ssim = s0 if x1 == x0 else s0 + (x - x0) * (s1 - s0) / (x1 - x0)
+    first = curve[0]
+    return RatePoint(first.width, first.height, rate, float(rate), quality_at(curve, rate), ssim)
 
 
 def convex_hull(points: Iterable[RatePoint]) -> list[RatePoint]:
@@ -221,6 +268,7 @@ __all__ = [
     "FIXED_LADDER",
     "RatePoint",
     "Rung",
+    "at_rate",
     "cheapest",
     "choose_ladder",
     "convex_hull",

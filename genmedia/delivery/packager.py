@@ -1,9 +1,10 @@
 """Per-title ladder planning and CMAF packaging of one local video file (used by ``genmedia package`` and trailers).
 
-:func:`plan_ladder` samples a few short spans, encodes them at each candidate size (never above the
-source) and several rates with the rungs' own VBV cap, scores each encode with libavfilter's XPSNR and
-SSIM at display size, and picks for each of the profile's target qualities the size that reaches it at
-the lowest rate (``genmedia.delivery.ladder``); a typical fixed ladder is measured on the same samples so
+:func:`plan_ladder` samples a few short spans chosen by difficulty (``genmedia.media.complexity``: the
+source's bits per span, read without decoding), encodes them at each candidate size (never above the
+source) and three rates with the rungs' own VBV cap, scores each encode with libavfilter's XPSNR and SSIM
+at display size, and picks for each of the profile's target qualities the size that reaches it at the
+lowest rate (``genmedia.delivery.ladder``); a typical fixed ladder is read off the same measured curves so
 the saving is stated at equal measured quality. :func:`package_video` then encodes the chosen rungs in one
 pass into CMAF segments with a DASH MPD and HLS playlists over the same segments.
 """
@@ -19,7 +20,7 @@ from genmedia.config import DeliveryConfig, LadderProfile
 from genmedia.delivery import ladder
 from genmedia.delivery.playlists import read_mpd, write_hls
 from genmedia.errors import InputError
-from genmedia.media import cmaf
+from genmedia.media import cmaf, complexity
 from genmedia.media.probe import MediaInfo
 from genmedia.media.quality import FrameComparer
 from genmedia.progress import ProgressFn, no_progress
@@ -67,23 +68,40 @@ def measure_points(
     settings: cmaf.EncodeSettings,
     progress: ProgressFn = no_progress,
 ) -> list[ladder.RatePoint]:
-    """Encode every span at every (size, rate), score it against the span, and return one point per (size, rate)."""
+    """Encode every span at every (size, rate), score it against the span, and return one point per (size, rate).
+
+    The spans are scaled to each size once and encoded at each of its rates from there.
+    """
     ref = (spans[0].frames[0].width, spans[0].frames[0].height)
     seconds = sum(len(s.frames) for s in spans) / fps
-    jobs = [(size, rate) for size in sizes for rate in rates[size]]
+    total = sum(len(rates[size]) for size in sizes)
     points = []
-    for done, (size, rate) in enumerate(jobs):
-        comparer = FrameComparer(ref, size)
-        bits = 0
-        for span in spans:
-            decoded, used = cmaf.encode_sample(span.frames, size, rate, fps, settings)
-            bits += used
-            for reference, picture in list(zip(span.frames, decoded, strict=False))[::SCORE_EVERY]:
-                comparer.add(reference, picture)
-        q = comparer.result()
-        points.append(ladder.RatePoint(size[0], size[1], rate, bits / seconds, q.xpsnr, q.ssim))
-        progress("ladder", done + 1, len(jobs))
+    for size in sizes:
+        pictures = [cmaf.scaled(span.frames, size) for span in spans]
+        for rate in rates[size]:
+            comparer = FrameComparer(ref, size)
+            bits = 0
+            for span, scaled in zip(spans, pictures, strict=True):
+                decoded, used = cmaf.encode_sample(scaled, size, rate, fps, settings)
+                bits += used
+                for reference, picture in list(zip(span.frames, decoded, strict=False))[::SCORE_EVERY]:
+                    comparer.add(reference, picture)
+            q = comparer.result()
+            points.append(ladder.RatePoint(size[0], size[1], rate, bits / seconds, q.xpsnr, q.ssim))
+            progress("ladder", len(points), total)
     return points
+
+
+def sample_starts(path: Path, info: MediaInfo, dc: DeliveryConfig) -> list[float]:
+    """Starts of the ladder's sample spans: a stratified sample of the title's difficulty (source bits per span).
+
+    As many spans as ``delivery.sample_fraction`` of the video allows; spread evenly in time when the
+    packets tell nothing (no timestamps).
+    """
+    span_seconds = min(dc.span_seconds, info.duration)
+    evenly = cmaf.sample_starts(info.duration, _sample_seconds(dc, info.duration), span_seconds)
+    windows = complexity.scan_windows(str(path), info, span_seconds)
+    return complexity.pick_spans(windows, len(evenly), span_seconds) or evenly
 
 
 def plan_ladder(
@@ -102,24 +120,16 @@ def plan_ladder(
         warnings.extend(notes)
     display = cmaf.display_size(info)
     ref_size = cmaf.size_for(display, min(REFERENCE_SHORT_SIDE, cmaf.even(min(display))))
-    total = _sample_seconds(dc, info.duration)
     span_seconds = min(dc.span_seconds, info.duration)
-    spans = cmaf.read_spans(
-        str(path), info, cmaf.sample_starts(info.duration, total, span_seconds), span_seconds, ref_size
-    )
+    spans = cmaf.read_spans(str(path), info, sample_starts(path, info, dc), span_seconds, ref_size)
     if not spans:
         raise InputError(str(path), "no picture could be decoded for the ladder's samples")
-    fixed_rates = {cmaf.size_for(display, side): rate for side, rate in ladder.FIXED_LADDER}
-    rates = {}
-    for size in sizes:
-        grid = {cmaf.bits_per_pixel_rate(size, info.fps, bpp) for bpp in dc.rates_bpp}
-        if size in fixed_rates:
-            grid.add(fixed_rates[size])
-        rates[size] = sorted(grid)
+    rates = {size: sorted({cmaf.bits_per_pixel_rate(size, info.fps, bpp) for bpp in dc.rates_bpp}) for size in sizes}
     points = measure_points(spans, sizes, rates, info.fps, settings, progress)
     by_size = ladder.curves(points)
     rungs = ladder.choose_ladder(by_size, profile.targets_xpsnr)
-    fixed = [p for p in points if fixed_rates.get(p.size) == p.target]
+    fixed_rates = {cmaf.size_for(display, side): rate for side, rate in ladder.FIXED_LADDER}
+    fixed = [ladder.at_rate(by_size[size], fixed_rates[size]) for size in sizes if size in fixed_rates]
     return {
         "sizes": [f"{w}x{h}" for w, h in sizes],
         "reference_size": f"{ref_size[0]}x{ref_size[1]}",
@@ -127,6 +137,7 @@ def plan_ladder(
             "spans": len(spans),
             "seconds": round(sum(len(s.frames) for s in spans) / info.fps, 3),
             "starts": [s.start for s in spans],
+            "chosen_by": "source bits per span: one span from each equal band of difficulty",
         },
         "metric": "xpsnr (dB, Y:U:V 4:1:1, scaled back to the reference size with bicubic); ssim beside it; "
         "VMAF is not in the bundled FFmpeg",
@@ -190,4 +201,12 @@ def summary_of(facts: dict[str, Any]) -> str:
     return line
 
 
-__all__ = ["candidate_sizes", "measure_points", "package_video", "plan_ladder", "profile_named", "summary_of"]
+__all__ = [
+    "candidate_sizes",
+    "measure_points",
+    "package_video",
+    "plan_ladder",
+    "profile_named",
+    "sample_starts",
+    "summary_of",
+]

@@ -171,7 +171,7 @@ def read_spans(
         scaler = Scaler(info, [size])
         tb = stream.time_base
         for start in starts:
-            offset = int((start + info.start_time) / tb)
+            offset = round((start + info.start_time) / tb)  # int() would miss a keyframe start by one tick
             container.seek(offset, stream=stream, backward=True, any_frame=False)
             frames: list[av.VideoFrame] = []
             for frame in container.decode(stream):
@@ -221,6 +221,11 @@ def encode_sample(
     take(encoder.encode(None))
     decoded.extend(decoder.decode(None))
     return decoded, bits
+
+
+def scaled(frames: Sequence[av.VideoFrame], size: tuple[int, int]) -> list[av.VideoFrame]:
+    """``frames`` at ``size`` (bicubic, yuv420p), as :func:`encode_sample` scales them: scale once, encode often."""
+    return [_resizer((f.width, f.height), size)(f) for f in frames]
 
 
 def _resizer(src: tuple[int, int], dst: tuple[int, int]) -> Callable[[av.VideoFrame], av.VideoFrame]:
@@ -427,5 +432,6 @@ __all__ = [
     "package",
     "read_spans",
     "sample_starts",
+    "scaled",
     "size_for",
 ]
