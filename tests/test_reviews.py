@@ -146,7 +146,8 @@ def test_review_routes_list_decide_and_refuse_bad_input(tmp_path: Path) -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_failed_job_is_reviewed_then_approved_by_sdk_and_rejected_by_cli(ray_session, tmp_path: Path) -> None:  # noqa: ANN001
-    """Slow (about 30 s): two real thumbnails jobs on a tiny clip, whose pictures fail an impossible sharpness bound."""
+    """Slow (about 30 s): real thumbnails jobs on a tiny clip, whose pictures fail an impossible sharpness bound."""
+    from genmedia.abtest.service import ABTestService
     from genmedia.cli import app
     from genmedia.client import Client
     from genmedia.pipelines import thumbnails
@@ -156,13 +157,15 @@ def test_a_failed_job_is_reviewed_then_approved_by_sdk_and_rejected_by_cli(ray_s
     clip = make_tiny_clip(tmp_path / "review.mp4", seed=11)
 
     def run(size: int) -> JobResult:
-        params = thumbnails.Params(variants=1, aspects=["16:9"], size=size, formats=["jpeg"])
+        params = thumbnails.Params(variants=2, aspects=["16:9"], size=size, formats=["jpeg"], same_shot=True)
         return thumbnails.run(cfg, str(clip), params)
 
     first = run(200)
     assert first.status is JobStatus.done and first.published is False and first.qa.verdict == "fail"
-    assert [c.name for c in first.qa.failures] == ["sharp"] and first.qa.review
+    assert {c.name for c in first.qa.failures} == {"sharp"} and first.qa.review
     assert _manifest(cfg, first)["published"] is False
+    ab = ABTestService.from_config(cfg)
+    assert ab.store.current(first.video_id) is None  # not served: no A/B experiment before a decision
 
     api = _api(cfg)
     pending = api.get("/v1/reviews", params={"state": "pending"}).json()
@@ -172,6 +175,9 @@ def test_a_failed_job_is_reviewed_then_approved_by_sdk_and_rejected_by_cli(ray_s
     sdk._backend.http = api  # the API in-process, through the SDK's own request code
     approved = sdk.approve(first.qa.review, "soft focus is intended")
     assert approved.state is ReviewState.approved and _manifest(cfg, first)["published"] is True
+    served = ab.experiment(first.video_id)  # published: the variants are in the video's experiment
+    assert served.status == "active" and sorted(served.images) == ["v1", "v2"]
+    assert all(urls["16:9"].startswith(first.output_uri) for urls in served.images.values())
     again = run(200)  # answered from the manifest: published now
     assert again.status is JobStatus.skipped and again.published is True and again.qa.verdict == "fail"
 
@@ -186,6 +192,8 @@ def test_a_failed_job_is_reviewed_then_approved_by_sdk_and_rejected_by_cli(ray_s
     assert rejected.exit_code == 0, rejected.output
     assert f"{second.qa.review} rejected: thumbnails outputs not published" in rejected.output
     assert _manifest(cfg, second)["published"] is False
+    assert ab.experiment(first.video_id) == served  # the rejected outputs never reach the experiment
+    ab.store.close()
     listed = runner.invoke(app, ["review", "list", "--config", str(config), "--json"])
     assert {r["id"]: r["state"] for r in json.loads(listed.output)} == {
         first.qa.review: "approved",
