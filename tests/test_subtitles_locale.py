@@ -224,3 +224,31 @@ def test_unknown_locale_fails_before_any_work() -> None:
 
     with pytest.raises(InputError, match=r"fr-XX: unknown locale.*close matches"):
         subtitles.run(Config(), "/nonexistent.wav", subtitles.Params(languages=["fr-XX"]))
+
+
+# ------------------------------------------------------------------------------ a track without translation
+
+
+def test_speech_in_the_track_language_is_adapted_and_doubtful_cues_flagged() -> None:
+    """French speech, French track (no translator): the typography and values are applied, cue times still
+    come from the words, and the cue of a doubtful segment is flagged in the files."""
+    from genmedia.config import Config
+    from genmedia.pipelines.subtitles import DOUBTFUL, cues_for, track_texts
+    from genmedia.subtitles.transcript import Segment, Word
+
+    def segment(text: str, start: float, doubtful: list[str]) -> Segment:
+        times = [(start + k * 0.4, start + k * 0.4 + 0.3) for k in range(len(text.split()))]
+        words = [Word(text=w, start=s, end=e, probability=0.9) for w, (s, e) in zip(text.split(), times)]
+        return Segment(start=start, end=words[-1].end, text=text, words=words, language="fr", doubtful=doubtful)
+
+    segments = [segment("Tu viens ce soir? Il reste 1 234,5 km", 0.0, []), segment("Merci Anna", 6.0, ["repeat"])]
+    adaptation = Adaptation(locale_for("fr"), ["Anna"], {})
+    texts, flags, figures = track_texts(Config(), segments, "fr", adaptation)
+    assert texts == {0: f"Tu viens ce soir{NNBSP}? Il reste 1{NNBSP}234,5{NNBSP}km"}  # "Merci Anna" unchanged
+    assert flags == {1: (DOUBTFUL,)} and figures["translated_segments"] == 0
+    cues = cues_for(segments, "fr", Rules(), texts, [], flags)
+    assert [c.flags for c in cues] == [[], [DOUBTFUL]]
+    assert cues[0].start == 0.0 and cues[1].start == 6.0
+    vtt = render(cues, "vtt")
+    assert vtt.count("NOTE ") == 1 and vtt.index("NOTE ") < vtt.index("Merci Anna")
+    assert [c.text for c in webvtt.from_buffer(io.StringIO(vtt))] == [c.text for c in cues]

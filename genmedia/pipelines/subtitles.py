@@ -73,6 +73,7 @@ MAX_SHOT_TIME_S = 1e6
 """Latest shot-change time a request may give, in seconds (about 11.5 days)."""
 LOW_SCORE = "low-translation-score"
 MOVED = "protected-text-moved"
+DOUBTFUL = "doubtful-transcription"
 
 
 class Params(BaseModel):
@@ -409,7 +410,7 @@ def cues_for(
                 clean_text(texts[i]), _words(seg), rules, speaker=seg.speaker, language=target, flags=flags.get(i, ())
             )
         else:
-            words += [TimedWord(w.text, w.start, w.end, w.speaker, target) for w in _words(seg)]
+            words += [TimedWord(w.text, w.start, w.end, w.speaker, target, flags.get(i, ())) for w in _words(seg)]
     return segment_words(words, rules, shot_changes)
 
 
@@ -417,7 +418,8 @@ def track_texts(
     cfg: Config, segments: Sequence[Segment], target: str, adaptation: Adaptation, progress: ProgressFn = no_progress
 ) -> tuple[dict[int, str], dict[int, tuple[str, ...]], dict[str, Any]]:
     """Each segment's text in ``target`` (only where it differs from the spoken words), the flags per
-    segment, and the track's figures (translated segments, scores, re-translations, softened words)."""
+    segment (a low translation score, protected text moved, a doubtful transcription), and the track's
+    figures (translated segments, scores, re-translations, softened words)."""
     todo = [i for i, s in enumerate(segments) if not languages.same_language(s.language, target)]
     protected = {i: adaptation.protect(segments[i].text.strip(), segments[i].language) for i in todo}
     sources = [segments[i].language for i in todo]
@@ -436,6 +438,9 @@ def track_texts(
             softened += adapted.softened
             if adapted.text != spoken:
                 texts[i] = adapted.text
+    for i, seg in enumerate(segments):
+        if seg.doubtful:  # a hallucination check still fires after re-decoding: never shown as trusted
+            flags[i] = (*flags.get(i, ()), DOUBTFUL)
     figures = {
         "translated_segments": len(todo),
         "translation_scores": [round(tr.score, 4) for tr in done],

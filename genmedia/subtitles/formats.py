@@ -29,6 +29,7 @@ RLM = "\u200f"
 FLAG_NOTES = {
     "low-translation-score": "the translation scored under the threshold even after re-translation: check it",
     "protected-text-moved": "a name, term or value did not come through translation in place: it is at the end",
+    "doubtful-transcription": "speech recognition doubts this text (a hallucination check still fires): check it",
 }
 _UNSAFE = str.maketrans({"{": "(", "}": ")", "<": "‹", ">": "›", "\\": "/"})
 
