@@ -26,14 +26,16 @@ FREEZE_WIDTH = 320
 
 
 def frames_at(path: Path, times: list[float], size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """RGB frames of ``path``'s first video stream shown at ``times`` (seconds, ascending), scaled to ``size``
-    (width, height) when given: for each time, the first frame whose span covers it."""
+    """RGB frames of ``path``'s first video stream shown at ``times`` (seconds from its first frame, ascending),
+    scaled to ``size`` (width, height) when given: for each time, the first frame whose span covers it."""
     found: list[np.ndarray] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25)
-        for t in times:
+        offset = float((stream.start_time or 0) * stream.time_base)
+        for at in times:
+            t = at + offset
             container.seek(int(max(0.0, t - 1.0) / stream.time_base), stream=stream, backward=True)
             frame = None
             for candidate in container.decode(stream):

@@ -31,7 +31,7 @@ class StreamSpans:
 def stream_spans(path: Path) -> StreamSpans:
     """The first video and first audio stream's durations in ``path``, from their packets' timestamps."""
     with av.open(str(path)) as container:
-        wanted = [s for s in (_first(container.streams.video), _first(container.streams.audio)) if s is not None]
+        wanted = [*container.streams.video[:1], *container.streams.audio[:1]]
         bounds: dict[int, tuple[float, float]] = {}
         for packet in container.demux(wanted):
             if packet.pts is None:
@@ -42,10 +42,6 @@ def stream_spans(path: Path) -> StreamSpans:
             bounds[packet.stream.index] = (min(lo, start), max(hi, end))
         spans = {s.type: bounds[s.index][1] - bounds[s.index][0] for s in wanted if s.index in bounds}
     return StreamSpans(video=spans.get("video"), audio=spans.get("audio"))
-
-
-def _first(streams: tuple) -> av.stream.Stream | None:  # type: ignore[name-defined]
-    return streams[0] if streams else None
 
 
 def integrated_loudness(path: Path) -> float | None:
