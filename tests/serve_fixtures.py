@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from ray import serve
 
 from genmedia.config import Config, ModelConfig, Replicas, Resources
+from genmedia.serving.app import APP_NAME, build_app
 
 API_KEY = "test-key-0123456789"
 
@@ -64,6 +68,20 @@ def wait_healthy(url: str, timeout: float = 120) -> None:
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{url}/healthz did not answer in {timeout} s")
+
+
+@contextmanager
+def serving(cfg: Config) -> Iterator[Api]:
+    """The app built from ``cfg``, served on a free loopback port once healthy; Serve is shut down after."""
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 60})
+    try:
+        serve.run(build_app(cfg, gpu_types=[]), name=APP_NAME, route_prefix="/", blocking=False)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url)
+        yield Api(url=url, cfg=cfg)
+    finally:
+        serve.shutdown()
 
 
 def make_tiny_clip(path: Path, seed: int = 1) -> Path:

@@ -15,11 +15,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from ray import serve
-from serve_fixtures import API_KEY, Api, free_port, poll_job, serve_test_config, wait_healthy
+from serve_fixtures import API_KEY, Api, free_port, poll_job, serve_test_config, serving
 
 from genmedia.jobs.records import JobStore
-from genmedia.serving.app import APP_NAME, build_app
 
 pytestmark = pytest.mark.ray
 
@@ -31,15 +29,8 @@ def api(ray_session) -> Iterator[Api]:  # noqa: ANN001
     cfg = cfg.model_copy(
         update={"storage": cfg.storage.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})}
     )
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 60})
-    serve.run(build_app(cfg, gpu_types=[]), name=APP_NAME, route_prefix="/", blocking=False)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url)
-    try:
-        yield Api(url=url, cfg=cfg)
-    finally:
-        serve.shutdown()
+    with serving(cfg) as api:
+        yield api
 
 
 def _stored(api: Api) -> tuple[int, list[str]]:

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from ray import serve
-from serve_fixtures import API_KEY, Api, free_port, make_tiny_clip, poll_job, serve_test_config, wait_healthy
+from serve_fixtures import API_KEY, Api, make_tiny_clip, poll_job, serve_test_config, serving
 
-from genmedia.serving.app import APP_NAME, build_app
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +30,8 @@ def api(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         }
     )
     cfg = base.model_copy(update={"jobs": jobs, "models": {}})
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 60})
-    serve.run(build_app(cfg, gpu_types=[]), name=APP_NAME, route_prefix="/", blocking=False)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url)
-    try:
-        yield Api(url=url, cfg=cfg)
-    finally:
-        serve.shutdown()
+    with serving(cfg) as api:
+        yield api
 
 
 def test_unknown_priority_is_422_naming_the_allowed_values(api: Api) -> None:
