@@ -237,8 +237,9 @@ def _plan(clip: Path) -> dict:
     return plan_ladder(clip, probe(clip, cfg.limits), dc, profile, settings)
 
 
+@pytest.mark.slow
 def test_rungs_are_chosen_from_the_measured_points(tmp_path: Path) -> None:
-    """Two 6 s 320x180 titles, one plain and one textured, planned for real (the slowest here: ~10 s of x264)."""
+    """Slow: two 6 s 320x180 titles, one plain and one textured, planned for real (~10 s of x264)."""
     plain = _plan(_write_clip(tmp_path / "plain.mp4", 6.0, textured_from=99, size=(320, 180)))
     textured = _plan(_write_clip(tmp_path / "textured.mp4", 6.0, textured_from=0, size=(320, 180)))
     for facts in (plain, textured):
