@@ -80,7 +80,10 @@ def test_failed_outputs_wait_unpublished_until_a_decision(tmp_path: Path) -> Non
     assert gate(cfg, result, FAILED).review == review_id  # a forced re-run updates the pending review
     assert [r.id for r in store.list_reviews(state=ReviewState.pending)] == [review_id]
 
+    job = store.create_finished("thumbnails", result.input, {}, result)
+    assert store.get(job.id).result.published is False
     approved = decide(cfg, store, review_id, "approve", "blur is the film's look")
+    assert store.get(job.id).result.published is True and store.list()[0].result.published is True
     manifest = _manifest(cfg, result)
     assert approved.state is ReviewState.approved and manifest["published"] is True
     assert manifest["review"]["state"] == "approved" and manifest["review"]["reason"] == "blur is the film's look"
@@ -173,8 +176,11 @@ def test_a_failed_job_is_reviewed_then_approved_by_sdk_and_rejected_by_cli(ray_s
 
     sdk = Client("http://testserver", api_key=KEY, progress=False)
     sdk._backend.http = api  # the API in-process, through the SDK's own request code
+    job = JobStore.from_config(cfg).create_finished("thumbnails", str(clip), {}, first)
+    assert api.get(f"/v1/jobs/{job.id}").json()["result"]["published"] is False
     approved = sdk.approve(first.qa.review, "soft focus is intended")
     assert approved.state is ReviewState.approved and _manifest(cfg, first)["published"] is True
+    assert sdk.job(job.id).result.published is True  # the job's record follows its review
     served = ab.experiment(first.video_id)  # published: the variants are in the video's experiment
     assert served.status == "active" and sorted(served.images) == ["v1", "v2"]
     assert all(urls["16:9"].startswith(first.output_uri) for urls in served.images.values())

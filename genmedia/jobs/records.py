@@ -268,7 +268,17 @@ class JobStore:
             self.settle_if_lost(job_id, lost_after_s, max_attempts)
         with self._engine.connect() as conn:
             row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).mappings().first()
-        return _to_record(row) if row else None
+        return self._with_decision(_to_record(row)) if row else None
+
+    def _with_decision(self, record: JobRecord) -> JobRecord:
+        """``record`` with ``result.published`` as its review decided (the result itself is as of the job's end)."""
+        review_id = record.result.qa.review if record.result and record.result.qa else None
+        if review_id is None:
+            return record
+        with self._engine.connect() as conn:
+            state = conn.execute(select(_reviews.c.state).where(_reviews.c.id == review_id)).scalar()
+        record.result.published = state == ReviewState.approved.value
+        return record
 
     def list(self, *, batch: str | None = None, status: JobState | None = None, limit: int = 1000) -> list[JobRecord]:
         """Jobs, oldest first, optionally of one backfill run and/or in one state."""
@@ -278,7 +288,8 @@ class JobStore:
         if status is not None:
             query = query.where(_jobs.c.status == status.value)
         with self._engine.connect() as conn:
-            return [_to_record(r) for r in conn.execute(query).mappings()]
+            records = [_to_record(r) for r in conn.execute(query).mappings()]
+        return [self._with_decision(r) for r in records]
 
     def counts(self) -> dict[str, int]:
         """Number of jobs in each state (every state present, zero when none)."""
