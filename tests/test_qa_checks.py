@@ -14,8 +14,6 @@ import pytest
 from genmedia.qa import enhance, subtitles, thumbnails, trailer, verdict_of
 from genmedia.schemas import QaCheck
 
-pytestmark = pytest.mark.unit
-
 RULES = {"max_chars_per_line": 42, "max_lines": 2, "max_cps": 17.0, "min_duration": 5 / 6, "max_duration": 7.0}
 
 
@@ -63,16 +61,19 @@ def _image_verdict(image: np.ndarray) -> dict[str, bool]:
     return {c.name: c.passed for c in checks}
 
 
+@pytest.mark.unit
 def test_a_black_frame_fails_and_a_sharp_frame_passes() -> None:
     assert _image_verdict(np.full((360, 640, 3), 4, np.uint8)) == {"not_black": False, "sharp": False}
     assert _image_verdict(_detailed(size=(640, 360))) == {"not_black": True, "sharp": True}
 
 
+@pytest.mark.unit
 def test_a_blurred_frame_fails_sharpness_only() -> None:
     blurred = cv2.GaussianBlur(_detailed(size=(640, 360)), (0, 0), 12)
     assert _image_verdict(blurred) == {"not_black": True, "sharp": False}
 
 
+@pytest.mark.unit
 def test_thumbnails_decode_what_the_job_writes() -> None:
     ok, jpeg = cv2.imencode(".jpg", _detailed())
     assert ok and thumbnails.decode_image(jpeg.tobytes(), "a.jpg").shape == (192, 320, 3)
@@ -80,6 +81,7 @@ def test_thumbnails_decode_what_the_job_writes() -> None:
         thumbnails.decode_image(b"not an image", "b.jpg")
 
 
+@pytest.mark.unit
 def test_a_face_cut_by_the_crop_edge_fails() -> None:
     crop = [100, 0, 400, 400]
     whole = thumbnails.faces_check(crop, [[150, 50, 80, 80]], "a.jpg", 0.05)
@@ -92,6 +94,7 @@ def test_a_face_cut_by_the_crop_edge_fails() -> None:
 # ------------------------------------------------------------------------------------------ subtitles
 
 
+@pytest.mark.unit
 def test_cue_rules_name_each_broken_rule() -> None:
     cues = [
         {"start": 0.0, "end": 2.0, "text": "A short line."},
@@ -111,6 +114,7 @@ def test_cue_rules_name_each_broken_rule() -> None:
     assert subtitles.cue_violations(cues[:1], RULES) == []
 
 
+@pytest.mark.unit
 def test_a_doubtful_segment_must_be_flagged_in_its_cues() -> None:
     segments = [{"start": 0.0, "end": 2.0, "doubtful": []}, {"start": 2.5, "end": 4.0, "doubtful": ["repetition"]}]
     cues = [{"start": 0.0, "end": 2.0, "flags": []}, {"start": 2.6, "end": 4.0, "flags": []}]
@@ -142,6 +146,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.unit
 def test_av_desync_is_detected(clips: dict[str, Path]) -> None:
     synced, late = trailer.stream_spans(clips["sync"]), trailer.stream_spans(clips["desync"])
     assert synced.video == pytest.approx(2.0) and late.video == pytest.approx(2.0)
@@ -150,12 +155,14 @@ def test_av_desync_is_detected(clips: dict[str, Path]) -> None:
     assert not check.passed and check.value == pytest.approx(-0.8, abs=0.05)
 
 
+@pytest.mark.unit
 def test_trailer_length_is_checked_against_the_request() -> None:
     assert trailer.duration_check("t.mp4", 30.2, 30.0, 0.5).passed
     late = trailer.duration_check("t.mp4", 21.0, 30.0, 0.5)
     assert not late.passed and "21.00 s for 30 s requested" in late.reason
 
 
+@pytest.mark.unit
 def test_loudness_is_ebu_r128_integrated(clips: dict[str, Path]) -> None:
     # A stereo sine at amplitude 0.1 (-20 dBFS): BS.1770 gives -20 + 3 (two channels) - 3.01 (sine RMS) - 0.7
     # (K-weighting at 440 Hz, about -0.7 dB) = about -20.7 LUFS.
@@ -170,6 +177,7 @@ def test_loudness_is_ebu_r128_integrated(clips: dict[str, Path]) -> None:
 # ------------------------------------------------------------------------------------------ enhance
 
 
+@pytest.mark.unit
 def test_an_upscale_matches_its_source_and_unrelated_pictures_do_not(clips: dict[str, Path]) -> None:
     good = enhance.fidelity(clips["source"], clips["upscaled"], 2.0, 4)
     bad = enhance.fidelity(clips["source"], clips["unrelated"], 2.0, 4)
@@ -179,6 +187,7 @@ def test_an_upscale_matches_its_source_and_unrelated_pictures_do_not(clips: dict
     assert [c.passed for c in enhance.fidelity_checks(*bad, 20.0, 0.6)] == [False, False]
 
 
+@pytest.mark.unit
 def test_frozen_frames_are_detected_unless_the_source_is_still_there_too(clips: dict[str, Path]) -> None:
     source_runs = enhance.still_runs(clips["source"], 1.0, -60.0)
     frozen = enhance.still_runs(clips["frozen"], 1.0, -60.0)
@@ -198,6 +207,7 @@ def test_frozen_frames_are_detected_unless_the_source_is_still_there_too(clips: 
     )
 
 
+@pytest.mark.unit
 def test_the_verdict_fails_when_any_check_fails() -> None:
     ok, bad = QaCheck(name="a", passed=True), QaCheck(name="b", passed=False, output="x.jpg", reason="too dark")
     assert verdict_of([ok]).verdict == "pass" and verdict_of([]).verdict == "pass"
@@ -205,7 +215,27 @@ def test_the_verdict_fails_when_any_check_fails() -> None:
     assert failed.verdict == "fail" and failed.failures == [bad] and failed.reasons() == "b (x.jpg): too dark"
 
 
+@pytest.mark.unit
 def test_sharpness_does_not_depend_on_orientation() -> None:
     picture = _detailed(5, (640, 360))
     turned = np.ascontiguousarray(np.rot90(picture))
     assert thumbnails.laplacian_variance(turned) == pytest.approx(thumbnails.laplacian_variance(picture), rel=0.02)
+
+
+def test_trailer_checks_read_outputs_stored_on_s3(clips: dict[str, Path], s3_server: str, s3_bucket: str) -> None:
+    """The checks run on a local copy of each video output when the outputs live on S3 (a moto server: not unit)."""
+    from genmedia.config import Config
+    from genmedia.media.probe import probe
+    from genmedia.qa import QaInput, run_checks
+    from genmedia.storage import JobOutput
+
+    cfg = Config()
+    cfg = cfg.model_copy(
+        update={"storage": cfg.storage.model_copy(update={"s3_endpoint_url": s3_server, "s3_region": "us-east-1"})}
+    )
+    out = JobOutput(f"s3://{s3_bucket}/out", "vid", "trailer", "p" * 12, cfg.storage)
+    out.write_file("trailer_480p.mp4", clips["desync"])
+    info = probe(clips["desync"], cfg.limits)
+    verdict = run_checks(QaInput(cfg, "trailer", clips["desync"], info, out, {"duration": 2.0}))
+    assert {c.name: c.passed for c in verdict.checks} == {"duration": True, "av_sync": False, "loudness": False}
+    assert verdict.verdict == "fail" and all(c.output == "trailer_480p.mp4" for c in verdict.checks)
