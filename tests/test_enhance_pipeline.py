@@ -19,6 +19,7 @@ import pytest
 from genmedia.config import Config
 from genmedia.enhance.hdr import BT2020_PRIMARIES_XY, HdrMetadata, read_metadata, sdr_to_hdr
 from genmedia.enhance.pixels import from_unit
+from genmedia.enhance.plan import plan_output
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
 from genmedia.errors import InputError
 from genmedia.media.decode import decode_frames
@@ -281,3 +282,20 @@ def test_cli_json_result(ray_session: Config, messy_media: dict[str, Any], tmp_p
     assert result["status"] == "done" and "grade warm" in result["details"]["applied"]
     out = _read(result["files"]["enhanced.mp4"].removeprefix("file://"))
     assert out["codec"] in ("av1", "libdav1d") and len(out["pts"]) == src.n_frames
+
+
+def test_the_dataset_budgets_the_object_store_by_window_size(ray_session: Config, tmp_path: Path) -> None:
+    """The windows in flight are capped at WINDOWS_IN_FLIGHT x window_mb of object store, and the job's
+    dataset still yields every window under that cap."""
+    settings = ray_session.pipelines.enhance.model_copy(update={"window_mb": 16, "window_frames": 4})
+    cfg = ray_session.model_copy(update={"pipelines": ray_session.pipelines.model_copy(update={"enhance": settings})})
+    clip = tmp_path / "budget.mp4"
+    with VideoWriter(clip, 64, 48, 24, encoder="cpu", preset="ultrafast") as w:
+        w.write_frames(np.random.default_rng(3).integers(0, 255, (10, 48, 64, 3), dtype=np.uint8))
+    info = probe(clip)
+    plan = plan_output(info, job.Params(upscale=2, denoise=3.0, grade="off"), cfg)
+    plan.shots = [(0, info.frame_count)]
+    ds = job.build(cfg, info, plan)
+    assert ds.context.execution_options.resource_limits.object_store_memory == job.WINDOWS_IN_FLIGHT * 16 * 2**20
+    starts = [int(s) for s in ds.to_pandas()["start"]]
+    assert starts == [0, 4, 8]

@@ -77,6 +77,8 @@ LUT = "grade.cube"
 CLASSICAL_FILTERS = "classical (FFmpeg scale lanczos + unsharp)"
 DIFF_WIDTH = 160
 """Width of the gray pictures frame differences (stutter detection) are measured on."""
+WINDOWS_IN_FLIGHT = 4
+"""Largest windows (``pipelines.enhance.window_mb`` each) the job's dataset may hold in Ray's object store."""
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -285,6 +287,13 @@ def window_size(cfg: Config, info: MediaInfo, plan: Plan) -> int:
     return int(max(4, min(settings.window_frames, settings.window_mb * 2**20 // per_input_frame)))
 
 
+def object_store_budget(cfg: Config) -> int:
+    """Bytes of Ray Data's object store the job's windows may hold (in flight between stages and waiting for
+    the encoder): :data:`WINDOWS_IN_FLIGHT` windows of ``window_mb``. Ray Data's own default, a share of the
+    whole object store, lets decoded and upscaled windows pile up ahead of a slower encoder (GBs at 4K)."""
+    return WINDOWS_IN_FLIGHT * cfg.pipelines.enhance.window_mb * 2**20
+
+
 def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     """The enhancement dataset: one row per window, in order, ready to encode.
 
@@ -317,6 +326,9 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     )
     ds.context.execution_options.preserve_order = True
     ds.context.target_max_block_size = 1  # every window its own block, so windows spread over workers
+    ds.context.execution_options.resource_limits = ds.context.execution_options.resource_limits.copy(
+        object_store_memory=object_store_budget(cfg)
+    )
     ds = ds.map_batches(
         denoise_windows,
         batch_size=1,
