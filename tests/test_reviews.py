@@ -112,6 +112,36 @@ def test_passing_or_unchecked_outputs_are_published_without_review(tmp_path: Pat
 
 
 @pytest.mark.unit
+def test_checks_that_cannot_run_fail_and_a_disabled_gate_checks_nothing(tmp_path: Path) -> None:
+    from genmedia.jobs.reviews import check_outputs
+    from genmedia.media.probe import MediaInfo
+    from genmedia.qa import QaInput
+
+    cfg = _cfg(tmp_path)
+    out = JobOutput(cfg.storage.root, "ef" * 8, "thumbnails", "q" * 16, cfg.storage)
+    out.write_text("v1/16x9.jpg", "not a picture")
+    doc = {"variants": [{"id": "v1", "published": True, "aspects": {"16:9": {"file": "v1/16x9.jpg"}}}]}
+    out.write_json("thumbnails.json", doc)
+    qa = QaInput(
+        cfg,
+        "thumbnails",
+        tmp_path / "in.mp4",
+        MediaInfo(path="in.mp4", container="mp4", size_bytes=1, duration=10.0, has_video=True),
+        out,
+    )
+    verdict = check_outputs(qa)
+    assert verdict.verdict == "fail" and [c.name for c in verdict.checks] == ["checks_ran"]
+    assert verdict.checks[0].reason == "ValueError: v1/16x9.jpg: not a decodable image"
+    off = cfg.model_copy(update={"qa": cfg.qa.model_copy(update={"enabled": False})})
+    assert check_outputs(QaInput(off, "thumbnails", qa.source, qa.info, out)) is None
+    assert check_outputs(QaInput(cfg, "analyze", qa.source, qa.info, out)).model_dump() == {
+        "verdict": "pass",
+        "checks": [],
+        "review": None,
+    }
+
+
+@pytest.mark.unit
 def test_review_routes_list_decide_and_refuse_bad_input(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     first, second = _finished_output(cfg, "a" * 16), _finished_output(cfg, "b" * 16)
