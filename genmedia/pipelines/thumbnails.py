@@ -33,8 +33,9 @@ from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
 from genmedia.pipelines import titles
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.pipelines.models import map_model
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_options, model_stage
+from genmedia.runtime import model_options
 from genmedia.schemas import JobResult
 from genmedia.thumbnails import candidates as cands
 from genmedia.thumbnails.aspects import parse_aspects
@@ -348,10 +349,10 @@ def build(
     ds = ds.map_batches(read_frames, batch_size=2, num_cpus=1, fn_kwargs={"info": info})
     if mode != "keyframe" and WRITER_KEY in cfg.models:
         # Prompts by the text model when one is configured (its own resources), else the templates stand.
-        ds = ds.map_batches(WritePrompts, **model_stage(cfg, WRITER_KEY))
+        ds = map_model(ds, WritePrompts, cfg, WRITER_KEY)
     if mode != "keyframe":
         # The generator's resources come from its config entry (a whole L4 in production, CPUs here).
-        ds = ds.map_batches(Generate, **model_stage(cfg, GENERATOR_KEY))
+        ds = map_model(ds, Generate, cfg, GENERATOR_KEY)
     settings = cfg.pipelines.thumbnails
     # Crops, overlays and encodes are light numpy/OpenCV work: a CPU each.
     return ds.map_batches(
