@@ -371,6 +371,9 @@ def subtitles(
     soften_profanity: Annotated[
         bool, typer.Option("--soften-profanity", help="Replace strong words by milder ones (per-language list).")
     ] = False,
+    convert_units: Annotated[
+        bool, typer.Option("--convert-units", help="Units in each subtitle locale's measurement system.")
+    ] = False,
     config: ConfigOption = None,
     out_root: OutOption = None,
     as_json: JsonOption = False,
@@ -403,6 +406,7 @@ def subtitles(
             shot_changes=shots,
             glossary=glossary or [],
             soften_profanity=soften_profanity,
+            convert_units=convert_units,
         ),
         force=force,
         as_json=as_json,

@@ -87,6 +87,30 @@ def test_values_are_written_the_locale_way(text: str, target: str, expected: str
     assert _localised(text, target) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "target", "expected"),
+    [
+        ("12 miles", "fr", "19\u00a0kilomètres"),
+        ("5 km", "en_US", "3.1 mi"),
+        ("5 km", "en", "3.1 mi"),  # English's most likely territory is the US
+        ("5 km", "en_GB", "5 km"),
+        ("12 miles", "en_GB", "12 miles"),  # the UK keeps miles
+        ("72°F", "en_GB", "22°C"),
+        ("100 °C", "en_US", "212°F"),
+        ("36.6 °C", "en_US", "97.9°F"),
+        ("30 mph", "de", "48 km/h"),
+        ("1,500 feet", "fr", "460\u00a0mètres"),
+        ("3.5 kg", "en_US", "7.7 lb"),
+        ("3.5 kg", "fr", f"3,5{NNBSP}kg"),  # already metric
+    ],
+)
+def test_units_convert_to_the_locale_measurement_system_when_asked(text: str, target: str, expected: str) -> None:
+    [(_, _, value)] = find_values(text, EN)
+    locale = Locale.parse(target)
+    assert value.render(locale, convert=True) == expected
+    assert (value.render(locale) == expected) == (value.converted(locale) == value)  # off by default
+
+
 def test_values_are_read_in_the_speech_locale() -> None:
     """French speech: '1 234,5' and 'mars' read with French CLDR data, written in English."""
     fr = Locale.parse("fr")
@@ -170,6 +194,8 @@ def test_adaptation_of_speech_already_in_the_track_language() -> None:
     adaptation = Adaptation(locale_for("fr"), [], {})
     adapted = adaptation.adapt("Il reste 1 234,5 km? Oui", "fr")
     assert adapted.text == f"Il reste 1{NNBSP}234,5{NNBSP}km{NNBSP}? Oui" and adapted.lost == []
+    converting = Adaptation(locale_for("en-US"), [], {}, convert_units=True)
+    assert converting.adapt("We drove 12 km at 80 km/h.", "en").text == "We drove 7.5 mi at 50 mph."
 
 
 # ------------------------------------------------------------------------------------- files written

@@ -118,6 +118,9 @@ class Params(BaseModel):
     soften_profanity: bool = Field(
         False, description="Replace strong words by milder ones (pipelines.subtitles.profanity, per language)."
     )
+    convert_units: bool = Field(
+        False, description="Convert units to each subtitle locale's measurement system (miles -> km in French)."
+    )
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -543,9 +546,8 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     tracks: dict[str, Any] = {}
     for target in targets:
         locale = _track_locale(target)
-        adaptation = Adaptation(
-            locale, terms, word_list(cfg.pipelines.subtitles.profanity, target) if params.soften_profanity else {}
-        )
+        softening = word_list(cfg.pipelines.subtitles.profanity, target) if params.soften_profanity else {}
+        adaptation = Adaptation(locale, terms, softening, params.convert_units)
         texts, flags, figures = track_texts(cfg, segments, target, adaptation, ctx.progress)
         rules = rules_for(cfg, target, fps)
         cues = cues_for(segments, target, rules, texts, shots, flags)

@@ -31,11 +31,13 @@ class Adapted:
 
 @dataclass
 class Adaptation:
-    """How one track's texts are adapted: its locale, the glossary and the softening list (empty: off)."""
+    """How one track's texts are adapted: its locale, the glossary, the softening list (empty: off) and
+    whether units are converted to the locale's measurement system."""
 
     locale: Locale | None
     terms: Sequence[str] = ()
     profanity: Mapping[str, str] = field(default_factory=dict)
+    convert_units: bool = False
 
     def protect(self, text: str, language: str) -> Protected:
         """``text`` (spoken in ``language``) ready for translation: terms and values as placeholders."""
@@ -44,7 +46,7 @@ class Adaptation:
     def finish(self, translated: str, protected: Protected) -> Adapted:
         """The track's text from a translation of ``protected`` (or ``protected.text`` itself)."""
         softened, count = soften(translated, self.profanity)
-        text, lost = restore(softened, protected, self.locale)
+        text, lost = restore(softened, protected, self.locale, self.convert_units)
         return Adapted(locale_rules.typography(text, self.locale), lost, count)
 
     def adapt(self, text: str, language: str) -> Adapted:

@@ -60,13 +60,16 @@ def protect(text: str, terms: Sequence[str], locale: Locale | None) -> Protected
     return Protected("".join([*out, text[pos:]]), items)
 
 
-def restore(translated: str, protected: Protected, locale: Locale | None) -> tuple[str, list[str]]:
-    """The translation with every placeholder replaced (terms verbatim, values in ``locale``; as spoken
-    when it is None), and the texts whose placeholder the model dropped (appended at the end)."""
+def restore(
+    translated: str, protected: Protected, locale: Locale | None, convert_units: bool = False
+) -> tuple[str, list[str]]:
+    """The translation with every placeholder replaced (terms verbatim, values in ``locale``, units in its
+    measurement system with ``convert_units``; as spoken when it is None), and the texts whose placeholder
+    the model dropped (appended at the end)."""
 
     def text_of(item: str | Value) -> str:
         if isinstance(item, Value):
-            return item.render(locale) if locale is not None else item.text
+            return item.render(locale, convert_units) if locale is not None else item.text
         return item
 
     lost = [text_of(item) for key, item in protected.items.items() if key not in translated]

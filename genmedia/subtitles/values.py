@@ -5,18 +5,23 @@ unit words and abbreviations in English, Whisper's usual output); :meth:`Value.r
 target locale with Babel (``$20`` -> ``20 $US`` in French, ``1,234.5`` -> ``1.234,5`` in German,
 ``10:30 pm`` -> ``22:30``, ``March 5, 2024`` -> ``5. März 2024``, ``5 km`` -> ``5 km`` / ``5 كم``).
 Plain integers below 10,000 without separators (counts, years) are left as spoken. Units keep their
-measurement system (no conversion).
+measurement system unless conversion is asked for (:meth:`Value.render` ``convert``): then a metric
+unit becomes its US customary counterpart for a locale of a territory that measures in the US system
+(US, Liberia, Myanmar: CLDR's measurementData, which Babel does not carry) and the other way round
+everywhere else, rounded to the source's significant digits (at least two).
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
 from babel import Locale
+from babel.core import get_global
 from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import (
     NumberFormatError,
@@ -61,6 +66,54 @@ _UNITS = {  # spoken or written form -> (CLDR unit, length of the written form)
 }
 
 
+_US_SYSTEM = frozenset({"US", "LR", "MM"})
+_UK_KEEPS = frozenset({"length-mile", "speed-mile-per-hour", "length-foot"})  # CLDR's "UK" system (GB)
+_MILE, _POUND, _GALLON = 1.609344, 0.45359237, 3.785411784
+_TO_METRIC = {  # US unit -> (metric unit, factor); None: temperature
+    "length-mile": ("length-kilometer", _MILE),
+    "length-foot": ("length-meter", 0.3048),
+    "mass-pound": ("mass-kilogram", _POUND),
+    "volume-gallon": ("volume-liter", _GALLON),
+    "speed-mile-per-hour": ("speed-kilometer-per-hour", _MILE),
+    "temperature-fahrenheit": ("temperature-celsius", None),
+}
+_TO_US = {
+    "length-kilometer": ("length-mile", 1 / _MILE),
+    "length-meter": ("length-foot", 1 / 0.3048),
+    "length-centimeter": ("length-inch", 1 / 2.54),
+    "length-millimeter": ("length-inch", 1 / 25.4),
+    "mass-kilogram": ("mass-pound", 1 / _POUND),
+    "volume-liter": ("volume-gallon", 1 / _GALLON),
+    "volume-milliliter": ("volume-fluid-ounce", 1 / 29.5735295625),
+    "speed-kilometer-per-hour": ("speed-mile-per-hour", 1 / _MILE),
+    "temperature-celsius": ("temperature-fahrenheit", None),
+}
+
+
+def _territory(locale: Locale) -> str | None:
+    """The locale's territory, or its language's most likely one (``en`` -> US)."""
+    if locale.territory is None:
+        likely = get_global("likely_subtags").get(locale.language, "")
+        return likely.split("_")[-1] if likely else None
+    return locale.territory
+
+
+def measures_in_us_units(locale: Locale) -> bool:
+    """Whether the locale's territory measures in US customary units."""
+    return _territory(locale) in _US_SYSTEM
+
+
+def _rounded(x: float, source: Decimal, temperature: bool) -> Decimal:
+    """``x`` as precise as ``source`` was: as many decimals for a temperature, else as many significant
+    digits (trailing zeros of a whole number not counted, at least two)."""
+    exponent = source.as_tuple().exponent
+    if temperature:
+        return Decimal(str(round(x, max(0, -exponent))))
+    digits = max(2, len(source.normalize().as_tuple().digits))
+    places = digits - 1 - math.floor(math.log10(abs(x))) if x else 0
+    return Decimal(str(round(x, places))) if places > 0 else Decimal(round(x, places)).quantize(1)
+
+
 @dataclass(frozen=True)
 class Value:
     """One locale-sensitive value: ``kind`` is number, percent, currency, unit, date or time."""
@@ -75,8 +128,23 @@ class Value:
     moment: datetime.date | datetime.time | None = None
     with_year: bool = True
 
-    def render(self, locale: Locale) -> str:
-        """The value written the way ``locale`` writes it."""
+    def converted(self, locale: Locale) -> Value:
+        """This unit value in the measurement system of ``locale`` (itself when already in it)."""
+        table = _TO_US if measures_in_us_units(locale) else _TO_METRIC
+        if self.kind != "unit" or self.code not in table or (_territory(locale) == "GB" and self.code in _UK_KEEPS):
+            return self
+        unit, factor = table[self.code]
+        x = float(self.amount)
+        if factor is None:
+            x = (x - 32) * 5 / 9 if unit == "temperature-celsius" else x * 9 / 5 + 32
+        else:
+            x *= factor
+        return Value("unit", self.text, _rounded(x, self.amount, factor is None), unit, self.length)
+
+    def render(self, locale: Locale, convert: bool = False) -> str:
+        """The value written the way ``locale`` writes it (``convert``: units in its measurement system)."""
+        if convert and self.kind == "unit":
+            return self.converted(locale).render(locale)
         if self.kind == "date":
             if isinstance(self.moment, datetime.date) and self.with_year:
                 return format_date(self.moment, "long", locale=locale)
