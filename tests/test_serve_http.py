@@ -18,7 +18,7 @@ import pytest
 import ray
 from prometheus_client.parser import text_string_to_metric_families
 from ray import serve
-from serve_fixtures import API_KEY, Api, free_port, make_tiny_clip, poll_job, serve_test_config, wait_healthy
+from serve_fixtures import API_KEY, Api, make_tiny_clip, poll_job, serve_test_config, serving, wait_healthy
 
 from genmedia.deployments.upscaler import lanczos_unsharp
 from genmedia.serving.app import APP_NAME, build_app
@@ -33,16 +33,8 @@ def _deploy(cfg) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def api(ray_session) -> Iterator[Api]:  # noqa: ANN001
-    cfg = serve_test_config(ray_session)
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 60})
-    _deploy(cfg)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url)
-    try:
-        yield Api(url=url, cfg=cfg)
-    finally:
-        serve.shutdown()
+    with serving(serve_test_config(ray_session)) as api:
+        yield api
 
 
 def _infer_body(size: int = 24, out: tuple[int, int] = (96, 54)) -> tuple[dict, np.ndarray]:
