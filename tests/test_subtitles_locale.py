@@ -74,6 +74,7 @@ def test_right_to_left_comes_from_cldr() -> None:
         ("We left at 10 p.m.", "fr", "We left at 22:00."),
         ("at 10:30 pm sharp", "de", "at 22:30 sharp"),
         ("at 22:15", "en_US", f"at 10:15{NNBSP}PM"),
+        ("at 3:45 we", "de", "at 3:45 we"),  # a 12-hour clock's "3:45" may be morning or afternoon: as spoken
         ("on March 5, 2024 we", "de", "on 5. März 2024 we"),
         ("on 5 March we", "es", "on 5 de marzo we"),
         ("on 2024-03-05", "ja", "on 2024年3月5日"),

@@ -234,6 +234,8 @@ def _value(m: re.Match[str], locale: Locale) -> Value | None:
             return Value("date", text, moment=moment, with_year=year is not None)
         if g["hm"] or g["ha"]:
             hour, minute, half = (g["h1"], g["mi"], g["ap1"]) if g["hm"] else (g["h2"], "0", g["ap2"])
+            if not half and int(hour) <= 12 and "h" in locale.time_formats["short"].pattern:
+                return None  # "3:45" from a 12-hour clock's speech: morning or afternoon is not said
             hour = int(hour) % 12 + (12 if half.lower() == "p" else 0) if half else int(hour)
             return Value("time", text, moment=datetime.time(hour, int(minute)))
     except ValueError:
