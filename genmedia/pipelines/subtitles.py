@@ -45,8 +45,8 @@ from genmedia.media.audio import read_range
 from genmedia.media.origin import Origin, local_media_path
 from genmedia.models.registry import resolve
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
+from genmedia.pipelines.models import map_model
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_stage
 from genmedia.schemas import JobResult
 from genmedia.subtitles import chunking, diarization, languages, locale_rules
 from genmedia.subtitles.adaptation import Adaptation
@@ -279,17 +279,16 @@ def build(
     ).model_dump_json()
     rows = [{"index": c.index, "start": c.start, "end": c.end, "path": str(path), "request": request} for c in chunks]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-    return ds.map_batches(
+    return map_model(
+        ds,
         ChunkTranscriber,
-        **model_stage(
-            cfg,
-            TRANSCRIBER_KEY,
-            batch_size=1,
-            denoise=params.denoise,
-            diarize=params.diarize,
-            origin=origin,
-            speaker_backend=speakers,
-        ),
+        cfg,
+        TRANSCRIBER_KEY,
+        batch_size=1,
+        denoise=params.denoise,
+        diarize=params.diarize,
+        origin=origin,
+        speaker_backend=speakers,
     )
 
 
@@ -334,7 +333,7 @@ class SegmentTranslation:
 def _translate_rows(cfg: Config, rows: list[dict[str, Any]]) -> dict[int, tuple[str, float]]:
     from genmedia.deployments.translator import Translator
 
-    ds = ray.data.from_items(rows).map_batches(Translator, **model_stage(cfg, TRANSLATOR_KEY))
+    ds = map_model(ray.data.from_items(rows), Translator, cfg, TRANSLATOR_KEY)
     return {int(row["index"]): (str(row["translation"]), float(row["score"])) for row in ds.iter_rows()}
 
 
