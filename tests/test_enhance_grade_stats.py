@@ -62,7 +62,7 @@ def _every_frame_grades(path: Path, shots: list[tuple[int, int]]) -> list[gr.Gra
 def test_grading_decodes_nothing_but_the_main_pass_and_keeps_the_grades(
     ray_session: Config, sample_clip: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Slow (about 30 s on 2 cores): the analysis, then one enhance job on the sample clip."""
+    """Slow (about a minute on this loaded 2-core machine): the analysis, then one enhance job on the sample clip."""
     path, _ = sample_clip
     analyze.run(ray_session, str(path))  # the analysis the job reads; its decode is its own
     decodes: list[int] = []
