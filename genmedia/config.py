@@ -363,10 +363,11 @@ class DeliveryConfig(_Strict):
     peak_factor: float = Field(1.5, ge=1, le=4, description="VBV maximum rate / a rung's average rate.")
     buffer_seconds: float = Field(2.0, gt=0, le=10, description="VBV buffer size / maximum rate.")
     rates_bpp: list[float] = Field(
-        default_factory=lambda: [0.015, 0.03, 0.06, 0.12],
+        default_factory=lambda: [0.015, 0.046, 0.14],
         min_length=2,
         max_length=8,
-        description="Sample encode rates per candidate size, in bits per pixel per frame.",
+        description="Sample encode rates per candidate size, in bits per pixel per frame (the curve between "
+        "them is a parabola in log-rate, so three spread by ~3x suffice).",
     )
     sample_fraction: float = Field(0.04, gt=0, le=1, description="Share of the video the ladder samples.")
     sample_seconds_min: float = Field(2.0, gt=0, le=60)
