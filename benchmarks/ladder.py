@@ -200,7 +200,8 @@ def main() -> None:
             print(f"  saving at equal XPSNR: {fixed['saving']:.1%} ({fixed['method']})")
             print(
                 f"  ladder analysis {timing['ladder_analysis']:.1f} s, encode+package {timing['encode_and_package']:.1f} s "
-                f"-> analysis = {timing['analysis_share']:.0%} of the encode (load {os.getloadavg()[0]:.1f})"
+                f"-> analysis = {timing['analysis_share']:.0%} of the encode (load {os.getloadavg()[0]:.1f}); "
+                f"in CPU seconds {timing['analysis_cpu_share']:.0%}"
             )
             if args.reference:
                 compare_with_reference(cfg, clip, ladder_json, args.profile)
