@@ -178,6 +178,12 @@ class ABTestConfig(_Strict):
     segment_min_impressions: int = Field(
         200, ge=1, description="Per variant, before a segment uses its own posteriors."
     )
+    context_min_impressions: int = Field(
+        300,
+        ge=1,
+        description="Per variant, impressions recorded with a viewer context before the contextual bandit is "
+        "trusted over the per-segment and global posteriors.",
+    )
     monte_carlo_draws: int = Field(20000, ge=1000, description="Posterior draws for P(best) and intervals.")
 
 
@@ -200,6 +206,16 @@ class ThumbnailsConfig(_Strict):
     min_gap_s: float = Field(
         1.0, ge=0, description="Two variants from one shot (when allowed) are at least this far apart."
     )
+    enlarge: Literal["model", "smaller", "resample"] = Field(
+        "smaller",
+        description="A crop enlarged more than max_enlargement to its output size: 'smaller' writes that output at "
+        "the largest size within max_enlargement (the default: the SR model takes ~19 CPU-s per SD variant, over "
+        "the 2 s budget; docs/thumbnails.md), 'model' enlarges it with models.<enlarge_model>, 'resample' by Lanczos.",
+    )
+    enlarge_model: str = Field(
+        "realesr_animevideov3", min_length=1, description="The super-resolution model key used by enlarge: model."
+    )
+    max_enlargement: float = Field(1.5, ge=1, le=8, description="Largest enlargement of a crop by resampling alone.")
     abtest: ABTestConfig = Field(default_factory=ABTestConfig)
 
 
@@ -309,7 +325,6 @@ class SubtitlesConfig(_Strict):
         description="Per language (any code form): strong word -> milder word, used when a request asks for "
         "soften_profanity (off by default).",
     )
-
 
 
 class LadderProfile(_Strict):

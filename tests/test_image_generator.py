@@ -176,8 +176,9 @@ def test_generative_variants_are_published_only_when_they_pass(
         # The tiny Phi-3 wrote the prompt (random words, but through the real model code), else the template stands.
         assert v["style"] == "poster" and v["prompt"] and v["prompt_by"] in {"phi-3:tiny-phi3", "template"}
         assert v["safety"]["flagged"] is False and v["safety"]["checker"].startswith("clip-filter")
-        with Image.open(Path(passing.output_uri, v["aspects"]["16:9"]["file"])) as im:
-            assert im.size == (256, 144)
+        wide = v["aspects"]["16:9"]  # the 128x64 picture's crop, over 1.5x from 256x144: written smaller
+        with Image.open(Path(passing.output_uri, wide["file"])) as im:
+            assert list(im.size) == wide["size"] and wide["enlarge"]["requested"] == [256, 144]
     assert any(v["prompt_by"] == "phi-3:tiny-phi3" for v in doc["variants"])
     blocked = job.run(config(tmp_path, weights, threshold=0.0, root=root), clip, job.Params(mode="text2img", **params))
     doc = json.loads(Path(blocked.output_uri, "thumbnails.json").read_text())

@@ -94,14 +94,16 @@ def test_cli_makes_every_variant_at_every_aspect(sample_clip, tmp_path: Path) ->
         x, y, w, h = a["crop"]
         assert x <= fx and fx + fw <= x + w and y <= fy and fy + fh <= y + h, label
         assert a["faces_kept"] >= 1 and a["title"]["face_overlap"] == 0
-    # Every file exists at its size, readable by an independent decoder.
+    # Every file exists at its size, readable by an independent decoder: the asked one, or (the 320x180 crops
+    # enlarged 2x and more) the smaller size recorded with the reason (pipelines.thumbnails.enlarge: smaller).
     for v in variants:
         assert v["backend"] == "keyframe+smart-crop" and set(v["scores"]) >= {"sharpness", "faces"}
         for label, a in v["aspects"].items():
             assert len(a["files"]) == 2
+            assert a["size"] == list(SIZES[label]) or a["enlarge"]["requested"] == list(SIZES[label])
             for name in a["files"]:
                 with Image.open(prefix / name) as im:
-                    assert im.size == SIZES[label] and im.format in {"JPEG", "WEBP"}
+                    assert im.size == tuple(a["size"]) and im.format in {"JPEG", "WEBP"}
     # The HTML page shows them all side by side, with links that resolve.
     page = _Images()
     page.feed((prefix / "thumbnails.html").read_text())

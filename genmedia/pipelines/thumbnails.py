@@ -39,6 +39,7 @@ from genmedia.runtime import model_options
 from genmedia.schemas import JobResult
 from genmedia.thumbnails import candidates as cands
 from genmedia.thumbnails.aspects import parse_aspects
+from genmedia.thumbnails.enlarge import Enlarger, check_model
 from genmedia.thumbnails.geometry import Box, Geometry
 from genmedia.thumbnails.page import render_page
 from genmedia.thumbnails.prompts import STYLES, build_prompt, prompt_instruction
@@ -279,6 +280,7 @@ def render(
     from genmedia.thumbnails.render import FACE_WIDTH, find_subjects, render_variant
 
     finder = load_face_finder(cfg, input_width=FACE_WIDTH)
+    enlarger = Enlarger(cfg)
     detector = load_object_detector(cfg) if find_objects else None
     wanted = parse_aspects(aspects)
     names, data, metas = [], [], []
@@ -298,7 +300,14 @@ def render(
             )
         objects = [Box(x * w, y * h, bw * w, bh * h) for x, y, bw, bh in json.loads(found_objects[i])]
         files, meta = render_variant(
-            image, find_subjects(image, finder, objects), wanted, size, title=title, formats=formats, quality=quality
+            image,
+            find_subjects(image, finder, objects),
+            wanted,
+            size,
+            title=title,
+            formats=formats,
+            quality=quality,
+            enlarger=enlarger,
         )
         names.append(list(files)), data.append(list(files.values())), metas.append(json.dumps(meta))
     out = {k: v for k, v in batch.items() if k != "image"}
@@ -507,7 +516,7 @@ def models_used(cfg: Config, params: Params) -> list[str]:
     Those of the analysis it reads (its detector boxes, faces and scene embeddings rank and frame the key
     frames; the same scene embedder embeds a title), then its own: the text writer, image generator and safety
     check in generative modes, CenterFace and YOLOv3-tiny for the crops when staged (the latter only when the
-    analysis has no detector boxes).
+    analysis has no detector boxes), and the super-resolution model with ``pipelines.thumbnails.enlarge: model``.
     """
     from genmedia.analysis.faces import CENTERFACE, FACE_DETECTOR_KEY, face_finder_name
     from genmedia.analysis.objects import OBJECT_DETECTOR_KEY, object_detector_name
@@ -525,6 +534,8 @@ def models_used(cfg: Config, params: Params) -> list[str]:
     has_boxes = analyze.face_backend(cfg, analysis) == "detector"
     if mode != "text2img" and not has_boxes and object_detector_name(cfg) is not None:
         keys.append(OBJECT_DETECTOR_KEY)
+    if cfg.pipelines.thumbnails.enlarge == "model":
+        keys.append(cfg.pipelines.thumbnails.enlarge_model)
     return list(dict.fromkeys(keys))
 
 
@@ -535,6 +546,7 @@ def run(
     params = params or Params()
     if titles.is_auto(params.title):
         titles.check_writer(cfg)
+    check_model(cfg)  # enlarge: model: the SR model is configured and staged, before any work
     return run_job(
         cfg,
         video,

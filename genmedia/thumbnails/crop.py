@@ -242,11 +242,15 @@ def smart_crop(
     return Crop(Box(float(xs[ix]), float(ys[iy]), win_w, win_h), reason, subject, fits)
 
 
-def apply_crop(image: np.ndarray, crop: Crop, size: tuple[int, int]) -> np.ndarray:
-    """Cut ``crop`` out of ``image`` and resize it to ``size`` (width, height) with area/Lanczos filtering."""
+def crop_pixels(image: np.ndarray, crop: Crop) -> np.ndarray:
+    """The pixels of ``crop`` in ``image`` (a view, its box rounded to whole pixels)."""
     b = crop.box
     x0, y0 = int(round(b.x)), int(round(b.y))
     x1, y1 = min(image.shape[1], int(round(b.right))), min(image.shape[0], int(round(b.bottom)))
-    part = image[y0:y1, x0:x1]
+    return image[y0:y1, x0:x1]
+
+
+def resample(part: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``part`` resized to ``size`` (width, height): area filtering down, Lanczos-4 up."""
     shrinking = size[0] < part.shape[1]
     return cv2.resize(part, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)

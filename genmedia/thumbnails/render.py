@@ -15,7 +15,8 @@ from genmedia.analysis.colour import contrast_map, sharpness_map
 from genmedia.analysis.faces import FaceFinder
 from genmedia.analysis.saliency import saliency_map
 from genmedia.thumbnails.aspects import Aspect
-from genmedia.thumbnails.crop import apply_crop, smart_crop
+from genmedia.thumbnails.crop import crop_pixels, resample, smart_crop
+from genmedia.thumbnails.enlarge import Enlarger
 from genmedia.thumbnails.geometry import Box
 from genmedia.thumbnails.overlay import draw_title
 
@@ -86,8 +87,12 @@ def render_variant(
     title: str | None,
     formats: list[str],
     quality: int,
+    enlarger: Enlarger | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Every aspect of one variant: ``({"16x9.jpg": bytes, ...}, {"16:9": {crop, size, reason, title}, ...})``."""
+    """Every aspect of one variant: ``({"16x9.jpg": bytes, ...}, {"16:9": {crop, size, reason, title}, ...})``.
+
+    A crop enlarged more than the ``enlarger``'s limit is handled by its policy (a smaller output, the SR model,
+    or resampling; the entry's ``enlarge`` says which); without one, every crop is resampled to its size."""
     h, w = image.shape[:2]
     files: dict[str, bytes] = {}
     meta: dict[str, Any] = {}
@@ -108,8 +113,11 @@ def render_variant(
                 "framed_on": crop.reason,
             }
             continue
-        size = aspect.output_size(long_side)
-        out = apply_crop(image, crop, size)
+        part = crop_pixels(image, crop)
+        size, enlarged = aspect.output_size(long_side), {}
+        if enlarger is not None:
+            size, enlarged = enlarger.plan(aspect, part.shape[1], part.shape[0], size)
+        out = enlarger.resize(part, size) if enlarger is not None else resample(part, size)
         entry: dict[str, Any] = {
             "crop": crop.box.as_list(),
             "size": list(size),
@@ -118,6 +126,8 @@ def render_variant(
             "faces": [f.as_list() for f in subjects.faces if crop.box.intersection_area(f) > 0],
             "objects_kept": sum(crop.box.contains(o) for o in subjects.objects),
         }
+        if enlarged:
+            entry["enlarge"] = enlarged
         if title:
             inside = [_box_in(f, crop.box, size) for f in subjects.faces if crop.box.intersection_area(f) > 0]
             out, overlay = draw_title(out, title, faces=inside)
