@@ -480,7 +480,10 @@ class QaConfig(_Strict):
         16.0, ge=0, le=255, description="A thumbnail whose mean luma (0-255) is under this is black."
     )
     blur_min_laplacian_var: float = Field(
-        20.0, ge=0, description="A thumbnail whose variance of the Laplacian (at 512 px wide) is under this is blurred."
+        20.0,
+        ge=0,
+        description="A thumbnail whose variance of the Laplacian (longer side scaled down to 512 px) is under this "
+        "is blurred.",
     )
     face_tolerance: float = Field(
         0.05, ge=0, lt=0.5, description="Fraction of a face box's size the crop edge may cut before it is not whole."
