@@ -209,8 +209,9 @@ class ThumbnailsConfig(_Strict):
     enlarge: Literal["model", "smaller", "resample"] = Field(
         "smaller",
         description="A crop enlarged more than max_enlargement to its output size: 'smaller' writes that output at "
-        "the largest size within max_enlargement (the default: the SR model takes ~19 CPU-s per SD variant, over "
-        "the 2 s budget; docs/thumbnails.md), 'model' enlarges it with models.<enlarge_model>, 'resample' by Lanczos.",
+        "the largest size within max_enlargement (the default: Real-ESRGAN's compact model takes 5-11 CPU-s per SD "
+        "variant, over the 2 s budget; docs/thumbnails.md), 'model' enlarges it with models.<enlarge_model>, "
+        "'resample' by Lanczos.",
     )
     enlarge_model: str = Field(
         "realesr_animevideov3", min_length=1, description="The super-resolution model key used by enlarge: model."

@@ -157,7 +157,8 @@ def test_the_job_records_smaller_outputs_and_the_model_backend(ray_session: Conf
         assert a["enlarge"]["mode"] == "smaller" and a["size"] == list(
             smaller_size(parse_aspect(label), crop_w, crop_h, tuple(a["enlarge"]["requested"]), 1.5)
         )
-        assert a["enlarge"]["requested"] == list(parse_aspect(label).output_size(288)) and "1.5x" in a["enlarge"]["reason"]
+        assert a["enlarge"]["requested"] == list(parse_aspect(label).output_size(288))
+        assert "max_enlargement (1.5x)" in a["enlarge"]["reason"]
         with Image.open(Path(result.output_uri, a["file"])) as im:
             assert list(im.size) == a["size"]
     assert variant["aspects"]["16:9"]["size"] == [224, 126]  # the 160x90 crop, 1.4x
