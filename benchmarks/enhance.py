@@ -78,7 +78,8 @@ def process_name(p: psutil.Process) -> str:
     if words[0].startswith("ray::"):
         return words[0][:60]
     program = Path(words[0]).name
-    return Path(words[1]).name if program.startswith("python") and len(words) > 1 else program
+    scripts = [w for w in words[1:] if not w.startswith("-")] if program.startswith("python") else []
+    return Path(scripts[0]).name if scripts else program
 
 
 class TreeMemory:
