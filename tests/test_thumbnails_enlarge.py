@@ -97,6 +97,8 @@ def test_the_plan_records_why_an_output_is_smaller_and_leaves_small_enlargements
     assert enlarger.mode == "smaller" and enlarger.model is None
     a = parse_aspect("9:16")
     assert enlarger.plan(a, 540, 960, (720, 1280)) == ((720, 1280), {})  # 1.33x: resampled at the asked size
+    # An SD frame's 16:9 crop (853x480) to 1280x720 is 1.5006x: rounding, not an enlargement past the limit.
+    assert enlarger.plan(parse_aspect("16:9"), 853, 480, (1280, 720)) == ((1280, 720), {})
     size, record = enlarger.plan(a, 270, 480, (720, 1280))
     assert size == (396, 704) and record["requested"] == [720, 1280] and record["factor"] == 2.667
     assert record["mode"] == "smaller" and "max_enlargement (1.5x); written at 396x704 (1.47x)" in record["reason"]

@@ -27,11 +27,20 @@ from genmedia.thumbnails.aspects import Aspect
 from genmedia.thumbnails.crop import resample
 
 RESAMPLE_BACKEND = "resample (Lanczos-4)"
+SLACK_PX = 2
+"""An output may exceed the limit by this many pixels per side: crop boxes and even output sizes are rounded
+(a 16:9 crop of an 854x480 frame is 853x480, and 1280x720 is 1.5006x of it)."""
 
 
 def enlargement(part_w: int, part_h: int, size: tuple[int, int]) -> float:
     """How many times a ``part_w`` x ``part_h`` crop is enlarged to ``size`` (the larger of the two axes)."""
     return max(size[0] / part_w, size[1] / part_h)
+
+
+def within(part_w: int, part_h: int, size: tuple[int, int], limit: float) -> bool:
+    """Whether ``size`` enlarges a ``part_w`` x ``part_h`` crop at most ``limit`` times (give or take
+    :data:`SLACK_PX`)."""
+    return size[0] <= limit * part_w + SLACK_PX and size[1] <= limit * part_h + SLACK_PX
 
 
 def smaller_size(aspect: Aspect, part_w: int, part_h: int, size: tuple[int, int], limit: float) -> tuple[int, int]:
@@ -67,9 +76,9 @@ class Enlarger:
     def plan(self, aspect: Aspect, part_w: int, part_h: int, size: tuple[int, int]) -> tuple[tuple[int, int], dict]:
         """The output size for a ``part_w`` x ``part_h`` crop asked at ``size``, and what ``thumbnails.json``
         records about its enlargement (empty when it is within ``max_enlargement``)."""
-        factor = enlargement(part_w, part_h, size)
-        if factor <= self.limit:
+        if within(part_w, part_h, size, self.limit):
             return size, {}
+        factor = enlargement(part_w, part_h, size)
         record: dict[str, Any] = {"factor": round(factor, 3), "mode": self.mode, "backend": self.backend}
         if self.mode != "smaller":
             return size, record
@@ -84,7 +93,7 @@ class Enlarger:
 
     def resize(self, part: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """``part`` at ``size``: by the SR model when it is configured and the enlargement is over the limit."""
-        if self.model is not None and enlargement(part.shape[1], part.shape[0], size) > self.limit:
+        if self.model is not None and not within(part.shape[1], part.shape[0], size, self.limit):
             return self.model.upscale(np.ascontiguousarray(part), size[0], size[1])
         return resample(part, size)
 
