@@ -82,6 +82,23 @@ def test_service_personalises_by_context_after_the_threshold(tmp_path: Path) -> 
         svc.choose("vid", segment="eu", context=Context(segment="us"))
 
 
+def test_context_min_impressions_comes_from_the_config(tmp_path: Path) -> None:
+    """``pipelines.thumbnails.abtest.context_min_impressions`` decides when the contextual model is trusted; an
+    experiment stored before the setting existed takes the config's value."""
+    svc = service(tmp_path, explore_floor=0.0, min_impressions=10**6, context_min_impressions=30)
+    assert svc.create("vid", ["a", "b"]).settings.context_min_impressions == 30
+    feed(svc, "a", 29, 8, context=MOBILE, tag="m")
+    feed(svc, "b", 30, 1, context=MOBILE, tag="m")
+    assert {svc.choose("vid", context=MOBILE).posteriors for _ in range(10)} == {"global"}  # 29 < 30 for a
+    svc.record("vid", "impression", "m-last", "a", context=MOBILE)
+    assert {svc.choose("vid", context=MOBILE).posteriors for _ in range(10)} == {"contextual"}
+    exp = svc.store.current("vid")
+    older = {k: v for k, v in exp.settings.items() if k != "context_min_impressions"}
+    fresh = ABTestService(svc.store, ABTestConfig(context_min_impressions=31), seed=0)
+    assert fresh._settings(older).context_min_impressions == 31
+    assert fresh.experiment("vid").settings.context_min_impressions == 30  # stored with the experiment
+
+
 def test_a_segment_winner_does_not_block_a_different_winner_elsewhere(tmp_path: Path) -> None:
     svc = service(tmp_path, explore_floor=0.0, min_impressions=200, segment_min_impressions=50)
     svc.create("vid", ["v0", "v1"])
@@ -144,12 +161,32 @@ def test_choose_returns_the_image_url_of_the_requested_aspect(tmp_path: Path) ->
     with pytest.raises(InputError, match="no image at this aspect"):
         svc.choose("vid", aspect="9:16")
     svc.record("vid", "impression", "e1", "v0")
+    assert publish_thumbnails(svc, doc, "s3://bucket/thumbs/vid/") == first  # the same images again: no change
     # Same variants: the experiment (and its data) is kept, with the new URLs.
     again = publish_thumbnails(svc, doc, "https://cdn.example/vid")
     assert again.id == first.id and again.images["v0"]["16:9"] == "https://cdn.example/vid/v0/16x9.jpg"
+    svc.store.conclude(again.id, "v1", 0.99)
+    kept = publish_thumbnails(svc, doc, "https://cdn.example/vid")  # a rerun keeps a concluded experiment
+    assert (kept.id, kept.status, kept.winner) == (first.id, "concluded", "v1")
     # Other variants: the old experiment is replaced by a new one.
     doc["variants"][2]["published"] = True
     third = publish_thumbnails(svc, doc, "https://cdn.example/vid")
     assert third.id != first.id and third.variants == ["v0", "v1", "v2"] and third.status == "active"
     with pytest.raises(InputError, match="does not have"):
         svc.create("other", ["a", "b"], {"c": {"1:1": "x"}})
+    # A variant whose crop at an aspect was skipped is never chosen for that aspect, even as the winner.
+    partial = {
+        "video_id": "vid2",
+        "variants": [
+            {"id": "a", "published": True, "aspects": {"9:16": {"file": "a/9x16.jpg"}, "1:1": {"file": "a/1x1.jpg"}}},
+            {"id": "b", "published": True, "aspects": {"9:16": {"skipped": "too wide"}, "1:1": {"file": "b/1x1.jpg"}}},
+        ],
+    }
+    info = publish_thumbnails(svc, partial, "/out")
+    assert {svc.choose("vid2", aspect="9:16").image_url for _ in range(30)} == {"/out/a/9x16.jpg"}
+    assert {svc.choose("vid2", aspect="1:1").variant for _ in range(60)} == {"a", "b"}
+    svc.store.conclude(info.id, "b", 0.99)
+    assert svc.choose("vid2", aspect="1:1").reason == "winner"
+    assert {svc.choose("vid2", aspect="9:16").variant for _ in range(10)} == {"a"}
+    with pytest.raises(InputError, match=r"no image at this aspect for vid2 \(has 1:1, 9:16\)"):
+        svc.choose("vid2", aspect="4:5")

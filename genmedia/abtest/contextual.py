@@ -113,3 +113,8 @@ class LinearThompson:
     def choose(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The variant with the highest Thompson draw for each row of ``x``."""
         return np.argmax(self.scores(x, rng), axis=1)
+
+    def trusted(self, min_impressions: int) -> bool:
+        """Whether every variant has ``min_impressions`` impressions (the A/B config's ``context_min_impressions``):
+        before that its choices fall back to the per-segment or global posteriors."""
+        return bool(self.impressions.min() >= min_impressions)

@@ -2,8 +2,9 @@
 
 Used in-process (SDK, tests, simulation) and behind :mod:`genmedia.abtest.api`'s HTTP router. A choice
 with a viewer context uses the contextual bandit (:mod:`genmedia.abtest.contextual`) once every variant
-has ``context_min_impressions`` impressions that carried a context; otherwise it draws from the posteriors
-of the request's segment when that segment has enough data for every variant, else from the global ones.
+has ``context_min_impressions`` impressions that carried a context (``pipelines.thumbnails.abtest`` in the
+config, or per experiment); otherwise it draws from the posteriors of the request's segment when that segment
+has enough data for every variant, else from the global ones.
 
 Winners are declared per scope. A segment with ``min_impressions`` of its own (and
 ``segment_min_impressions`` per variant) gets its own winner once one variant's P(best) there passes the
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from genmedia.abtest import bandit, contextual
 from genmedia.abtest.contextual import Context
-from genmedia.abtest.store import ACTIVE, CLICK, IMPRESSION, Counts, Experiment, Store, default_url
+from genmedia.abtest.store import ACTIVE, CLICK, IMPRESSION, REPLACED, Counts, Experiment, Store, default_url
 from genmedia.config import ABTestConfig, Config
 from genmedia.errors import InputError
 
@@ -40,10 +41,7 @@ class ExperimentSettings(BaseModel):
     min_impressions: int = Field(ge=1)
     segment_min_impressions: int = Field(ge=1)
     context_min_impressions: int = Field(
-        300,
-        ge=1,
-        description="Per variant, impressions with a context before "
-        "the contextual bandit decides (else the Beta posteriors).",
+        ge=1, description="Per variant, impressions with a context before the contextual bandit decides."
     )
 
 
@@ -158,8 +156,7 @@ class ABTestService:
             _check_name("variant", v)
         if len(variants) < 2 or len(set(variants)) != len(variants):
             raise InputError(video, f"an experiment needs at least 2 distinct variants, got {variants}")
-        base = self.defaults.model_dump(include=set(ExperimentSettings.model_fields))
-        chosen = ExperimentSettings(**{**base, **{k: v for k, v in settings.items() if v is not None}})
+        chosen = self._settings({k: v for k, v in settings.items() if v is not None})
         if chosen.explore_floor * len(variants) > 1:
             raise InputError(
                 video, f"explore_floor {chosen.explore_floor} exceeds 1/{len(variants)} (the uniform share)"
@@ -174,14 +171,18 @@ class ABTestService:
     def publish(self, video: str, images: dict[str, dict[str, str]]) -> ExperimentInfo:
         """Create or update ``video``'s experiment for these variants (variant -> {aspect: url}).
 
-        The active experiment with the same variants keeps its data and gets the new URLs; one with other
-        variants is ended (status 'replaced') and a new experiment starts.
+        The active experiment with the same variants keeps its data and gets the new URLs; publishing the
+        same images again changes nothing (a concluded experiment keeps its winner); an active one with
+        other variants is ended (status 'replaced') and a new experiment starts, as after a withdrawn one.
         """
         exp = self.store.current(video)
-        if exp is not None and exp.status == ACTIVE and set(exp.variants) == set(images):
-            _check_images(video, exp.variants, images)
-            self.store.set_images(exp.id, images)
-            return self._info(exp)
+        if exp is not None and exp.status != REPLACED and set(exp.variants) == set(images):
+            if self.store.images(exp.id) == images:
+                return self._info(exp)
+            if exp.status == ACTIVE:
+                _check_images(video, exp.variants, images)
+                self.store.set_images(exp.id, images)
+                return self._info(exp)
         if exp is not None and exp.status == ACTIVE:
             self.store.retire(exp.id)
         return self.create(video, list(images), images)
@@ -189,6 +190,11 @@ class ABTestService:
     def experiment(self, video: str) -> ExperimentInfo:
         """The video's active (else latest) experiment; NotFound if it never had one."""
         return self._info(self._experiment(video))
+
+    def _settings(self, stored: dict[str, float | int]) -> ExperimentSettings:
+        """An experiment's settings: ``stored`` over the config's defaults (which fill settings added since)."""
+        defaults = self.defaults.model_dump(include=set(ExperimentSettings.model_fields))
+        return ExperimentSettings(**{**defaults, **stored})
 
     def _experiment(self, video: str) -> Experiment:
         exp = self.store.current(video)
@@ -203,7 +209,7 @@ class ABTestService:
             video=exp.video,
             status=exp.status,
             variants=exp.variants,
-            settings=ExperimentSettings(**exp.settings),
+            settings=self._settings(exp.settings),
             winner=exp.winner,
             winner_probability=exp.winner_probability,
             segment_winners=segment_winners,
@@ -221,31 +227,47 @@ class ABTestService:
         context: Context | None = None,
         aspect: str | None = None,
     ) -> Choice:
-        """The variant (and its image at ``aspect``) for ``video`` to ``user`` with ``context``; see :meth:`_choose`."""
-        choice = self._choose(video, user=user, segment=segment, context=context)
-        if aspect is None:
-            return choice
-        by_aspect = self.store.images(choice.experiment_id).get(choice.variant, {})
-        if by_aspect and aspect not in by_aspect:
-            raise InputError(aspect, f"no image at this aspect for {video} (has {', '.join(sorted(by_aspect))})")
-        return choice.model_copy(update={"image_url": by_aspect.get(aspect)})
+        """The variant (and its image at ``aspect``) for ``video`` to ``user`` with ``context``; see :meth:`_choose`.
 
-    def _choose(self, video: str, *, user: str | None, segment: str | None, context: Context | None) -> Choice:
-        """The variant to show for ``video`` to ``user`` in ``segment`` with the viewer's ``context``.
+        With ``aspect``, only variants with an image there are candidates (the thumbnails job skips an aspect
+        whose crop a key frame cannot fill); InputError when no variant has one.
+        """
+        exp = self._experiment(video)
+        images = self.store.images(exp.id) if aspect is not None else {}
+        if not images:  # no aspect asked, or an experiment without images: the variant alone
+            return self._choose(exp, user=user, segment=segment, context=context)
+        shown = {v for v, by_aspect in images.items() if aspect in by_aspect}
+        if not shown:
+            known = sorted({a for by_aspect in images.values() for a in by_aspect})
+            raise InputError(aspect, f"no image at this aspect for {video} (has {', '.join(known)})")
+        choice = self._choose(exp, user=user, segment=segment, context=context, shown=shown)
+        return choice.model_copy(update={"image_url": images[choice.variant][aspect]})
+
+    def _choose(
+        self,
+        exp: Experiment,
+        *,
+        user: str | None,
+        segment: str | None,
+        context: Context | None,
+        shown: set[str] | None = None,
+    ) -> Choice:
+        """The variant of ``exp`` to show to ``user`` in ``segment`` with the viewer's ``context``, among ``shown``
+        (default: all).
 
         A winner declared for the request's scope is shown (see the module docstring). Otherwise Thompson
         sampling with the explore floor: contextual once it has enough data, else on the segment's Beta
         posteriors when it has enough data, else on the global ones. A given user keeps the same variant
         while the data are (nearly) unchanged.
         """
-        exp = self._experiment(video)
         rich = context is not None and not context.model_copy(update={"segment": None}).is_empty()
         context = _merge(context, segment)
         segment = context.segment if context else segment
-        settings = ExperimentSettings(**exp.settings)
+        settings = self._settings(exp.settings)
         counts = self.store.counts(exp.id)
+        allowed = None if shown is None or shown >= set(exp.variants) else np.array([v in shown for v in exp.variants])
         declared = self._winner_for(exp, settings, counts, segment)
-        if declared is not None:
+        if declared is not None and (shown is None or declared[0] in shown):
             return Choice(experiment_id=exp.id, variant=declared[0], reason="winner", posteriors=declared[1])
         impressions = sum(c[IMPRESSION] for c in counts.values())
         if user:
@@ -256,12 +278,17 @@ class ABTestService:
         model = self._context_model(exp) if rich else None
         with lock:
             if rng.random() < settings.explore_floor * len(exp.variants):
-                index, explored, used = int(rng.integers(len(exp.variants))), True, GLOBAL
-            elif model is not None and model.impressions.min() >= settings.context_min_impressions:
-                index, explored, used = int(model.choose(contextual.features(context), rng)[0]), False, "contextual"
+                pool = np.arange(len(exp.variants)) if allowed is None else np.flatnonzero(allowed)
+                index, explored, used = int(pool[rng.integers(len(pool))]), True, GLOBAL
+            elif model is not None and model.trusted(settings.context_min_impressions):
+                scores = model.scores(contextual.features(context), rng)[0]
+                index, explored, used = _best(scores, allowed), False, "contextual"
             else:
                 post, used = self._posteriors(exp, settings, counts, segment)
-                index, explored = bandit.thompson_choice(post, rng, 0.0)
+                if allowed is None:
+                    index, explored = bandit.thompson_choice(post, rng, 0.0)
+                else:
+                    index, explored = _best(post.draw(rng, 1)[0], allowed), False
         return Choice(
             experiment_id=exp.id,
             variant=exp.variants[index],
@@ -351,7 +378,7 @@ class ABTestService:
     def stats(self, video: str, *, segment: str | None = None, seed: int = 0) -> Stats:
         """Impressions, clicks, CTR, P(best) and a 95% credible interval per variant (globally or for a segment)."""
         exp = self._experiment(video)
-        settings = ExperimentSettings(**exp.settings)
+        settings = self._settings(exp.settings)
         counts = self.store.counts(exp.id)
         if exp.status == ACTIVE:
             self._maybe_conclude(exp, settings, counts)
@@ -432,6 +459,11 @@ def _check_images(video: str, variants: list[str], images: dict[str, dict[str, s
             isinstance(a, str) and isinstance(u, str) and u for a, u in by_aspect.items()
         ):
             raise InputError(variant, "images must map each variant to {aspect: url} strings")
+
+
+def _best(draws: np.ndarray, allowed: np.ndarray | None) -> int:
+    """The index of the highest draw, among the ``allowed`` variants (a boolean mask; None: all)."""
+    return int(np.argmax(draws if allowed is None else np.where(allowed, draws, -np.inf)))
 
 
 def _merge(context: Context | None, segment: str | None) -> Context | None:

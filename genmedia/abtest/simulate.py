@@ -164,7 +164,7 @@ def simulate_contextual(
         )
         if policy == "uniform":
             arms = rng.integers(k, size=size)
-        elif policy == "contextual" and model.impressions.min() >= min_impressions:
+        elif policy == "contextual" and model.trusted(min_impressions):
             arms = model.choose(x, rng)
         else:
             arms = np.argmax(bandit.Posteriors.from_counts(shown, clicks).draw(rng, size), axis=1)
