@@ -278,7 +278,6 @@ class EnhanceConfig(_Strict):
         256, ge=16, description="Most MiB of output frames in one window: fewer frames per window at 4K/8K."
     )
     denoise_radius: int = Field(2, ge=0, le=4, description="Neighbour frames each side the temporal denoiser uses.")
-    grade_sample_width: int = Field(192, ge=32, description="Width of the small pictures grading statistics use.")
     noise_samples: int = Field(
         6, ge=1, description="Frames (at keyframes) the automatic denoise strength is measured on."
     )
