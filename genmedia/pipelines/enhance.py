@@ -290,7 +290,7 @@ def window_size(cfg: Config, info: MediaInfo, plan: Plan) -> int:
 def object_store_budget(cfg: Config) -> int:
     """Bytes of Ray Data's object store the job's windows may hold (in flight between stages and waiting for
     the encoder): :data:`WINDOWS_IN_FLIGHT` windows of ``window_mb``. Ray Data's own default, a share of the
-    whole object store, lets decoded and upscaled windows pile up ahead of a slower encoder (GBs at 4K)."""
+    whole object store (GBs), lets decoded and upscaled windows pile up ahead of a slower encoder."""
     return WINDOWS_IN_FLIGHT * cfg.pipelines.enhance.window_mb * 2**20
 
 
