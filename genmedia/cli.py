@@ -184,9 +184,7 @@ def trailer(
     ] = False,
     title: Annotated[
         str | None,
-        typer.Option(
-            "--title", help="End-card title (default: the file name); auto: written by models.text_writer."
-        ),
+        typer.Option("--title", help="End-card title (default: the file name); auto: written by models.text_writer."),
     ] = None,
     transcript: Annotated[
         str | None,

@@ -488,7 +488,9 @@ class QaConfig(_Strict):
     face_tolerance: float = Field(
         0.05, ge=0, lt=0.5, description="Fraction of a face box's size the crop edge may cut before it is not whole."
     )
-    duration_tolerance_s: float = Field(0.5, ge=0, description="A trailer's length may differ from the request by this.")
+    duration_tolerance_s: float = Field(
+        0.5, ge=0, description="A trailer's length may differ from the request by this."
+    )
     av_sync_tolerance_s: float = Field(
         0.15, gt=0, description="Largest difference between an output's audio and video stream durations."
     )

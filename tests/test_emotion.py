@@ -88,7 +88,9 @@ def test_analysis_and_trailer_plan_follow_the_known_calm_and_intense_shots(ray_s
 
     material = from_analysis(analysis, mood_clip.path)
     request = PlanRequest(duration=7.0, fps=Fraction(24), spoiler_fraction=0.0)
-    edl, _ = plan_trailer(material, request, source=mood_clip.path, width=192, height=108, audio=AudioPlan(kind="source"))
+    edl, _ = plan_trailer(
+        material, request, source=mood_clip.path, width=192, height=108, audio=AudioPlan(kind="source")
+    )
     assert edl.arc == "emotion" and len(edl.clips) >= 3
     curve = [c.arousal for c in edl.clips]
     assert curve == sorted(curve), curve  # calm opening, rising, the peak last before the end card

@@ -38,7 +38,14 @@ def _localised(text: str, target: str) -> str:
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("fr", "fr"), ("French", "fr"), ("fra_Latn", "fr"), ("fr-CA", "fr_CA"), ("pt_BR", "pt_BR"), ("zh-TW", "zh_Hant_TW")],
+    [
+        ("fr", "fr"),
+        ("French", "fr"),
+        ("fra_Latn", "fr"),
+        ("fr-CA", "fr_CA"),
+        ("pt_BR", "pt_BR"),
+        ("zh-TW", "zh_Hant_TW"),
+    ],
 )
 def test_a_track_code_names_its_cldr_locale(code: str, expected: str) -> None:
     assert str(locale_for(code)) == expected

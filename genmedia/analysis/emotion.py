@@ -37,7 +37,14 @@ MOOD_COORDINATES: dict[str, tuple[float, float]] = {
 NEUTRAL_RADIUS = 0.15
 """Points this close to the centre are labelled "neutral"."""
 
-AROUSAL_WEIGHTS = {"loudness": 0.25, "onset_rate": 0.15, "pitch_range": 0.1, "motion": 0.3, "colour": 0.05, "clip": 0.15}
+AROUSAL_WEIGHTS = {
+    "loudness": 0.25,
+    "onset_rate": 0.15,
+    "pitch_range": 0.1,
+    "motion": 0.3,
+    "colour": 0.05,
+    "clip": 0.15,
+}
 VALENCE_WEIGHTS = {"brightness": 0.35, "colour": 0.25, "clip": 0.4}
 RANGES: dict[str, tuple[float, float]] = {
     "loudness": (-50.0, -14.0),
@@ -83,7 +90,9 @@ def label_for(valence: float, arousal: float) -> str:
     """The mood word nearest ``(valence, arousal)``, or "neutral" near the centre."""
     if np.hypot(valence, arousal) < NEUTRAL_RADIUS:
         return "neutral"
-    return min(MOOD_COORDINATES, key=lambda m: np.hypot(MOOD_COORDINATES[m][0] - valence, MOOD_COORDINATES[m][1] - arousal))
+    return min(
+        MOOD_COORDINATES, key=lambda m: np.hypot(MOOD_COORDINATES[m][0] - valence, MOOD_COORDINATES[m][1] - arousal)
+    )
 
 
 def clip_point(mood_probs: dict[str, float]) -> tuple[float, float] | None:

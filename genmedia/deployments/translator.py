@@ -106,7 +106,9 @@ class Translator:
         for i, prefix in enumerate(prefixes):
             groups.setdefault(len(prefix), []).append(i)
         for rows in groups.values():
-            for i, r in zip(rows, self._generate_group([inputs[i] for i in rows], [prefixes[i] for i in rows], num_beams)):
+            for i, r in zip(
+                rows, self._generate_group([inputs[i] for i in rows], [prefixes[i] for i in rows], num_beams)
+            ):
                 results[i] = r
         return results
 
@@ -188,7 +190,9 @@ class Translator:
             prefix = {i: start + ids for i, (ids, _) in zip(with_ctx, ctx_ids)}
             # Pass 2: "context + text" in, the context's translation forced, the continuation out.
             sources_text = [f"{c[i]} {t[i]}" if i in prefix else t[i] for i in range(len(t))]
-            results = self._generate(self._encode(sources_text, s), [prefix.get(i, start) for i in range(len(t))], beams)
+            results = self._generate(
+                self._encode(sources_text, s), [prefix.get(i, start) for i in range(len(t))], beams
+            )
             for ids, score in results:
                 out.append(Translation(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), score))
         return out

@@ -438,7 +438,6 @@ class JobStore:
             row = conn.execute(select(_uploads).where(_uploads.c.id == upload_id)).mappings().first()
         return UploadRecord(**{**row, "created_at": _utc(row["created_at"])}) if row else None
 
-
     # --------------------------------------------------------------------------- reviews
 
     def add_review(self, result: JobResult, verdict: QaVerdict) -> ReviewRecord:

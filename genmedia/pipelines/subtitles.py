@@ -372,9 +372,7 @@ def translate(
     progress(f"translate {target}", len(rows), len(rows))
     low = [i for i, tr in enumerate(out) if tr.score < sub.retranslate_below_score]
     if low:
-        again = _translate_rows(
-            cfg, [{**rows[i], "context": "", "num_beams": sub.retranslate_num_beams} for i in low]
-        )
+        again = _translate_rows(cfg, [{**rows[i], "context": "", "num_beams": sub.retranslate_num_beams} for i in low])
         for i in low:
             text, score = again[i]
             best = (text, score) if score > out[i].score else (out[i].text, out[i].score)

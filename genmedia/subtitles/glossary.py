@@ -74,7 +74,8 @@ def restore(
 
     lost = [text_of(item) for key, item in protected.items.items() if key not in translated]
     out = re.sub(
-        r"\[(\d+)\]", lambda m: text_of(protected.items[m.group(0)]) if m.group(0) in protected.items else m.group(0),
+        r"\[(\d+)\]",
+        lambda m: text_of(protected.items[m.group(0)]) if m.group(0) in protected.items else m.group(0),
         translated,
     )
     out = re.sub(r"[ \t\r\n\f\v]+", " ", out).strip()  # no-break spaces in values stay
