@@ -470,6 +470,11 @@ class JobsConfig(_Strict):
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After of a 429 from a full queue.")
     dispatch_interval_s: float = Field(0.5, gt=0, description="How often the queue is checked for work when idle.")
+    use_served_models: bool = Field(
+        True,
+        description="A job run by the Serve app calls the app's model deployments (shared replicas) instead of "
+        "loading its own copies; false: every job builds its own Ray Data actor pools.",
+    )
 
 
 class QaConfig(_Strict):

@@ -23,6 +23,7 @@ import ray
 from genmedia.config import Config
 from genmedia.errors import GenmediaError, InputError
 from genmedia.jobs.records import JobRecord, JobStore
+from genmedia.pipelines.models import ServedModels, models_served_by
 from genmedia.pipelines.registry import get_job
 from genmedia.progress import ProgressFn
 from genmedia.security import input_address, safe_upload_name
@@ -108,10 +109,18 @@ def _local_source(cfg: Config, video: str) -> str:
     return video
 
 
-def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | None = None) -> JobRecord:
+def execute(
+    cfg: Config,
+    store: JobStore,
+    job_id: str,
+    progress: ProgressFn | None = None,
+    served: ServedModels | None = None,
+) -> JobRecord:
     """Run the stored job ``job_id`` unless it has finished or been cancelled; record and return its outcome.
 
-    Errors become the record's one-line ``error``; nothing propagates except a crash of the process itself.
+    ``served``: the Serve app's model deployments the job calls instead of loading its own models (None: it
+    loads them). Errors become the record's one-line ``error``; nothing propagates except a crash of the process
+    itself.
     """
     record = store.get(job_id)
     if record is None:
@@ -125,9 +134,10 @@ def execute(cfg: Config, store: JobStore, job_id: str, progress: ProgressFn | No
     try:
         spec = get_job(record.job)
         params = spec.parse_params(record.params)
-        result = spec.run(
-            cfg, _local_source(cfg, record.video), params, progress=store_progress(store, job_id, progress)
-        )
+        with models_served_by(served):
+            result = spec.run(
+                cfg, _local_source(cfg, record.video), params, progress=store_progress(store, job_id, progress)
+            )
         store.finish(job_id, result)
     except JobCancelled:
         pass
@@ -151,14 +161,17 @@ def _heartbeat(store: JobStore, job_id: str, every_s: float, stop: threading.Eve
 
 
 @ray.remote(num_cpus=0, max_calls=1)
-def _execute_task(cfg: Config, store_url: str, job_id: str) -> str:
+def _execute_task(cfg: Config, store_url: str, job_id: str, served: ServedModels | None) -> str:
     # The job driver only coordinates: its Ray Data stages request their own CPUs and GPUs. One job per
     # worker process (max_calls=1): the models and buffers a job loaded leave with it instead of idling in a
     # pooled worker.
-    return execute(cfg, JobStore(store_url), job_id).status.value
+    return execute(cfg, JobStore(store_url), job_id, served=served).status.value
 
 
-def submit(cfg: Config, store: JobStore, job_id: str) -> ray.ObjectRef:
-    """Start the stored (claimed) job as a Ray task. Ray does not retry it: a lost worker's job goes back to the
-    queue (``genmedia.jobs.dispatcher``), counted against ``jobs.max_attempts``."""
-    return _execute_task.options(max_retries=0, name=f"genmedia-job-{job_id}").remote(cfg, store.url, job_id)
+def submit(cfg: Config, store: JobStore, job_id: str, served: ServedModels | None = None) -> ray.ObjectRef:
+    """Start the stored (claimed) job as a Ray task (calling ``served``'s model deployments, see :func:`execute`).
+    Ray does not retry it: a lost worker's job goes back to the queue (``genmedia.jobs.dispatcher``), counted
+    against ``jobs.max_attempts``."""
+    return _execute_task.options(max_retries=0, name=f"genmedia-job-{job_id}").remote(
+        cfg, store.url, job_id, served
+    )

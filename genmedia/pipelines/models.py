@@ -1,11 +1,20 @@
-"""The Ray Data side of the model contract: a model class as a pool of actors over a dataset.
+"""Where a job's models live: a model class as a pool of Ray Data actors over a dataset, or the Serve app's
+running deployment of that model.
 
 Serve's side is :class:`genmedia.serving.models.ModelServer`; both take the class through
-:func:`genmedia.deployments.contract.check_model_class`.
+:func:`genmedia.deployments.contract.check_model_class`. A job the Serve app runs is started inside
+:func:`models_served_by` with the app's deployments (:class:`ServedModels`); a stage then asks
+:func:`served_model` for its model key and, when the app serves it (and ``jobs.use_served_models``), calls the
+shared replicas instead of loading its own copy. Everywhere else (CLI, ``ray job submit`` backfills, the SDK's
+local mode) :func:`served_model` answers None and the stage keeps its actor pool.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -34,4 +43,50 @@ def map_model(
     return ds.map_batches(model, **kwargs)
 
 
-__all__ = ["map_model"]
+@dataclass(frozen=True)
+class ServedModels:
+    """The model deployments of a running Serve app: its name and model key -> deployment name."""
+
+    app: str
+    deployments: Mapping[str, str] = field(default_factory=dict)
+
+
+_served: ContextVar[ServedModels | None] = ContextVar("genmedia_served_models", default=None)
+
+
+@contextmanager
+def models_served_by(served: ServedModels | None) -> Iterator[None]:
+    """Run the block (one job) with ``served``'s deployments available to :func:`served_model` (None: none)."""
+    token = _served.set(served)
+    try:
+        yield
+    finally:
+        _served.reset(token)
+
+
+class ServedModel:
+    """A running deployment of model ``key``, called one request (row) at a time; the deployment gathers
+    concurrent requests, from this job and others, into batches (``@serve.batch``)."""
+
+    def __init__(self, app: str, deployment: str) -> None:
+        """Get the handle of ``deployment`` in Serve app ``app`` (any process attached to the cluster may)."""
+        from ray import serve
+
+        self.name = f"serve:{app}/{deployment}"
+        self._handle = serve.get_deployment_handle(deployment, app)
+
+    def call(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The model's outputs for one row of its input columns (blocks until the replica answers)."""
+        return self._handle.infer.remote(row).result()
+
+
+def served_model(cfg: Config, key: str) -> ServedModel | None:
+    """The Serve app's deployment of model ``key`` when this job runs under an app that serves it and
+    ``jobs.use_served_models`` is on; else None (the caller builds its own actor pool)."""
+    served = _served.get()
+    if served is None or not cfg.jobs.use_served_models or key not in served.deployments:
+        return None
+    return ServedModel(served.app, served.deployments[key])
+
+
+__all__ = ["ServedModel", "ServedModels", "map_model", "models_served_by", "served_model"]

@@ -8,7 +8,9 @@ Stages:
    decodes only its chunk, embeds its speech windows (pretrained GE2E d-vectors, MFCC as the fallback)
    and runs the :class:`~genmedia.deployments.transcriber.Transcriber` (language per segment,
    hallucination control); with ``denoise``, a noisy chunk is also decoded after RNNoise and the more
-   confident transcript kept; word times come back shifted by the chunk's exact offset.
+   confident transcript kept; word times come back shifted by the chunk's exact offset. A job run by the
+   Serve app does the same in its own process, concurrently per chunk, and sends the audio to the app's
+   transcriber deployment (:func:`genmedia.pipelines.models.served_model`) instead of loading Whisper.
 3. **speakers** (driver, small): clustering of all chunks' voice windows into speakers; names from the
    voiceprint library so the same voice keeps its name across files.
 4. **translate** (Ray Data actors, ``models.translator``, only for languages other than the speech's):
@@ -28,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,7 +47,7 @@ from genmedia.media.audio import read_range
 from genmedia.media.origin import Origin, local_media_path
 from genmedia.models.registry import resolve
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
-from genmedia.pipelines.models import map_model
+from genmedia.pipelines.models import ServedModel, map_model, served_model
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
 from genmedia.subtitles import chunking, diarization, languages, locale_rules
@@ -185,12 +187,17 @@ class ChunkTranscriber:
         diarize: bool = True,
         origin: Origin | None = None,
         speaker_backend: str = diarization.MFCC,
+        served: ServedModel | None = None,
     ):
         """``origin``: where to re-stage the input when its path is not on this actor's node;
-        ``speaker_backend``: the speaker embeddings to compute (the driver checked their weights)."""
-        resolve(cfg, key)  # unstaged weights fail here, with the registry's one-line message
+        ``speaker_backend``: the speaker embeddings to compute (the driver checked their weights); ``served``:
+        the running deployment that transcribes (None: Whisper is loaded here)."""
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-transcriber")
-        self._transcriber = self._threads.submit(Transcriber, cfg, key)
+        if served is None:
+            resolve(cfg, key)  # unstaged weights fail here, with the registry's one-line message
+            self._transcriber = self._threads.submit(Transcriber, cfg, key)
+        else:
+            self._transcriber = self._threads.submit(_ServedTranscriber, served)
         self._embedder = (
             self._threads.submit(SpeakerEmbedder, cfg, EMBEDDER_KEY)
             if diarize and speaker_backend != diarization.MFCC
@@ -200,7 +207,7 @@ class ChunkTranscriber:
         self.denoise, self.diarize, self.origin = denoise, diarize, origin
 
     @property
-    def transcriber(self) -> Transcriber:
+    def transcriber(self) -> Transcriber | _ServedTranscriber:
         """The loaded model (waits for the background load)."""
         return self._transcriber.result()
 
@@ -220,19 +227,34 @@ class ChunkTranscriber:
         embedder = self._embedder.result() if self._embedder is not None else None
         return diarization.describe(audio, offset=offset, embedder=embedder)
 
+    def chunk(self, path: str, start: float, end: float, request: str) -> tuple[str, str]:
+        """One chunk's (transcript JSON, voice features JSON); ``request`` is a TranscribeRequest as JSON."""
+        audio = read_range(local_media_path(path, self.origin), start, end)
+        feats = self._threads.submit(self._features, audio, start) if self.diarize else None
+        transcript = self._transcribe(audio, start, TranscribeRequest.model_validate_json(request)).to_json()
+        return transcript, json.dumps((feats.result() if feats else diarization.SpeechFeatures.empty()).to_dict())
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        transcripts, features = [], []
-        for path, start, end, request in zip(batch["path"], batch["start"], batch["end"], batch["request"]):
-            audio = read_range(local_media_path(str(path), self.origin), float(start), float(end))
-            feats = self._threads.submit(self._features, audio, float(start)) if self.diarize else None
-            req = TranscribeRequest.model_validate_json(str(request))
-            transcripts.append(self._transcribe(audio, float(start), req).to_json())
-            features.append(json.dumps((feats.result() if feats else diarization.SpeechFeatures.empty()).to_dict()))
+        out = [
+            self.chunk(str(path), float(start), float(end), str(request))
+            for path, start, end, request in zip(batch["path"], batch["start"], batch["end"], batch["request"])
+        ]
         return {
             "index": batch["index"],
-            "transcript": np.array(transcripts, dtype=object),
-            "features": np.array(features, dtype=object),
+            "transcript": np.array([t for t, _ in out], dtype=object),
+            "features": np.array([f for _, f in out], dtype=object),
         }
+
+
+class _ServedTranscriber:
+    """The transcriber deployment, called like :meth:`Transcriber.transcribe` (one request per chunk)."""
+
+    def __init__(self, served: ServedModel) -> None:
+        self.served = served
+
+    def transcribe(self, audio: np.ndarray, *, offset: float, request: TranscribeRequest) -> ChunkTranscript:
+        row = {"audio": np.asarray(audio, dtype=np.float32), "offset": offset, "request": request.model_dump_json()}
+        return ChunkTranscript.from_json(str(self.served.call(row)["transcript"]))
 
 
 def _denoiser(cfg: Config) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
@@ -260,6 +282,18 @@ def speaker_backend(cfg: Config, warnings: list[str] | None = None) -> str:
     return cfg.model(EMBEDDER_KEY).backend
 
 
+def _chunk_rows(path: str | Path, chunks: Sequence[chunking.Chunk], params: Params) -> list[dict[str, Any]]:
+    """One row per chunk: its index, span, the input's path and the TranscribeRequest (JSON) of ``params``."""
+    request = TranscribeRequest(
+        language=languages.whisper_code(params.source_language) if params.source_language else None,
+        vad=params.vad,
+        beam_size=params.beam_size,
+        per_segment_language=params.per_segment_language,
+        hallucination_control=params.hallucination_control,
+    ).model_dump_json()
+    return [{"index": c.index, "start": c.start, "end": c.end, "path": str(path), "request": request} for c in chunks]
+
+
 def build(
     cfg: Config,
     path: str | Path,
@@ -270,14 +304,7 @@ def build(
 ) -> ray.data.Dataset:
     """The transcription dataset: one row per chunk in, its transcript and voice features out (``origin``:
     where an actor on another node re-stages the input; ``speakers``: the speaker-embedding backend)."""
-    request = TranscribeRequest(
-        language=languages.whisper_code(params.source_language) if params.source_language else None,
-        vad=params.vad,
-        beam_size=params.beam_size,
-        per_segment_language=params.per_segment_language,
-        hallucination_control=params.hallucination_control,
-    ).model_dump_json()
-    rows = [{"index": c.index, "start": c.start, "end": c.end, "path": str(path), "request": request} for c in chunks]
+    rows = _chunk_rows(path, chunks, params)
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
     return map_model(
         ds,
@@ -292,6 +319,27 @@ def build(
     )
 
 
+def _served_rows(
+    cfg: Config,
+    served: ServedModel,
+    rows: list[dict[str, Any]],
+    params: Params,
+    origin: Origin | None,
+    speakers: str,
+) -> Iterator[dict[str, Any]]:
+    """Stage 2 in this process with the transcriber deployment ``served``: up to the model's batch size of chunks
+    in flight at once (so they share the deployment's batches); rows as :func:`build`'s, in chunk order."""
+    stage = ChunkTranscriber(
+        cfg, TRANSCRIBER_KEY, params.denoise, params.diarize, origin, speaker_backend=speakers, served=served
+    )
+    width = max(1, min(len(rows), cfg.model(TRANSCRIBER_KEY).batch_size))
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="served-chunks") as pool:
+        futures = [pool.submit(stage.chunk, r["path"], r["start"], r["end"], r["request"]) for r in rows]
+        for row, future in zip(rows, futures):
+            transcript, features = future.result()
+            yield {"index": row["index"], "transcript": transcript, "features": features}
+
+
 def transcribe(
     cfg: Config,
     path: str | Path,
@@ -300,13 +348,20 @@ def transcribe(
     progress: ProgressFn = no_progress,
     origin: Origin | None = None,
     speakers: str = diarization.MFCC,
+    served: ServedModel | None = None,
 ) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
-    """Run stage 2 and return the chunks' transcripts in time order plus all voice features."""
+    """Run stage 2 and return the chunks' transcripts in time order plus all voice features: on the Ray Data
+    actors of :func:`build`, or here with the running transcriber deployment ``served``."""
     if not chunks:
         return [], diarization.SpeechFeatures.empty(speakers)
     results: dict[int, tuple[ChunkTranscript, diarization.SpeechFeatures]] = {}
     progress("transcribe", 0, len(chunks))
-    for row in build(cfg, path, chunks, params, origin, speakers).iter_rows():
+    rows = (
+        build(cfg, path, chunks, params, origin, speakers).iter_rows()
+        if served is None
+        else _served_rows(cfg, served, _chunk_rows(path, chunks, params), params, origin, speakers)
+    )
+    for row in rows:
         results[int(row["index"])] = (
             ChunkTranscript.from_json(row["transcript"]),
             diarization.SpeechFeatures.from_dict(json.loads(row["features"])),
@@ -529,8 +584,9 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     if levels.size == 0 or float(levels.max()) < -60.0:
         chunks = []  # digital silence: nothing to transcribe
     speakers_by = speaker_backend(cfg, ctx.warnings) if params.diarize else None
+    served = served_model(cfg, TRANSCRIBER_KEY) if chunks else None
     results, features = transcribe(
-        cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC
+        cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC, served
     )
     segments = sorted((s for r in results for s in r.segments), key=lambda s: s.start)
     removed = [s for r in results for s in r.removed]
@@ -605,6 +661,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "shot_changes": len(shots),
         "backend": transcript.backend,
         "model": transcript.model,
+        "transcribed_by": served.name if served is not None else "ray-data-actors",
         "denoise": params.denoise,
         "speaker_backend": speakers_by,
         "denoised_chunks": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import re
 import time
@@ -36,11 +37,13 @@ from ray.serve.handle import DeploymentHandle
 
 from genmedia.config import Config
 from genmedia.errors import GenmediaError, InputError, ParamsError, ServiceUnavailable
+from genmedia.jobs import runner
 from genmedia.jobs.dispatcher import Dispatcher
 from genmedia.jobs.metrics import QueueMetrics
 from genmedia.jobs.queue import JobQueue, QueueFull, dedup_key
 from genmedia.jobs.records import JobRecord, JobState, JobStore
 from genmedia.models import registry as model_registry
+from genmedia.pipelines.models import ServedModels
 from genmedia.pipelines.registry import JobUnavailable, available_jobs, get_job
 from genmedia.schemas import JobResult, JobStatus
 from genmedia.security import check_input_uri, key_allowed, safe_upload_name
@@ -459,16 +462,29 @@ async def _store_body(request: Request, uri: str, cfg: Config, cap: int, digest:
     return size
 
 
+def served_models(models: dict[str, DeploymentHandle]) -> ServedModels | None:
+    """The app's model deployments as the jobs it runs see them (None when it serves no model)."""
+    if not models:
+        return None
+    app = next(iter(models.values())).app_name
+    return ServedModels(app=app, deployments={key: handle.deployment_name for key, handle in models.items()})
+
+
 @serve.ingress()
 class Ingress:
     """The Serve ingress deployment: one FastAPI app per replica over the shared job store."""
 
     def __init__(self, cfg: Config, key_digests: list[str], models: dict[str, DeploymentHandle]) -> None:
-        """Open the job store, start this replica's job dispatcher and keep the model handles; ``key_digests``
-        are sha256 digests of the API keys."""
+        """Open the job store, start this replica's job dispatcher (its jobs call the model deployments, see
+        :func:`served_models`) and keep the model handles; ``key_digests`` are sha256 digests of the API keys."""
         store = JobStore.from_config(cfg)
+        launch = functools.partial(runner.submit, served=served_models(models))
         self.state = ApiState(
-            cfg=cfg, key_digests=key_digests, store=store, models=models, dispatcher=Dispatcher(cfg, store).start()
+            cfg=cfg,
+            key_digests=key_digests,
+            store=store,
+            models=models,
+            dispatcher=Dispatcher(cfg, store, launch=launch).start(),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

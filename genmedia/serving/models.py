@@ -105,14 +105,23 @@ class ModelServer:
         self.model: Model = import_target(target)(cfg, key)
         self.infer.set_max_batch_size(cfg.model(key).batch_size)
         self.loaded_at = time.time()
+        self.requests = 0
+        self.batches = 0
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def infer(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Answer single requests, batched: each row is one request's inputs, each result one request's outputs."""
         batch = rows_to_batch(rows)
+        self.requests += len(rows)
+        self.batches += 1
         # The model call blocks; a thread keeps this replica's event loop free for health checks.
         out = await asyncio.to_thread(self.model, batch)
         return batch_to_rows(out, len(rows))
+
+    def stats(self) -> dict[str, Any]:
+        """What this replica answered: requests, the batches they were gathered into, its replica id."""
+        replica = serve.get_replica_context().replica_id.unique_id
+        return {"replica": replica, "requests": self.requests, "batches": self.batches, "loaded_at": self.loaded_at}
 
     def check_health(self) -> None:
         """Serve's health check: the model object must still be there."""
