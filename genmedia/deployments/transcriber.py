@@ -62,6 +62,9 @@ class ChunkTranscript:
     removed: list[Segment] = field(default_factory=list)
     denoised_by: str | None = None
     """The noise reduction whose output this transcript is of (None: the audio as recorded)."""
+    noise: dict[str, Any] | None = None
+    """How the chunk's noise was judged (measured SNR, the denoiser tried, both confidences, which transcript
+    was kept; :func:`genmedia.subtitles.denoise.noise_decision`); None: noise reduction was not asked for."""
 
     @property
     def confidence(self) -> float:
@@ -80,6 +83,7 @@ class ChunkTranscript:
                 "language": self.language,
                 "language_probability": self.language_probability,
                 "denoised_by": self.denoised_by,
+                "noise": self.noise,
             }
         )
 
@@ -92,6 +96,7 @@ class ChunkTranscript:
             d["language_probability"],
             [Segment(**s) for s in d["removed"]],
             d.get("denoised_by"),
+            d.get("noise"),
         )
 
 

