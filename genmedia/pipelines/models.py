@@ -21,7 +21,7 @@ import ray
 
 from genmedia.config import Config, ModelConfig
 from genmedia.deployments.contract import Model, check_model_class
-from genmedia.runtime import model_stage
+from genmedia.runtime import model_options, model_stage
 
 
 def map_model(
@@ -41,6 +41,25 @@ def map_model(
     model = check_model_class(cls, **constructor_kwargs)
     kwargs = model_stage(cfg, key, batch_size=batch_size, default=default, **constructor_kwargs)
     return ds.map_batches(model, **kwargs)
+
+
+def one_actor_pool(cfg: Config, key: str) -> bool:
+    """Whether the config's actor pool for model ``key`` is a single actor (``replicas.max`` 1)."""
+    return cfg.model(key).replicas.max <= 1
+
+
+def single_actor(cls: type[Model], cfg: Config, key: str, **constructor_kwargs: Any) -> ray.actor.ActorHandle | None:
+    """One Ray actor of model class ``cls`` built as ``cls(cfg, key, **constructor_kwargs)`` with the resources of
+    :func:`genmedia.runtime.model_options`, when the config's pool for ``key`` is one actor (``replicas.max`` 1);
+    None for a larger pool (the stage keeps :func:`map_model`'s Ray Data pool).
+
+    A stage whose rows all go through that one actor anyway can call it directly and skip Ray Data's start-up
+    in a fresh process: its stats, autoscaling and actor-location actors, each a worker process importing
+    Ray Data, before the first row. The caller ends the actor (``ray.kill``) when its rows are done."""
+    if not one_actor_pool(cfg, key):
+        return None
+    model = check_model_class(cls, **constructor_kwargs)
+    return ray.remote(model).options(**model_options(cfg, key)).remote(cfg, key, **constructor_kwargs)
 
 
 @dataclass(frozen=True)
@@ -89,4 +108,4 @@ def served_model(cfg: Config, key: str) -> ServedModel | None:
     return ServedModel(served.app, served.deployments[key])
 
 
-__all__ = ["ServedModel", "ServedModels", "map_model", "models_served_by", "served_model"]
+__all__ = ["ServedModel", "ServedModels", "map_model", "models_served_by", "one_actor_pool", "served_model", "single_actor"]
