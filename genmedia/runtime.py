@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.data import ActorPoolStrategy
 
 from genmedia.config import CPU, Config, ModelConfig, Resources
 from genmedia.errors import ConfigError
@@ -122,6 +121,8 @@ def model_stage(
     ``constructor_kwargs``. ``default`` stands in for an entry the config does not list (a weight-free
     backend); without it a missing entry is a ConfigError naming the configured models.
     """
+    from ray.data import ActorPoolStrategy  # here, not at import: a CLI job without Ray Data stages skips it
+
     entry = default if key not in cfg.models and default is not None else cfg.model(key)
     return {
         "fn_constructor_kwargs": {"cfg": cfg, "key": key, **constructor_kwargs},
