@@ -71,6 +71,8 @@ class ServedModels:
 
 
 _served: ContextVar[ServedModels | None] = ContextVar("genmedia_served_models", default=None)
+_handles_made = [False]
+"""Whether this process got a deployment handle (see :func:`holds_serve_handles`)."""
 
 
 @contextmanager
@@ -93,10 +95,18 @@ class ServedModel:
 
         self.name = f"serve:{app}/{deployment}"
         self._handle = serve.get_deployment_handle(deployment, app)
+        _handles_made[0] = True
 
     def call(self, row: dict[str, Any]) -> dict[str, Any]:
         """The model's outputs for one row of its input columns (blocks until the replica answers)."""
         return self._handle.infer.remote(row).result()
+
+
+def holds_serve_handles() -> bool:
+    """Whether this process called a deployment: its Serve router then keeps calls to the Serve controller in
+    flight for good, which stops Ray from ending the worker after its task (``max_calls``); see
+    ``genmedia.jobs.runner``."""
+    return _handles_made[0]
 
 
 def served_model(cfg: Config, key: str) -> ServedModel | None:
@@ -108,4 +118,13 @@ def served_model(cfg: Config, key: str) -> ServedModel | None:
     return ServedModel(served.app, served.deployments[key])
 
 
-__all__ = ["ServedModel", "ServedModels", "map_model", "models_served_by", "one_actor_pool", "served_model", "single_actor"]
+__all__ = [
+    "ServedModel",
+    "ServedModels",
+    "holds_serve_handles",
+    "map_model",
+    "models_served_by",
+    "one_actor_pool",
+    "served_model",
+    "single_actor",
+]
