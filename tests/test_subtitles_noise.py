@@ -1,8 +1,8 @@
-"""Noise reduction on real recorded speech (CMU ARCTIC, tests/data/speech), clean and with white noise at
-20, 10 and 5 dB SNR: RNNoise staged from its wheel, and the subtitles' per-chunk choice against bare
-faster-whisper.
+"""Noise reduction on real recorded speech (CMU ARCTIC, tests/data/speech), clean and with white noise: the
+DeepFilterNet3 denoiser staged from its wheel, and the subtitles' per-chunk noise decision (what
+``ChunkTranscriber`` runs with ``denoise``) against bare faster-whisper (Whisper base).
 
-Slow: about 14 Whisper decodes of 4-5 s each, plus RNNoise staged from its PyPI wheel once.
+Slow: about 10 Whisper decodes of 4-5 s each, plus DeepFilterNet3 staged from its PyPI wheel once.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from genmedia.config import load_config
-from genmedia.deployments.transcriber import TranscribeRequest
+from genmedia.deployments.transcriber import ChunkTranscript, Transcriber, TranscribeRequest
 from genmedia.media.audio import load_audio
-from genmedia.pipelines.subtitles import ChunkTranscriber
-from genmedia.subtitles.denoise import DENOISE_BELOW_SNR_DB, RNNoise, snr_db
+from genmedia.subtitles.denoise import DENOISE_BELOW_SNR_DB, DeepFilterNet, noise_decision, noise_summary, snr_db
 from genmedia.subtitles.wer import wer
 
 pytestmark = pytest.mark.slow
@@ -31,11 +30,19 @@ REQUEST = TranscribeRequest(language="en")
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory) -> ChunkTranscriber:
-    """The subtitles' chunk stage as a plain object (no Ray): Whisper base and RNNoise, staged afresh."""
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Transcriber, DeepFilterNet]:
+    """Whisper base and DeepFilterNet3 from the default config, staged afresh (no Ray)."""
     cache = tmp_path_factory.mktemp("noise-cache")
     cfg = load_config(None, storage={"root": str(cache / "out"), "cache_dir": str(cache)})
-    return ChunkTranscriber(cfg, denoise=True, diarize=False)
+    return Transcriber(cfg, "transcriber"), DeepFilterNet(cfg, "speech_denoiser")
+
+
+def _decide(models: tuple[Transcriber, DeepFilterNet], audio: np.ndarray) -> tuple[ChunkTranscript, ChunkTranscript]:
+    """(bare faster-whisper's transcript, the noise decision's) of one chunk."""
+    transcriber, denoiser = models
+    bare = transcriber.transcribe(audio, request=REQUEST)
+    ours = noise_decision(audio, lambda x: transcriber.transcribe(x, request=REQUEST), ("deepfilternet3", denoiser))
+    return bare, ours
 
 
 def _noisy(clean: np.ndarray, snr: float | None, seed: int) -> np.ndarray:
@@ -53,33 +60,43 @@ def _text(transcript) -> str:  # noqa: ANN001 - a ChunkTranscript
     return " ".join(s.text for s in transcript.segments)
 
 
-def test_rnnoise_keeps_length_and_removes_noise(stage: ChunkTranscriber) -> None:
-    clean = load_audio(SPEECH / "arctic_a0007.flac", SR)
-    noisy = _noisy(clean, 10, seed=3)
-    name, denoise = stage._denoiser.result()
-    assert name == "rnnoise" and isinstance(denoise, RNNoise)
-    out = denoise(noisy)
+def test_deepfilternet_keeps_length_and_timing_and_removes_noise(models: tuple[Transcriber, DeepFilterNet]) -> None:
+    clean = _noisy(load_audio(SPEECH / "arctic_a0007.flac", SR), None, 0)
+    noisy = _noisy(load_audio(SPEECH / "arctic_a0007.flac", SR), 10, seed=3)
+    out = models[1](noisy)
     assert out.shape == noisy.shape and out.dtype == np.float32
     assert snr_db(out) > snr_db(noisy) + 10
-    assert snr_db(_noisy(clean, None, 0)) > DENOISE_BELOW_SNR_DB > snr_db(_noisy(clean, 20, 0))
+    lags = np.arange(-800, 801)
+    corr = [float(np.dot(out[SR + lag : 3 * SR + lag], clean[SR : 3 * SR])) for lag in lags]
+    assert abs(int(lags[int(np.argmax(corr))])) <= 16  # the network's 30 ms delay is taken out (within 1 ms)
+    assert snr_db(clean) > DENOISE_BELOW_SNR_DB > snr_db(_noisy(clean, 20, 0))
 
 
-def test_pipeline_words_against_bare_faster_whisper(stage: ChunkTranscriber) -> None:
-    """Clean speech is never denoised (the same words as bare faster-whisper); a noisy chunk keeps whichever
-    of its two transcripts Whisper is more confident of. WER figures are printed for docs/subtitles.md:
-    on these recordings the choice does not reliably beat bare decoding, which is why ``denoise`` is off
-    by default."""
-    for k, (name, truth) in enumerate(TRUTH.items()):
-        clean = load_audio(SPEECH / f"{name}.flac", SR)
-        for snr in (None, 20.0, 10.0, 5.0):
-            audio = _noisy(clean, snr, seed=k)
-            bare = stage.transcriber.transcribe(audio, request=REQUEST)
-            ours = stage._transcribe(audio, 0.0, REQUEST)
-            print(
-                f"{name} SNR {snr}: bare WER {wer(truth, _text(bare)):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} "
-                f"({ours.denoised_by or 'as recorded'})"
-            )
-            if snr is None:
-                assert ours.denoised_by is None and _text(ours) == _text(bare)
-            else:
-                assert ours.confidence >= bare.confidence
+def test_clean_speech_gets_bare_faster_whispers_words(models: tuple[Transcriber, DeepFilterNet]) -> None:
+    """Differential, on real recordings: clean speech is judged clean, never denoised, and its WER is at most
+    bare faster-whisper's + 1 point (the same words)."""
+    for name, truth in TRUTH.items():
+        audio = _noisy(load_audio(SPEECH / f"{name}.flac", SR), None, 0)
+        bare, ours = _decide(models, audio)
+        assert ours.noise is not None and not ours.noise["noisy"] and ours.noise["kept"] == "as recorded"
+        assert ours.denoised_by is None
+        assert wer(truth, _text(ours)) <= wer(truth, _text(bare)) + 0.01
+
+
+def test_noisy_chunk_is_decoded_both_ways_and_the_choice_recorded(models: tuple[Transcriber, DeepFilterNet]) -> None:
+    """At 5 dB added white noise the chunk is judged noisy, decoded as recorded and after DeepFilterNet3,
+    and the more confident transcript is kept; the job details' ``noise`` record counts it."""
+    truth = TRUTH["arctic_a0007"]
+    audio = _noisy(load_audio(SPEECH / "arctic_a0007.flac", SR), 5.0, seed=1)
+    bare, ours = _decide(models, audio)
+    noise = ours.noise
+    assert noise is not None and noise["noisy"] and noise["snr_db"] < DENOISE_BELOW_SNR_DB
+    assert noise["denoiser"] == "deepfilternet3"
+    confidence = noise["confidence"]
+    assert confidence["as recorded"] == pytest.approx(bare.confidence, abs=1e-3)
+    kept = max(confidence, key=confidence.get)
+    assert noise["kept"] == kept and ours.denoised_by == (None if kept == "as recorded" else "deepfilternet3")
+    print(f"5 dB: bare WER {wer(truth, _text(bare)):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} ({kept})")
+    summary = noise_summary([ours.noise, None])
+    assert summary["noisy_chunks"] == 1 and summary["kept_denoised"] == (kept != "as recorded")
+    assert summary["chunks"] == [noise]
