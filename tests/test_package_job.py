@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import av
+import cv2
 import m3u8
 import numpy as np
 import pytest
@@ -181,13 +182,19 @@ def test_bad_requests_are_one_line_exit_2(cfg_file: Path, clip: Path, args: list
     assert len(lines) == 1 and expected in lines[0], proc.stderr
 
 
+def _smooth(picture: np.ndarray) -> np.ndarray:
+    """The picture without the fine detail a low-rate rung's compression changes (the 4 px scroll stays visible)."""
+    return cv2.GaussianBlur(picture, (0, 0), 2.0)
+
+
 def test_variable_frame_rate_keeps_each_picture_at_its_time(cfg_file: Path, tmp_path: Path) -> None:
     """Dropped frames are held on screen: output frame n shows the last source picture due by its time."""
     vfr = tmp_path / "vfr.mp4"
     facts = make_vfr_clip(vfr, n_frames=40, width=320, height=240)
     result = _package(cfg_file, vfr, "--profile", "mobile")
     folder = _folder(result)
-    variant = m3u8.parse((folder / "master.m3u8").read_text(), strict=True)["playlists"][0]["uri"]
+    playlists = m3u8.parse((folder / "master.m3u8").read_text(), strict=True)["playlists"]
+    variant = max(playlists, key=lambda p: p["stream_info"]["bandwidth"])["uri"]  # the clearest pictures to match
     with av.open(str(vfr)) as c:
         source = [f.to_ndarray(format="gray").astype(np.float32) for f in c.decode(video=0)]
     with av.open(str(folder / variant)) as c:
@@ -199,8 +206,8 @@ def test_variable_frame_rate_keeps_each_picture_at_its_time(cfg_file: Path, tmp_
     assert len(shown) == round(probe(vfr, Config().limits).duration * fps)  # the source's duration at a constant rate
     for n, picture in enumerate(shown):
         expected = max(i for i, t in enumerate(facts.pts) if t <= (n + 0.5) / fps)
-        nearest = int(np.argmin([np.mean((picture - s) ** 2) for s in source]))
-        assert nearest == expected, (n, nearest, expected)
+        distances = [np.mean((_smooth(picture) - _smooth(s)) ** 2) for s in source]
+        assert int(np.argmin(distances)) == expected, (n, np.argsort(distances)[:3], expected)
 
 
 def test_enhanced_video_is_packaged_with_the_same_ladder(cfg_file: Path, clip: Path) -> None:
