@@ -100,7 +100,9 @@ def main() -> None:
                     chosen = noise_decision(audio, decode, (label, denoisers[label]))
                     scores.setdefault(f"choice with {label}", []).append(wer(TRUTH[name], _text(chosen)))
         level = "clean" if snr is None else f"{snr:g} dB"
-        print(f"{level} ({len(scores['bare'])} cases): " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items()))
+        print(
+            f"{level} ({len(scores['bare'])} cases): " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items())
+        )
 
 
 if __name__ == "__main__":

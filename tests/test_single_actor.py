@@ -53,9 +53,7 @@ def test_rows_come_back_in_chunk_order_and_the_actor_ends(ray_session: Config) -
     actor = single_actor(_echo_chunks(), ray_session, TRANSCRIBER_KEY, tag="t")
     assert actor is not None
     rows = list(_actor_rows(actor, _rows("in.flac", 4)))
-    assert rows == [
-        {"index": i, "transcript": f"t{10 * i}-{10 * i + 10}", "features": f"r{i}"} for i in range(4)
-    ]
+    assert rows == [{"index": i, "transcript": f"t{10 * i}-{10 * i + 10}", "features": f"r{i}"} for i in range(4)]
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(actor.chunk.remote("in.flac", 0.0, 1.0, "r"))
 

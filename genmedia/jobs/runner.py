@@ -179,6 +179,4 @@ def submit(cfg: Config, store: JobStore, job_id: str, served: ServedModels | Non
     """Start the stored (claimed) job as a Ray task (calling ``served``'s model deployments, see :func:`execute`).
     Ray does not retry it: a lost worker's job goes back to the queue (``genmedia.jobs.dispatcher``), counted
     against ``jobs.max_attempts``."""
-    return _execute_task.options(max_retries=0, name=f"genmedia-job-{job_id}").remote(
-        cfg, store.url, job_id, served
-    )
+    return _execute_task.options(max_retries=0, name=f"genmedia-job-{job_id}").remote(cfg, store.url, job_id, served)

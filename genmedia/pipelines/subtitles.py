@@ -698,7 +698,11 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "shot_changes": len(shots),
         "backend": transcript.backend,
         "model": transcript.model,
-        "transcribed_by": served.name if served else "ray-actor" if one_actor_pool(cfg, TRANSCRIBER_KEY) else "ray-data-actors",
+        "transcribed_by": served.name
+        if served
+        else "ray-actor"
+        if one_actor_pool(cfg, TRANSCRIBER_KEY)
+        else "ray-data-actors",
         "denoise": params.denoise,
         "speaker_backend": speakers_by,
         "denoised_chunks": {
