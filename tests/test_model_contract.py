@@ -85,3 +85,19 @@ def test_a_weight_free_model_is_a_model_and_answers_a_batch() -> None:
     frames = np.zeros((2, 8, 12, 3), np.uint8)
     out = upscaler({"frames": frames, "out_width": np.array([24, 24]), "out_height": np.array([16, 16])})
     assert out["frames"].shape == (2, 16, 24, 3)
+
+
+def test_a_class_made_a_ray_actor_keeps_the_contract() -> None:
+    """``ray.remote(cls)`` (one-actor stages) adds Ray's tracing keyword to the class's own ``__call__`` in place;
+    the check made afterwards, in the same process, still accepts the class."""
+    import ray
+
+    class Doubler:
+        def __init__(self, cfg: object, key: str) -> None:
+            self.key = key
+
+        def __call__(self, batch: dict) -> dict:
+            return {k: v * 2 for k, v in batch.items()}
+
+    ray.remote(Doubler)
+    assert check_model_class(Doubler) is Doubler

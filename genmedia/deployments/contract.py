@@ -51,7 +51,8 @@ def check_model_class(cls: Any, **constructor_kwargs: Any) -> ModelClass:
     except TypeError as e:
         extra = "".join(f", {k}=" for k in constructor_kwargs)
         raise ConfigError(f"{name}: its constructor does not take (cfg, key{extra}): {e}") from None
-    call = list(inspect.signature(cls.__call__).parameters)
+    # ray.remote(cls) wraps the class's own methods in place with a keyword-only tracing hook: not a parameter
+    call = [p for p in inspect.signature(cls.__call__).parameters if p != "_ray_trace_ctx"]
     if call != ["self", "batch"]:
         raise ConfigError(f"{name}: __call__ takes ({', '.join(call)}), the contract is (self, batch)")
     return cast(ModelClass, cls)
