@@ -12,6 +12,19 @@ class GenmediaError(Exception):
 
     exit_code = 1
 
+    def __reduce__(self) -> tuple:
+        """Pickled without calling ``__init__`` (subclasses take other arguments than the message), so the error
+        crosses Ray's process boundary as itself rather than as an ``UnserializableException``."""
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[GenmediaError], args: tuple, state: dict) -> GenmediaError:
+    """The error ``cls`` with ``args`` and attributes ``state``, as :meth:`GenmediaError.__reduce__` pickled it."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class InputError(GenmediaError):
     """The input (a media file, a URI, a parameter) cannot be used; the caller must change it."""

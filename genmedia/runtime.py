@@ -16,7 +16,7 @@ from typing import Any
 import ray
 
 from genmedia.config import CPU, Config, ModelConfig, Resources
-from genmedia.errors import ConfigError
+from genmedia.errors import ConfigError, GenmediaError
 from genmedia.scratch import sweep as sweep_scratch
 
 ACCELERATOR_PREFIX = "accelerator_type:"
@@ -130,3 +130,14 @@ def model_stage(
         "compute": ActorPoolStrategy(min_size=max(1, entry.replicas.min), max_size=entry.replicas.max),
         **actor_options(entry, gpu_types_for(cfg), name=key),
     }
+
+
+def get_result(ref: ray.ObjectRef) -> Any:
+    """``ray.get(ref)``; a :class:`GenmediaError` the remote code raised (unstaged weights, a bad input) is raised
+    here as itself, with its one-line message, instead of wrapped in Ray's remote traceback."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, GenmediaError):
+            raise e.cause from None
+        raise

@@ -51,6 +51,7 @@ from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.models import ServedModel, map_model, one_actor_pool, served_model, single_actor
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
+from genmedia.runtime import get_result
 from genmedia.subtitles import chunking, diarization, languages, locale_rules
 from genmedia.subtitles.adaptation import Adaptation
 from genmedia.subtitles.denoise import DeepFilterNet, RNNoise, noise_decision, noise_summary, spectral_gate
@@ -355,12 +356,8 @@ def _actor_rows(actor: ray.actor.ActorHandle, rows: list[dict[str, Any]]) -> Ite
     try:
         refs = [actor.chunk.remote(r["path"], r["start"], r["end"], r["request"]) for r in rows]
         for row, ref in zip(rows, refs):
-            transcript, features = ray.get(ref)
+            transcript, features = get_result(ref)
             yield {"index": row["index"], "transcript": transcript, "features": features}
-    except ray.exceptions.RayTaskError as e:
-        if isinstance(e.cause, GenmediaError):
-            raise e.cause from None
-        raise
     finally:
         ray.kill(actor)
 

@@ -28,14 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genmedia.config import Config
 from genmedia.enhance.tonemap import SdrPictures
-from genmedia.errors import ConfigError, GenmediaError, InputError
+from genmedia.errors import ConfigError, InputError
 from genmedia.media.decode import Segment, iter_frames
 from genmedia.media.probe import MediaInfo
 from genmedia.pipelines import titles
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.models import map_model
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.runtime import model_options
+from genmedia.runtime import get_result, model_options
 from genmedia.schemas import JobResult
 from genmedia.thumbnails import candidates as cands
 from genmedia.thumbnails.aspects import parse_aspects
@@ -180,12 +180,7 @@ def title_embedding(
             )
     if reason is not None:
         return None, {"used": False, "reason": reason}
-    try:
-        vector, name = ray.get(_embed_title.options(**model_options(cfg, EMBEDDER_KEY)).remote(cfg, title))
-    except ray.exceptions.RayTaskError as e:  # e.g. unstaged weights: the one-line error, not the remote traceback
-        if isinstance(e.cause, GenmediaError):
-            raise e.cause from None
-        raise
+    vector, name = get_result(_embed_title.options(**model_options(cfg, EMBEDDER_KEY)).remote(cfg, title))
     if name != made_by:
         return None, {
             "used": False,

@@ -21,8 +21,8 @@ from typing import Any
 import ray
 
 from genmedia.config import Config
-from genmedia.errors import GenmediaError, ModelUnavailable
-from genmedia.runtime import model_options
+from genmedia.errors import ModelUnavailable
+from genmedia.runtime import get_result, model_options
 from genmedia.storage import filesystem, join_uri, stage_input
 
 AUTO = "auto"
@@ -137,12 +137,7 @@ def _write(cfg: Config, prompt: str) -> tuple[str, str]:
 def generate(cfg: Config, transcript: str, tags: list[str], moods: list[str]) -> GeneratedTitle:
     """A title written by ``models.text_writer`` (its config resources) from the transcript, tags and moods."""
     prompt = instruction(transcript, tags, moods)
-    try:
-        output, name = ray.get(_write.options(**model_options(cfg, WRITER_KEY)).remote(cfg, prompt))
-    except ray.exceptions.RayTaskError as e:  # e.g. unstaged weights: the one-line error, not the remote traceback
-        if isinstance(e.cause, GenmediaError):
-            raise e.cause from None
-        raise
+    output, name = get_result(_write.options(**model_options(cfg, WRITER_KEY)).remote(cfg, prompt))
     return settle(prompt, output, name, tags, moods)
 
 
