@@ -27,7 +27,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,9 +58,9 @@ from genmedia.errors import InputError, ModelUnavailable
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
 from genmedia.media.origin import Origin, local_media_path, origin_of
 from genmedia.media.probe import MediaInfo, probe
-from genmedia.pipelines.frames import decode_stage, segment_in, video_segments
+from genmedia.pipelines.frames import decode_tasks, segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
-from genmedia.pipelines.models import map_model
+from genmedia.pipelines.models import ServedModel, map_model, served_model, single_actor
 from genmedia.progress import ProgressFn, no_progress
 from genmedia.schemas import JobResult
 from genmedia.storage import JobOutput, stage_input
@@ -274,8 +274,9 @@ def analyse_segments(
 
 def build(
     cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None, *, samples: bool = True
-) -> ray.data.Dataset:
-    """The per-frame signal dataset of one or many videos: one Ray task per (video, segment).
+) -> Iterator[dict[str, np.ndarray]]:
+    """The per-frame signal batches of one or many videos: one Ray task per (video, segment), plain tasks
+    (:func:`~genmedia.pipelines.frames.decode_tasks`: the rows are small, so no Ray Data start-up or executor).
 
     Rows: ``video`` (position in ``infos``), ``frame_index``, ``time``, ``segment``, ``overlap`` (the
     extra frame a task decodes past its segment), ``grid``, ``chroma`` (mean U, V), ``luma_mean``, ``luma_std``, ``motion``,
@@ -297,7 +298,7 @@ def build(
     ]
     rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode)]
     # One segment per core: segments in parallel, a single-threaded decoder each, bounded attempts.
-    ds = decode_stage(
+    return decode_tasks(
         rows,
         analyse_segments,
         attempts=cfg.limits.decode_attempts,
@@ -309,10 +310,6 @@ def build(
             "cfg": cfg,
         },
     )
-    # One operator: Ray Data's per-operator resource reservation (which keeps a chain of operators fed)
-    # held the second segment task back ~1 s here, a third of a 3-minute clip's analysis on 2 CPUs.
-    ds.context.op_resource_reservation_enabled = False
-    return ds
 
 
 @dataclass
@@ -382,13 +379,16 @@ def stitch(batches: list[dict[str, np.ndarray]], frame_count: int) -> Signals:
     )
 
 
-def collect_signals(ds: ray.data.Dataset, infos: list[MediaInfo], progress: ProgressFn = no_progress) -> list[Signals]:
-    """Run the signal dataset and stitch each video's rows; InputError for a video with no decodable frame."""
+def collect_signals(
+    batches: Iterable[dict[str, np.ndarray]], infos: list[MediaInfo], progress: ProgressFn = no_progress
+) -> list[Signals]:
+    """Run the signal stage (:func:`build`) and stitch each video's rows; InputError for a video with no decodable
+    frame."""
     per_video: list[list[dict[str, np.ndarray]]] = [[] for _ in infos]
     total = sum(i.frame_count for i in infos)
     done = 0
     progress("decode", 0, total)
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+    for batch in batches:
         for v in np.unique(batch["video"]):
             pick = batch["video"] == v
             per_video[int(v)].append({k: col[pick] for k, col in batch.items()})
@@ -462,10 +462,18 @@ CLASSICAL_MODEL = ModelConfig(backend="classical", batch_size=32)
 """Stands in for a model the config does not list (the weight-free backend): one actor, one CPU."""
 
 
-def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type[Model], key: str) -> pd.DataFrame:
-    """Run deployment ``cls`` (Detector, SceneEmbedder) over the thumbnails of ``frames`` as Ray Data actors."""
+def _model_stage(
+    cfg: Config, frames: pd.DataFrame, cls: type[Model], key: str, served: ServedModel | None = None
+) -> pd.DataFrame:
+    """Run deployment ``cls`` (Detector, SceneEmbedder) over the thumbnails of ``frames`` as Ray Data actors, or
+    with the Serve app's running deployment ``served`` of it (one request per thumbnail)."""
     if frames.empty:
         return pd.DataFrame()
+    if served is not None:
+        return _served_stage(cfg, frames, key, served)
+    actor = single_actor(cls, cfg, key, default=CLASSICAL_MODEL)
+    if actor is not None:
+        return _actor_stage(actor, frames, (cfg.models.get(key) or CLASSICAL_MODEL).batch_size)
     ds = ray.data.from_items(
         [{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)]
     )
@@ -477,6 +485,43 @@ def _model_stage(cfg: Config, frames: pd.DataFrame, cls: type[Model], key: str) 
         ],
         ignore_index=True,
     )
+
+
+def _actor_stage(actor: ray.actor.ActorHandle, frames: pd.DataFrame, batch_size: int) -> pd.DataFrame:
+    """:func:`_model_stage` on one actor (:func:`~genmedia.pipelines.models.single_actor`, a one-actor pool): the
+    thumbnails in batches of ``batch_size``, all queued at once; the same columns and rows as the Ray Data pool's
+    (same class, same calls), without Ray Data's start-up. The actor ends with its rows."""
+    index, thumbs = frames["frame_index"].to_numpy(), list(frames["thumb"])
+    try:
+        batches = [
+            {"frame_index": index[i : i + batch_size], "thumb": thumbs[i : i + batch_size]}
+            for i in range(0, len(frames), batch_size)
+        ]
+        refs = [actor.__call__.remote(decode_thumbs(b)) for b in batches]
+        return pd.concat(
+            [pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in ray.get(refs)],
+            ignore_index=True,
+        )
+    finally:
+        ray.kill(actor)
+
+
+def _actors_name(cfg: Config, key: str) -> str:
+    """How :func:`_model_stage` runs model ``key`` outside the Serve app: ``ray-actor`` or ``ray-data-actors``."""
+    return "ray-actor" if (cfg.models.get(key) or CLASSICAL_MODEL).replicas.max <= 1 else "ray-data-actors"
+
+
+def _served_stage(cfg: Config, frames: pd.DataFrame, key: str, served: ServedModel) -> pd.DataFrame:
+    """:func:`_model_stage` through the deployment ``served``: each thumbnail decoded here and sent as one
+    request, up to the model's batch size in flight; the same columns and rows as the actors' path."""
+    thumbs = ({"frame_index": np.asarray([i]), "thumb": [t]} for i, t in zip(frames["frame_index"], frames["thumb"]))
+    requests = ({k: v[0] for k, v in decode_thumbs(batch).items()} for batch in thumbs)
+    rows = list(served.map(requests, in_flight=cfg.model(key).batch_size))
+    columns = {}
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        columns[name] = np.asarray(values) if all(np.ndim(v) == 0 for v in values) else values
+    return pd.DataFrame(columns)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -636,11 +681,14 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
             f"run: genmedia models pull {FACE_DETECTOR_KEY}"
         )
     faces = None
+    ran_by: dict[str, str] = {}  # which path ran each model stage: serve:APP/DEPLOYMENT, ray-actor(s)
     if faces_by == "detector":
         from genmedia.deployments.detector import Detector, face_backend_name, model_name
 
         ctx.progress("detect", 0, 1)
-        faces = _model_stage(cfg, signals.samples, Detector, DETECTOR_KEY)
+        detector = served_model(cfg, DETECTOR_KEY)
+        faces = _model_stage(cfg, signals.samples, Detector, DETECTOR_KEY, detector)
+        ran_by["detected_by"] = detector.name if detector else _actors_name(cfg, DETECTOR_KEY)
         ctx.progress("detect", 1, 1)
     key_pos = _key_frames(shots, signals.samples)
     embeddings = None
@@ -650,7 +698,9 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
 
         ctx.progress("embed", 0, 1)
         chosen = signals.samples.iloc[sorted(set(key_pos))] if params.embed == "shots" else signals.samples
-        embeddings = _model_stage(cfg, chosen, SceneEmbedder, EMBEDDER_KEY)
+        embedder = served_model(cfg, EMBEDDER_KEY)
+        embeddings = _model_stage(cfg, chosen, SceneEmbedder, EMBEDDER_KEY, embedder)
+        ran_by["embedded_by"] = embedder.name if embedder else _actors_name(cfg, EMBEDDER_KEY)
         embedder_name = str(embeddings["backend"].iloc[0]) if not embeddings.empty else backend_name(cfg, EMBEDDER_KEY)
         ctx.progress("embed", 1, 1)
     audio = None
@@ -718,6 +768,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         "missing_frames": int(signals.missing.size),
         "damaged_frames": int(signals.damaged.size),
         "backends": backends,
+        **ran_by,
     }
     return JobOutcome(summary=summary, details=details)
 

@@ -11,7 +11,9 @@ local mode) :func:`served_model` answers None and the stage keeps its actor pool
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -21,7 +23,8 @@ import ray
 
 from genmedia.config import Config, ModelConfig
 from genmedia.deployments.contract import Model, check_model_class
-from genmedia.runtime import model_options, model_stage
+from genmedia.errors import ServiceUnavailable
+from genmedia.runtime import actor_options, gpu_types_for, model_stage
 
 
 def map_model(
@@ -48,18 +51,23 @@ def one_actor_pool(cfg: Config, key: str) -> bool:
     return cfg.model(key).replicas.max <= 1
 
 
-def single_actor(cls: type[Model], cfg: Config, key: str, **constructor_kwargs: Any) -> ray.actor.ActorHandle | None:
+def single_actor(
+    cls: type[Model], cfg: Config, key: str, *, default: ModelConfig | None = None, **constructor_kwargs: Any
+) -> ray.actor.ActorHandle | None:
     """One Ray actor of model class ``cls`` built as ``cls(cfg, key, **constructor_kwargs)`` with the resources of
-    :func:`genmedia.runtime.model_options`, when the config's pool for ``key`` is one actor (``replicas.max`` 1);
-    None for a larger pool (the stage keeps :func:`map_model`'s Ray Data pool).
+    :func:`genmedia.runtime.actor_options`, when the config's pool for ``key`` is one actor (``replicas.max`` 1);
+    None for a larger pool (the stage keeps :func:`map_model`'s Ray Data pool). ``default`` stands in for an entry
+    the config does not list, as in :func:`map_model`.
 
     A stage whose rows all go through that one actor anyway can call it directly and skip Ray Data's start-up
     in a fresh process: its stats, autoscaling and actor-location actors, each a worker process importing
     Ray Data, before the first row. The caller ends the actor (``ray.kill``) when its rows are done."""
-    if not one_actor_pool(cfg, key):
+    entry = default if key not in cfg.models and default is not None else cfg.model(key)
+    if entry.replicas.max > 1:
         return None
     model = check_model_class(cls, **constructor_kwargs)
-    return ray.remote(model).options(**model_options(cfg, key)).remote(cfg, key, **constructor_kwargs)
+    options = actor_options(entry, gpu_types_for(cfg), name=key)
+    return ray.remote(model).options(**options).remote(cfg, key, **constructor_kwargs)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,9 @@ class ServedModels:
     app: str
     deployments: Mapping[str, str] = field(default_factory=dict)
 
+
+BACKPRESSURE_WAIT_S = 300.0
+"""How long a job keeps sending a request again that a full deployment refused before it fails."""
 
 _served: ContextVar[ServedModels | None] = ContextVar("genmedia_served_models", default=None)
 _handles_made = [False]
@@ -99,7 +110,37 @@ class ServedModel:
 
     def call(self, row: dict[str, Any]) -> dict[str, Any]:
         """The model's outputs for one row of its input columns (blocks until the replica answers)."""
-        return self._handle.infer.remote(row).result()
+        return self._result(row, self._handle.infer.remote(row))
+
+    def map(self, rows: Iterable[dict[str, Any]], in_flight: int) -> Iterator[dict[str, Any]]:
+        """Each row's outputs, in the rows' order, with up to ``in_flight`` requests outstanding at once (so the
+        deployment gathers them into batches, with other jobs' requests)."""
+        pending: deque[tuple[dict[str, Any], Any]] = deque()
+        for row in rows:
+            pending.append((row, self._handle.infer.remote(row)))
+            if len(pending) >= max(1, in_flight):
+                yield self._result(*pending.popleft())
+        while pending:
+            yield self._result(*pending.popleft())
+
+    def _result(self, row: dict[str, Any], response: Any) -> dict[str, Any]:
+        """``response``'s outputs; a request the deployment refused because its queues were full (other jobs' and
+        HTTP callers' requests) is sent again after a growing pause, for up to ``BACKPRESSURE_WAIT_S``."""
+        from ray.serve.exceptions import BackPressureError
+
+        deadline, pause = time.monotonic() + BACKPRESSURE_WAIT_S, 0.05
+        while True:
+            try:
+                return response.result()
+            except BackPressureError:
+                if time.monotonic() >= deadline:
+                    raise ServiceUnavailable(
+                        f"model deployment {self.name} stayed at capacity for {BACKPRESSURE_WAIT_S:g} s; "
+                        "retry the job later or raise the model's replicas.max"
+                    ) from None
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
+                response = self._handle.infer.remote(row)
 
 
 def holds_serve_handles() -> bool:

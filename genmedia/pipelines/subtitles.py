@@ -17,7 +17,8 @@ Stages:
 4. **translate** (Ray Data actors, ``models.translator``, only for languages other than the speech's):
    NLLB-200 per segment with the previous segment as context, glossary terms and values protected by
    placeholders; a segment scored under ``pipelines.subtitles.retranslate_below_score`` is translated
-   again (wider beam, no context) and, still low, its cues are flagged.
+   again (wider beam, no context) and, still low, its cues are flagged. A job run by the Serve app sends the
+   segments to the app's translator deployment instead, when it has one.
 5. **adapt** (:mod:`genmedia.subtitles.adaptation`): values written the track locale's way, optional
    softening of strong words, the locale's typography; right-to-left tracks marked.
 6. **write**: cues cut by :mod:`genmedia.subtitles.segmentation` (reading speed, lines, shot changes),
@@ -50,8 +51,8 @@ from genmedia.models.registry import resolve
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.models import ServedModel, map_model, one_actor_pool, served_model, single_actor
 from genmedia.progress import ProgressFn, no_progress
-from genmedia.schemas import JobResult
 from genmedia.runtime import get_result
+from genmedia.schemas import JobResult
 from genmedia.subtitles import chunking, diarization, languages, locale_rules
 from genmedia.subtitles.adaptation import Adaptation
 from genmedia.subtitles.denoise import DeepFilterNet, RNNoise, noise_decision, noise_summary, spectral_gate
@@ -419,11 +420,18 @@ class SegmentTranslation:
     low: bool = False
 
 
-def _translate_rows(cfg: Config, rows: list[dict[str, Any]]) -> dict[int, tuple[str, float]]:
-    from genmedia.deployments.translator import Translator
+def _translate_rows(
+    cfg: Config, rows: list[dict[str, Any]], served: ServedModel | None = None
+) -> dict[int, tuple[str, float]]:
+    """Each row's (translation, score) by its index: from the translator deployment ``served`` (one request per
+    row, up to the model's batch size in flight), else from Ray Data actors of the translator."""
+    if served is not None:
+        out = served.map(rows, in_flight=cfg.model(TRANSLATOR_KEY).batch_size)
+    else:
+        from genmedia.deployments.translator import Translator
 
-    ds = map_model(ray.data.from_items(rows), Translator, cfg, TRANSLATOR_KEY)
-    return {int(row["index"]): (str(row["translation"]), float(row["score"])) for row in ds.iter_rows()}
+        out = map_model(ray.data.from_items(rows), Translator, cfg, TRANSLATOR_KEY).iter_rows()
+    return {int(row["index"]): (str(row["translation"]), float(row["score"])) for row in out}
 
 
 def translate(
@@ -432,12 +440,14 @@ def translate(
     sources: Sequence[str],
     target: str,
     progress: ProgressFn = no_progress,
+    served: ServedModel | None = None,
 ) -> list[SegmentTranslation]:
     """Translate each text (spoken in ``sources[i]``) into ``target`` with the previous text as context.
 
     A translation scored under ``pipelines.subtitles.retranslate_below_score`` is translated again without
     context and with ``retranslate_num_beams`` beams; the better-scored of the two is kept, and it is marked
-    ``low`` when that is still under the threshold.
+    ``low`` when that is still under the threshold. ``served``: the Serve app's translator deployment (None: the
+    translator loads in Ray Data actors here).
     """
     from genmedia.deployments.translator import require_translator
 
@@ -456,12 +466,13 @@ def translate(
         for i, (t, src) in enumerate(zip(texts, sources))
     ]
     progress(f"translate {target}", 0, len(rows))
-    first = _translate_rows(cfg, rows) if rows else {}
+    first = _translate_rows(cfg, rows, served) if rows else {}
     out = [SegmentTranslation(*first[i]) for i in range(len(rows))]
     progress(f"translate {target}", len(rows), len(rows))
     low = [i for i, tr in enumerate(out) if tr.score < sub.retranslate_below_score]
     if low:
-        again = _translate_rows(cfg, [{**rows[i], "context": "", "num_beams": sub.retranslate_num_beams} for i in low])
+        retry = [{**rows[i], "context": "", "num_beams": sub.retranslate_num_beams} for i in low]
+        again = _translate_rows(cfg, retry, served)
         for i in low:
             text, score = again[i]
             best = (text, score) if score > out[i].score else (out[i].text, out[i].score)
@@ -504,15 +515,20 @@ def cues_for(
 
 
 def track_texts(
-    cfg: Config, segments: Sequence[Segment], target: str, adaptation: Adaptation, progress: ProgressFn = no_progress
+    cfg: Config,
+    segments: Sequence[Segment],
+    target: str,
+    adaptation: Adaptation,
+    progress: ProgressFn = no_progress,
+    served: ServedModel | None = None,
 ) -> tuple[dict[int, str], dict[int, tuple[str, ...]], dict[str, Any]]:
     """Each segment's text in ``target`` (only where it differs from the spoken words), the flags per
     segment (a low translation score, protected text moved, a doubtful transcription), and the track's
-    figures (translated segments, scores, re-translations, softened words)."""
+    figures (translated segments, scores, re-translations, softened words); ``served``: as :func:`translate`'s."""
     todo = [i for i, s in enumerate(segments) if not languages.same_language(s.language, target)]
     protected = {i: adaptation.protect(segments[i].text.strip(), segments[i].language) for i in todo}
     sources = [segments[i].language for i in todo]
-    done = translate(cfg, [protected[i].text for i in todo], sources, target, progress) if todo else []
+    done = translate(cfg, [protected[i].text for i in todo], sources, target, progress, served) if todo else []
     texts: dict[int, str] = {}
     flags: dict[int, tuple[str, ...]] = {}
     softened = 0
@@ -631,11 +647,12 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     targets = params.languages or [main]
     terms = glossary_terms(params.glossary, [*speakers, *_library_names(cfg, params)])
     tracks: dict[str, Any] = {}
+    translator = served_model(cfg, TRANSLATOR_KEY)
     for target in targets:
         locale = _track_locale(target)
         softening = word_list(cfg.pipelines.subtitles.profanity, target) if params.soften_profanity else {}
         adaptation = Adaptation(locale, terms, softening, params.convert_units)
-        texts, flags, figures = track_texts(cfg, segments, target, adaptation, ctx.progress)
+        texts, flags, figures = track_texts(cfg, segments, target, adaptation, ctx.progress, translator)
         rules = rules_for(cfg, target, fps)
         cues = cues_for(segments, target, rules, texts, shots, flags)
         name = target.strip().lower() if params.languages else main
@@ -700,6 +717,9 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         else "ray-actor"
         if one_actor_pool(cfg, TRANSCRIBER_KEY)
         else "ray-data-actors",
+        "translated_by": (translator.name if translator else "ray-data-actors")
+        if any(t["translated_segments"] for t in tracks.values())
+        else None,
         "denoise": params.denoise,
         "speaker_backend": speakers_by,
         "denoised_chunks": {
