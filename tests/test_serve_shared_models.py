@@ -186,7 +186,7 @@ def test_analyze_job_over_http_detects_and_embeds_with_the_deployments(
         analyze.params_from(ray_session, **ANALYZE_PARAMS),
     )
     assert local.status.value == "done", local.error
-    assert local.details["detected_by"] == local.details["embedded_by"] == "ray-data-actors"
+    assert local.details["detected_by"] == local.details["embedded_by"] == "ray-actor"  # one-actor pools
     expected = pd.read_parquet(local_path(local.files[analyze.FEATURES]))
     frames = local.details["analysed_frames"]
     assert frames >= 8

@@ -122,12 +122,13 @@ def frame_stats(frame: np.ndarray) -> FrameStats:
     among the brightest 5 % that could be white (:func:`white_candidates`), or grey when too few could be."""
     unit = to_unit(frame).reshape(-1, 3)
     y = unit @ _REC709
-    lo, hi, top = np.percentile(y, [0.5, 99.5, 95])
-    bright = (y >= top) & white_candidates(unit)
-    enough = bright.sum() >= max(4, MIN_WHITE_FRACTION * len(y))
+    lo, hi, top, median = np.percentile(y, [0.5, 99.5, 95, 50])  # one partial sort for the four
+    brightest = np.flatnonzero(y >= top)
+    bright = brightest[white_candidates(unit[brightest])]  # the colour test on the top 5 % only
+    enough = len(bright) >= max(4, MIN_WHITE_FRACTION * len(y))
     patch = unit[bright].mean(axis=0) if enough else np.full(3, float(top), np.float32)
-    lab = cv2.cvtColor(unit.reshape(1, -1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3)
-    return FrameStats(float(lo), float(hi), patch, float(np.median(y)), lab.mean(axis=0), lab.std(axis=0) + 1e-3)
+    mean, std = (v.ravel().astype(np.float32) for v in cv2.meanStdDev(cv2.cvtColor(unit[None], cv2.COLOR_RGB2Lab)))
+    return FrameStats(float(lo), float(hi), patch, float(median), mean, std + np.float32(1e-3))
 
 
 def pooled(stats: list[FrameStats]) -> FrameStats:

@@ -1,7 +1,8 @@
 """The first stage of every video pipeline: keyframe-aligned segments (or clips) decoded in parallel Ray tasks.
 
 :func:`decode_stage` is that stage for any decoding function (docs/architecture.md, "The flow of a frame");
-:func:`frames_dataset` uses it to give plain decoded frames.
+:func:`frames_dataset` uses it to give plain decoded frames. :func:`decode_tasks` runs the same rows and function
+as plain Ray tasks, for a stage whose output is small enough to need no Ray Data streaming (the analysis).
 """
 
 from __future__ import annotations
@@ -82,6 +83,36 @@ def decode_stage(
         # replacement yet), so Ray warns about it on every dataset.
         warnings.simplefilter("ignore", RayDeprecationWarning)
         return ds.map_batches(fn, batch_size=1, num_cpus=1, max_retries=attempts - 1, fn_kwargs=dict(fn_kwargs))
+
+
+def decode_tasks(
+    rows: Sequence[Mapping[str, Any]], fn: Callable[..., Any], *, attempts: int, fn_kwargs: Mapping[str, Any]
+) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`decode_stage` without Ray Data: the same rows and UDF as plain Ray tasks, yielding each task's
+    batches when the task ends (tasks end in any order, so rows carry their place, e.g. ``frame_index``).
+
+    One task per row with one CPU, at most ``attempts`` runs each (a task whose worker died is rerun, as
+    there); ``fn_kwargs`` go to the object store once for all tasks. For stages whose output is small (the
+    analysis's per-frame signals: a few hundred bytes a frame), which need none of Ray Data's streaming: a
+    fresh process then skips Ray Data's start-up (its stats, autoscaling and actor-location actors, each a
+    worker importing Ray Data, before the first row) and its executor.
+    """
+    kwargs = ray.put(dict(fn_kwargs))
+    task = _decode_task.options(max_retries=max(0, attempts - 1))
+    pending = [task.remote(fn, {k: np.array([v]) for k, v in row.items()}, kwargs) for row in rows]
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield from ray.get(done[0])
+    finally:
+        for ref in pending:  # the consumer stopped early (an error): the other segments are not needed
+            ray.cancel(ref)
+
+
+@ray.remote(num_cpus=1)
+def _decode_task(fn: Callable[..., Any], batch: dict[str, np.ndarray], kwargs: dict[str, Any]) -> list[Any]:
+    """One row's batches from the decoding UDF ``fn`` (a Ray task of :func:`decode_tasks`)."""
+    return list(fn(batch, **kwargs))
 
 
 def frames_dataset(
