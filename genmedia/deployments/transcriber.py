@@ -63,17 +63,19 @@ class ChunkTranscript:
     denoised_by: str | None = None
     """The noise reduction whose output this transcript is of (None: the audio as recorded)."""
     noise: dict[str, Any] | None = None
-    """How the chunk's noise was judged (measured SNR, the denoiser tried, both confidences, which transcript
-    was kept; :func:`genmedia.subtitles.denoise.noise_decision`); None: noise reduction was not asked for."""
+    """How the chunk's noise was judged (measured SNR, the denoiser tried, each decode's word confidence, which
+    transcript was kept; :func:`genmedia.subtitles.denoise.noise_decision`); None: noise reduction was not asked for."""
 
     @property
-    def confidence(self) -> float:
-        """Whisper's mean token log-probability over the kept segments, weighted by their duration
-        (-inf without segments): what decides between transcripts of one chunk decoded two ways."""
-        weights = [max(s.end - s.start, 1e-3) for s in self.segments]
-        if not weights:
+    def word_confidence(self) -> float:
+        """Mean natural log of Whisper's word probabilities over the kept segments' words (-inf without words):
+        what decides between transcripts of one chunk decoded as recorded and denoised. A word a denoiser
+        blurred scores low here, while the segments' ``avg_logprob`` (over every token of the 30 s window,
+        timestamps and punctuation included) barely moves (docs/subtitles.md has the comparison)."""
+        probabilities = [w.probability for s in self.segments for w in s.words]
+        if not probabilities:
             return float("-inf")
-        return float(np.average([s.avg_logprob for s in self.segments], weights=weights))
+        return float(np.mean(np.log(np.maximum(probabilities, 1e-6))))
 
     def to_json(self) -> str:
         return json.dumps(

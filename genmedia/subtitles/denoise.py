@@ -4,8 +4,9 @@ spectral gating as the fallback.
 Noise reduction can cost words (Whisper is trained on noisy speech; a denoiser that mistakes a soft
 syllable for noise deletes it), so the subtitles job uses it only where it can help and keeps it only
 where it did (see :mod:`genmedia.pipelines.subtitles`): a chunk whose measured SNR (:func:`snr_db`) is
-below :data:`DENOISE_BELOW_SNR_DB` is transcribed both as recorded and denoised, and the transcript
-Whisper is more confident of is kept; clean chunks are never denoised.
+below :data:`DENOISE_BELOW_SNR_DB` is transcribed as recorded, denoised, and denoised with a quarter of the
+recording mixed back, and a denoised transcript is kept only where Whisper is clearly surer of its words;
+clean chunks are never denoised.
 
 * :class:`DeepFilterNet`: DeepFilterNet3 through its C runtime, the default (docs/subtitles.md has the
   figures against RNNoise and the spectral gate).
@@ -36,6 +37,12 @@ from genmedia.subtitles.chunking import loudness_db
 
 DENOISE_BELOW_SNR_DB = 30.0
 """Chunks measured cleaner than this are never denoised."""
+KEEP_ORIGINAL = 0.25
+"""Share of the recording mixed back into the denoised audio for the third decode of a noisy chunk (noise
+attenuated by at most ~12 dB; the consonants a denoiser blurs come back)."""
+SURER_BY = 0.02
+"""How much higher (nats of mean log word probability) a later decode's word confidence must be to replace the
+transcript kept so far: close calls keep the recording's words."""
 RNNOISE_LIBRARY = "librnnoise.so"
 RNNOISE_RATE = 48000
 DEEPFILTER_LIBRARY = "libdeepfilter.so"
@@ -63,10 +70,12 @@ class Decoded(Protocol):
     noise: dict[str, Any] | None
 
     @property
-    def confidence(self) -> float: ...
+    def word_confidence(self) -> float: ...
 
 
 T = TypeVar("T", bound=Decoded)
+
+AS_RECORDED = "as recorded"
 
 
 def noise_decision(
@@ -74,41 +83,53 @@ def noise_decision(
     transcribe: Callable[[np.ndarray], T],
     denoiser: tuple[str, Callable[[np.ndarray], np.ndarray]],
     below_snr_db: float = DENOISE_BELOW_SNR_DB,
+    keep_original: float = KEEP_ORIGINAL,
+    surer_by: float = SURER_BY,
 ) -> T:
     """The transcript of one chunk with noise reduction only where it did not cost a word.
 
-    The chunk is decoded as recorded; when its measured SNR is below ``below_snr_db`` it is also decoded
-    after ``denoiser`` (name, function), and the transcript Whisper is more confident of (duration-weighted
-    mean token log-probability) is kept. At most one extra decode per noisy chunk, none for a clean one.
-    The returned transcript's ``noise`` records the measurement and the choice.
+    The chunk is decoded as recorded; when its measured SNR is below ``below_snr_db`` it is also decoded after
+    ``denoiser`` (name, function), then after the denoised audio mixed with ``keep_original`` of the recording.
+    In that order, each decode replaces the transcript kept so far only when Whisper is surer of its words
+    (mean log word probability, ``word_confidence``) by more than ``surer_by``. At most two extra decodes per
+    noisy chunk, none for a clean one. The returned transcript's ``noise`` records the measurement, each
+    decode's word confidence and the choice (docs/subtitles.md: how the rule was chosen, and its figures).
     """
     plain = transcribe(audio)
     snr = snr_db(audio)
     noise: dict[str, Any] = {"snr_db": round(snr, 1) if math.isfinite(snr) else None, "noisy": snr < below_snr_db}
     if not noise["noisy"]:
-        plain.noise = {**noise, "kept": "as recorded"}
+        plain.noise = {**noise, "kept": AS_RECORDED}
         return plain
     name, denoise = denoiser
-    other = transcribe(denoise(audio))
-    other.denoised_by = name
-    better = other.confidence > plain.confidence
-    kept = other if better else plain
-    kept.noise = {
+    denoised = denoise(audio)
+    decodes = {AS_RECORDED: plain, name: transcribe(denoised)}
+    if keep_original > 0:
+        mixed = ((1 - keep_original) * denoised + keep_original * audio).astype(np.float32)
+        decodes[f"{name} + {keep_original:g} original"] = transcribe(mixed)
+    confidence = {label: t.word_confidence for label, t in decodes.items()}
+    kept = AS_RECORDED
+    for label, value in confidence.items():
+        if value > confidence[kept] + surer_by:
+            kept = label
+    transcript = decodes[kept]
+    transcript.denoised_by = None if kept == AS_RECORDED else kept
+    transcript.noise = {
         **noise,
         "denoiser": name,
-        "confidence": {"as recorded": round(plain.confidence, 3), name: round(other.confidence, 3)},
-        "kept": name if better else "as recorded",
+        "confidence": {label: round(c, 3) if math.isfinite(c) else None for label, c in confidence.items()},
+        "kept": kept,
     }
-    return kept
+    return transcript
 
 
 def noise_summary(decisions: list[dict[str, Any] | None]) -> dict[str, Any]:
     """The job-level record of the chunks' noise decisions (:func:`noise_decision`), in chunk order: how
-    many were judged noisy (each cost one extra decode), how many kept the denoised transcript, and each."""
+    many were judged noisy (each cost two extra decodes), how many kept a denoised transcript, and each."""
     judged = [d for d in decisions if d is not None]
     return {
         "noisy_chunks": sum(1 for d in judged if d["noisy"]),
-        "kept_denoised": sum(1 for d in judged if d["kept"] != "as recorded"),
+        "kept_denoised": sum(1 for d in judged if d["kept"] != AS_RECORDED),
         "chunks": judged,
     }
 
