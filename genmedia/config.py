@@ -284,6 +284,12 @@ class EnhanceConfig(_Strict):
     metrics_frames: int = Field(8, ge=1, description="Frames PSNR/SSIM are measured on.")
     peak_nits: float = Field(1000, ge=400, le=10000, description="Peak luminance of SDR->HDR output (cd/m2).")
     realtime_max_lag_s: float = Field(0.5, gt=0, description="Real-time mode degrades when this far behind the source.")
+    runner: Literal["auto", "driver", "ray-data"] = Field(
+        "auto",
+        description="Where a classical enhancement (FFmpeg filters only) runs: 'driver' streams the frames through "
+        "one filter graph into the encoder in the job's process, 'ray-data' through windowed Ray Data stages; "
+        "'auto' is 'driver' on a local Ray, 'ray-data' on a cluster. Other enhancements always use Ray Data.",
+    )
 
 
 class SubtitlesConfig(_Strict):

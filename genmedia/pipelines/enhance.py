@@ -30,9 +30,11 @@ Shots come from the analysis job (:func:`genmedia.pipelines.analyze.load_analysi
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -55,9 +57,10 @@ from genmedia.enhance.metrics import psnr, ssim, vmaf_note
 from genmedia.enhance.pixels import from_unit, resize, small_gray
 from genmedia.enhance.plan import Params, Plan, keyframe_samples, plan_output, reference_stats
 from genmedia.enhance.resample import upscale_frames
+from genmedia.enhance.stream import classical_filters, filter_stream
 from genmedia.enhance.window import Window, pack, pack_windows, rows, windows
 from genmedia.enhance.writer import EnhancedWriter, OutputFormat
-from genmedia.media.decode import Segment, decode_frames, decoder_threads
+from genmedia.media.decode import Segment, decode_frames, decoder_threads, iter_frames
 from genmedia.media.encode import to_fraction
 from genmedia.media.probe import MediaInfo, probe
 from genmedia.pipelines.analyze import load_analysis
@@ -294,6 +297,25 @@ def object_store_budget(cfg: Config) -> int:
     return WINDOWS_IN_FLIGHT * cfg.pipelines.enhance.window_mb * 2**20
 
 
+def shot_numbers(info: MediaInfo, plan: Plan) -> np.ndarray:
+    """The shot number of every frame of the input (from :attr:`Plan.shots`)."""
+    shot_of = np.zeros(info.frame_count, dtype=np.int32)
+    for k, (start, end) in enumerate(plan.shots):
+        shot_of[start:end] = k
+    return shot_of
+
+
+def runs_in_driver(cfg: Config, plan: Plan) -> bool:
+    """Whether the job streams its frames through one filter graph in this process (:func:`_encode_in_driver`)
+    rather than through :func:`build`'s Ray Data stages: only when every stage is an FFmpeg filter (frames stay
+    Y'CbCr from decode to encode: no model, interpolation, grading or SDR->HDR), and then as
+    ``pipelines.enhance.runner`` says (``auto``: on a local Ray, not on a cluster or inside ``ray job submit``)."""
+    runner = cfg.pipelines.enhance.runner
+    if runner == "ray-data" or plan.frames_fmt not in ("yuv420p", "yuv420p10le"):
+        return False
+    return runner == "driver" or (cfg.ray.address == "local" and not os.environ.get("RAY_ADDRESS"))
+
+
 def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
     """The enhancement dataset: one row per window, in order, ready to encode.
 
@@ -307,9 +329,7 @@ def build(cfg: Config, info: MediaInfo, plan: Plan) -> ray.data.Dataset:
         {"index": s.index, "first_frame": s.first_frame, "frame_count": s.frame_count}
         for s in video_segments(info, cfg.pipelines.decode)
     ]
-    shot_of = np.zeros(info.frame_count, dtype=np.int32)
-    for k, (start, end) in enumerate(plan.shots):
-        shot_of[start:end] = k
+    shot_of = shot_numbers(info, plan)
     ds = decode_stage(
         segments,
         decode_windows,
@@ -414,6 +434,68 @@ def _reference_frames(cfg: Config, source: str, count: int) -> list[tuple[float,
     return out
 
 
+def _writer(ctx: JobContext, plan: Plan, video_path: Path, rate: Fraction, time_base: Fraction) -> EnhancedWriter:
+    info = ctx.info
+    sar = Fraction(info.sample_aspect_ratio.replace(":", "/"))
+    return EnhancedWriter(
+        video_path,
+        plan.width,
+        plan.height,
+        rate,
+        time_base,
+        plan.fmt,
+        source=str(ctx.path),
+        rotation=info.rotation,
+        sample_aspect_ratio=sar,
+    )
+
+
+def _timed_decode(frames: Iterator[tuple[int, Any]], all_pts: np.ndarray, sink: _Sink) -> Iterator[tuple[int, Any]]:
+    """Decoded ``(pts, frame)`` as ``(frame index, frame)``, the time spent decoding added to ``sink``'s."""
+    while True:
+        started = time.perf_counter()
+        item = next(frames, None)
+        sink.seconds["decode"] = sink.seconds.get("decode", 0.0) + time.perf_counter() - started
+        if item is None:
+            return
+        ts, frame = item
+        yield min(int(np.searchsorted(all_pts, ts)), len(all_pts) - 1), frame
+
+
+def _encode_in_driver(
+    ctx: JobContext, plan: Plan, video_path: Path, reference: list[tuple[float, np.ndarray]]
+) -> tuple[_Sink, EnhancedWriter]:
+    """The classical path in this process (:func:`runs_in_driver`): decoded frames through one filter graph per
+    shot (:func:`~genmedia.enhance.stream.filter_stream`) straight into the encoder, frame by frame; no window is
+    built and nothing goes through Ray. The same pictures as :func:`build`'s stages."""
+    info, settings = ctx.info, ctx.cfg.pipelines.enhance
+    all_pts = np.asarray(info.frame_pts, dtype=np.int64)
+    tb = info.time_base_fraction
+    radius = max(dn.MIN_RADIUS, settings.denoise_radius)
+    filters = classical_filters(plan.sigma, radius, (info.width, info.height), (plan.width, plan.height))
+    sink = _Sink()
+    if (plan.width, plan.height) != (info.width, info.height):
+        sink.backends["upscaler"] = CLASSICAL_FILTERS
+    half_frame = 0.5 / info.fps
+    started = time.perf_counter()
+    with _writer(ctx, plan, video_path, to_fraction(info.fps), tb) as writer:
+        decoded = _timed_decode(iter_frames(info), all_pts, sink)
+        for index, frame in filter_stream(decoded, shot_numbers(info, plan), plan.frames_fmt, filters):
+            encode_started = time.perf_counter()
+            writer.encode(frame, int(all_pts[index] - all_pts[0]))
+            sink.seconds["encode"] = sink.seconds.get("encode", 0.0) + time.perf_counter() - encode_started
+            sink.frames_in += 1
+            sink.frames_out += 1
+            t = float((all_pts[index] - all_pts[0]) * tb)
+            for t_ref, ref in reference:
+                if abs(t - t_ref) < half_frame:
+                    sink.metric_pairs.append(_compare(ref, frame.to_ndarray()))
+            ctx.progress("enhance", sink.frames_out, info.frame_count)
+        encoding = time.perf_counter() - started
+    sink.seconds["filters"] = encoding - sink.seconds.get("decode", 0.0) - sink.seconds.get("encode", 0.0)
+    return sink, writer
+
+
 def _encode(
     ctx: JobContext, plan: Plan, ds: ray.data.Dataset, video_path: Path, reference: list[tuple[float, np.ndarray]]
 ) -> tuple[_Sink, EnhancedWriter]:
@@ -424,21 +506,10 @@ def _encode(
     else:
         rate, time_base = to_fraction(info.fps), info.time_base_fraction
         total = info.frame_count
-    sar = Fraction(info.sample_aspect_ratio.replace(":", "/"))
     sink = _Sink()
     last_window = -1
     half_frame = 0.5 / float(rate)
-    with EnhancedWriter(
-        video_path,
-        plan.width,
-        plan.height,
-        rate,
-        time_base,
-        plan.fmt,
-        source=str(ctx.path),
-        rotation=info.rotation,
-        sample_aspect_ratio=sar,
-    ) as writer:
+    with _writer(ctx, plan, video_path, rate, time_base) as writer:
         for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
             for w in windows(batch):
                 if w.start <= last_window:
@@ -529,11 +600,15 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         ctx.warnings.append("PSNR/SSIM not measured: an HDR output cannot be compared with an SDR reference")
     elif params.reference:
         reference = _reference_frames(ctx.cfg, params.reference, ctx.cfg.pipelines.enhance.metrics_frames)
-    ds = build(ctx.cfg, ctx.info, plan)
+    in_driver = runs_in_driver(ctx.cfg, plan)
+    ds = None if in_driver else build(ctx.cfg, ctx.info, plan)
     main_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="genmedia-enhance-") as tmp:
         video_path = Path(tmp) / VIDEO
-        sink, writer = _encode(ctx, plan, ds, video_path, reference)
+        if ds is None:
+            sink, writer = _encode_in_driver(ctx, plan, video_path, reference)
+        else:
+            sink, writer = _encode(ctx, plan, ds, video_path, reference)
         main_s = time.perf_counter() - main_started
         ctx.output.write_file(VIDEO, video_path)
         streaming = _package(ctx, params, plan, video_path, Path(tmp))
@@ -546,6 +621,7 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         ctx.output.write_text(LUT, gr.cube_text(gr.grade_lut(plan.grades[0]), f"genmedia {params.grade} grade, shot 0"))
         report["grade"]["lut"] = f"{LUT} (the first shot's grade; every shot's parameters are listed above)"
     report["streaming"] = streaming
+    report["throughput"]["runner"] = "driver" if ds is None else "ray-data"
     ctx.output.write_json(REPORT, report)
     info = ctx.info
     summary = (
@@ -664,7 +740,14 @@ def run(
         input_files=params.input_files(),
         check=lambda info: plan_output(info, params, cfg),
         models=models_used(cfg, params),
+        needs_ray=lambda info: needs_ray(cfg, info, params),
     )
+
+
+def needs_ray(cfg: Config, info: MediaInfo, params: Params) -> bool:
+    """Whether enhancing ``info`` as ``params`` say uses Ray: not when the frames stream through the driver
+    (:func:`runs_in_driver`) and nothing else asks for it (real-time mode, the streaming ladder)."""
+    return params.realtime or params.package or not runs_in_driver(cfg, plan_output(info, params, cfg))
 
 
 def models_used(cfg: Config, params: Params) -> list[str]:

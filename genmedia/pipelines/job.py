@@ -61,6 +61,7 @@ def run_job(
     input_files: Mapping[str, str] | None = None,
     models: Sequence[str] = (),
     check: Callable[[MediaInfo], object] | None = None,
+    needs_ray: Callable[[MediaInfo], bool] | None = None,
 ) -> JobResult:
     """Run ``work`` on ``source`` unless its outputs for these ``params`` already exist.
 
@@ -71,6 +72,8 @@ def run_job(
     versions and file digests join the params hash and are recorded in the manifest and the result, and
     ``work`` gets a config pinned to exactly those versions. ``check`` gets the probed input before
     anything else is done (hashing, Ray): a job refuses an impossible request there, on the one probe.
+    ``needs_ray`` says from the probed input whether ``work`` uses Ray (default: it does); Ray is started
+    (:func:`~genmedia.runtime.init_ray`) only then, so work done in this process pays none of Ray's start-up.
     Input errors (InputError) propagate to the caller; the manifest is written only after ``work`` succeeds and
     the QA gate (:mod:`genmedia.qa`) has checked the outputs: its verdict is in the result and the manifest, and
     outputs that fail it are queued for review (:mod:`genmedia.jobs.reviews`) and not published until approved.
@@ -113,7 +116,8 @@ def run_job(
             qa=manifest.get("qa"),
             published=manifest.get("published", True),
         )
-    init_ray(cfg)
+    if needs_ray is None or needs_ray(info):
+        init_ray(cfg)
     ctx = JobContext(cfg=cfg, source=source, path=path, info=info, output=output, progress=progress)
     outcome = work(ctx)
     progress("qa", 0, 1)
