@@ -2,7 +2,7 @@
 DeepFilterNet3 denoiser staged from its wheel, and the subtitles' per-chunk noise decision (what
 ``ChunkTranscriber`` runs with ``denoise``) against bare faster-whisper (Whisper base).
 
-Slow: about 14 Whisper decodes of 4-5 s each (4 of them in the subtitles job's Ray actor), plus DeepFilterNet3
+Slow: about 11 Whisper decodes of 4-5 s each (4 of them in the subtitles job's Ray actor), plus DeepFilterNet3
 staged from its PyPI wheel once.
 """
 
@@ -48,14 +48,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Transcriber, DeepF
     return Transcriber(cfg, "transcriber"), DeepFilterNet(cfg, "speech_denoiser")
 
 
-def _decoded(models: tuple[Transcriber, DeepFilterNet], audio: np.ndarray) -> ChunkTranscript:
-    return models[0].transcribe(audio, request=REQUEST)
-
-
 def _decide(models: tuple[Transcriber, DeepFilterNet], audio: np.ndarray) -> tuple[ChunkTranscript, ChunkTranscript]:
     """(bare faster-whisper's transcript, the noise decision's) of one chunk."""
     transcriber, denoiser = models
-    bare = _decoded(models, audio)
+    bare = transcriber.transcribe(audio, request=REQUEST)
     ours = noise_decision(audio, lambda x: transcriber.transcribe(x, request=REQUEST), ("deepfilternet3", denoiser))
     return bare, ours
 
@@ -108,24 +104,36 @@ def test_clean_speech_gets_bare_faster_whispers_words(models: tuple[Transcriber,
 
 
 def test_noisy_chunk_is_decoded_three_ways_and_the_choice_recorded(models: tuple[Transcriber, DeepFilterNet]) -> None:
-    """At 5 dB added white noise the chunk is judged noisy, decoded as recorded, after DeepFilterNet3 and after
-    DeepFilterNet3 with a quarter of the recording mixed back; a denoised transcript replaces the kept one only when
-    its mean log word probability is higher by more than ``SURER_BY``, and the job details' ``noise`` record
-    counts it."""
+    """At 5 dB added white noise the chunk is judged noisy and decoded as recorded, after DeepFilterNet3 and after
+    DeepFilterNet3 with a quarter of the recording mixed back (in that order); a denoised transcript replaces the
+    kept one only when its mean log word probability is higher by more than ``SURER_BY``; the record holds each
+    decode's word confidence, and the job details' ``noise`` summary counts it."""
+    transcriber, denoiser = models
     truth = TRUTH["arctic_a0007"]
     audio = _noisy(load_audio(SPEECH / "arctic_a0007.flac", SR), 5.0, seed=1)
-    bare, ours = _decide(models, audio)
+    inputs: list[np.ndarray] = []
+    decodes: list[ChunkTranscript] = []
+
+    def transcribe(x: np.ndarray) -> ChunkTranscript:
+        inputs.append(x)
+        decodes.append(transcriber.transcribe(x, request=REQUEST))
+        return decodes[-1]
+
+    ours = noise_decision(audio, transcribe, ("deepfilternet3", denoiser))
+    denoised = denoiser(audio)
+    assert len(inputs) == 3 and np.array_equal(inputs[0], audio)
+    np.testing.assert_allclose(inputs[1], denoised, atol=1e-5)
+    np.testing.assert_allclose(inputs[2], 0.75 * denoised + 0.25 * audio, atol=1e-5)
     noise = ours.noise
     assert noise is not None and noise["noisy"] and noise["snr_db"] < DENOISE_BELOW_SNR_DB
     assert noise["denoiser"] == "deepfilternet3"
     confidence = noise["confidence"]
-    assert list(confidence) == ["as recorded", "deepfilternet3", "deepfilternet3 + 0.25 original"]
-    assert confidence["as recorded"] == pytest.approx(bare.word_confidence, abs=1e-3)
-    assert confidence["deepfilternet3"] == pytest.approx(_decoded(models, models[1](audio)).word_confidence, abs=1e-3)
+    labels = ["as recorded", "deepfilternet3", "deepfilternet3 + 0.25 original"]
+    assert confidence == {label: round(t.word_confidence, 3) for label, t in zip(labels, decodes)}
     kept = _rule(confidence)
-    assert noise["kept"] == kept and ours.denoised_by == (None if kept == "as recorded" else kept)
-    assert ours.word_confidence == pytest.approx(confidence[kept], abs=1e-3)
-    print(f"5 dB: bare WER {wer(truth, _text(bare)):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} ({kept})")
+    assert noise["kept"] == kept and ours is decodes[labels.index(kept)]
+    assert ours.denoised_by == (None if kept == "as recorded" else kept)
+    print(f"5 dB: bare WER {wer(truth, _text(decodes[0])):.3f}, pipeline WER {wer(truth, _text(ours)):.3f} ({kept})")
     summary = noise_summary([ours.noise, None])
     assert summary["noisy_chunks"] == 1 and summary["kept_denoised"] == (kept != "as recorded")
     assert summary["chunks"] == [noise]
