@@ -121,6 +121,35 @@ def test_decode_stage_gives_up_after_the_configured_attempts(ray_session, tmp_pa
     assert log.read_text().splitlines() == ["attempt", "attempt"]
 
 
+def test_decode_tasks_give_every_row_once_and_stop_after_the_configured_attempts(ray_session, tmp_path) -> None:
+    """The plain-task variant of the decode stage (the analysis's): every row's batches come back once, whatever
+    order the tasks end in; a task whose worker dies runs ``attempts`` times, then the error reaches the caller
+    (slow: two worker crashes)."""
+    import ray
+
+    from genmedia.pipelines.frames import decode_tasks
+
+    def rows_of(batch: dict, *, scale: int) -> list[dict]:
+        """Two batches per row, as a segment's decode yields them."""
+        first = int(batch["first"][0])
+        return [{"value": np.arange(first, first + 2) * scale}, {"value": np.arange(first + 2, first + 4) * scale}]
+
+    got = decode_tasks([{"first": k * 4, "end": None} for k in range(5)], rows_of, attempts=1, fn_kwargs={"scale": 3})
+    assert sorted(np.concatenate([b["value"] for b in got]).tolist()) == [3 * i for i in range(20)]
+
+    def crash_worker(batch: dict, *, log: str) -> dict:
+        import os
+
+        with open(log, "a") as f:
+            f.write("attempt\n")
+        os._exit(1)
+
+    log = tmp_path / "attempts.log"
+    with pytest.raises(ray.exceptions.RayError):
+        list(decode_tasks([{"index": 0}], crash_worker, attempts=2, fn_kwargs={"log": str(log)}))
+    assert log.read_text().splitlines() == ["attempt", "attempt"]
+
+
 def test_decoder_threads_one_per_task_when_segments_run_in_parallel() -> None:
     assert decoder_threads(3, segments=5) == 3, "a configured count wins"
     assert decoder_threads(0, segments=5) == 1, "parallel segments fill the cores"
