@@ -2,7 +2,7 @@
 DeepFilterNet3 denoiser staged from its wheel, and the subtitles' per-chunk noise decision (what
 ``ChunkTranscriber`` runs with ``denoise``) against bare faster-whisper (Whisper base).
 
-Slow: about 11 Whisper decodes of 4-5 s each (4 of them in the subtitles job's Ray actor), plus DeepFilterNet3
+Slow: about 19 Whisper decodes of 3-5 s each (4 of them in the subtitles job's Ray actor), plus DeepFilterNet3
 staged from its PyPI wheel once.
 """
 
@@ -100,6 +100,16 @@ def test_clean_speech_gets_bare_faster_whispers_words(models: tuple[Transcriber,
         bare, ours = _decide(models, audio)
         assert ours.noise is not None and not ours.noise["noisy"] and ours.noise["kept"] == "as recorded"
         assert ours.denoised_by is None
+        assert wer(truth, _text(ours)) <= wer(truth, _text(bare)) + 0.01
+
+
+def test_lightly_noisy_speech_costs_no_word(models: tuple[Transcriber, DeepFilterNet]) -> None:
+    """Differential, on real recordings with white noise at 20 dB SNR (seed 0): each chunk is judged noisy and
+    decoded three ways, and the words kept have a WER at most bare faster-whisper's + 1 point."""
+    for name, truth in TRUTH.items():
+        audio = _noisy(load_audio(SPEECH / f"{name}.flac", SR), 20.0, 0)
+        bare, ours = _decide(models, audio)
+        assert ours.noise is not None and ours.noise["noisy"] and len(ours.noise["confidence"]) == 3
         assert wer(truth, _text(ours)) <= wer(truth, _text(bare)) + 0.01
 
 
