@@ -26,7 +26,8 @@ detector staged and on) against ``scenedetect -i F detect-content`` (PySceneDete
 ``--whole-minutes`` (default 10) 720p H.264 clip made by repeating one 24 s layout; it prints wall times,
 ratios and the load average before each run, then where an analysis spends its time, stage by stage in one
 process (importing genmedia, Ray start-up, probe, the segment-parallel decode with and without the sampled
-frames' work, i.e. thumbnails, saliency and faces).
+frames' work, i.e. thumbnails, saliency and faces). ``--only genmedia`` / ``--only scenedetect ffmpeg`` times one
+side per call (e.g. each in its own ``/tmp/team/quiet`` window); ``--no-stages`` skips the profile.
 
 Run: ``python benchmarks/shots_vs_pyscenedetect.py [--repeats 3] [--memory-1080p] [--whole-process]``.
 """
@@ -212,8 +213,11 @@ def shot_detection_command(path: Path, mode: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def whole_process(minutes: float, repeats: int) -> None:
-    """Whole ``genmedia analyze`` vs ``scenedetect detect-content`` processes on a ``minutes``-long 720p clip."""
+def whole_process(minutes: float, repeats: int, only: list[str] | None = None, stages: bool = True) -> None:
+    """Whole ``genmedia analyze`` vs ``scenedetect detect-content`` processes on a ``minutes``-long 720p clip.
+
+    ``only``: the commands to time (``genmedia``, ``scenedetect``, ``ffmpeg``; default all), so each side can be
+    timed in its own quiet window; ``stages``: also profile the analysis stage by stage."""
     copies = max(1, round(minutes * 60 / CLIP_SECONDS))
     clip = CACHE / f"shots_720p_{copies}x24s_looped.mp4"
     make_long_clip(clip, 1280, 720, copies)
@@ -239,6 +243,8 @@ def whole_process(minutes: float, repeats: int) -> None:
             "null",
             "-",
         ]
+    if only:
+        commands = {name: c for name, c in commands.items() if name.split()[0] in only}
     print(f"clip: {clip} ({copies * CLIP_SECONDS / 60:.1f} min, 1280x720 H.264); cpus: {os.cpu_count()}")
     times: dict[str, list[float]] = {name: [] for name in commands}
     loads: list[float] = []
@@ -257,13 +263,15 @@ def whole_process(minutes: float, repeats: int) -> None:
                 backends = json.loads(done.stdout).get("details", {}).get("backends")
             times[name].append(seconds)
             print(f"  run {r + 1}: {name:<28} {seconds:7.1f} s (load average {loads[-1]:.1f})", flush=True)
-    base = statistics.median(times["scenedetect detect-content"])
+    base = statistics.median(times["scenedetect detect-content"]) if "scenedetect detect-content" in times else None
     print(f"\nmedian of {repeats} (alternating; load average {min(loads):.1f}-{max(loads):.1f} during the runs):")
     for name, values in times.items():
         t = statistics.median(values)
-        print(f"{name:<32}{t:8.1f} s {t / base:6.2f}x PySceneDetect")
-    print(f"analysis backends: {backends}")
-    profile(clip)
+        print(f"{name:<32}{t:8.1f} s" + (f" {t / base:6.2f}x PySceneDetect" if base else ""))
+    if backends:
+        print(f"analysis backends: {backends}")
+    if stages:
+        profile(clip)
 
 
 def profile(clip: Path) -> None:
@@ -303,9 +311,16 @@ def main() -> None:
         "--whole-process", action="store_true", help="only compare whole genmedia analyze vs scenedetect CLI processes"
     )
     parser.add_argument("--whole-minutes", type=float, default=10.0, help="length of the --whole-process clip")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=("genmedia", "scenedetect", "ffmpeg"),
+        help="--whole-process: time only these commands (each side in its own quiet window)",
+    )
+    parser.add_argument("--no-stages", action="store_true", help="--whole-process: skip the per-stage profile")
     args = parser.parse_args()
     if args.whole_process:
-        whole_process(args.whole_minutes, args.repeats)
+        whole_process(args.whole_minutes, args.repeats, args.only, not args.no_stages)
         return
 
     from genmedia.runtime import init_ray

@@ -1,16 +1,17 @@
-"""The analysis job: shots, motion, audio, faces, composition and embeddings of a video, on Ray Data.
+"""The analysis job: shots, motion, audio, faces, composition and embeddings of a video, on Ray.
 
 Stages (docs/architecture.md; each decodes nothing twice):
 
-1. **Signals** (:func:`build`): one Ray task per keyframe-aligned segment decodes it once, reading the
+1. **Signals** (:func:`build`): one plain Ray task per keyframe-aligned segment decodes it once, reading the
    luma plane by striding (``skip_loop_filter``), and turns every frame into a few hundred bytes: a 16x9
    grid for shot detection, luma mean/std and motion energy. Frames sampled at ``sample_fps`` also get
-   sharpness, exposure, a small RGB thumbnail (JPEG), colourfulness, saliency and Haar faces. Each
+   sharpness, exposure, a small RGB thumbnail (JPEG), colourfulness, saliency and faces (CenterFace or Haar). Each
    task decodes one frame past its segment so the first frame of the next segment has a motion value;
    the stitcher keeps exactly one row per frame, so a cut on a segment boundary is neither lost nor
    doubled. Many videos stream through one dataset (rows carry their video's number).
 2. **Shots** (driver): :func:`genmedia.analysis.shots.detect_boundaries` over the stitched descriptors.
-3. **Detector / embedder** (Ray Data actors, only when used): the detector deployment finds faces and
+3. **Detector / embedder** (only when used; one Ray actor for a one-actor pool, else Ray Data actors, or the
+   Serve app's deployments): the detector deployment finds faces and
    objects in the sampled thumbnails; the scene embedder embeds one key frame per shot (or every
    sampled frame) and names tags and mood probabilities (CLIP).
 4. **Audio** (a Ray task beside stage 1): loudness, peaks, onsets, tempo, beats and pitch, streamed.
@@ -205,7 +206,8 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 def analyse_segments(
     batch: dict[str, np.ndarray], *, videos: list[_Video], width: int, threads: int, faces: str | None, cfg: Config
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Ray Data UDF: decode each segment row once and yield per-frame signal rows (see module docstring).
+    """Segment UDF (:func:`~genmedia.pipelines.frames.decode_tasks`): decode each segment row once and yield
+    per-frame signal rows (see module docstring).
     ``faces``: what finds faces on sampled frames here (``centerface``: ``cfg``'s staged face model, ``haar``, None)."""
     finder = HaarFaces() if faces == HAAR else load_face_finder(cfg) if faces == CENTERFACE else None
     for r in range(len(batch["video"])):
