@@ -31,15 +31,21 @@ with white noise added at 10 dB SNR.
 start-up, actor launch and model load included) against a bare faster-whisper script with the same model
 file and settings, each a fresh Python process, alternated ``--repeats`` times; ``--real`` takes the
 real CMU ARCTIC voices of ``tests/data/speech`` (a conversation of the two, looped) instead of the
-espeak-ng recording.
+espeak-ng recording. ``--side bare`` or ``--side genmedia`` times one side only and ``--record FILE`` appends
+each time (with the load average before and after) as a JSON line; ``--summarize FILE`` prints each side's
+median and the ratio. That splits a comparison a time limit cannot hold in one call (5 minutes of speech:
+about 200 s per side on 2 cores) over several calls. ``--tree DIR`` runs ``genmedia`` from another checkout
+(e.g. ``git archive`` of an earlier commit), its Ray workers included (``PYTHONPATH``), for a before/after.
 
 Run: ``python benchmarks/subtitles_rtf.py [--loops 8] [--repeats 1] [--breakdown] [--bare-in-driver] [--denoise-wer]``
-or ``python benchmarks/subtitles_rtf.py --whole-process [--real] [--loops 8] [--repeats 3]``.
+or ``python benchmarks/subtitles_rtf.py --whole-process [--real] [--loops 8] [--repeats 3] [--side S] [--record F]``
+or ``python benchmarks/subtitles_rtf.py --summarize F``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -95,8 +101,19 @@ print(" ".join(s.text.strip() for s in segments))
 """A user's bare faster-whisper script: model path, input, compute type, threads, beam."""
 
 
-def whole_process(path: Path, repeats: int) -> None:
-    """Fresh-process wall time of ``genmedia subtitles`` vs the bare script, alternated, with the load."""
+BARE, GENMEDIA = "bare faster-whisper script", "genmedia subtitles"
+"""The two sides of ``--whole-process``."""
+
+
+def whole_process(
+    path: Path,
+    repeats: int,
+    sides: tuple[str, ...] = (BARE, GENMEDIA),
+    record: Path | None = None,
+    tree: Path | None = None,
+) -> None:
+    """Fresh-process wall time of ``genmedia subtitles`` vs the bare script, alternated, with the load; each time
+    also appended to ``record`` (JSON lines) when given. ``tree``: the checkout ``genmedia`` runs from."""
     import subprocess
     import sys
 
@@ -112,8 +129,11 @@ def whole_process(path: Path, repeats: int) -> None:
     config = work / "bench.yaml"  # the embedded defaults, with the benchmark's model store
     config.write_text(f"storage:\n  cache_dir: {CACHE / 'cache'}\n", encoding="utf-8")
     env = {**os.environ, "GENMEDIA_CONFIG": str(config), "RAY_ADDRESS": "", "GENMEDIA_STORAGE_ROOT": str(work / "out")}
+    cwd = tree or MEDIA.parent.parent
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     commands = {
-        "bare faster-whisper script": [
+        BARE: [
             sys.executable,
             "-c",
             BARE_SCRIPT,
@@ -123,7 +143,7 @@ def whole_process(path: Path, repeats: int) -> None:
             str(int(entry.resources["cpu"].num_cpus)),
             str(int(entry.options.get("beam_size", 5))),
         ],
-        "genmedia subtitles": [
+        GENMEDIA: [
             sys.executable,
             "-m",
             "genmedia.cli",
@@ -136,18 +156,44 @@ def whole_process(path: Path, repeats: int) -> None:
             "--json",
         ],
     }
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    times: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeats):
-        for name, command in commands.items():
+        for name in sides:
+            load = os.getloadavg()[0]
             started = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, env=env, cwd=MEDIA.parent.parent)
+            subprocess.run(commands[name], check=True, capture_output=True, env=env, cwd=cwd)
             times[name].append(time.perf_counter() - started)
-            print(f"  {name}: {times[name][-1]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
-    b, p = (statistics.median(times[k]) for k in commands)
-    print(
-        f"input {path.name} {duration:.0f} s; whole process, median of {repeats}: bare {b:.1f} s, genmedia {p:.1f} s, "
-        f"ratio {p / b:.2f}x (target <= 1.10x); load average {os.getloadavg()[0]:.1f}"
-    )
+            print(
+                f"  {name}: {times[name][-1]:.1f} s (load average {load:.1f} -> {os.getloadavg()[0]:.1f})", flush=True
+            )
+            if record is not None:
+                row = {"side": name, "seconds": round(times[name][-1], 2), "load": [load, os.getloadavg()[0]]}
+                row |= {"input": path.name, "duration_s": round(duration, 1), "tree": str(cwd)}
+                with record.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+    if len(sides) == 2:
+        b, p = (statistics.median(times[k]) for k in sides)
+        print(
+            f"input {path.name} {duration:.0f} s; whole process, median of {repeats}: bare {b:.1f} s, genmedia "
+            f"{p:.1f} s, ratio {p / b:.2f}x (target <= 1.10x); load average {os.getloadavg()[0]:.1f}"
+        )
+
+
+def summarize(record: Path) -> None:
+    """Each side's (and each genmedia tree's) median time in ``record`` and its ratio to bare's median."""
+    rows = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["side"] if row["side"] == BARE else f"{row['side']} ({row['tree']})", []).append(row)
+    bare_median = statistics.median(r["seconds"] for r in groups.get(BARE, [{"seconds": float("nan")}]))
+    for name, group in groups.items():
+        median = statistics.median(r["seconds"] for r in group)
+        loads = [x for r in group for x in r["load"]]
+        print(
+            f"{name}: median {median:.1f} s of {len(group)} ({', '.join(str(r['seconds']) for r in group)}), "
+            f"ratio to bare {median / bare_median:.3f}x, load average {min(loads):.1f}-{max(loads):.1f}; "
+            f"input {group[0]['input']} {group[0]['duration_s']} s"
+        )
 
 
 def bare(cfg, path: Path) -> tuple[float, str]:
@@ -233,11 +279,20 @@ def main() -> None:
         "--whole-process", action="store_true", help="Time the CLI and a bare script as fresh processes."
     )
     parser.add_argument("--real", action="store_true", help="With --whole-process: the real ARCTIC voices, looped.")
+    parser.add_argument("--side", choices=("both", "bare", "genmedia"), default="both", help="With --whole-process.")
+    parser.add_argument("--record", type=Path, help="With --whole-process: append each time to this JSON-lines file.")
+    parser.add_argument("--tree", type=Path, help="With --whole-process: run genmedia from this checkout.")
+    parser.add_argument("--summarize", type=Path, help="Print the medians and ratio of a --record file, then exit.")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     if not (MEDIA / "speech_two_speakers.flac").exists():
         raise SystemExit(f"{MEDIA}/speech_two_speakers.flac is needed and absent")
     if args.whole_process:
-        whole_process(make_real_input(args.loops) if args.real else make_input(args.loops)[0], args.repeats)
+        sides = {"both": (BARE, GENMEDIA), "bare": (BARE,), "genmedia": (GENMEDIA,)}[args.side]
+        path = make_real_input(args.loops) if args.real else make_input(args.loops)[0]
+        whole_process(path, args.repeats, sides, args.record, args.tree.resolve() if args.tree else None)
         return
 
     from genmedia.config import load_config
