@@ -82,6 +82,7 @@ def test_a_silent_running_job_is_reported_lost_and_a_beating_one_is_not(
 def test_a_running_job_beats_while_a_stage_reports_nothing(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import threading
     import time
 
     from pydantic import BaseModel
@@ -91,22 +92,36 @@ def test_a_running_job_beats_while_a_stage_reports_nothing(
     class NoParams(BaseModel):
         pass
 
+    three_beats = threading.Event()
+
     def quiet_job(cfg, video, params, progress):  # noqa: ANN001, ANN202 - one long stage without progress reports
-        time.sleep(0.5)
+        three_beats.wait(60)  # as long as it takes a loaded machine to beat three times, never a fixed time
         return JobResult(job="quiet", input=video, status=JobStatus.done)
 
     monkeypatch.setattr(runner, "get_job", lambda name: registry.JobSpec("quiet", NoParams, quiet_job))
     store = JobStore(database_url)
     beats: list[str] = []
     real = store.heartbeat
-    monkeypatch.setattr(store, "heartbeat", lambda job_id: beats.append(job_id) or real(job_id))
+
+    def counted(job_id: str) -> bool:
+        beats.append(job_id)
+        if len(beats) >= 3:
+            three_beats.set()
+        return real(job_id)
+
+    monkeypatch.setattr(store, "heartbeat", counted)
     cfg = load_config(None, jobs={"heartbeat_s": 0.1})
     record = store.create("quiet", str(tmp_path / "v.mp4"), {})
     finished = runner.execute(cfg, store, record.id)
     assert finished.status is JobState.done, finished.error
-    assert len(beats) >= 3 and set(beats) == {record.id}
+    assert three_beats.is_set() and set(beats) == {record.id}
+    # The heartbeat stops with the job: its thread ends (joined, not timed) and no beat comes after.
+    for thread in [t for t in threading.enumerate() if t.name == f"heartbeat-{record.id}"]:
+        thread.join(60)
+        assert not thread.is_alive(), "the heartbeat stops with the job"
+    after = len(beats)
     time.sleep(0.3)
-    assert len(beats) <= 5, "the heartbeat stops with the job"
+    assert len(beats) == after, "the heartbeat stops with the job"
 
 
 def test_uploads_are_recorded(database_url: str) -> None:
