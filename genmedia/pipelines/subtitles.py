@@ -181,7 +181,9 @@ class ChunkTranscriber:
 
     Nothing waits needlessly: the model loads in a background thread while the first chunk is read and
     its noise measured, and each chunk's voice features are computed in a second thread while Whisper
-    decodes it (CTranslate2 and NumPy release the GIL).
+    decodes it (CTranslate2 and NumPy release the GIL). The speaker embedder (torch) loads after Whisper, while
+    the first chunk is decoded: importing both at once would hold Whisper's load back on the GIL, and the first
+    chunk's voice features are not needed before its transcript.
     """
 
     def __init__(
@@ -204,12 +206,17 @@ class ChunkTranscriber:
         else:
             self._transcriber = self._threads.submit(_ServedTranscriber, served)
         self._embedder = (
-            self._threads.submit(SpeakerEmbedder, cfg, EMBEDDER_KEY)
+            self._threads.submit(self._embedder_after_transcriber, cfg)
             if diarize and speaker_backend != diarization.MFCC
             else None
         )
         self._denoiser = self._threads.submit(_denoiser, cfg) if denoise else None
         self.denoise, self.diarize, self.origin = denoise, diarize, origin
+
+    def _embedder_after_transcriber(self, cfg: Config) -> SpeakerEmbedder:
+        """The speaker embedder, loaded once the transcriber is (its error, if any, is the transcriber's)."""
+        self._transcriber.result()
+        return SpeakerEmbedder(cfg, EMBEDDER_KEY)
 
     @property
     def transcriber(self) -> Transcriber | _ServedTranscriber:
@@ -363,6 +370,22 @@ def _actor_rows(actor: ray.actor.ActorHandle, rows: list[dict[str, Any]]) -> Ite
         ray.kill(actor)
 
 
+def start_actor(
+    cfg: Config, params: Params, origin: Origin | None = None, speakers: str = diarization.MFCC
+) -> ray.actor.ActorHandle | None:
+    """The job's one ChunkTranscriber actor (:func:`~genmedia.pipelines.models.single_actor`), started now so that
+    it loads its models while the caller does other work; None when the config's pool is larger (Ray Data)."""
+    return single_actor(
+        ChunkTranscriber,
+        cfg,
+        TRANSCRIBER_KEY,
+        denoise=params.denoise,
+        diarize=params.diarize,
+        origin=origin,
+        speaker_backend=speakers,
+    )
+
+
 def transcribe(
     cfg: Config,
     path: str | Path,
@@ -372,25 +395,21 @@ def transcribe(
     origin: Origin | None = None,
     speakers: str = diarization.MFCC,
     served: ServedModel | None = None,
+    actor: ray.actor.ActorHandle | None = None,
 ) -> tuple[list[ChunkTranscript], diarization.SpeechFeatures]:
-    """Run stage 2 and return the chunks' transcripts in time order plus all voice features: on the Ray Data
-    actors of :func:`build`, or here with the running transcriber deployment ``served``."""
+    """Run stage 2 and return the chunks' transcripts in time order plus all voice features: on ``actor`` (from
+    :func:`start_actor`; started here when not given) or the Ray Data actors of :func:`build`, or here with the
+    running transcriber deployment ``served``. ``actor`` ends with the call, also when there are no chunks."""
     if not chunks:
+        if actor is not None:
+            ray.kill(actor)
         return [], diarization.SpeechFeatures.empty(speakers)
     results: dict[int, tuple[ChunkTranscript, diarization.SpeechFeatures]] = {}
     progress("transcribe", 0, len(chunks))
     if served is not None:
         rows = _served_rows(cfg, served, _chunk_rows(path, chunks, params), params, origin, speakers)
     else:
-        actor = single_actor(
-            ChunkTranscriber,
-            cfg,
-            TRANSCRIBER_KEY,
-            denoise=params.denoise,
-            diarize=params.diarize,
-            origin=origin,
-            speaker_backend=speakers,
-        )
+        actor = actor or start_actor(cfg, params, origin, speakers)
         rows = (
             build(cfg, path, chunks, params, origin, speakers).iter_rows()
             if actor is None
@@ -628,16 +647,23 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
     if not info.has_audio:
         raise InputError(ctx.source, "no audio stream: there is no speech to subtitle")
     fps = info.fps if info.width and info.fps else cfg.pipelines.subtitles.default_fps
-    levels, chunks = chunking.scan(
-        ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress
-    )
-    if levels.size == 0 or float(levels.max()) < -60.0:
-        chunks = []  # digital silence: nothing to transcribe
     speakers_by = speaker_backend(cfg, ctx.warnings) if params.diarize else None
-    served = served_model(cfg, TRANSCRIBER_KEY) if chunks else None
-    results, features = transcribe(
-        cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC, served
-    )
+    served = served_model(cfg, TRANSCRIBER_KEY)
+    # The transcriber actor starts (worker, imports, model load) while this process scans the audio.
+    actor = None if served else start_actor(cfg, params, ctx.info.origin, speakers_by or diarization.MFCC)
+    try:
+        levels, chunks = chunking.scan(
+            ctx.path, target_s=cfg.pipelines.subtitles.chunk_seconds, duration=info.duration, progress=ctx.progress
+        )
+        if levels.size == 0 or float(levels.max()) < -60.0:
+            chunks = []  # digital silence: nothing to transcribe
+        results, features = transcribe(
+            cfg, ctx.path, chunks, params, ctx.progress, ctx.info.origin, speakers_by or diarization.MFCC, served, actor
+        )
+    except BaseException:
+        if actor is not None:  # a failed scan or chunk: the actor ends here (transcribe ends it otherwise)
+            ray.kill(actor)
+        raise
     segments = sorted((s for r in results for s in r.segments), key=lambda s: s.start)
     removed = [s for r in results for s in r.removed]
     main = _main_language(segments, params.source_language and languages.whisper_code(params.source_language))
