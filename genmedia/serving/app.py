@@ -170,15 +170,15 @@ SERVE_ENV = {
     # process of normal priority on the node (a load generator, a CLI job, another service) took the CPU first.
     "RAY_worker_niceness": "0",
     # Serve's per-request work: access-log lines buffered instead of flushed one by one and not copied to stderr,
-    # user code on the replica's own event loop (no thread hop per request), gRPC from the proxy to the replicas.
+    # user code on the replica's own event loop (no thread hop per request). Not RAY_SERVE_PROXY_USE_GRPC: with it
+    # a run at 300 connections refused nothing (every request waited, up to 4.5 s) instead of answering 503.
     "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
     "RAY_SERVE_LOG_TO_STDERR": "0",
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-    "RAY_SERVE_PROXY_USE_GRPC": "1",
 }
 """Environment of the local Ray that :func:`start` starts (a variable already set wins); on a cluster, export it
 where ``ray start`` runs. Measured with ``benchmarks/serve_load.py``: ``/healthz`` p99 at 50 connections 900 ->
-364 ms (niceness) -> 253 ms (all), refusals at 300 connections p99 4.2 -> 0.85 s (docs/serving.md)."""
+364 ms (niceness) -> 199 ms (all), refusals at 300 connections p99 4.2 -> 3.0 s (docs/serving.md)."""
 
 
 def start(cfg: Config, *, host: str, port: int, blocking: bool = True) -> None:
