@@ -1,10 +1,10 @@
 """Load on the HTTP API: a real load generator (``hey``) and N concurrent clients on loopback, whole processes.
 
     apt-get update && apt-get install -y hey wrk      # the load generator (the benchmark says so when it is missing)
-    python benchmarks/serve_load.py [--clients 8] [--seconds 10] [--burst 1000]
+    python benchmarks/serve_load.py [--clients 8] [--seconds 10] [--burst 1000] [--phases 1,2] [--max-queued 64]
 
-Starts a local Ray and the genmedia Serve app (ingress + the classical upscaler as the model deployment),
-then measures with ``hey`` (one process, per-request CSV: latency and status of every request):
+Starts a local Ray and the genmedia Serve app as ``genmedia serve`` does (``genmedia.serving.app.start``, with its
+``SERVE_ENV``; ingress + the classical upscaler as the model deployment), then measures with ``hey`` (one process, per-request CSV: latency and status of every request):
 
 Every phase runs with small request queues by default (``--max-queued 4``: ``serve.max_queued_requests``, so the
 overload phase meets them; the ingress takes 32 requests in flight plus 4 waiting and refuses more with 503 at
