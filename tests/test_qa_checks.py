@@ -178,6 +178,19 @@ def test_loudness_is_ebu_r128_integrated(clips: dict[str, Path]) -> None:
 
 
 @pytest.mark.unit
+def test_frames_at_decodes_forward_between_samples_and_seeks_far_ones(tmp_path: Path) -> None:
+    """Each sample is the frame showing at its time, whether it is reached by decoding on, by a seek (back, or
+    more than SEEK_AHEAD_S ahead), twice in one frame, or past the end (the last frame)."""
+    levels = [8 * k for k in range(30)]
+    clip = _write_clip(tmp_path / "levels.mp4", [np.full((64, 64, 3), v, np.uint8) for v in levels], fps=2)
+    times = [0.0, 0.1, 1.6, 13.0, 100.0]  # 13 s: over SEEK_AHEAD_S past frame 3
+    got = [float(f.mean()) for f in enhance.frames_at(clip, times)]
+    assert got == pytest.approx([levels[0], levels[0], levels[3], levels[26], levels[29]], abs=3)
+    back = [float(f.mean()) for f in enhance.frames_at(clip, [10.0, 2.0])]  # not ascending: a seek back
+    assert back == pytest.approx([levels[20], levels[4]], abs=3)
+
+
+@pytest.mark.unit
 def test_an_upscale_matches_its_source_and_unrelated_pictures_do_not(clips: dict[str, Path]) -> None:
     good = enhance.fidelity(clips["source"], clips["upscaled"], 2.0, 4)
     bad = enhance.fidelity(clips["source"], clips["unrelated"], 2.0, 4)
