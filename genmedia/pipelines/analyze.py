@@ -28,7 +28,9 @@ import io
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,7 +55,7 @@ from genmedia.analysis.faces import (
 from genmedia.analysis.motion import motion_energy, motion_picture, shot_motion
 from genmedia.analysis.saliency import saliency_map, salient_region
 from genmedia.config import AnalyzeConfig, Config, ModelConfig
-from genmedia.deployments.contract import Model
+from genmedia.deployments.contract import Model, check_model_class
 from genmedia.enhance.grade import STATS_LENGTH, frame_stats
 from genmedia.errors import InputError, ModelUnavailable
 from genmedia.media.decode import Segment, decoder_threads, iter_frames, luma
@@ -275,7 +277,12 @@ def analyse_segments(
 
 
 def build(
-    cfg: Config, infos: list[MediaInfo], params: AnalyzeConfig | None = None, *, samples: bool = True
+    cfg: Config,
+    infos: list[MediaInfo],
+    params: AnalyzeConfig | None = None,
+    *,
+    samples: bool = True,
+    in_driver: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """The per-frame signal batches of one or many videos: one Ray task per (video, segment), plain tasks
     (:func:`~genmedia.pipelines.frames.decode_tasks`: the rows are small, so no Ray Data start-up or executor).
@@ -286,6 +293,8 @@ def build(
     ``frame_faces`` (face boxes when faces are found in this stage), ``thumb`` (JPEG bytes), ``thumb_size``,
     ``colour_stats`` (the thumbnail's grading statistics, :meth:`~genmedia.enhance.grade.FrameStats.to_vector`). Stitch with :func:`stitch`. With
     ``samples=False`` no frame is sampled: only what shot detection and motion need is computed.
+    ``in_driver``: the same segments and function on a thread per CPU of this process instead (no Ray; see
+    :func:`runs_in_driver`).
     """
     params = params or params_from(cfg)
     decode = cfg.pipelines.decode
@@ -298,9 +307,10 @@ def build(
         )
         for i in infos
     ]
-    rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode)]
+    cpus = _driver_cpus(cfg) if in_driver else None
+    rows = [{"video": v, **asdict(s)} for v, info in enumerate(infos) for s in video_segments(info, decode, cpus)]
     # One segment per core: segments in parallel, a single-threaded decoder each, bounded attempts.
-    return decode_tasks(
+    return (_driver_batches if in_driver else decode_tasks)(
         rows,
         analyse_segments,
         attempts=cfg.limits.decode_attempts,
@@ -312,6 +322,43 @@ def build(
             "cfg": cfg,
         },
     )
+
+
+def runs_in_driver(cfg: Config, params: AnalyzeConfig) -> bool:
+    """Whether the analysis runs in this process, without Ray: on a local Ray that is not started yet (a fresh
+    CLI process; not on a cluster, inside ``ray job submit`` or a Serve app's job) when no model stage needs an
+    actor (faces by CenterFace or Haar, the classical embedder or none). Ray's start-up (about 6 s here) is then
+    not paid, and the segments decode on a thread per CPU (PyAV, OpenCV and onnxruntime release the GIL)."""
+    if cfg.ray.address != "local" or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+        return False
+    embedder = cfg.models.get(EMBEDDER_KEY)
+    classical = params.embed == "off" or embedder is None or embedder.backend == CLASSICAL_MODEL.backend
+    return classical and face_backend(cfg, params) != "detector"
+
+
+def _driver_cpus(cfg: Config) -> int:
+    return cfg.ray.num_cpus or os.cpu_count() or 1
+
+
+def _driver_batches(
+    rows: list[dict[str, Any]], fn: Any, *, attempts: int, fn_kwargs: dict[str, Any]
+) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`~genmedia.pipelines.frames.decode_tasks` in this process: each row's batches from ``fn`` on a pool of
+    one thread per CPU, yielded as rows end. A decoding error fails the job at once (``attempts`` is for Ray's
+    retries of a worker that died)."""
+    del attempts
+
+    def run(row: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+        return list(fn({k: np.array([v]) for k, v in row.items()}, **fn_kwargs))
+
+    with ThreadPoolExecutor(max_workers=_driver_cpus(fn_kwargs["cfg"]), thread_name_prefix="analyze") as pool:
+        pending = [pool.submit(run, row) for row in rows]
+        try:
+            for done in as_completed(pending):
+                yield from done.result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 @dataclass
@@ -489,6 +536,23 @@ def _model_stage(
     )
 
 
+def _driver_stage(cfg: Config, frames: pd.DataFrame, cls: type[Model], key: str) -> pd.DataFrame:
+    """:func:`_model_stage` in this process, for a weight-free model (the classical embedder, see
+    :func:`runs_in_driver`): the same class and calls as its actor, so the same rows."""
+    if frames.empty:
+        return pd.DataFrame()
+    model = check_model_class(cls)(cfg, key)
+    size = (cfg.models.get(key) or CLASSICAL_MODEL).batch_size
+    index, thumbs = frames["frame_index"].to_numpy(), list(frames["thumb"])
+    out = [
+        model(decode_thumbs({"frame_index": index[i : i + size], "thumb": thumbs[i : i + size]}))
+        for i in range(0, len(frames), size)
+    ]
+    return pd.concat(
+        [pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in out], ignore_index=True
+    )
+
+
 def _actor_stage(actor: ray.actor.ActorHandle, frames: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     """:func:`_model_stage` on one actor (:func:`~genmedia.pipelines.models.single_actor`, a one-actor pool): the
     thumbnails in batches of ``batch_size``, all queued at once; the same columns and rows as the Ray Data pool's
@@ -531,14 +595,26 @@ def _served_stage(cfg: Config, frames: pd.DataFrame, key: str, served: ServedMod
 # ----------------------------------------------------------------------------------------------
 
 
-@ray.remote(num_cpus=1, max_retries=1)
-def _audio_task(path: str, origin: Origin | None) -> Any:
-    """Stream the first audio track through :func:`genmedia.analysis.audio.analyse_audio` (a Ray task;
-    ``origin`` re-stages the input on a node without ``path``)."""
+def _audio(path: str, origin: Origin | None) -> Any:
+    """Stream the first audio track through :func:`genmedia.analysis.audio.analyse_audio` (``origin`` re-stages the
+    input on a node without ``path``)."""
     from genmedia.analysis.audio import SAMPLE_RATE, analyse_audio
     from genmedia.media.audio import iter_audio
 
     return analyse_audio(iter_audio(local_media_path(path, origin), SAMPLE_RATE, chunk_seconds=30.0), SAMPLE_RATE)
+
+
+_audio_task = ray.remote(num_cpus=1, max_retries=1)(_audio)
+""":func:`_audio` as a Ray task beside the segment tasks."""
+
+
+def _in_thread(fn: Any, *args: Any) -> Future:
+    """``fn(*args)`` on a thread of its own (the audio beside the segments when the analysis runs in the driver)."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="analyze-audio")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)  # the submitted call still runs; the thread ends with it
 
 
 # ----------------------------------------------------------------------------------------------
@@ -663,8 +739,13 @@ def _missing_ranges(missing: np.ndarray, info: MediaInfo) -> str:
 
 def _work(ctx: JobContext, params: Params) -> JobOutcome:
     cfg, info = ctx.cfg, ctx.info
-    audio_ref = _audio_task.remote(info.path, info.origin) if params.audio and info.has_audio else None
-    signals = collect_signals(build(cfg, [info], params), [info], ctx.progress)[0]
+    in_driver = runs_in_driver(cfg, params)
+    audio_ref = None
+    if params.audio and info.has_audio:
+        audio_ref = (
+            _in_thread(_audio, info.path, info.origin) if in_driver else _audio_task.remote(info.path, info.origin)
+        )
+    signals = collect_signals(build(cfg, [info], params, in_driver=in_driver), [info], ctx.progress)[0]
     if signals.missing.size:
         ctx.warnings.append(
             f"{ctx.source}: {signals.missing.size} of {info.frame_count} frames could not be decoded "
@@ -701,14 +782,19 @@ def _work(ctx: JobContext, params: Params) -> JobOutcome:
         ctx.progress("embed", 0, 1)
         chosen = signals.samples.iloc[sorted(set(key_pos))] if params.embed == "shots" else signals.samples
         embedder = served_model(cfg, EMBEDDER_KEY)
-        embeddings = _model_stage(cfg, chosen, SceneEmbedder, EMBEDDER_KEY, embedder)
-        ran_by["embedded_by"] = embedder.name if embedder else _actors_name(cfg, EMBEDDER_KEY)
+        if in_driver:
+            embeddings = _driver_stage(cfg, chosen, SceneEmbedder, EMBEDDER_KEY)
+        else:
+            embeddings = _model_stage(cfg, chosen, SceneEmbedder, EMBEDDER_KEY, embedder)
+        ran_by["embedded_by"] = (
+            "driver" if in_driver else embedder.name if embedder else _actors_name(cfg, EMBEDDER_KEY)
+        )
         embedder_name = str(embeddings["backend"].iloc[0]) if not embeddings.empty else backend_name(cfg, EMBEDDER_KEY)
         ctx.progress("embed", 1, 1)
     audio = None
     if audio_ref is not None:
         ctx.progress("audio", 0, 1)
-        audio = ray.get(audio_ref)
+        audio = audio_ref.result() if in_driver else ray.get(audio_ref)
         ctx.progress("audio", 1, 1)
     features = features_frame(signals, shots, faces, embeddings, audio)
     motion = shot_motion(signals.motion, *_positions(shots, signals.frame_index))
@@ -830,6 +916,7 @@ def run(
         force=force,
         progress=progress,
         models=models_used(cfg, params),
+        needs_ray=lambda info: not runs_in_driver(cfg, params),
     )
 
 

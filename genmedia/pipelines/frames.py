@@ -55,11 +55,12 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def video_segments(info: MediaInfo, decode: DecodeConfig) -> list[Segment]:
+def video_segments(info: MediaInfo, decode: DecodeConfig, cpus: int | None = None) -> list[Segment]:
     """The keyframe-aligned segments a video is decoded in, one Ray task each: about ``segment_seconds``
-    long, their number rounded up to a multiple of the cluster's CPUs so every round of tasks fills the
-    cores; a short video gets one per CPU, none under about ``min_segment_seconds``."""
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    long, their number rounded up to a multiple of the cluster's CPUs (``cpus`` when given: decoding without
+    Ray) so every round of tasks fills the cores; a short video gets one per CPU, none under about
+    ``min_segment_seconds``."""
+    cpus = max(1, cpus or int(ray.cluster_resources().get("CPU", 1)))
     count = math.ceil(info.duration / decode.segment_seconds)
     if count >= cpus:
         count = math.ceil(count / cpus) * cpus
