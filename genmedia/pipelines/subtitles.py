@@ -7,8 +7,9 @@ Stages:
 2. **transcribe** (Ray Data actors, ``models.transcriber`` resources, one chunk per call): each actor
    decodes only its chunk, embeds its speech windows (pretrained GE2E d-vectors, MFCC as the fallback)
    and runs the :class:`~genmedia.deployments.transcriber.Transcriber` (language per segment,
-   hallucination control); with ``denoise``, a noisy chunk is also decoded after DeepFilterNet3 and the
-   more confident transcript kept (the choice recorded in the job's ``noise`` details); word times come
+   hallucination control); with ``denoise``, a noisy chunk is also decoded after DeepFilterNet3 and after
+   DeepFilterNet3 with a quarter of the recording mixed back, and the decode with the most confident words
+   kept (the choice recorded in the job's ``noise`` details); word times come
    back shifted by the chunk's exact offset. A job run by the
    Serve app does the same in its own process, concurrently per chunk, and sends the audio to the app's
    transcriber deployment (:func:`genmedia.pipelines.models.served_model`) instead of loading Whisper.
@@ -99,9 +100,9 @@ class Params(BaseModel):
     denoise: bool = Field(
         False,
         description="Noisy chunks (measured SNR below 30 dB) are also decoded after DeepFilterNet3 (else "
-        "RNNoise) and the more confident transcript kept; clean chunks never. Off by default: on real speech "
-        "it beat bare Whisper only by a few words at 20 and 5 dB, at one extra decode per noisy chunk "
-        "(docs/subtitles.md).",
+        "RNNoise), alone and with 25% of the recording mixed back, and the decode with the most confident "
+        "words kept; clean chunks never. Off by default: on real speech it beat bare Whisper at 5-20 dB but "
+        "still lost a word in 3 of 84 noisy cases, at two extra decodes per noisy chunk (docs/subtitles.md).",
     )
     vad: bool = Field(True, description="Voice activity detection before decoding.")
     diarize: bool = Field(True, description="Label speakers.")
