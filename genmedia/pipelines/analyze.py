@@ -65,6 +65,7 @@ from genmedia.pipelines.frames import decode_tasks, segment_in, video_segments
 from genmedia.pipelines.job import JobContext, JobOutcome, run_job
 from genmedia.pipelines.models import ServedModel, map_model, served_model, single_actor
 from genmedia.progress import ProgressFn, no_progress
+from genmedia.runtime import get_result
 from genmedia.schemas import JobResult
 from genmedia.storage import JobOutput, stage_input
 
@@ -527,12 +528,13 @@ def _model_stage(
         [{"frame_index": int(i), "thumb": t} for i, t in zip(frames["frame_index"], frames["thumb"], strict=True)]
     )
     ds = map_model(ds.map_batches(decode_thumbs, batch_size=16), cls, cfg, key, default=CLASSICAL_MODEL)
+    return _rows_frame(ds.iter_batches(batch_size=None, batch_format="numpy"))
+
+
+def _rows_frame(batches: Iterable[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """A model stage's output batches as one frame (a column of arrays where the batch column has more axes)."""
     return pd.concat(
-        [
-            pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()})
-            for b in ds.iter_batches(batch_size=None, batch_format="numpy")
-        ],
-        ignore_index=True,
+        [pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in batches], ignore_index=True
     )
 
 
@@ -544,12 +546,9 @@ def _driver_stage(cfg: Config, frames: pd.DataFrame, cls: type[Model], key: str)
     model = check_model_class(cls)(cfg, key)
     size = (cfg.models.get(key) or CLASSICAL_MODEL).batch_size
     index, thumbs = frames["frame_index"].to_numpy(), list(frames["thumb"])
-    out = [
+    return _rows_frame(
         model(decode_thumbs({"frame_index": index[i : i + size], "thumb": thumbs[i : i + size]}))
         for i in range(0, len(frames), size)
-    ]
-    return pd.concat(
-        [pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in out], ignore_index=True
     )
 
 
@@ -564,10 +563,7 @@ def _actor_stage(actor: ray.actor.ActorHandle, frames: pd.DataFrame, batch_size:
             for i in range(0, len(frames), batch_size)
         ]
         refs = [actor.__call__.remote(decode_thumbs(b)) for b in batches]
-        return pd.concat(
-            [pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in b.items()}) for b in ray.get(refs)],
-            ignore_index=True,
-        )
+        return _rows_frame(get_result(ref) for ref in refs)  # e.g. unstaged weights: the one-line error
     finally:
         ray.kill(actor)
 
